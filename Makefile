@@ -1,0 +1,49 @@
+# The platform's entry points. Two virtual environments, as in production:
+#   .venv-infra  the Pulumi program, the policy pack, the chart tests (protobuf 5)
+#   .venv-ml     the KFP pipelines and the model server (protobuf 6)
+# `make demo` and `make test` install whatever is missing first.
+
+PYTHON ?= python3
+INFRA := .venv-infra
+ML := .venv-ml
+PIP_FLAGS := --quiet --disable-pip-version-check
+STACK ?= staging
+export PATH := $(CURDIR)/.bin:$(PATH)
+
+.PHONY: help setup demo test test-infra test-ml preview bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(INFRA)/.installed: requirements/infra.txt
+	$(PYTHON) -m venv $(INFRA)
+	$(INFRA)/bin/pip install $(PIP_FLAGS) -r requirements/infra.txt 2>&1 | grep -v "is ignored: it is neither" || true
+	$(INFRA)/bin/python -c "import pulumi, pulumi_aws, pulumi_kubernetes, pulumi_policy, pydantic"
+	touch $@
+
+$(ML)/.installed: requirements/ml.txt
+	$(PYTHON) -m venv $(ML)
+	$(ML)/bin/pip install $(PIP_FLAGS) -r requirements/ml.txt 2>&1 | grep -v "is ignored: it is neither" || true
+	$(ML)/bin/python -c "import kfp, mlflow, sklearn, mlserver"
+	touch $@
+
+.bin/helm: | $(INFRA)/.installed
+	$(INFRA)/bin/python scripts/install_helm.py
+
+setup: $(INFRA)/.installed $(ML)/.installed .bin/helm ## install both environments and helm
+
+demo: setup ## the main job on its embedded default: offline preview of the staging stack
+	$(INFRA)/bin/python -m infra.preview --stack staging
+
+test: setup ## the whole test suite (both environments)
+	$(INFRA)/bin/python -m pytest tests/infra
+	@if ls tests/ml/test_*.py >/dev/null 2>&1; then $(ML)/bin/python -m pytest tests/ml; fi
+
+preview: $(INFRA)/.installed ## offline preview of STACK (default staging), with resource names
+	$(INFRA)/bin/python -m infra.preview --stack $(STACK) --names
+
+bench: setup ## benchmarks: offline preview of every stack
+	$(INFRA)/bin/python benchmarks/preview_stacks.py
+
+clean: ## remove environments, helm and demo output
+	rm -rf $(INFRA) $(ML) .bin .demo

@@ -1,0 +1,1 @@
+"""The ML platform's Pulumi program: settings, components and the offline harness."""

@@ -1,0 +1,19 @@
+"""Pulumi entry point: read the stack's settings, declare the platform, export its outputs."""
+
+import os
+import sys
+
+import pulumi
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from infra import config, platform  # noqa: E402
+
+try:
+    settings = config.load()
+except config.ConfigError as error:
+    # One clean line instead of a traceback; nothing has been declared yet.
+    raise pulumi.RunError(str(error)) from None
+
+for key, value in platform.build(settings).items():
+    pulumi.export(key, value)

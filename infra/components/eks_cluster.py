@@ -1,0 +1,145 @@
+"""The EKS control plane: IAM roles, secrets encryption, logging, access entries, OIDC.
+
+The node role is created here too because every node group shares it and the
+cluster's access configuration has to know it.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pulumi
+import pulumi_aws as aws
+
+from infra.components.encryption_key import EncryptionKey
+from infra.config import Settings
+
+CONTROL_PLANE_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
+CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+CLUSTER_ROLE_POLICIES = ("arn:aws:iam::aws:policy/AmazonEKSClusterPolicy",)
+# Nodes get only what the kubelet, the CNI and image pulls need. Workloads
+# reach S3 through their own IRSA roles, never through the node role.
+NODE_ROLE_POLICIES = (
+    "arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy",
+    "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy",
+    "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly",
+)
+
+
+def service_trust(service: str) -> str:
+    """Trust policy that lets an AWS service assume a role."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": ["sts:AssumeRole", "sts:TagSession"]}],
+        }
+    )
+
+
+class EksCluster(pulumi.ComponentResource):
+    """An EKS cluster with private endpoint, encrypted secrets, all log types and IRSA."""
+
+    name: pulumi.Output[str]
+    endpoint: pulumi.Output[str]
+    certificate_authority: pulumi.Output[str]
+    version: pulumi.Output[str]
+    node_role_arn: pulumi.Output[str]
+    oidc_provider_arn: pulumi.Output[str]
+    oidc_issuer_url: pulumi.Output[str]
+
+    def __init__(
+        self,
+        name: str,
+        settings: Settings,
+        private_subnet_ids: list[pulumi.Output[str]],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("mlplatform:aws:EksCluster", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+
+        cluster_role = aws.iam.Role(f"{name}-cluster", assume_role_policy=service_trust("eks.amazonaws.com"), opts=child)
+        for index, policy_arn in enumerate(CLUSTER_ROLE_POLICIES):
+            aws.iam.RolePolicyAttachment(f"{name}-cluster-{index}", role=cluster_role.name, policy_arn=policy_arn, opts=child)
+        node_role = aws.iam.Role(f"{name}-node", assume_role_policy=service_trust("ec2.amazonaws.com"), opts=child)
+        node_policies = [
+            aws.iam.RolePolicyAttachment(f"{name}-node-{index}", role=node_role.name, policy_arn=policy_arn, opts=child)
+            for index, policy_arn in enumerate(NODE_ROLE_POLICIES)
+        ]
+
+        secrets_key = EncryptionKey(f"{name}-secrets", f"EKS secrets envelope encryption for {name}", settings.protect, child)
+        # Created before the cluster so EKS does not create it without retention.
+        log_group = aws.cloudwatch.LogGroup(
+            f"{name}-control-plane",
+            name=f"/aws/eks/{settings.name}/cluster",
+            retention_in_days=settings.log_retention_days,
+            opts=child,
+        )
+
+        cluster = aws.eks.Cluster(
+            name,
+            name=settings.name,
+            version=settings.kubernetes_version,
+            role_arn=cluster_role.arn,
+            vpc_config=aws.eks.ClusterVpcConfigArgs(
+                subnet_ids=private_subnet_ids,
+                endpoint_private_access=True,
+                endpoint_public_access=settings.endpoint_public_access,
+                public_access_cidrs=list(settings.public_access_cidrs) if settings.endpoint_public_access else None,
+            ),
+            access_config=aws.eks.ClusterAccessConfigArgs(
+                authentication_mode="API",
+                bootstrap_cluster_creator_admin_permissions=False,
+            ),
+            encryption_config=aws.eks.ClusterEncryptionConfigArgs(
+                provider=aws.eks.ClusterEncryptionConfigProviderArgs(key_arn=secrets_key.arn),
+                resources=["secrets"],
+            ),
+            enabled_cluster_log_types=list(CONTROL_PLANE_LOG_TYPES),
+            # Add-ons are managed below as EKS add-ons, not self-managed manifests.
+            bootstrap_self_managed_addons=False,
+            # Refuse silent moves to (paid) extended support.
+            upgrade_policy=aws.eks.ClusterUpgradePolicyArgs(support_type="STANDARD"),
+            deletion_protection=settings.protect,
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[log_group, *node_policies], protect=settings.protect
+            ),
+        )
+
+        admins = list(settings.cluster_admin_arns)
+        deployer = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
+        deployer_role = aws.iam.get_session_context_output(arn=deployer.arn, opts=pulumi.InvokeOutputOptions(parent=self))
+        principals: list[tuple[str, pulumi.Input[str]]] = [("deployer", deployer_role.issuer_arn)]
+        principals += [(f"admin-{index}", arn) for index, arn in enumerate(admins)]
+        for label, principal in principals:
+            entry = aws.eks.AccessEntry(
+                f"{name}-{label}", cluster_name=cluster.name, principal_arn=principal, type="STANDARD", opts=child
+            )
+            aws.eks.AccessPolicyAssociation(
+                f"{name}-{label}",
+                cluster_name=cluster.name,
+                principal_arn=entry.principal_arn,
+                policy_arn=CLUSTER_ADMIN_POLICY,
+                access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
+                opts=child,
+            )
+
+        issuer = cluster.identities.apply(lambda identities: identities[0].oidcs[0].issuer)
+        oidc = aws.iam.OpenIdConnectProvider(
+            f"{name}-oidc", url=issuer, client_id_lists=["sts.amazonaws.com"], opts=child
+        )
+
+        self.name = cluster.name
+        self.endpoint = cluster.endpoint
+        self.certificate_authority = cluster.certificate_authority.apply(lambda ca: ca.data)
+        self.version = cluster.version
+        self.node_role_arn = node_role.arn
+        self.oidc_provider_arn = oidc.arn
+        self.oidc_issuer_url = oidc.url.apply(lambda url: url if url.startswith("https://") else f"https://{url}")
+        self.register_outputs(
+            {
+                "name": self.name,
+                "endpoint": self.endpoint,
+                "node_role_arn": self.node_role_arn,
+                "oidc_provider_arn": self.oidc_provider_arn,
+            }
+        )

@@ -1,0 +1,110 @@
+"""The VPC: public and private subnets across 2-3 zones, NAT, EKS subnet tags.
+
+With ``existingVpcId`` set, nothing is created and the given subnets are used.
+"""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_aws as aws
+
+from infra.config import Settings
+
+
+class Network(pulumi.ComponentResource):
+    """VPC, subnets, internet and NAT gateways, route tables."""
+
+    vpc_id: pulumi.Output[str]
+    private_subnet_ids: list[pulumi.Output[str]]
+    public_subnet_ids: list[pulumi.Output[str]]
+
+    def __init__(self, name: str, settings: Settings, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("mlplatform:aws:Network", name, None, opts)
+        if settings.existing_vpc_id:
+            self.vpc_id = pulumi.Output.from_input(settings.existing_vpc_id)
+            self.private_subnet_ids = [pulumi.Output.from_input(s) for s in settings.existing_private_subnet_ids]
+            self.public_subnet_ids = [pulumi.Output.from_input(s) for s in settings.existing_public_subnet_ids]
+            self.register_outputs({"vpc_id": self.vpc_id})
+            return
+
+        child = pulumi.ResourceOptions(parent=self)
+        cluster_tag = {f"kubernetes.io/cluster/{settings.name}": "shared"}
+        vpc = aws.ec2.Vpc(
+            name,
+            cidr_block=settings.vpc_cidr,
+            enable_dns_hostnames=True,
+            enable_dns_support=True,
+            tags={"Name": name},
+            opts=child,
+        )
+        igw = aws.ec2.InternetGateway(name, vpc_id=vpc.id, tags={"Name": name}, opts=child)
+        public_routes = aws.ec2.RouteTable(
+            f"{name}-public",
+            vpc_id=vpc.id,
+            routes=[aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0", gateway_id=igw.id)],
+            tags={"Name": f"{name}-public"},
+            opts=child,
+        )
+
+        public_subnets: list[aws.ec2.Subnet] = []
+        private_subnets: list[aws.ec2.Subnet] = []
+        for zone, public_cidr, private_cidr in zip(
+            settings.availability_zones, settings.public_subnet_cidrs, settings.private_subnet_cidrs, strict=True
+        ):
+            public = aws.ec2.Subnet(
+                f"{name}-public-{zone}",
+                vpc_id=vpc.id,
+                cidr_block=public_cidr,
+                availability_zone=zone,
+                map_public_ip_on_launch=False,
+                tags={"Name": f"{name}-public-{zone}", "kubernetes.io/role/elb": "1", **cluster_tag},
+                opts=child,
+            )
+            aws.ec2.RouteTableAssociation(
+                f"{name}-public-{zone}", subnet_id=public.id, route_table_id=public_routes.id, opts=child
+            )
+            public_subnets.append(public)
+            private = aws.ec2.Subnet(
+                f"{name}-private-{zone}",
+                vpc_id=vpc.id,
+                cidr_block=private_cidr,
+                availability_zone=zone,
+                tags={"Name": f"{name}-private-{zone}", "kubernetes.io/role/internal-elb": "1", **cluster_tag},
+                opts=child,
+            )
+            private_subnets.append(private)
+
+        # One NAT gateway (dev, staging) or one per zone so a zone outage does
+        # not cut the other zones' egress (prod).
+        nat_zones = settings.availability_zones if settings.nat_gateways == "perAz" else settings.availability_zones[:1]
+        nat_ids: dict[str, pulumi.Output[str]] = {}
+        for zone, public in zip(nat_zones, public_subnets, strict=False):
+            eip = aws.ec2.Eip(f"{name}-nat-{zone}", domain="vpc", tags={"Name": f"{name}-nat-{zone}"}, opts=child)
+            nat = aws.ec2.NatGateway(
+                f"{name}-nat-{zone}",
+                allocation_id=eip.id,
+                subnet_id=public.id,
+                tags={"Name": f"{name}-nat-{zone}"},
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[igw]),
+            )
+            nat_ids[zone] = nat.id
+
+        for zone, private in zip(settings.availability_zones, private_subnets, strict=True):
+            nat_id = nat_ids.get(zone, nat_ids[nat_zones[0]])
+            routes = aws.ec2.RouteTable(
+                f"{name}-private-{zone}",
+                vpc_id=vpc.id,
+                routes=[aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0", nat_gateway_id=nat_id)],
+                tags={"Name": f"{name}-private-{zone}"},
+                opts=child,
+            )
+            aws.ec2.RouteTableAssociation(
+                f"{name}-private-{zone}", subnet_id=private.id, route_table_id=routes.id, opts=child
+            )
+
+        self.vpc_id = vpc.id
+        self.private_subnet_ids = [s.id for s in private_subnets]
+        self.public_subnet_ids = [s.id for s in public_subnets]
+        self.register_outputs(
+            {"vpc_id": self.vpc_id, "private_subnet_ids": self.private_subnet_ids, "public_subnet_ids": self.public_subnet_ids}
+        )

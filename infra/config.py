@@ -1,0 +1,433 @@
+"""Typed, validated stack settings: the one place the program reads configuration.
+
+Pulumi hands the program a flat map of ``mlplatform:<key>`` strings (the project
+defaults from ``Pulumi.yaml`` merged with ``stacks/Pulumi.<stack>.yaml``). This
+module turns that map into frozen :class:`Settings` and refuses anything invalid
+before a single resource is declared, with one line that names the key, the bad
+value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
+
+PROJECT = "mlplatform"
+
+# EKS standard support as of 2026-11 (1.33 left standard support in July 2026).
+# 1.36 is not admitted until its EKS standard-support date has been checked.
+SUPPORTED_KUBERNETES_VERSIONS = ("1.34", "1.35")
+
+AWS_REGIONS = frozenset(
+    {
+        "us-east-1", "us-east-2", "us-west-1", "us-west-2",
+        "ca-central-1", "ca-west-1", "mx-central-1", "sa-east-1",
+        "eu-central-1", "eu-central-2", "eu-west-1", "eu-west-2", "eu-west-3",
+        "eu-north-1", "eu-south-1", "eu-south-2",
+        "ap-east-1", "ap-east-2", "ap-south-1", "ap-south-2",
+        "ap-northeast-1", "ap-northeast-2", "ap-northeast-3",
+        "ap-southeast-1", "ap-southeast-2", "ap-southeast-3", "ap-southeast-4",
+        "ap-southeast-5", "ap-southeast-7",
+        "me-south-1", "me-central-1", "il-central-1", "af-south-1",
+    }
+)
+
+# Instance families with NVIDIA GPUs that the EKS NVIDIA AMIs support (x86_64).
+NVIDIA_GPU_FAMILIES = frozenset(
+    {"p3", "p3dn", "p4d", "p4de", "p5", "p5e", "p5en", "p6-b200", "g4dn", "g5", "g6", "g6e", "g6f", "gr6", "g7e"}
+)
+NVIDIA_AMI_TYPES = ("AL2023_x86_64_NVIDIA", "BOTTLEROCKET_x86_64_NVIDIA")
+STANDARD_AMI_TYPES = ("AL2023_x86_64_STANDARD", "AL2023_ARM_64_STANDARD", "BOTTLEROCKET_x86_64", "BOTTLEROCKET_ARM_64")
+
+# Allowed CloudWatch Logs retention values, in days.
+LOG_RETENTION_DAYS = frozenset(
+    {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
+)
+
+GPU_TAINT = {"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}
+GPU_NODE_LABEL = ("nvidia.com/gpu.present", "true")
+
+_INSTANCE_TYPE = re.compile(r"^(?P<family>[a-z][a-z0-9-]*)\.(?P<size>[a-z0-9]+)$")
+_DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]{0,30}[a-z0-9])?$")
+
+
+class ConfigError(ValueError):
+    """Invalid stack configuration; the message is one line meant for a person."""
+
+
+def _invalid(field: str, message: str) -> PydanticCustomError:
+    """An error about ``field`` of the model being validated (the field is appended to the key path)."""
+    return PydanticCustomError("invalid_config", message.replace("{", "(").replace("}", ")"), {"field": field})
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True)
+
+
+def instance_family(instance_type: str) -> str:
+    """``g5.xlarge`` -> ``g5``."""
+    return instance_type.split(".", 1)[0]
+
+
+def instance_size(instance_type: str) -> str:
+    """``g5.xlarge`` -> ``xlarge``."""
+    return instance_type.split(".", 1)[1]
+
+
+class NodeGroupSettings(_Frozen):
+    """One EKS managed node group."""
+
+    name: str
+    role: Literal["system", "cpu", "gpu"]
+    capacity_type: Literal["ON_DEMAND", "SPOT"]
+    instance_types: tuple[str, ...]
+    ami_type: Literal[
+        "AL2023_x86_64_STANDARD", "AL2023_ARM_64_STANDARD", "AL2023_x86_64_NVIDIA",
+        "BOTTLEROCKET_x86_64", "BOTTLEROCKET_ARM_64", "BOTTLEROCKET_x86_64_NVIDIA",
+    ]
+    min_size: int = Field(ge=0)
+    max_size: int = Field(ge=1)
+    desired_size: int = Field(ge=0)
+    disk_size_gi_b: int = Field(default=100, ge=20, le=16384, alias="diskSizeGiB")
+    enabled: bool = True
+    labels: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_dns_label(cls, value: str) -> str:
+        if not _DNS_LABEL.match(value):
+            raise ValueError("must be a lowercase DNS label of at most 32 characters (letters, digits, '-')")
+        return value
+
+    @field_validator("instance_types")
+    @classmethod
+    def _instance_types_well_formed(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("must list at least one EC2 instance type, for example m7i.large")
+        for instance_type in value:
+            if not _INSTANCE_TYPE.match(instance_type):
+                raise ValueError(f"'{instance_type}' is not an EC2 instance type (family.size, for example m7i.large)")
+        if len(set(value)) != len(value):
+            raise ValueError("lists an instance type twice")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> NodeGroupSettings:
+        if self.min_size > self.max_size:
+            raise _invalid("minSize", f"minSize {self.min_size} is greater than maxSize {self.max_size}; set minSize <= maxSize")
+        if not self.min_size <= self.desired_size <= self.max_size:
+            raise _invalid(
+                "desiredSize",
+                f"desiredSize {self.desired_size} is outside [minSize, maxSize] = [{self.min_size}, {self.max_size}]",
+            )
+        gpu_types = [t for t in self.instance_types if instance_family(t) in NVIDIA_GPU_FAMILIES]
+        if self.role == "gpu":
+            cpu_only = [t for t in self.instance_types if t not in gpu_types]
+            if cpu_only:
+                raise _invalid(
+                    "instanceTypes",
+                    f"{cpu_only} have no NVIDIA GPU; a gpu group takes only GPU families "
+                    f"({', '.join(sorted(NVIDIA_GPU_FAMILIES))})",
+                )
+            if self.ami_type not in NVIDIA_AMI_TYPES:
+                raise _invalid("amiType", f"'{self.ami_type}' has no NVIDIA driver; a gpu group needs one of {list(NVIDIA_AMI_TYPES)}")
+        else:
+            if gpu_types:
+                raise _invalid("instanceTypes", f"{gpu_types} are GPU instances in a {self.role} group; move them to a gpu group")
+            if self.ami_type in NVIDIA_AMI_TYPES:
+                raise _invalid("amiType", f"'{self.ami_type}' is a GPU AMI in a {self.role} group; use one of {list(STANDARD_AMI_TYPES)}")
+        if self.capacity_type == "SPOT":
+            if len(self.instance_types) < 3:
+                raise _invalid(
+                    "instanceTypes",
+                    f"a SPOT group needs at least 3 instance types to survive capacity reclaims, got {len(self.instance_types)}",
+                )
+            sizes = {instance_size(t) for t in self.instance_types}
+            if len(sizes) > 1:
+                raise _invalid(
+                    "instanceTypes",
+                    f"a SPOT group's instance types must be of one size so the autoscaler can plan, got sizes {sorted(sizes)}",
+                )
+        if self.role == "system" and self.capacity_type != "ON_DEMAND":
+            raise _invalid("capacityType", "the system group runs cluster-critical add-ons and must be ON_DEMAND")
+        if self.role == "gpu" and self.min_size != 0:
+            raise _invalid("minSize", f"minSize {self.min_size}: gpu groups must be able to scale to zero (minSize 0)")
+        return self
+
+    @property
+    def is_gpu(self) -> bool:
+        return self.role == "gpu"
+
+    @property
+    def is_spot(self) -> bool:
+        return self.capacity_type == "SPOT"
+
+
+class Settings(_Frozen):
+    """Everything the program needs to know about one stack."""
+
+    environment: Literal["dev", "staging", "prod", "local"]
+    cloud: Literal["aws", "none"]
+    aws_region: str
+    availability_zones: tuple[str, ...]
+    protect: bool
+    vpc_cidr: str
+    public_subnet_cidrs: tuple[str, ...]
+    private_subnet_cidrs: tuple[str, ...]
+    nat_gateways: Literal["single", "perAz"]
+    existing_vpc_id: str = ""
+    existing_private_subnet_ids: tuple[str, ...] = ()
+    existing_public_subnet_ids: tuple[str, ...] = ()
+    kubernetes_version: str
+    endpoint_public_access: bool
+    public_access_cidrs: tuple[str, ...]
+    cluster_admin_arns: tuple[str, ...]
+    log_retention_days: int
+    force_destroy_buckets: bool
+    noncurrent_version_days: int = Field(ge=1, le=3650)
+    kubeconfig_context: str = ""
+    enable_gpu_nodes: bool
+    enable_spot_nodes: bool
+    node_groups: tuple[NodeGroupSettings, ...]
+    tags: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("aws_region")
+    @classmethod
+    def _known_region(cls, value: str) -> str:
+        if value not in AWS_REGIONS:
+            raise ValueError(f"unknown AWS region; use one of {', '.join(sorted(AWS_REGIONS))}")
+        return value
+
+    @field_validator("kubernetes_version")
+    @classmethod
+    def _supported_version(cls, value: str) -> str:
+        if value not in SUPPORTED_KUBERNETES_VERSIONS:
+            raise ValueError(f"not in EKS standard support; use one of {', '.join(SUPPORTED_KUBERNETES_VERSIONS)}")
+        return value
+
+    @field_validator("log_retention_days")
+    @classmethod
+    def _retention_allowed(cls, value: int) -> int:
+        if value not in LOG_RETENTION_DAYS:
+            raise ValueError(f"not a CloudWatch Logs retention; use one of {sorted(LOG_RETENTION_DAYS)}")
+        return value
+
+    @field_validator("vpc_cidr")
+    @classmethod
+    def _vpc_cidr(cls, value: str) -> str:
+        network = _network(value)
+        if not 16 <= network.prefixlen <= 24:
+            raise ValueError("the VPC block must be between /16 and /24")
+        return value
+
+    @field_validator("public_subnet_cidrs", "private_subnet_cidrs", "public_access_cidrs")
+    @classmethod
+    def _cidrs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for cidr in value:
+            _network(cidr)
+        return value
+
+    @field_validator("existing_vpc_id")
+    @classmethod
+    def _vpc_id(cls, value: str) -> str:
+        if value and not re.match(r"^vpc-[0-9a-f]{8,17}$", value):
+            raise ValueError("not a VPC id; expected vpc- followed by 8 or 17 hex digits, or empty to create a VPC")
+        return value
+
+    @field_validator("existing_private_subnet_ids", "existing_public_subnet_ids")
+    @classmethod
+    def _subnet_ids(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for subnet in value:
+            if not re.match(r"^subnet-[0-9a-f]{8,17}$", subnet):
+                raise ValueError(f"'{subnet}' is not a subnet id (subnet- followed by 8 or 17 hex digits)")
+        return value
+
+    @field_validator("cluster_admin_arns")
+    @classmethod
+    def _admin_arns(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for arn in value:
+            if not re.match(r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/.+$", arn):
+                raise ValueError(f"'{arn}' is not an IAM role or user ARN (arn:aws:iam::123456789012:role/name)")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        if self.cloud == "none":
+            if self.environment != "local":
+                raise _invalid("cloud", f"cloud none (no AWS) is only for the local environment, not {self.environment}")
+            return self
+        if self.environment == "local":
+            raise _invalid("cloud", "the local environment has no AWS; set cloud: none")
+        self._check_zones()
+        self._check_network()
+        self._check_endpoint()
+        self._check_node_groups()
+        if self.environment == "prod" and not self.protect:
+            raise _invalid("protect", "prod must protect its stateful resources; set protect: true")
+        if self.protect and self.force_destroy_buckets:
+            raise _invalid("forceDestroyBuckets", "cannot force-destroy buckets of a protected stack; set it to false")
+        return self
+
+    def _check_zones(self) -> None:
+        if not 2 <= len(self.availability_zones) <= 3:
+            raise _invalid("availabilityZones", f"{list(self.availability_zones)}: give 2 or 3 availability zones")
+        if len(set(self.availability_zones)) != len(self.availability_zones):
+            raise _invalid("availabilityZones", f"{list(self.availability_zones)} lists a zone twice")
+        for zone in self.availability_zones:
+            if not re.match(rf"^{re.escape(self.aws_region)}[a-z]$", zone):
+                raise _invalid("availabilityZones", f"'{zone}' is not a zone of {self.aws_region} (for example {self.aws_region}a)")
+
+    def _check_network(self) -> None:
+        zones = len(self.availability_zones)
+        if self.existing_vpc_id:
+            for key, ids in (
+                ("existingPrivateSubnetIds", self.existing_private_subnet_ids),
+                ("existingPublicSubnetIds", self.existing_public_subnet_ids),
+            ):
+                if len(ids) != zones:
+                    raise _invalid(key, f"{list(ids)}: with existingVpcId give one subnet id per availability zone ({zones})")
+            return
+        if self.existing_private_subnet_ids or self.existing_public_subnet_ids:
+            raise _invalid("existingVpcId", "subnet ids were given without existingVpcId; set it or drop the subnet ids")
+        vpc = _network(self.vpc_cidr)
+        subnets: list[tuple[str, ipaddress.IPv4Network]] = []
+        for key, cidrs in (("publicSubnetCidrs", self.public_subnet_cidrs), ("privateSubnetCidrs", self.private_subnet_cidrs)):
+            if len(cidrs) != zones:
+                raise _invalid(key, f"{list(cidrs)}: give one CIDR per availability zone ({zones})")
+            for cidr in cidrs:
+                net = _network(cidr)
+                if not net.subnet_of(vpc):
+                    raise _invalid(key, f"'{cidr}' is not inside vpcCidr {self.vpc_cidr}")
+                for other_key, other in subnets:
+                    if net.overlaps(other):
+                        raise _invalid(key, f"'{cidr}' overlaps '{other}' of {other_key}; subnets must be disjoint")
+                subnets.append((key, net))
+
+    def _check_endpoint(self) -> None:
+        if not self.endpoint_public_access:
+            if self.public_access_cidrs:
+                raise _invalid("publicAccessCidrs", "set without endpointPublicAccess: true; drop them or enable the public endpoint")
+            return
+        if not self.public_access_cidrs:
+            raise _invalid("publicAccessCidrs", "the public endpoint needs the CIDRs allowed to reach it (never implicitly 0.0.0.0/0)")
+        if self.environment == "prod" and any(_network(c).prefixlen == 0 for c in self.public_access_cidrs):
+            raise _invalid("publicAccessCidrs", "0.0.0.0/0 opens the prod API server to the internet; list your VPN or office CIDRs")
+
+    def _check_node_groups(self) -> None:
+        names = [group.name for group in self.node_groups]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise _invalid("nodeGroups", f"node group names must be unique, {duplicates} repeat")
+        if not any(group.role == "system" for group in self.enabled_node_groups):
+            raise _invalid("nodeGroups", "no enabled system node group; add an ON_DEMAND group with role system")
+
+    @property
+    def is_aws(self) -> bool:
+        return self.cloud == "aws"
+
+    @property
+    def name(self) -> str:
+        """Prefix of physical names, for example ``mlp-staging``."""
+        return f"mlp-{self.environment}"
+
+    @property
+    def enabled_node_groups(self) -> tuple[NodeGroupSettings, ...]:
+        return tuple(
+            group
+            for group in self.node_groups
+            if group.enabled and (self.enable_gpu_nodes or not group.is_gpu) and (self.enable_spot_nodes or not group.is_spot)
+        )
+
+    @property
+    def base_tags(self) -> dict[str, str]:
+        return {"project": PROJECT, "environment": self.environment, "managed-by": "pulumi", **self.tags}
+
+
+def _network(cidr: str) -> ipaddress.IPv4Network:
+    try:
+        return ipaddress.IPv4Network(cidr, strict=True)
+    except ValueError as error:
+        raise ValueError(f"'{cidr}' is not an IPv4 CIDR block ({error})") from None
+
+
+def _key_path(location: tuple[Any, ...]) -> str:
+    path = ""
+    for part in location:
+        path += f"[{part}]" if isinstance(part, int) else ("." if path else "") + str(part)
+    return path
+
+
+def _describe(error: Mapping[str, Any], raw: Mapping[str, Any]) -> str:
+    location = tuple(error["loc"])
+    field = (error.get("ctx") or {}).get("field")
+    if field:
+        location = (*location, field)
+    key = f"{PROJECT}:{_key_path(location)}"
+    if error["type"] == "extra_forbidden":
+        return f"{key}: unknown key; check the spelling against Pulumi.yaml's config section"
+    if error["type"] == "missing":
+        return f"{key}: missing; declare it in Pulumi.yaml or set it in the stack file"
+    value = json.dumps(_lookup(raw, location), default=str)
+    if len(value) > 100:
+        value = value[:97] + "..."
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return f"{key} = {value}: {message}"
+
+
+def _lookup(raw: Any, location: tuple[Any, ...]) -> Any:
+    value = raw
+    for part in location:
+        if isinstance(value, Mapping):
+            value = value.get(part)
+        elif isinstance(value, (list, tuple)) and isinstance(part, int) and part < len(value):
+            value = value[part]
+        else:
+            return None
+    return value
+
+
+def parse_settings(raw: Mapping[str, Any]) -> Settings:
+    """Validate ``raw`` (camelCase keys, parsed values) into :class:`Settings` or raise :class:`ConfigError`."""
+    try:
+        return Settings.model_validate(dict(raw))
+    except ValidationError as error:
+        problems = [_describe(problem, raw) for problem in error.errors()]
+        raise ConfigError("invalid stack config: " + "; ".join(problems)) from None
+
+
+_STRING_KEYS = frozenset(
+    field.alias or name
+    for name, field in Settings.model_fields.items()
+    if field.annotation is str or getattr(field.annotation, "__origin__", None) is Literal
+)
+
+
+def decode_config(flat: Mapping[str, str]) -> dict[str, Any]:
+    """Turn Pulumi's ``{"mlplatform:key": "<string or JSON>"}`` map into ``{"key": value}``."""
+    decoded: dict[str, Any] = {}
+    for full_key, text in flat.items():
+        namespace, _, key = full_key.partition(":")
+        if namespace != PROJECT:
+            continue
+        if key in _STRING_KEYS or not isinstance(text, str):
+            decoded[key] = text  # "1.35" stays a version string, not a number
+            continue
+        try:
+            decoded[key] = json.loads(text)
+        except json.JSONDecodeError:
+            decoded[key] = text
+    return decoded
+
+
+def load() -> Settings:
+    """Read the running stack's configuration (inside a Pulumi program)."""
+    import pulumi.runtime.config
+
+    return parse_settings(decode_config(pulumi.runtime.config.CONFIG.get()))

@@ -1,0 +1,137 @@
+"""Engine stand-ins for running the program offline: realistic ids and ARNs for
+what the program and the tests read back, and a record of every registration
+(type, name, inputs as the engine sees them, parent, protect, retain-on-delete).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+from pulumi.runtime.mocks import MockMonitor
+
+ACCOUNT_ID = "123456789012"
+DEPLOYER_ROLE = f"arn:aws:iam::{ACCOUNT_ID}:role/platform-deployer"
+
+# What `aws eks describe-addon-versions` names as default, as recorded for the
+# offline preview; a real preview resolves them from AWS.
+ADDON_DEFAULT_VERSIONS = {
+    "vpc-cni": "v1.20.4-eksbuild.2",
+    "kube-proxy": "v1.34.1-eksbuild.2",
+    "eks-pod-identity-agent": "v1.3.9-eksbuild.3",
+    "coredns": "v1.12.4-eksbuild.1",
+    "aws-ebs-csi-driver": "v1.51.1-eksbuild.1",
+}
+
+
+def _digest(text: str, length: int = 17) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+@dataclass
+class Registration:
+    """One resource as the engine received it."""
+
+    type: str
+    name: str
+    urn: str
+    inputs: dict[str, Any]
+    parent: str = ""
+    protect: bool = False
+    retain_on_delete: bool = False
+    ignore_changes: tuple[str, ...] = ()
+    dependencies: tuple[str, ...] = ()
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+
+class PlatformMocks(pulumi.runtime.Mocks):
+    """Answers resource registrations and invokes the way AWS and Kubernetes would."""
+
+    def __init__(self, region: str = "us-east-1") -> None:
+        self.region = region
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
+        state = dict(args.inputs)
+        name, kind = args.name, args.typ
+        resource_id = f"{name}-{_digest(kind + name, 7)}"
+        service = kind.split(":")[1].split("/")[0] if kind.startswith("aws:") else ""
+        if kind.startswith("aws:"):
+            state.setdefault("arn", f"arn:aws:{service}:{self.region}:{ACCOUNT_ID}:{kind.split(':')[-1].lower()}/{resource_id}")
+        if kind == "aws:s3/bucket:Bucket":
+            bucket = state.get("bucket") or resource_id
+            state.update(bucket=bucket, arn=f"arn:aws:s3:::{bucket}")
+            resource_id = bucket
+        elif kind == "aws:iam/role:Role":
+            state.update(name=resource_id, arn=f"arn:aws:iam::{ACCOUNT_ID}:role/{resource_id}")
+        elif kind == "aws:kms/key:Key":
+            key_id = f"{_digest(name, 8)}-{_digest(name + 'k', 4)}-4000-8000-{_digest(name + 'id', 12)}"
+            state.update(keyId=key_id, arn=f"arn:aws:kms:{self.region}:{ACCOUNT_ID}:key/{key_id}")
+            resource_id = key_id
+        elif kind == "aws:eks/cluster:Cluster":
+            issuer = f"https://oidc.eks.{self.region}.amazonaws.com/id/{_digest(name, 32).upper()}"
+            state.update(
+                endpoint=f"https://{_digest(name, 32).upper()}.gr7.{self.region}.eks.amazonaws.com",
+                identities=[{"oidcs": [{"issuer": issuer}]}],
+                certificateAuthority={"data": "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0t"},
+                status="ACTIVE",
+            )
+            resource_id = state.get("name", name)
+        elif kind == "aws:iam/openIdConnectProvider:OpenIdConnectProvider":
+            host = str(state.get("url", "")).removeprefix("https://")
+            state.update(url=host, arn=f"arn:aws:iam::{ACCOUNT_ID}:oidc-provider/{host}")
+        elif kind == "aws:ec2/launchTemplate:LaunchTemplate":
+            resource_id = f"lt-{_digest(name)}"
+            state.update(latestVersion=1, defaultVersion=1)
+        elif kind == "aws:eks/nodeGroup:NodeGroup":
+            state["nodeGroupName"] = f"{state.get('nodeGroupNamePrefix', name)}{_digest(name, 20)}"
+        elif kind.startswith("aws:ec2/"):
+            prefix = {"vpc": "vpc", "subnet": "subnet", "internetGateway": "igw", "natGateway": "nat", "eip": "eipalloc", "routeTable": "rtb"}
+            short = kind.split("/")[1].split(":")[0]
+            resource_id = f"{prefix.get(short, short)}-{_digest(name)}"
+        return resource_id, state
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list]:
+        token = args.token
+        if token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {
+                "accountId": ACCOUNT_ID,
+                "arn": f"arn:aws:sts::{ACCOUNT_ID}:assumed-role/platform-deployer/ci",
+                "userId": "AROAEXAMPLE:ci",
+                "id": ACCOUNT_ID,
+            }, []
+        if token == "aws:iam/getSessionContext:getSessionContext":
+            return {"arn": args.args.get("arn"), "issuerArn": DEPLOYER_ROLE, "issuerName": "platform-deployer", "issuerId": "AROAEXAMPLE", "sessionName": "ci", "id": "ci"}, []
+        if token == "aws:eks/getAddonVersion:getAddonVersion":
+            addon = args.args["addonName"]
+            return {"addonName": addon, "kubernetesVersion": args.args.get("kubernetesVersion"), "version": ADDON_DEFAULT_VERSIONS[addon], "id": addon}, []
+        raise NotImplementedError(f"offline preview has no answer for invoke {token}; add one to infra/mocks.py")
+
+
+class RecordingMonitor(MockMonitor):
+    """A mock monitor that also keeps the resource options the engine would see."""
+
+    def __init__(self, mocks: PlatformMocks) -> None:
+        super().__init__(mocks)
+        self.registrations: list[Registration] = []
+
+    def RegisterResource(self, request):  # noqa: N802 - gRPC method name
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            state = self.resources[response.urn].state
+            self.registrations.append(
+                Registration(
+                    type=request.type,
+                    name=request.name,
+                    urn=response.urn,
+                    inputs=pulumi.runtime.rpc.deserialize_properties(request.object),
+                    parent=request.parent,
+                    protect=request.protect,
+                    retain_on_delete=request.retainOnDelete,
+                    ignore_changes=tuple(request.ignoreChanges),
+                    dependencies=tuple(request.dependencies),
+                    outputs=dict(state),
+                )
+            )
+        return response

@@ -1,0 +1,87 @@
+"""Run the program for a stack with no cloud and no Pulumi CLI, under mocks.
+
+``stack_config`` merges the project defaults of ``Pulumi.yaml`` with
+``stacks/Pulumi.<stack>.yaml`` the way the CLI does, and ``run`` executes the
+real program against :mod:`infra.mocks`, returning every registration and the
+stack outputs. Tests, the preview and the benchmarks all go through here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+from infra import config, platform
+from infra.mocks import PlatformMocks, RecordingMonitor, Registration
+
+ROOT = Path(__file__).resolve().parent.parent
+STACKS = ("dev", "staging", "prod", "local")
+
+
+@dataclass
+class OfflineRun:
+    """What one stack declares."""
+
+    stack: str
+    settings: config.Settings
+    resources: list[Registration]
+    outputs: dict[str, Any]
+
+    def of_type(self, resource_type: str) -> list[Registration]:
+        return [r for r in self.resources if r.type == resource_type]
+
+    def one(self, resource_type: str, name: str) -> Registration:
+        matches = [r for r in self.resources if r.type == resource_type and r.name == name]
+        if len(matches) != 1:
+            raise LookupError(f"{len(matches)} {resource_type} named {name} in stack {self.stack}")
+        return matches[0]
+
+    def count_by_type(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for resource in self.resources:
+            counts[resource.type] = counts.get(resource.type, 0) + 1
+        return dict(sorted(counts.items()))
+
+
+def _encode(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def stack_config(stack: str, overrides: Mapping[str, Any] | None = None) -> dict[str, str]:
+    """The flat ``mlplatform:key`` -> string map the CLI would hand the program."""
+    project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
+    flat = {f"{config.PROJECT}:{key}": _encode(decl["default"]) for key, decl in project.get("config", {}).items()}
+    stack_file = ROOT / "stacks" / f"Pulumi.{stack}.yaml"
+    if not stack_file.exists():
+        raise config.ConfigError(f"no stack file {stack_file.relative_to(ROOT)}; stacks are {', '.join(STACKS)}")
+    for key, value in (yaml.safe_load(stack_file.read_text()) or {}).get("config", {}).items():
+        flat[key] = _encode(value)
+    for key, value in (overrides or {}).items():
+        flat[f"{config.PROJECT}:{key}"] = _encode(value)
+    return flat
+
+
+def run(stack: str, overrides: Mapping[str, Any] | None = None) -> OfflineRun:
+    """Run the program for ``stack`` (config optionally overridden) under mocks."""
+    flat = stack_config(stack, overrides)
+    settings = config.parse_settings(config.decode_config(flat))
+    mocks = PlatformMocks(settings.aws_region)
+    monitor = RecordingMonitor(mocks)
+    pulumi.runtime.set_mocks(mocks, project=config.PROJECT, stack=stack, preview=False, monitor=monitor)
+    pulumi.runtime.set_all_config(flat)
+    outputs: dict[str, Any] = {}
+
+    def program() -> Any:
+        exports = platform.build(config.load())
+        return pulumi.Output.from_input(exports).apply(outputs.update).future()
+
+    _sync_await(run_pulumi_func(program))
+    return OfflineRun(stack=stack, settings=settings, resources=list(monitor.registrations), outputs=outputs)

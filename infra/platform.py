@@ -1,0 +1,98 @@
+"""The whole program: what each stack declares, in dependency order.
+
+``build`` is called by ``__main__`` under the Pulumi engine and by the offline
+harness under mocks; it returns the stack outputs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from infra import kubernetes_provider, workloads
+from infra.components.cluster_addons import ClusterAddons
+from infra.components.eks_cluster import EksCluster
+from infra.components.encryption_key import EncryptionKey
+from infra.components.irsa_role import IrsaRole
+from infra.components.network import Network
+from infra.components.node_group import NodeGroup
+from infra.components.secure_bucket import SecureBucket
+from infra.config import Settings
+
+BUCKET_PURPOSES = ("data", "artifacts")
+
+
+def build(settings: Settings) -> dict[str, Any]:
+    """Declare every resource of the stack and return its outputs."""
+    if not settings.is_aws:
+        kubernetes_provider.for_local(settings)
+        return {"environment": settings.environment, "kubeconfigContext": settings.kubeconfig_context or "(current)"}
+    return _build_aws(settings)
+
+
+def _build_aws(settings: Settings) -> dict[str, Any]:
+    name = settings.name
+    provider = aws.Provider("aws", region=settings.aws_region, default_tags=aws.ProviderDefaultTagsArgs(tags=settings.base_tags))
+    opts = pulumi.ResourceOptions(providers={"aws": provider})
+
+    network = Network(name, settings, opts)
+    cluster = EksCluster(name, settings, network.private_subnet_ids, opts)
+
+    s3_key = EncryptionKey(f"{name}-s3", f"S3 encryption for {name}", settings.protect, opts)
+    buckets = {
+        purpose: SecureBucket(
+            f"{name}-{purpose}",
+            kms_key_arn=s3_key.arn,
+            protect=settings.protect,
+            force_destroy=settings.force_destroy_buckets,
+            noncurrent_version_days=settings.noncurrent_version_days,
+            opts=opts,
+        )
+        for purpose in BUCKET_PURPOSES
+    }
+    roles = {
+        workload.name: IrsaRole(
+            f"{name}-{workload.name}",
+            workload,
+            oidc_provider_arn=cluster.oidc_provider_arn,
+            oidc_issuer_url=cluster.oidc_issuer_url,
+            bucket_arns={purpose: bucket.arn for purpose, bucket in buckets.items()},
+            kms_key_arn=s3_key.arn,
+            opts=opts,
+        )
+        for workload in workloads.WORKLOADS
+    }
+
+    addons = ClusterAddons(
+        f"{name}-addons", cluster.name, cluster.version, roles[workloads.EBS_CSI.name].arn, opts
+    )
+    node_groups = [
+        NodeGroup(
+            f"{name}-{group.name}",
+            group,
+            cluster_name=cluster.name,
+            node_role_arn=cluster.node_role_arn,
+            subnet_ids=network.private_subnet_ids,
+            tags=settings.base_tags,
+            opts=pulumi.ResourceOptions(providers={"aws": provider}, depends_on=addons.networking),
+        )
+        for group in settings.enabled_node_groups
+    ]
+    late_addons = addons.after_nodes(node_groups)
+    _, kubeconfig = kubernetes_provider.for_eks(
+        settings, cluster.name, cluster.endpoint, cluster.certificate_authority, [*node_groups, *late_addons]
+    )
+
+    return {
+        "environment": settings.environment,
+        "clusterName": cluster.name,
+        "clusterEndpoint": cluster.endpoint,
+        "kubeconfig": kubeconfig,
+        "vpcId": network.vpc_id,
+        "dataBucket": buckets["data"].bucket,
+        "artifactsBucket": buckets["artifacts"].bucket,
+        "oidcProviderArn": cluster.oidc_provider_arn,
+        "roleArns": {name: role.arn for name, role in roles.items()},
+    }

@@ -1,0 +1,55 @@
+"""Offline preview: what a stack would create, grouped by resource type.
+
+    python -m infra.preview --stack staging [--stack prod ...] [--names]
+
+Runs the real program under mocks (no cloud account, no Pulumi CLI) and prints
+the resources by type. Invalid stack config fails with its one-line error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from infra import offline
+from infra.config import ConfigError
+
+SECRET_OUTPUTS = frozenset({"kubeconfig"})
+
+
+def render(run: offline.OfflineRun, names: bool = False) -> str:
+    """A plain-text report of one stack's resources and outputs."""
+    counts = run.count_by_type()
+    lines = [f"Stack {run.stack}: {len(run.resources)} resources would be created", ""]
+    width = max((len(t) for t in counts), default=0)
+    for resource_type, count in counts.items():
+        lines.append(f"  + {resource_type:<{width}}  {count:>3}")
+        if names:
+            lines += [f"      {r.name}" for r in run.resources if r.type == resource_type]
+    lines += ["", "Outputs:"]
+    for key, value in sorted(run.outputs.items()):
+        shown = "[secret]" if key in SECRET_OUTPUTS else value
+        lines.append(f"  {key}: {shown}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Offline preview of a stack, resources grouped by type.")
+    parser.add_argument("--stack", action="append", choices=offline.STACKS, help="stack to preview (repeatable; default staging)")
+    parser.add_argument("--names", action="store_true", help="list every resource name under its type")
+    args = parser.parse_args(argv)
+    for stack in args.stack or ["staging"]:
+        started = time.perf_counter()
+        try:
+            run = offline.run(stack)
+        except ConfigError as error:
+            print(f"error: stack {stack}: {error}", file=sys.stderr)
+            return 2
+        print(render(run, names=args.names))
+        print(f"\n(offline preview of {stack} in {time.perf_counter() - started:.2f} s)\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,64 @@
+"""The platform's workload identities: which namespace and service account each
+workload runs as, and what it may touch in the object store.
+
+The AWS layer writes these into IRSA trust policies; the cluster layer creates
+the namespaces and service accounts with the matching role annotations. Keeping
+both sides on one table is what makes "trust names the right service account"
+checkable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Workload:
+    """A workload that reaches AWS through its own IAM role (IRSA)."""
+
+    name: str
+    namespace: str
+    service_accounts: tuple[str, ...]
+    # Object-store access, as (bucket purpose, key prefix, "read" | "write").
+    grants: tuple[tuple[str, str, str], ...] = ()
+    managed_policy_arns: tuple[str, ...] = ()
+
+    @property
+    def subjects(self) -> tuple[str, ...]:
+        """The ``sub`` claims of the service accounts' projected tokens."""
+        return tuple(f"system:serviceaccount:{self.namespace}:{sa}" for sa in self.service_accounts)
+
+
+# Bucket purposes: data (training data sets) and artifacts (MLflow runs and
+# models, KFP pipeline artifacts).
+MLFLOW_PREFIX = "mlflow/"
+PIPELINES_PREFIX = "pipelines/"
+
+MLFLOW = Workload(
+    name="mlflow",
+    namespace="mlflow",
+    service_accounts=("mlflow",),
+    grants=(("artifacts", MLFLOW_PREFIX, "write"),),
+)
+PIPELINES = Workload(
+    name="pipelines",
+    namespace="kubeflow",
+    # Pipeline steps run as pipeline-runner; the KFP API server and UI read and
+    # write pipeline artifacts too.
+    service_accounts=("pipeline-runner", "ml-pipeline", "ml-pipeline-ui"),
+    grants=(("data", "", "read"), ("artifacts", PIPELINES_PREFIX, "write")),
+)
+SERVING = Workload(
+    name="serving",
+    namespace="models",
+    service_accounts=("model-serving",),
+    grants=(("artifacts", MLFLOW_PREFIX, "read"),),
+)
+EBS_CSI = Workload(
+    name="ebs-csi",
+    namespace="kube-system",
+    service_accounts=("ebs-csi-controller-sa",),
+    managed_policy_arns=("arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy",),
+)
+
+WORKLOADS = (MLFLOW, PIPELINES, SERVING, EBS_CSI)

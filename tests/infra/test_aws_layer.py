@@ -1,0 +1,281 @@
+"""The AWS layer's resource graph for every stack, under mocks."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from infra import offline, workloads
+from infra.components.eks_cluster import CONTROL_PLANE_LOG_TYPES, NODE_ROLE_POLICIES
+from infra.mocks import Registration
+
+BUCKET = "aws:s3/bucket:Bucket"
+NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
+LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
+CLUSTER = "aws:eks/cluster:Cluster"
+
+
+def children(run: offline.OfflineRun, parent: Registration, resource_type: str) -> list[Registration]:
+    return [r for r in run.resources if r.type == resource_type and r.parent == parent.parent]
+
+
+def test_every_stack_runs_to_completion(stack_run: offline.OfflineRun) -> None:
+    """The program completes for every stack and exports its outputs."""
+    assert stack_run.resources, stack_run.stack
+    assert stack_run.outputs["environment"] == stack_run.stack
+
+
+def test_expected_resource_counts(stack_runs: dict[str, offline.OfflineRun]) -> None:
+    """Counts by type follow the stack config (zones, NAT mode, node groups)."""
+    expectations = {
+        # stack: (subnets, NAT gateways, node groups)
+        "dev": (4, 1, 3),
+        "staging": (6, 1, 4),
+        "prod": (6, 3, 4),
+    }
+    for stack, (subnets, nats, groups) in expectations.items():
+        counts = stack_runs[stack].count_by_type()
+        assert counts["aws:ec2/subnet:Subnet"] == subnets, stack
+        assert counts["aws:ec2/natGateway:NatGateway"] == nats, stack
+        assert counts[NODE_GROUP] == groups == counts[LAUNCH_TEMPLATE], stack
+        assert counts[CLUSTER] == 1 and counts[BUCKET] == 2, stack
+        assert counts["aws:iam/role:Role"] == 2 + len(workloads.WORKLOADS), stack
+        assert counts["aws:eks/addon:Addon"] == 5, stack
+
+
+def test_local_stack_has_no_aws_resources(stack_runs: dict[str, offline.OfflineRun]) -> None:
+    """The local stack declares no AWS resource or provider at all."""
+    local = stack_runs["local"]
+    assert [r.urn for r in local.resources if r.type.startswith("aws:") or r.type == "pulumi:providers:aws"] == []
+    assert local.count_by_type() == {"pulumi:providers:kubernetes": 1}
+
+
+def test_gpu_groups_are_tainted_labelled_and_use_nvidia_ami(aws_run: offline.OfflineRun) -> None:
+    """GPU groups: NVIDIA AMI, nvidia.com/gpu NoSchedule taint, device-plugin label, scale from zero."""
+    gpu_groups = [r for r in aws_run.of_type(NODE_GROUP) if r.inputs["labels"]["mlplatform.io/role"] == "gpu"]
+    assert gpu_groups, aws_run.stack
+    for group in gpu_groups:
+        assert group.inputs["amiType"] in ("AL2023_x86_64_NVIDIA", "BOTTLEROCKET_x86_64_NVIDIA"), group.urn
+        assert group.inputs["taints"] == [{"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}], group.urn
+        assert group.inputs["labels"]["nvidia.com/gpu.present"] == "true", group.urn
+        assert group.inputs["scalingConfig"]["minSize"] == 0, group.urn
+    for group in aws_run.of_type(NODE_GROUP):
+        if group not in gpu_groups:
+            assert "taints" not in group.inputs and "nvidia.com/gpu.present" not in group.inputs["labels"], group.urn
+
+
+def test_spot_groups_are_diversified(aws_run: offline.OfflineRun) -> None:
+    """SPOT groups use at least 3 instance types of one size."""
+    spot = [r for r in aws_run.of_type(NODE_GROUP) if r.inputs["capacityType"] == "SPOT"]
+    assert spot, aws_run.stack
+    for group in spot:
+        types = group.inputs["instanceTypes"]
+        assert len(types) >= 3, group.urn
+        assert len({t.split(".")[1] for t in types}) == 1, group.urn
+    system = [r for r in aws_run.of_type(NODE_GROUP) if r.inputs["labels"]["mlplatform.io/role"] == "system"]
+    assert [g.inputs["capacityType"] for g in system] == ["ON_DEMAND"], aws_run.stack
+
+
+def test_launch_templates_require_imdsv2_and_encrypt_volumes(aws_run: offline.OfflineRun) -> None:
+    """Every node: IMDSv2 with hop limit 1, encrypted gp3 volumes, no SSH access."""
+    for template in aws_run.of_type(LAUNCH_TEMPLATE):
+        metadata = template.inputs["metadataOptions"]
+        assert metadata["httpTokens"] == "required", template.urn
+        assert metadata["httpPutResponseHopLimit"] == 1, template.urn
+        assert template.inputs["blockDeviceMappings"], template.urn
+        for device in template.inputs["blockDeviceMappings"]:
+            assert device["ebs"]["encrypted"] == "true", template.urn
+        assert "keyName" not in template.inputs, template.urn
+    for group in aws_run.of_type(NODE_GROUP):
+        assert "remoteAccess" not in group.inputs, group.urn
+        assert group.inputs["launchTemplate"]["id"].startswith("lt-"), group.urn
+        assert "scalingConfig.desiredSize" in group.ignore_changes, group.urn
+
+
+def test_cluster_control_plane(aws_run: offline.OfflineRun) -> None:
+    """EKS: pinned version, API auth mode, KMS secrets encryption, all log types, private endpoint."""
+    settings = aws_run.settings
+    (cluster,) = aws_run.of_type(CLUSTER)
+    inputs = cluster.inputs
+    assert inputs["version"] == settings.kubernetes_version
+    assert inputs["accessConfig"]["authenticationMode"] == "API"
+    assert inputs["accessConfig"]["bootstrapClusterCreatorAdminPermissions"] is False
+    assert inputs["encryptionConfig"]["resources"] == ["secrets"]
+    assert inputs["encryptionConfig"]["provider"]["keyArn"].startswith("arn:aws:kms:")
+    assert sorted(inputs["enabledClusterLogTypes"]) == sorted(CONTROL_PLANE_LOG_TYPES)
+    assert inputs["vpcConfig"]["endpointPrivateAccess"] is True
+    assert inputs["upgradePolicy"]["supportType"] == "STANDARD"
+    assert len(inputs["vpcConfig"]["subnetIds"]) == len(settings.availability_zones)
+    assert all(s.startswith("subnet-") for s in inputs["vpcConfig"]["subnetIds"])
+    if aws_run.stack == "prod":
+        assert inputs["vpcConfig"]["endpointPublicAccess"] is False
+        assert "publicAccessCidrs" not in inputs["vpcConfig"]
+    else:
+        assert inputs["vpcConfig"]["publicAccessCidrs"] == list(settings.public_access_cidrs)
+        assert "0.0.0.0/0" not in inputs["vpcConfig"]["publicAccessCidrs"]
+    (log_group,) = aws_run.of_type("aws:cloudwatch/logGroup:LogGroup")
+    assert log_group.inputs["retentionInDays"] == settings.log_retention_days
+    assert log_group.urn.split("::")[-1] in {d.split("::")[-1] for d in cluster.dependencies}
+    entries = aws_run.of_type("aws:eks/accessPolicyAssociation:AccessPolicyAssociation")
+    assert {e.inputs["policyArn"] for e in entries} == {"arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"}
+
+
+def test_addons_and_network_policy_enforcement(aws_run: offline.OfflineRun) -> None:
+    """The five managed add-ons exist; vpc-cni enforces NetworkPolicies; EBS CSI uses its IRSA role."""
+    addons = {r.inputs["addonName"]: r for r in aws_run.of_type("aws:eks/addon:Addon")}
+    assert set(addons) == {"vpc-cni", "coredns", "kube-proxy", "aws-ebs-csi-driver", "eks-pod-identity-agent"}
+    assert json.loads(addons["vpc-cni"].inputs["configurationValues"]) == {"enableNetworkPolicy": "true"}
+    assert addons["aws-ebs-csi-driver"].inputs["serviceAccountRoleArn"] == aws_run.outputs["roleArns"]["ebs-csi"]
+    assert all(a.inputs["addonVersion"].startswith("v") for a in addons.values())
+
+
+def test_oidc_provider_for_irsa(aws_run: offline.OfflineRun) -> None:
+    """An OIDC provider for the cluster issuer with the STS audience."""
+    (oidc,) = aws_run.of_type("aws:iam/openIdConnectProvider:OpenIdConnectProvider")
+    assert oidc.inputs["clientIdLists"] == ["sts.amazonaws.com"]
+    assert oidc.inputs["url"].startswith("https://oidc.eks.")
+
+
+def _companion(run: offline.OfflineRun, resource_type: str, bucket: Registration) -> dict:
+    matches = [r for r in run.of_type(resource_type) if r.inputs.get("bucket") == bucket.outputs["bucket"]]
+    assert len(matches) == 1, f"{bucket.urn} has {len(matches)} {resource_type}"
+    return matches[0].inputs
+
+
+def test_buckets_are_private_encrypted_versioned_tls_only(aws_run: offline.OfflineRun) -> None:
+    """Each bucket has SSE-KMS with bucket key, versioning, public access block, ownership, TLS-only policy, lifecycle."""
+    for bucket in aws_run.of_type(BUCKET):
+        sse = _companion(aws_run, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration", bucket)
+        rule = sse["rules"][0]
+        assert rule["applyServerSideEncryptionByDefault"]["sseAlgorithm"] == "aws:kms", bucket.urn
+        assert rule["applyServerSideEncryptionByDefault"]["kmsMasterKeyId"].startswith("arn:aws:kms:"), bucket.urn
+        assert rule["bucketKeyEnabled"] is True, bucket.urn
+        versioning = _companion(aws_run, "aws:s3/bucketVersioning:BucketVersioning", bucket)
+        assert versioning["versioningConfiguration"]["status"] == "Enabled", bucket.urn
+        block = _companion(aws_run, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", bucket)
+        assert all(block[k] is True for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"))
+        ownership = _companion(aws_run, "aws:s3/bucketOwnershipControls:BucketOwnershipControls", bucket)
+        assert ownership["rule"]["objectOwnership"] == "BucketOwnerEnforced", bucket.urn
+        policy = json.loads(_companion(aws_run, "aws:s3/bucketPolicy:BucketPolicy", bucket)["policy"])
+        (deny,) = policy["Statement"]
+        assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}, bucket.urn
+        assert bucket.outputs["arn"] in deny["Resource"], bucket.urn
+        lifecycle = _companion(aws_run, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", bucket)
+        days = lifecycle["rules"][0]["noncurrentVersionExpiration"]["noncurrentDays"]
+        assert days == aws_run.settings.noncurrent_version_days, bucket.urn
+
+
+def test_protection_follows_the_environment(stack_runs: dict[str, offline.OfflineRun]) -> None:
+    """prod protects and retains buckets, KMS keys and the cluster; dev may force-destroy."""
+    stateful = (BUCKET, "aws:kms/key:Key", CLUSTER)
+    prod = stack_runs["prod"]
+    for resource in prod.resources:
+        if resource.type in stateful:
+            assert resource.protect, resource.urn
+            if resource.type != CLUSTER:
+                assert resource.retain_on_delete, resource.urn
+    (cluster,) = prod.of_type(CLUSTER)
+    assert cluster.inputs["deletionProtection"] is True
+    assert all(b.inputs["forceDestroy"] is False for b in prod.of_type(BUCKET))
+    dev = stack_runs["dev"]
+    assert not any(r.protect for r in dev.resources)
+    assert all(b.inputs["forceDestroy"] is True for b in dev.of_type(BUCKET))
+
+
+def test_node_role_has_only_worker_cni_and_ecr_read(aws_run: offline.OfflineRun) -> None:
+    """The node role carries exactly the three node policies and no S3 access."""
+    node_role_arn = aws_run.of_type(NODE_GROUP)[0].inputs["nodeRoleArn"]
+    node_role = next(r for r in aws_run.of_type("aws:iam/role:Role") if r.outputs["arn"] == node_role_arn)
+    attached = sorted(
+        a.inputs["policyArn"]
+        for a in aws_run.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+        if a.inputs["role"] == node_role.outputs["name"]
+    )
+    assert attached == sorted(NODE_ROLE_POLICIES)
+    assert not [p for p in aws_run.of_type("aws:iam/rolePolicy:RolePolicy") if p.inputs["role"] == node_role.outputs["name"]]
+
+
+@pytest.mark.parametrize("workload", workloads.WORKLOADS, ids=lambda w: w.name)
+def test_irsa_trust_names_exactly_the_service_accounts(aws_run: offline.OfflineRun, workload: workloads.Workload) -> None:
+    """Each workload role trusts only its service accounts (StringEquals on :sub) and the STS audience (:aud)."""
+    role_arn = aws_run.outputs["roleArns"][workload.name]
+    role = next(r for r in aws_run.of_type("aws:iam/role:Role") if r.outputs["arn"] == role_arn)
+    (statement,) = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
+    assert statement["Action"] == "sts:AssumeRoleWithWebIdentity"
+    assert statement["Principal"]["Federated"] == aws_run.outputs["oidcProviderArn"]
+    condition = statement["Condition"]
+    assert list(condition) == ["StringEquals"], role.urn
+    issuer = aws_run.outputs["oidcProviderArn"].split("oidc-provider/")[1]
+    subjects = condition["StringEquals"][f"{issuer}:sub"]
+    assert sorted([subjects] if isinstance(subjects, str) else subjects) == sorted(workload.subjects)
+    assert condition["StringEquals"][f"{issuer}:aud"] == "sts.amazonaws.com"
+
+
+@pytest.mark.parametrize("workload", [w for w in workloads.WORKLOADS if w.grants], ids=lambda w: w.name)
+def test_irsa_access_is_scoped_to_prefixes(aws_run: offline.OfflineRun, workload: workloads.Workload) -> None:
+    """Workload policies name their buckets and prefixes: no wildcard actions or resources."""
+    role_arn = aws_run.outputs["roleArns"][workload.name]
+    role = next(r for r in aws_run.of_type("aws:iam/role:Role") if r.outputs["arn"] == role_arn)
+    (policy,) = [p for p in aws_run.of_type("aws:iam/rolePolicy:RolePolicy") if p.inputs["role"] == role.outputs["name"]]
+    statements = json.loads(policy.inputs["policy"])["Statement"]
+    for statement in statements:
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        assert statement["Resource"] != "*" and not any(a == "*" or a.endswith(":*") for a in actions), statement
+        assert statement["Resource"].startswith(("arn:aws:s3:::", "arn:aws:kms:")), statement
+    writes = {s["Resource"] for s in statements if "s3:PutObject" in s["Action"]}
+    expected_writes = {p for _, p, mode in workload.grants if mode == "write"}
+    assert len(writes) == len(expected_writes)
+    assert all(any(w.endswith(f"/{p}*") for w in writes) for p in expected_writes)
+    if workload is workloads.SERVING:
+        assert writes == set(), "serving must be read-only"
+
+
+def test_subnets_carry_eks_tags(aws_run: offline.OfflineRun) -> None:
+    """Public subnets are tagged for internet-facing LBs, private ones for internal LBs, both with the cluster tag."""
+    for subnet in aws_run.of_type("aws:ec2/subnet:Subnet"):
+        tags = subnet.inputs["tags"]
+        assert tags[f"kubernetes.io/cluster/{aws_run.settings.name}"] == "shared", subnet.urn
+        role = "kubernetes.io/role/elb" if "-public-" in subnet.name else "kubernetes.io/role/internal-elb"
+        assert tags[role] == "1", subnet.urn
+        assert subnet.inputs.get("mapPublicIpOnLaunch") is not True, subnet.urn
+
+
+def test_kubernetes_provider_uses_exec_token(aws_run: offline.OfflineRun) -> None:
+    """The exported kubeconfig gets tokens from `aws eks get-token`, storing no credential."""
+    kubeconfig = json.loads(aws_run.outputs["kubeconfig"])
+    user = kubeconfig["users"][0]["user"]
+    assert user["exec"]["command"] == "aws"
+    assert user["exec"]["args"][:2] == ["eks", "get-token"]
+    assert "token" not in user and "client-key-data" not in user
+
+
+def test_provider_default_tags(aws_run: offline.OfflineRun) -> None:
+    """Every AWS resource is tagged through the provider's default tags."""
+    (provider,) = aws_run.of_type("pulumi:providers:aws")
+    tags = json.loads(provider.inputs["defaultTags"])["tags"] if isinstance(provider.inputs["defaultTags"], str) else provider.inputs["defaultTags"]["tags"]
+    assert tags["environment"] == aws_run.stack and tags["managed-by"] == "pulumi"
+
+
+def test_existing_vpc_is_reused() -> None:
+    """With existingVpcId the program creates no VPC and places the cluster in the given subnets."""
+    subnets = ["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"]
+    run = offline.run(
+        "dev",
+        {
+            "existingVpcId": "vpc-0123456789abcdef0",
+            "existingPrivateSubnetIds": subnets,
+            "existingPublicSubnetIds": ["subnet-0123456789abcdef2", "subnet-0123456789abcdef3"],
+        },
+    )
+    assert not [r for r in run.resources if r.type.startswith("aws:ec2/") and r.type != LAUNCH_TEMPLATE]
+    (cluster,) = run.of_type(CLUSTER)
+    assert cluster.inputs["vpcConfig"]["subnetIds"] == subnets
+    assert run.outputs["vpcId"] == "vpc-0123456789abcdef0"
+
+
+def test_gpu_and_spot_groups_can_be_switched_off() -> None:
+    """enableGpuNodes: false and enableSpotNodes: false leave only on-demand CPU groups."""
+    run = offline.run("staging", {"enableGpuNodes": False, "enableSpotNodes": False})
+    groups = run.of_type(NODE_GROUP)
+    assert [g.inputs["nodeGroupNamePrefix"] for g in groups] == ["system-"]

@@ -1,0 +1,149 @@
+"""Stack configuration: typed settings, declared keys and the one-line errors for bad input."""
+
+from __future__ import annotations
+
+import runpy
+from pathlib import Path
+
+import pulumi
+import pytest
+import yaml
+
+from infra import config, offline
+from infra.mocks import PlatformMocks, RecordingMonitor
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def settings_for(stack: str, **overrides: object) -> config.Settings:
+    return config.parse_settings(config.decode_config(offline.stack_config(stack, overrides)))
+
+
+@pytest.mark.parametrize("stack", offline.STACKS)
+def test_every_stack_config_is_valid(stack: str) -> None:
+    """Each shipped stack file parses into settings for its own environment."""
+    settings = settings_for(stack)
+    assert settings.environment == stack
+    assert settings.is_aws == (stack != "local")
+
+
+def test_pulumi_yaml_declares_every_key_with_description_and_default() -> None:
+    """Pulumi.yaml declares exactly the keys infra/config.py reads, each with description and default."""
+    declared = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]
+    fields = {field.alias or name for name, field in config.Settings.model_fields.items()}
+    assert set(declared) == fields
+    for key, declaration in declared.items():
+        assert declaration.get("description"), f"{key} has no description"
+        assert "default" in declaration, f"{key} has no default"
+        if key not in {"nodeGroups", "tags"}:  # Pulumi's project schema has no object type
+            assert declaration.get("type") in {"string", "integer", "boolean", "array"}, f"{key} has no type"
+
+
+def test_pulumi_yaml_runtime_and_layout() -> None:
+    """The project runs main: infra/ with the python runtime and stacks in stacks/."""
+    project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
+    assert project["runtime"]["name"] == "python"
+    assert project["runtime"]["options"]["virtualenv"] == ".venv-infra"
+    assert project["main"] == "infra/"
+    assert project["stackConfigDir"] == "stacks"
+
+
+def test_kubernetes_version_stays_a_string() -> None:
+    """"1.35" from the CLI is a version string, not the number 1.35."""
+    assert settings_for("dev").kubernetes_version == "1.35"
+
+
+def test_settings_are_frozen() -> None:
+    """Settings cannot be changed after validation."""
+    settings = settings_for("dev")
+    with pytest.raises(Exception, match="frozen"):
+        settings.protect = True  # type: ignore[misc]
+
+
+GROUP = {
+    "name": "system", "role": "system", "capacityType": "ON_DEMAND", "instanceTypes": ["m7i.large"],
+    "amiType": "AL2023_x86_64_STANDARD", "minSize": 2, "maxSize": 3, "desiredSize": 2,
+}
+SPOT = {**GROUP, "name": "cpu-spot", "role": "cpu", "capacityType": "SPOT",
+        "instanceTypes": ["m7i.xlarge", "m6i.xlarge", "m5.xlarge"], "minSize": 0}
+GPU = {**GROUP, "name": "gpu", "role": "gpu", "instanceTypes": ["g6.xlarge"], "amiType": "AL2023_x86_64_NVIDIA",
+       "minSize": 0, "maxSize": 2, "desiredSize": 0}
+
+BAD_CONFIGS = [
+    ("dev", {"vpcCidr": "10.0.0.0/33"}, r"mlplatform:vpcCidr = \"10.0.0.0/33\": '10.0.0.0/33' is not an IPv4 CIDR"),
+    ("dev", {"vpcCidr": "10.0.0.0/8"}, r"mlplatform:vpcCidr .*between /16 and /24"),
+    ("dev", {"privateSubnetCidrs": ["10.10.0.0/19", "10.10.64.0/19"]}, r"mlplatform:privateSubnetCidrs.*overlaps '10.10.0.0/22'"),
+    ("dev", {"publicSubnetCidrs": ["10.99.0.0/22", "10.10.4.0/22"]}, r"publicSubnetCidrs.*'10.99.0.0/22' is not inside vpcCidr"),
+    ("dev", {"publicSubnetCidrs": ["10.10.0.0/22"]}, r"publicSubnetCidrs.*one CIDR per availability zone \(2\)"),
+    ("dev", {"awsRegion": "us-central-9"}, r"mlplatform:awsRegion = \"us-central-9\": unknown AWS region"),
+    ("dev", {"availabilityZones": ["eu-west-1a", "eu-west-1b"]}, r"availabilityZones.*'eu-west-1a' is not a zone of us-east-1"),
+    ("dev", {"availabilityZones": ["us-east-1a"]}, r"availabilityZones.*give 2 or 3 availability zones"),
+    ("dev", {"nodeGroups": [GROUP, {**GPU, "instanceTypes": ["m7i.xlarge"]}]}, r"nodeGroups\[1\]\.instanceTypes.*no NVIDIA GPU"),
+    ("dev", {"nodeGroups": [GROUP, {**GPU, "amiType": "AL2023_x86_64_STANDARD"}]}, r"nodeGroups\[1\]\.amiType.*no NVIDIA driver"),
+    ("dev", {"nodeGroups": [GROUP, {**GPU, "amiType": "AL2_x86_64_GPU"}]}, r"nodeGroups\[1\]\.amiType = \"AL2_x86_64_GPU\": Input should be"),
+    ("dev", {"nodeGroups": [GROUP, {**SPOT, "instanceTypes": ["m7i.xlarge", "m6i.xlarge"]}]}, r"nodeGroups\[1\]\.instanceTypes.*at least 3 instance types.*got 2"),
+    ("dev", {"nodeGroups": [GROUP, {**SPOT, "instanceTypes": ["m7i.xlarge", "m6i.2xlarge", "m5.xlarge"]}]}, r"instanceTypes.*must be of one size"),
+    ("dev", {"nodeGroups": [{**GROUP, "minSize": 4, "maxSize": 3, "desiredSize": 3}]}, r"nodeGroups\[0\]\.minSize.*minSize 4 is greater than maxSize 3"),
+    ("dev", {"nodeGroups": [{**GROUP, "desiredSize": 7}]}, r"nodeGroups\[0\]\.desiredSize.*desiredSize 7 is outside \[minSize, maxSize\] = \[2, 3\]"),
+    ("dev", {"kubernetesVersion": "1.29"}, r"mlplatform:kubernetesVersion = \"1.29\": not in EKS standard support; use one of 1.34, 1.35"),
+    ("prod", {"protect": False}, r"mlplatform:protect = false: prod must protect its stateful resources"),
+    ("dev", {"nodeGroups": []}, r"mlplatform:nodeGroups = \[\]: no enabled system node group"),
+    ("dev", {"nodeGroups": [SPOT]}, r"no enabled system node group"),
+    ("dev", {"nodeGroups": [{**GROUP, "capacityType": "BIDDING"}]}, r"nodeGroups\[0\]\.capacityType = \"BIDDING\": Input should be 'ON_DEMAND' or 'SPOT'"),
+    ("dev", {"nodeGroups": [{**GROUP, "capacityType": "SPOT", "instanceTypes": ["m7i.large", "m6i.large", "m5.large"]}]}, r"capacityType.*must be ON_DEMAND"),
+    ("dev", {"nodeGroups": [GROUP, {**GPU, "minSize": 1, "desiredSize": 1}]}, r"nodeGroups\[1\]\.minSize.*scale to zero"),
+    ("dev", {"nodeGroups": [GROUP, {**GROUP}]}, r"node group names must be unique, \['system'\] repeat"),
+    ("dev", {"nodeGroups": [{**GROUP, "instanceTypes": ["g5.xlarge"]}]}, r"GPU instances in a system group"),
+    ("dev", {"nodeGroups": [{**GROUP, "instanceTypes": ["large"]}]}, r"'large' is not an EC2 instance type"),
+    ("dev", {"nodeGroups": [{**GROUP, "name": "System_Nodes"}]}, r"nodeGroups\[0\]\.name = \"System_Nodes\": must be a lowercase DNS label"),
+    ("dev", {"nodeGroups": [{**GROUP, "instanceType": "m7i.large"}]}, r"nodeGroups\[0\]\.instanceType: unknown key"),
+    ("prod", {"endpointPublicAccess": True, "publicAccessCidrs": ["0.0.0.0/0"]}, r"publicAccessCidrs.*0.0.0.0/0 opens the prod API server"),
+    ("dev", {"endpointPublicAccess": True, "publicAccessCidrs": []}, r"publicAccessCidrs.*needs the CIDRs allowed"),
+    ("dev", {"natGateways": "many"}, r"mlplatform:natGateways = \"many\": Input should be 'single' or 'perAz'"),
+    ("dev", {"environment": "qa"}, r"mlplatform:environment = \"qa\": Input should be 'dev', 'staging', 'prod' or 'local'"),
+    ("dev", {"cloud": "none"}, r"mlplatform:cloud.*only for the local environment"),
+    ("local", {"cloud": "aws"}, r"mlplatform:cloud.*the local environment has no AWS"),
+    ("dev", {"existingVpcId": "vpc-123"}, r"mlplatform:existingVpcId = \"vpc-123\": not a VPC id"),
+    ("dev", {"existingVpcId": "vpc-0123456789abcdef0", "existingPrivateSubnetIds": ["subnet-0123456789abcdef0"]}, r"existingPrivateSubnetIds.*one subnet id per availability zone \(2\)"),
+    ("prod", {"forceDestroyBuckets": True}, r"forceDestroyBuckets.*cannot force-destroy buckets of a protected stack"),
+    ("dev", {"logRetentionDays": 42}, r"mlplatform:logRetentionDays = 42: not a CloudWatch Logs retention"),
+    ("dev", {"clusterAdminArns": ["admin"]}, r"clusterAdminArns.*'admin' is not an IAM role or user ARN"),
+    ("dev", {"protect": "yes please"}, r"mlplatform:protect = \"yes please\": Input should be a valid boolean"),
+    ("dev", {"kubernetesVersoin": "1.35"}, r"mlplatform:kubernetesVersoin: unknown key"),
+]
+
+
+@pytest.mark.parametrize(("stack", "overrides", "message"), BAD_CONFIGS, ids=[m[:40] for _, _, m in BAD_CONFIGS])
+def test_bad_config_is_refused_with_one_line(stack: str, overrides: dict, message: str) -> None:
+    """Each invalid configuration fails with one line naming the key, the value and what is allowed."""
+    with pytest.raises(config.ConfigError, match=message) as raised:
+        settings_for(stack, **overrides)
+    assert "\n" not in str(raised.value)
+    assert str(raised.value).startswith("invalid stack config: mlplatform:")
+
+
+def test_bad_config_fails_before_any_resource_is_declared() -> None:
+    """The entry point turns a bad config into a clean RunError and registers nothing."""
+    flat = offline.stack_config("prod", {"protect": False})
+    monitor = RecordingMonitor(PlatformMocks())
+    pulumi.runtime.set_mocks(PlatformMocks(), project=config.PROJECT, stack="prod", monitor=monitor)
+    pulumi.runtime.set_all_config(flat)
+    with pytest.raises(pulumi.RunError, match="mlplatform:protect = false: prod must protect"):
+        runpy.run_path(str(ROOT / "infra" / "__main__.py"), run_name="__main__")
+    assert monitor.registrations == []
+
+
+def test_enable_flags_switch_off_gpu_and_spot_groups() -> None:
+    """enableGpuNodes/enableSpotNodes remove those groups from the stack."""
+    settings = settings_for("staging", enableGpuNodes=False, enableSpotNodes=False)
+    assert [g.name for g in settings.enabled_node_groups] == ["system"]
+    settings = settings_for("staging", enableGpuNodes=False)
+    assert [g.name for g in settings.enabled_node_groups] == ["system", "cpu-spot"]
+
+
+def test_readme_documents_every_key() -> None:
+    """The README's configuration table names every key Pulumi.yaml declares."""
+    readme = (ROOT / "README.md").read_text()
+    declared = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]
+    missing = [key for key in declared if f"| `{key}` |" not in readme]
+    assert missing == []
