@@ -6,6 +6,8 @@
 PYTHON ?= python3
 INFRA := .venv-infra
 ML := .venv-ml
+SCAN := .venv-scan
+VALIDATORS := scripts/crd-validators
 PIP_FLAGS := --quiet --disable-pip-version-check
 STACK ?= staging
 export PATH := $(CURDIR)/.bin:$(PATH)
@@ -27,16 +29,26 @@ $(ML)/.installed: requirements/ml.txt
 	$(ML)/bin/python -c "import kfp, mlflow, sklearn, mlserver"
 	touch $@
 
+$(SCAN)/.installed: requirements/scan.txt
+	$(PYTHON) -m venv $(SCAN)
+	$(SCAN)/bin/pip install $(PIP_FLAGS) -r requirements/scan.txt 2>&1 | grep -v "is ignored: it is neither" || true
+	$(SCAN)/bin/checkov --version
+	touch $@
+
+$(VALIDATORS)/node_modules/.installed: $(VALIDATORS)/package.json
+	cd $(VALIDATORS) && npm install --no-audit --no-fund --no-package-lock --silent
+	touch $@
+
 .bin/helm: | $(INFRA)/.installed
 	$(INFRA)/bin/python scripts/install_helm.py
 
-setup: $(INFRA)/.installed $(ML)/.installed .bin/helm ## install both environments and helm
+setup: $(INFRA)/.installed $(ML)/.installed $(SCAN)/.installed $(VALIDATORS)/node_modules/.installed .bin/helm ## install the environments, helm and the CRD validators
 
 demo: setup ## the main job on its embedded default: offline preview of the staging stack
 	$(INFRA)/bin/python -m infra.preview --stack staging
 
 test: setup ## the whole test suite (both environments)
-	$(INFRA)/bin/python -m pytest tests/infra
+	$(INFRA)/bin/python -m pytest tests/infra tests/charts
 	@if ls tests/ml/test_*.py >/dev/null 2>&1; then $(ML)/bin/python -m pytest tests/ml; fi
 
 preview: $(INFRA)/.installed ## offline preview of STACK (default staging), with resource names
@@ -46,4 +58,4 @@ bench: setup ## benchmarks: offline preview of every stack
 	$(INFRA)/bin/python benchmarks/preview_stacks.py
 
 clean: ## remove environments, helm and demo output
-	rm -rf $(INFRA) $(ML) .bin .demo
+	rm -rf $(INFRA) $(ML) $(SCAN) $(VALIDATORS)/node_modules .bin .demo

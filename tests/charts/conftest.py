@@ -1,0 +1,52 @@
+"""Helpers for the chart tests: render with the real helm binary and parse."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "charts" / "model-serving"
+SCENARIOS = sorted((CHART / "ci").glob("*-values.yaml"))
+
+
+def helm_binary() -> str:
+    local = ROOT / ".bin" / "helm"
+    found = str(local) if local.exists() else shutil.which("helm")
+    if not found:
+        raise RuntimeError("no helm binary: run `make setup` (it installs one into .bin/)")
+    return found
+
+
+def helm(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run helm with a throwaway home so no user config leaks in."""
+    env = {**os.environ, "HELM_CACHE_HOME": "/tmp/helm-cache", "HELM_CONFIG_HOME": "/tmp/helm-config", "HELM_DATA_HOME": "/tmp/helm-data"}
+    result = subprocess.run([helm_binary(), *args], capture_output=True, text=True, env=env, timeout=120)
+    if check and result.returncode != 0:
+        raise AssertionError(f"helm {' '.join(args)} failed: {result.stderr}")
+    return result
+
+
+def render(*values_files: Path, sets: tuple[str, ...] = (), release: str = "fraud", namespace: str = "models") -> list[dict]:
+    """helm template the chart and return its objects (tests included)."""
+    args = ["template", release, str(CHART), "--namespace", namespace]
+    for values in values_files:
+        args += ["-f", str(values)]
+    for item in sets:
+        args += ["--set", item]
+    return [doc for doc in yaml.safe_load_all(helm(*args).stdout) if doc]
+
+
+def by_kind(objects: list[dict], kind: str) -> list[dict]:
+    return [o for o in objects if o["kind"] == kind]
+
+
+@pytest.fixture(scope="session")
+def rendered() -> dict[str, list[dict]]:
+    """Every ci/ scenario rendered once, keyed by scenario name (default, canary, ...)."""
+    return {path.name.removesuffix("-values.yaml"): render(path) for path in SCENARIOS}
