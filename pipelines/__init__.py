@@ -1,0 +1,1 @@
+"""KFP v2 training pipelines of the platform, deployed per environment."""

@@ -1,0 +1,41 @@
+"""Compile every pipeline to KFP IR YAML in pipelines/compiled/ (committed; a test fails when stale).
+
+    python -m pipelines.compile [--out-dir DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from kfp import compiler
+
+from pipelines.fraud.pipeline import PIPELINE_NAME, fraud_training
+
+COMPILED = Path(__file__).resolve().parent / "compiled"
+PIPELINES = {PIPELINE_NAME: fraud_training}
+
+
+def compile_all(out_dir: Path) -> list[Path]:
+    """Compile each pipeline to ``<out_dir>/<name>.yaml``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, pipeline in PIPELINES.items():
+        path = out_dir / f"{name}.yaml"
+        compiler.Compiler().compile(pipeline, str(path))
+        written.append(path)
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out-dir", type=Path, default=COMPILED, help="where to write the YAML")
+    args = parser.parse_args(argv)
+    for path in compile_all(args.out_dir):
+        print(f"compiled {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Card-transaction fraud detection: data contract, generator, components and pipeline."""

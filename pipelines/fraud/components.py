@@ -1,0 +1,418 @@
+"""The fraud training pipeline's steps, one KFP component each (no postponed annotations: KFP reads them).
+
+Each component is self-contained (imports inside the body) so it runs the same
+in the pinned step image on a cluster and in a subprocess with ``kfp.local``.
+Lineage goes into the artifacts' metadata; metrics go to KFP and to MLflow.
+"""
+
+
+from typing import NamedTuple
+
+from kfp import dsl
+from kfp.dsl import Artifact, ClassificationMetrics, Dataset, Input, Metrics, Model, Output
+
+# The step image and its packages: the same pins as requirements/ml.txt, so
+# that `pip install` in the step is a no-op locally (a test checks they agree).
+BASE_IMAGE = "python:3.11.14-slim-bookworm"
+PACKAGES = ["mlflow==3.17.2", "scikit-learn==1.9.1", "pandas==3.1.1", "boto3==1.44.5", "matplotlib==3.11.2"]
+
+
+@dsl.component(base_image=BASE_IMAGE, packages_to_install=PACKAGES)
+def ingest(data_uri: str, s3_endpoint_url: str, raw: Output[Dataset]) -> NamedTuple("Ingested", rows=int, sha256=str):
+    """Read the data from s3:// (boto3; endpoint configurable for MinIO) or a local path; record rows and hash."""
+    import hashlib
+    from collections import namedtuple
+    from pathlib import Path
+
+    if data_uri.startswith("s3://"):
+        import boto3
+
+        bucket, _, key = data_uri.removeprefix("s3://").partition("/")
+        client = boto3.client("s3", endpoint_url=s3_endpoint_url or None)
+        body = client.get_object(Bucket=bucket, Key=key)["Body"].read()
+    else:
+        path = Path(data_uri.removeprefix("file://"))
+        if not path.is_file():
+            raise FileNotFoundError(f"ingest: no data file at {data_uri}")
+        body = path.read_bytes()
+    digest = hashlib.sha256(body).hexdigest()
+    rows = max(len([line for line in body.splitlines() if line.strip()]) - 1, 0)
+    Path(raw.path).write_bytes(body)
+    raw.metadata.update({"source": data_uri, "sha256": digest, "rows": rows})
+    return namedtuple("Ingested", ["rows", "sha256"])(rows, digest)
+
+
+@dsl.component(base_image=BASE_IMAGE, packages_to_install=PACKAGES)
+def validate(
+    raw: Input[Dataset],
+    contract: dict,
+    min_rows: int,
+    min_positives: int,
+    max_null_fraction: float,
+    validated: Output[Dataset],
+):
+    """Check the data against the contract; a failure stops the pipeline with a one-line reason."""
+    import pandas as pd
+
+    def fail(reason: str) -> None:
+        print(f"DATA VALIDATION FAILED: {reason}", flush=True)
+        raise ValueError(f"data validation failed: {reason}")
+
+    try:
+        frame = pd.read_csv(raw.path)
+    except Exception as error:  # noqa: BLE001 - any parse error is a validation failure
+        fail(f"cannot parse the CSV ({type(error).__name__}: {str(error).splitlines()[0]})")
+    columns = contract["columns"]
+    label = contract["label"]
+    if label not in frame.columns:
+        fail(f"label column '{label}' is missing; the data must carry the label to train on")
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        fail(f"missing columns {missing}; the contract requires {list(columns)}")
+    extra = [c for c in frame.columns if c not in columns]
+    if extra and not contract.get("allow_extra_columns", False):
+        fail(f"unknown columns {extra}; remove them or add them to the data contract")
+    if len(frame) < min_rows:
+        fail(f"{len(frame)} rows, fewer than the minimum of {min_rows}")
+    for name in columns:
+        share = float(frame[name].isna().mean())
+        if share > max_null_fraction:
+            fail(f"column '{name}' is {share:.1%} null, above the limit of {max_null_fraction:.1%}")
+    for name, rule in columns.items():
+        values = frame[name].dropna()
+        if not pd.api.types.is_numeric_dtype(values):
+            bad = values[pd.to_numeric(values, errors="coerce").isna()].iloc[0]
+            fail(f"column '{name}' must be {rule['type']}, found non-numeric value {bad!r}")
+        if rule["type"] == "binary" and not set(values.unique()) <= {0, 1}:
+            fail(f"column '{name}' must be 0 or 1, found {sorted(set(values.unique()) - {0, 1})[:3]}")
+        low, high = values.min(), values.max()
+        if low < rule["min"] or high > rule["max"]:
+            fail(f"column '{name}' ranges over [{low}, {high}], outside the contract's [{rule['min']}, {rule['max']}]")
+    positives = int(frame[label].sum())
+    negatives = int(len(frame) - frame[label].isna().sum() - positives)
+    if positives < min_positives:
+        fail(f"{positives} positive ('{label}' = 1) rows, fewer than the minimum of {min_positives}")
+    if negatives < min_positives:
+        fail(f"{negatives} negative ('{label}' = 0) rows, fewer than the minimum of {min_positives}")
+    frame.to_csv(validated.path, index=False)
+    validated.metadata.update({"rows": len(frame), "positives": positives, "positive_rate": positives / len(frame)})
+
+
+@dsl.component(base_image=BASE_IMAGE, packages_to_install=PACKAGES)
+def split(validated: Input[Dataset], label: str, test_fraction: float, seed: int, train: Output[Dataset], test: Output[Dataset]):
+    """Stratified train / held-out test split with a fixed seed."""
+    import pandas as pd
+    from sklearn.model_selection import train_test_split
+
+    frame = pd.read_csv(validated.path)
+    train_frame, test_frame = train_test_split(frame, test_size=test_fraction, stratify=frame[label], random_state=seed)
+    for artifact, part in ((train, train_frame), (test, test_frame)):
+        part.to_csv(artifact.path, index=False)
+        artifact.metadata.update({"rows": len(part), "positives": int(part[label].sum()), "seed": seed})
+
+
+@dsl.component(base_image=BASE_IMAGE, packages_to_install=PACKAGES)
+def train(
+    train_data: Input[Dataset],
+    contract: dict,
+    param_grid: dict,
+    seed: int,
+    tracking_uri: str,
+    experiment: str,
+    run_name: str,
+    model: Output[Model],
+) -> NamedTuple("Trained", run_id=str, threshold=float, cv_roc_auc=float):
+    """Grid-search a preprocessing + gradient-boosting Pipeline; pick the F1-best threshold on a calibration slice."""
+    import json
+    from collections import namedtuple
+
+    import joblib
+    import mlflow
+    import numpy as np
+    import pandas as pd
+    import sklearn
+    from sklearn.compose import ColumnTransformer
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.impute import SimpleImputer
+    from sklearn.metrics import precision_recall_curve
+    from sklearn.model_selection import GridSearchCV, StratifiedKFold, train_test_split
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import FunctionTransformer, StandardScaler
+
+    label = contract["label"]
+    numeric = [n for n, rule in contract["columns"].items() if rule["type"] == "float"]
+    binary = [n for n, rule in contract["columns"].items() if rule["type"] == "binary" and n != label]
+    frame = pd.read_csv(train_data.path)
+    features, target = frame[numeric + binary], frame[label]
+
+    preprocessing = ColumnTransformer(
+        [
+            (
+                "numeric",
+                Pipeline(
+                    [
+                        ("impute", SimpleImputer(strategy="median")),
+                        ("log", FunctionTransformer(np.log1p, feature_names_out="one-to-one")),
+                        ("scale", StandardScaler()),
+                    ]
+                ),
+                numeric,
+            ),
+            ("binary", SimpleImputer(strategy="most_frequent"), binary),
+        ]
+    )
+    pipeline = Pipeline([("features", preprocessing), ("classifier", HistGradientBoostingClassifier(random_state=seed))])
+    # Pipeline parameters travel as protobuf Structs, where every number is a float.
+    grid = {
+        f"classifier__{key}": [int(v) if isinstance(v, float) and v.is_integer() else v for v in values]
+        for key, values in param_grid.items()
+    }
+
+    fit_x, calibration_x, fit_y, calibration_y = train_test_split(
+        features, target, test_size=0.2, stratify=target, random_state=seed
+    )
+    search = GridSearchCV(pipeline, grid, scoring="roc_auc", cv=StratifiedKFold(3, shuffle=True, random_state=seed), n_jobs=1)
+    search.fit(fit_x, fit_y)
+    precision, recall, thresholds = precision_recall_curve(calibration_y, search.best_estimator_.predict_proba(calibration_x)[:, 1])
+    f1 = 2 * precision * recall / np.clip(precision + recall, 1e-12, None)
+    best = int(np.argmax(f1[:-1]))
+    threshold = float(thresholds[best])
+
+    final = sklearn.base.clone(search.best_estimator_).fit(features, target)
+    joblib.dump(final, model.path)
+    model.metadata.update(
+        {
+            "framework": "scikit-learn",
+            "framework_version": sklearn.__version__,
+            "threshold": threshold,
+            "best_params": json.dumps(search.best_params_),
+            "features": numeric + binary,
+        }
+    )
+
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_experiment(experiment)
+    with mlflow.start_run(run_name=run_name) as run:
+        mlflow.log_params({**{k.removeprefix("classifier__"): v for k, v in search.best_params_.items()}, "seed": seed})
+        mlflow.log_params({"grid_size": len(search.cv_results_["params"]), "train_rows": len(frame)})
+        mlflow.log_metrics({"cv_roc_auc": float(search.best_score_), "calibration_f1": float(f1[best]), "threshold": threshold})
+        mlflow.set_tags({"mlplatform.step": "train", "mlplatform.param_grid": json.dumps(param_grid)})
+        run_id = run.info.run_id
+    return namedtuple("Trained", ["run_id", "threshold", "cv_roc_auc"])(run_id, threshold, float(search.best_score_))
+
+
+@dsl.component(base_image=BASE_IMAGE, packages_to_install=PACKAGES)
+def evaluate(
+    model: Input[Model],
+    test_data: Input[Dataset],
+    label: str,
+    threshold: float,
+    tracking_uri: str,
+    run_id: str,
+    metrics: Output[Metrics],
+    classification: Output[ClassificationMetrics],
+) -> NamedTuple("Evaluated", roc_auc=float, pr_auc=float, p95_latency_ms=float):
+    """Score the held-out split only: AUCs, threshold metrics, confusion matrix, single-row p95 latency, curves."""
+    import tempfile
+    import time
+    from collections import namedtuple
+    from pathlib import Path
+
+    import joblib
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import mlflow
+    import numpy as np
+    import pandas as pd
+    from sklearn.metrics import (
+        average_precision_score,
+        confusion_matrix,
+        f1_score,
+        precision_recall_curve,
+        precision_score,
+        recall_score,
+        roc_auc_score,
+        roc_curve,
+    )
+
+    estimator = joblib.load(model.path)
+    frame = pd.read_csv(test_data.path)
+    features, target = frame.drop(columns=[label]), frame[label]
+    scores = estimator.predict_proba(features)[:, 1]
+    predicted = (scores >= threshold).astype(int)
+    results = {
+        "test_roc_auc": float(roc_auc_score(target, scores)),
+        "test_pr_auc": float(average_precision_score(target, scores)),
+        "test_precision": float(precision_score(target, predicted, zero_division=0)),
+        "test_recall": float(recall_score(target, predicted, zero_division=0)),
+        "test_f1": float(f1_score(target, predicted, zero_division=0)),
+    }
+    rows = features.head(200)
+    latencies = []
+    for index in range(len(rows)):
+        row = rows.iloc[[index]]
+        started = time.perf_counter()
+        estimator.predict_proba(row)
+        latencies.append((time.perf_counter() - started) * 1000)
+    results["p95_latency_ms"] = float(np.percentile(latencies, 95))
+    matrix = confusion_matrix(target, predicted, labels=[0, 1])
+
+    for key, value in results.items():
+        metrics.log_metric(key, value)
+    fpr, tpr, roc_thresholds = roc_curve(target, scores)
+    keep = np.unique(np.linspace(0, len(fpr) - 1, min(len(fpr), 200)).astype(int))
+    classification.log_roc_curve(
+        fpr[keep].tolist(), tpr[keep].tolist(), np.nan_to_num(roc_thresholds[keep], posinf=1.0).tolist()
+    )
+    classification.log_confusion_matrix(["legitimate", "fraud"], matrix.tolist())
+
+    mlflow.set_tracking_uri(tracking_uri)
+    with mlflow.start_run(run_id=run_id):
+        mlflow.log_metrics(results)
+        mlflow.log_dict({"labels": ["legitimate", "fraud"], "matrix": matrix.tolist()}, "evaluation/confusion_matrix.json")
+        precision, recall, _ = precision_recall_curve(target, scores)
+        for name, (x, y, x_label, y_label) in {
+            "roc_curve": (fpr, tpr, "false positive rate", "true positive rate"),
+            "pr_curve": (recall, precision, "recall", "precision"),
+        }.items():
+            figure, axes = plt.subplots(figsize=(5, 4))
+            axes.plot(x, y)
+            axes.set(xlabel=x_label, ylabel=y_label, title=f"{name.replace('_', ' ')} (held-out)")
+            with tempfile.TemporaryDirectory() as tmp:
+                path = Path(tmp) / f"{name}.png"
+                figure.savefig(path, dpi=80)
+                mlflow.log_artifact(str(path), "evaluation")
+            plt.close(figure)
+    return namedtuple("Evaluated", ["roc_auc", "pr_auc", "p95_latency_ms"])(
+        results["test_roc_auc"], results["test_pr_auc"], results["p95_latency_ms"]
+    )
+
+
+@dsl.component(base_image=BASE_IMAGE, packages_to_install=PACKAGES)
+def gate(
+    test_data: Input[Dataset],
+    label: str,
+    roc_auc: float,
+    p95_latency_ms: float,
+    tracking_uri: str,
+    model_name: str,
+    min_improvement: float,
+    auc_floor: float,
+    max_p95_latency_ms: float,
+    report: Output[Artifact],
+) -> str:
+    """Champion/challenger: floors first, then the champion re-scored on the same held-out data.
+
+    Returns "promote" or "reject" (a single output, so the pipeline can branch on
+    it); the reason and the champion's score go into the report's metadata.
+    """
+    import mlflow
+    import pandas as pd
+    from mlflow.exceptions import MlflowException
+    from sklearn.metrics import roc_auc_score
+
+    failures = []
+    if roc_auc < auc_floor:
+        failures.append(f"ROC AUC {roc_auc:.4f} is below the floor {auc_floor:.4f}")
+    if p95_latency_ms > max_p95_latency_ms:
+        failures.append(f"p95 latency {p95_latency_ms:.2f} ms is above the ceiling {max_p95_latency_ms:.2f} ms")
+
+    mlflow.set_tracking_uri(tracking_uri)
+    client = mlflow.MlflowClient()
+    try:
+        champion = client.get_model_version_by_alias(model_name, "champion")
+    except MlflowException:
+        champion = None
+    champion_auc = -1.0
+    if champion is not None:
+        frame = pd.read_csv(test_data.path)
+        estimator = mlflow.sklearn.load_model(f"models:/{model_name}@champion")
+        champion_auc = float(roc_auc_score(frame[label], estimator.predict_proba(frame.drop(columns=[label]))[:, 1]))
+        if roc_auc < champion_auc + min_improvement:
+            failures.append(
+                f"ROC AUC {roc_auc:.4f} does not beat champion v{champion.version} ({champion_auc:.4f}) "
+                f"by the required {min_improvement:.4f}"
+            )
+    if failures:
+        reason = "rejected: " + "; ".join(failures)
+    elif champion is None:
+        reason = f"promoted: no champion yet and the floors hold (ROC AUC {roc_auc:.4f}, p95 {p95_latency_ms:.2f} ms)"
+    else:
+        reason = f"promoted: ROC AUC {roc_auc:.4f} beats champion v{champion.version} ({champion_auc:.4f}) by {roc_auc - champion_auc:.4f}"
+    print(f"GATE: {reason}", flush=True)
+    decision = "reject" if failures else "promote"
+    report.metadata.update(
+        {"decision": decision, "reason": reason, "challenger_roc_auc": roc_auc, "champion_roc_auc": champion_auc}
+    )
+    with open(report.path, "w") as handle:
+        handle.write(reason + "\n")
+    return decision
+
+
+@dsl.component(base_image=BASE_IMAGE, packages_to_install=PACKAGES)
+def register(
+    model: Input[Model],
+    test_data: Input[Dataset],
+    label: str,
+    tracking_uri: str,
+    run_id: str,
+    model_name: str,
+    data_sha256: str,
+    git_commit: str,
+    pipeline_run: str,
+    gate_report: Input[Artifact],
+    threshold: float,
+) -> NamedTuple("Registered", version=str, storage_uri=str):
+    """Log the model with signature and input example, register it with lineage tags, alias it challenger."""
+    from collections import namedtuple
+
+    import joblib
+    import mlflow
+    import pandas as pd
+    from mlflow.models import infer_signature
+
+    estimator = joblib.load(model.path)
+    frame = pd.read_csv(test_data.path)
+    example = frame.drop(columns=[label]).head(5)
+    mlflow.set_tracking_uri(tracking_uri)
+    client = mlflow.MlflowClient()
+    with mlflow.start_run(run_id=run_id):
+        info = mlflow.sklearn.log_model(
+            estimator,
+            name="model",
+            signature=infer_signature(example, estimator.predict(example)),
+            input_example=example,
+            registered_model_name=model_name,
+            # model.pkl (plain pickle) is what KServe's sklearn runtimes load; the
+            # artifacts come only from the platform's own registry bucket.
+            serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_PICKLE,
+        )
+    version = str(info.registered_model_version)
+    tags = {
+        "data_sha256": data_sha256,
+        "git_commit": git_commit or "unknown",
+        "pipeline_run": pipeline_run,
+        "mlflow_run_id": run_id,
+        "gate": gate_report.metadata["reason"],
+        "threshold": f"{threshold:.6f}",
+    }
+    for key, value in tags.items():
+        client.set_model_version_tag(model_name, version, key, value)
+    client.set_registered_model_alias(model_name, "challenger", version)
+    storage_uri = client.get_model_version_download_uri(model_name, version)
+    print(f"REGISTERED: {model_name} v{version} at {storage_uri}", flush=True)
+    return namedtuple("Registered", ["version", "storage_uri"])(version, storage_uri)
+
+
+@dsl.component(base_image=BASE_IMAGE, packages_to_install=PACKAGES)
+def promote(tracking_uri: str, model_name: str, version: str):
+    """Move the champion alias to the version that passed the gate."""
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri)
+    client = mlflow.MlflowClient()
+    client.set_registered_model_alias(model_name, "champion", version)
+    client.set_model_version_tag(model_name, version, "promoted", "true")
+    print(f"CHAMPION: {model_name} v{version}", flush=True)

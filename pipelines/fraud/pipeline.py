@@ -1,0 +1,93 @@
+"""The fraud-detection training pipeline: ingest -> validate -> split -> train -> evaluate -> gate -> register (-> promote)."""
+
+
+from typing import NamedTuple
+
+from kfp import dsl
+
+from pipelines.fraud import components
+from pipelines.fraud.contract import LABEL, as_parameter
+
+PIPELINE_NAME = "fraud-detection-training"
+DEFAULT_MODEL_NAME = "fraud-detector"
+DEFAULT_PARAM_GRID = {"learning_rate": [0.05, 0.1], "max_leaf_nodes": [15, 31], "max_iter": [150]}
+
+
+@dsl.pipeline(name=PIPELINE_NAME, description="Train, evaluate and gate a card-fraud classifier; register it in MLflow.")
+def fraud_training(
+    data_uri: str,
+    tracking_uri: str,
+    s3_endpoint_url: str = "",
+    experiment: str = "fraud-detection",
+    model_name: str = DEFAULT_MODEL_NAME,
+    run_name: str = "fraud-training",
+    contract: dict = as_parameter(),
+    min_rows: int = 1000,
+    min_positives: int = 20,
+    max_null_fraction: float = 0.0,
+    test_fraction: float = 0.2,
+    seed: int = 42,
+    param_grid: dict = DEFAULT_PARAM_GRID,
+    min_improvement: float = 0.002,
+    auc_floor: float = 0.9,
+    max_p95_latency_ms: float = 50.0,
+    git_commit: str = "",
+) -> NamedTuple("TrainingOutputs", decision=str, version=str, storage_uri=str):
+    ingested = components.ingest(data_uri=data_uri, s3_endpoint_url=s3_endpoint_url)
+    checked = components.validate(
+        raw=ingested.outputs["raw"],
+        contract=contract,
+        min_rows=min_rows,
+        min_positives=min_positives,
+        max_null_fraction=max_null_fraction,
+    )
+    parts = components.split(validated=checked.outputs["validated"], label=LABEL, test_fraction=test_fraction, seed=seed)
+    trained = components.train(
+        train_data=parts.outputs["train"],
+        contract=contract,
+        param_grid=param_grid,
+        seed=seed,
+        tracking_uri=tracking_uri,
+        experiment=experiment,
+        run_name=run_name,
+    )
+    evaluated = components.evaluate(
+        model=trained.outputs["model"],
+        test_data=parts.outputs["test"],
+        label=LABEL,
+        threshold=trained.outputs["threshold"],
+        tracking_uri=tracking_uri,
+        run_id=trained.outputs["run_id"],
+    )
+    decided = components.gate(
+        test_data=parts.outputs["test"],
+        label=LABEL,
+        roc_auc=evaluated.outputs["roc_auc"],
+        p95_latency_ms=evaluated.outputs["p95_latency_ms"],
+        tracking_uri=tracking_uri,
+        model_name=model_name,
+        min_improvement=min_improvement,
+        auc_floor=auc_floor,
+        max_p95_latency_ms=max_p95_latency_ms,
+    )
+    registered = components.register(
+        model=trained.outputs["model"],
+        test_data=parts.outputs["test"],
+        label=LABEL,
+        tracking_uri=tracking_uri,
+        run_id=trained.outputs["run_id"],
+        model_name=model_name,
+        data_sha256=ingested.outputs["sha256"],
+        git_commit=git_commit,
+        pipeline_run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+        gate_report=decided.outputs["report"],
+        threshold=trained.outputs["threshold"],
+    )
+    with dsl.If(decided.outputs["Output"] == "promote", name="gate-passed"):
+        components.promote(tracking_uri=tracking_uri, model_name=model_name, version=registered.outputs["version"])
+    outputs = NamedTuple("TrainingOutputs", decision=str, version=str, storage_uri=str)
+    return outputs(
+        decision=decided.outputs["Output"],
+        version=registered.outputs["version"],
+        storage_uri=registered.outputs["storage_uri"],
+    )

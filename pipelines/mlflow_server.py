@@ -1,0 +1,79 @@
+"""A real MLflow tracking server and model registry on localhost, for local runs, the demo and tests.
+
+SQLite backend, artifacts served by the server from a local directory
+(``--serve-artifacts``), a free port, and a clean stop (the whole process
+group) when the context exits, even on errors or Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until_healthy(url: str, process: subprocess.Popen, timeout: float = 60.0) -> None:
+    """Poll ``url``/health until it answers 200, or fail with the server's own output."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"mlflow server exited with {process.returncode} before it was healthy")
+        with contextlib.suppress(OSError):
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        time.sleep(0.25)
+    raise TimeoutError(f"mlflow server at {url} not healthy after {timeout:.0f} s")
+
+
+def stop(process: subprocess.Popen, grace: float = 10.0) -> None:
+    """Terminate the server's process group, then kill it if it lingers."""
+    if process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=grace)
+
+
+@contextlib.contextmanager
+def mlflow_server(workdir: Path, port: int | None = None, log_file: Path | None = None) -> Iterator[str]:
+    """Run ``mlflow server`` with its store under ``workdir``; yields its URL."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = port or free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = open(log_file or workdir / "mlflow-server.log", "ab")  # noqa: SIM115 - closed below
+    command = [
+        sys.executable, "-m", "mlflow", "server",
+        "--backend-store-uri", f"sqlite:///{(workdir / 'mlflow.db').resolve()}",
+        "--artifacts-destination", str((workdir / "artifacts").resolve()),
+        "--serve-artifacts",
+        "--host", "127.0.0.1",
+        "--port", str(port),
+        "--workers", "1",
+    ]
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_until_healthy(url, process)
+        yield url
+    finally:
+        stop(process)
+        log.close()

@@ -1,0 +1,155 @@
+"""Run a training pipeline locally with kfp.local (SubprocessRunner) against an MLflow tracking URI.
+
+    python -m pipelines.run --data-uri data/fraud.csv --tracking-uri http://127.0.0.1:5000 \
+        [--param auc_floor=0.92 --param 'param_grid={"max_iter": [5]}'] [--start-mlflow DIR]
+
+With --start-mlflow DIR a real MLflow server (SQLite, local artifacts) is
+started under DIR for the run and stopped afterwards. Prints the gate decision
+and the registered model; exits 1 with a one-line reason when a step fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mlflow
+from kfp import local
+
+from pipelines.fraud.pipeline import DEFAULT_MODEL_NAME, fraud_training
+from pipelines.mlflow_server import mlflow_server
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class PipelineResult:
+    """What a local pipeline run produced."""
+
+    promoted: bool
+    gate_reason: str
+    version: str
+    storage_uri: str
+    seconds: float
+
+
+class PipelineFailed(RuntimeError):
+    """A step failed; the message is the step's one-line reason."""
+
+
+def git_commit() -> str:
+    """The working tree's commit, or empty when not in a git checkout."""
+    result = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False)
+    return result.stdout.strip() if result.returncode == 0 else ""
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_EXCEPTION = re.compile(r"^\s*(?:[\w.]+\.)?(\w*(?:Error|Exception)): (.+)$")
+_FAILED_TASK = re.compile(r"Task '([\w-]+)' finished with status FAILURE")
+
+
+def _reason_from(log_text: str) -> str:
+    """One line: the failing step and its reason, from the run's log."""
+    text = _ANSI.sub("", log_text)
+    task = next(iter(_FAILED_TASK.findall(text)), "a step")
+    validation = [line.split("DATA VALIDATION FAILED: ", 1)[1] for line in text.splitlines() if "DATA VALIDATION FAILED: " in line]
+    if validation:
+        return f"{task}: {validation[-1].strip()}"
+    exceptions = [match for line in text.splitlines() if (match := _EXCEPTION.match(line))]
+    if exceptions:
+        kind, message = exceptions[-1].groups()
+        return f"{task}: {kind}: {message.strip()}"
+    return f"{task} failed; see its log above"
+
+
+def run_pipeline(data_uri: str, tracking_uri: str, pipeline_root: Path, **params: Any) -> PipelineResult:
+    """Run the fraud pipeline once; raises :class:`PipelineFailed` with the failing step's reason."""
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(pipeline_root), raise_on_error=True)
+    params.setdefault("git_commit", git_commit())
+    started = time.perf_counter()
+    log_path = pipeline_root / f"run-{int(time.time() * 1000)}.log"
+    pipeline_root.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "w+") as log, contextlib.redirect_stdout(Tee(sys.stdout, log)):
+        try:
+            task = fraud_training(data_uri=data_uri, tracking_uri=tracking_uri, **params)
+        except RuntimeError as error:
+            log.flush()
+            raise PipelineFailed(_reason_from(log_path.read_text() + "\n" + str(error))) from None
+    outputs = task.outputs
+    mlflow.set_tracking_uri(tracking_uri)
+    version = mlflow.MlflowClient().get_model_version(params.get("model_name", DEFAULT_MODEL_NAME), str(outputs["version"]))
+    return PipelineResult(
+        promoted=outputs["decision"] == "promote",
+        gate_reason=version.tags.get("gate", ""),
+        version=str(outputs["version"]),
+        storage_uri=str(outputs["storage_uri"]),
+        seconds=time.perf_counter() - started,
+    )
+
+
+class Tee:
+    """Write to several streams (the console and the run's log file)."""
+
+    def __init__(self, *streams: Any) -> None:
+        self.streams = streams
+
+    def write(self, text: str) -> int:
+        for stream in self.streams:
+            stream.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        for stream in self.streams:
+            stream.flush()
+
+
+def _parse_params(items: list[str]) -> dict[str, Any]:
+    params = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"error: --param {item!r} is not key=value")
+        try:
+            params[key] = json.loads(value)
+        except json.JSONDecodeError:
+            params[key] = value
+    return params
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-uri", required=True, help="s3://bucket/key (with --param s3_endpoint_url=...) or a local CSV path")
+    parser.add_argument("--tracking-uri", help="MLflow tracking URI (or use --start-mlflow)")
+    parser.add_argument("--start-mlflow", type=Path, metavar="DIR", help="start a local MLflow server with its store in DIR")
+    parser.add_argument("--pipeline-root", type=Path, help="where kfp.local keeps step outputs (default: a temp dir)")
+    parser.add_argument("--param", action="append", default=[], help="pipeline parameter key=value (JSON values allowed)")
+    args = parser.parse_args(argv)
+    if not args.tracking_uri and not args.start_mlflow:
+        parser.error("give --tracking-uri or --start-mlflow DIR")
+    params = _parse_params(args.param)
+    data_uri = args.data_uri if args.data_uri.startswith("s3://") else str(Path(args.data_uri).resolve())
+    with contextlib.ExitStack() as stack:
+        tracking_uri = args.tracking_uri or stack.enter_context(mlflow_server(args.start_mlflow))
+        root = args.pipeline_root or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="kfp-local-")))
+        try:
+            result = run_pipeline(data_uri, tracking_uri, root, **params)
+        except PipelineFailed as error:
+            print(f"error: pipeline failed: {error}", file=sys.stderr)
+            return 1
+    print(f"gate: {result.gate_reason}")
+    print(f"registered version {result.version} ({'champion' if result.promoted else 'challenger'}) at {result.storage_uri}")
+    print(f"pipeline run took {result.seconds:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
