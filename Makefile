@@ -12,7 +12,7 @@ PIP_FLAGS := --quiet --disable-pip-version-check
 STACK ?= staging
 export PATH := $(CURDIR)/.bin:$(PATH)
 
-.PHONY: help setup demo test test-infra test-ml preview bench clean
+.PHONY: help setup demo test preview compile bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -49,13 +49,17 @@ demo: setup ## the main job on its embedded default: offline preview of the stag
 
 test: setup ## the whole test suite (both environments)
 	$(INFRA)/bin/python -m pytest tests/infra tests/charts
-	@if ls tests/ml/test_*.py >/dev/null 2>&1; then $(ML)/bin/python -m pytest tests/ml; fi
+	$(ML)/bin/python -m pytest tests/ml
 
 preview: $(INFRA)/.installed ## offline preview of STACK (default staging), with resource names
 	$(INFRA)/bin/python -m infra.preview --stack $(STACK) --names
 
-bench: setup ## benchmarks: offline preview of every stack
+compile: $(ML)/.installed ## compile the KFP pipelines into pipelines/compiled/
+	$(ML)/bin/python -m pipelines.compile
+
+bench: setup ## benchmarks: offline preview of every stack, one pipeline run
 	$(INFRA)/bin/python benchmarks/preview_stacks.py
+	$(ML)/bin/python benchmarks/pipeline_run.py
 
 clean: ## remove environments, helm and demo output
 	rm -rf $(INFRA) $(ML) $(SCAN) $(VALIDATORS)/node_modules .bin .demo
