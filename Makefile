@@ -44,8 +44,8 @@ $(VALIDATORS)/node_modules/.installed: $(VALIDATORS)/package.json
 
 setup: $(INFRA)/.installed $(ML)/.installed $(SCAN)/.installed $(VALIDATORS)/node_modules/.installed .bin/helm ## install the environments, helm and the CRD validators
 
-demo: setup ## the main job on its embedded default: offline preview of the staging stack
-	$(INFRA)/bin/python -m infra.preview --stack staging
+demo: setup ## the main job on its embedded default: the whole ML lifecycle locally (see README)
+	$(ML)/bin/python -m demo
 
 test: setup ## the whole test suite (both environments)
 	$(INFRA)/bin/python -m pytest tests/infra tests/charts
@@ -57,9 +57,10 @@ preview: $(INFRA)/.installed ## offline preview of STACK (default staging), with
 compile: $(ML)/.installed ## compile the KFP pipelines into pipelines/compiled/
 	$(ML)/bin/python -m pipelines.compile
 
-bench: setup ## benchmarks: offline preview of every stack, one pipeline run
+bench: setup ## benchmarks: offline preview of every stack, one pipeline run, V2 serving load
 	$(INFRA)/bin/python benchmarks/preview_stacks.py
 	$(ML)/bin/python benchmarks/pipeline_run.py
+	$(ML)/bin/python benchmarks/serving.py
 
 clean: ## remove environments, helm and demo output
 	rm -rf $(INFRA) $(ML) $(SCAN) $(VALIDATORS)/node_modules .bin .demo

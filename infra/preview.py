@@ -9,6 +9,7 @@ the resources by type. Invalid stack config fails with its one-line error.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 
@@ -38,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Offline preview of a stack, resources grouped by type.")
     parser.add_argument("--stack", action="append", choices=offline.STACKS, help="stack to preview (repeatable; default staging)")
     parser.add_argument("--names", action="store_true", help="list every resource name under its type")
+    parser.add_argument("--outputs-json", action="store_true", help="print counts and outputs as JSON (secrets masked)")
     args = parser.parse_args(argv)
     for stack in args.stack or ["staging"]:
         started = time.perf_counter()
@@ -46,6 +48,10 @@ def main(argv: list[str] | None = None) -> int:
         except ConfigError as error:
             print(f"error: stack {stack}: {error}", file=sys.stderr)
             return 2
+        if args.outputs_json:
+            outputs = {k: "[secret]" if k in SECRET_OUTPUTS else v for k, v in run.outputs.items()}
+            print(json.dumps({"stack": stack, "total": len(run.resources), "counts": run.count_by_type(), "outputs": outputs}))
+            continue
         print(render(run, names=args.names))
         print(f"\n(offline preview of {stack} in {time.perf_counter() - started:.2f} s)\n")
     return 0

@@ -71,14 +71,19 @@ def _reason_from(log_text: str) -> str:
     return f"{task} failed; see its log above"
 
 
-def run_pipeline(data_uri: str, tracking_uri: str, pipeline_root: Path, **params: Any) -> PipelineResult:
-    """Run the fraud pipeline once; raises :class:`PipelineFailed` with the failing step's reason."""
+def run_pipeline(data_uri: str, tracking_uri: str, pipeline_root: Path, echo: bool = True, **params: Any) -> PipelineResult:
+    """Run the fraud pipeline once; raises :class:`PipelineFailed` with the failing step's reason.
+
+    The steps' output goes to a log file under ``pipeline_root`` and, with ``echo``, to the console.
+    """
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(pipeline_root), raise_on_error=True)
     params.setdefault("git_commit", git_commit())
     started = time.perf_counter()
     log_path = pipeline_root / f"run-{int(time.time() * 1000)}.log"
     pipeline_root.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "w+") as log, contextlib.redirect_stdout(Tee(sys.stdout, log)):
+    streams = (sys.stdout, log_path.open("w+")) if echo else (log_path.open("w+"),)
+    log = streams[-1]
+    with log, contextlib.redirect_stdout(Tee(*streams)):
         try:
             task = fraud_training(data_uri=data_uri, tracking_uri=tracking_uri, **params)
         except RuntimeError as error:

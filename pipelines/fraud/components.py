@@ -139,11 +139,13 @@ def train(
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
-    label = contract["label"]
-    numeric = [n for n, rule in contract["columns"].items() if rule["type"] == "float"]
-    binary = [n for n, rule in contract["columns"].items() if rule["type"] == "binary" and n != label]
+    label, order = contract["label"], contract["features"]
+    # Columns by position, so the served model takes a plain [n, features] V2
+    # tensor as well as a DataFrame in contract order.
+    numeric = [i for i, n in enumerate(order) if contract["columns"][n]["type"] == "float"]
+    binary = [i for i, n in enumerate(order) if contract["columns"][n]["type"] == "binary"]
     frame = pd.read_csv(train_data.path)
-    features, target = frame[numeric + binary], frame[label]
+    features, target = frame[order], frame[label]
 
     preprocessing = ColumnTransformer(
         [
@@ -186,7 +188,7 @@ def train(
             "framework_version": sklearn.__version__,
             "threshold": threshold,
             "best_params": json.dumps(search.best_params_),
-            "features": numeric + binary,
+            "features": order,
         }
     )
 
@@ -205,7 +207,7 @@ def train(
 def evaluate(
     model: Input[Model],
     test_data: Input[Dataset],
-    label: str,
+    contract: dict,
     threshold: float,
     tracking_uri: str,
     run_id: str,
@@ -239,7 +241,7 @@ def evaluate(
 
     estimator = joblib.load(model.path)
     frame = pd.read_csv(test_data.path)
-    features, target = frame.drop(columns=[label]), frame[label]
+    features, target = frame[contract["features"]], frame[contract["label"]]
     scores = estimator.predict_proba(features)[:, 1]
     predicted = (scores >= threshold).astype(int)
     results = {
@@ -293,7 +295,7 @@ def evaluate(
 @dsl.component(base_image=BASE_IMAGE, packages_to_install=PACKAGES)
 def gate(
     test_data: Input[Dataset],
-    label: str,
+    contract: dict,
     roc_auc: float,
     p95_latency_ms: float,
     tracking_uri: str,
@@ -329,7 +331,8 @@ def gate(
     if champion is not None:
         frame = pd.read_csv(test_data.path)
         estimator = mlflow.sklearn.load_model(f"models:/{model_name}@champion")
-        champion_auc = float(roc_auc_score(frame[label], estimator.predict_proba(frame.drop(columns=[label]))[:, 1]))
+        scores = estimator.predict_proba(frame[contract["features"]])[:, 1]
+        champion_auc = float(roc_auc_score(frame[contract["label"]], scores))
         if roc_auc < champion_auc + min_improvement:
             failures.append(
                 f"ROC AUC {roc_auc:.4f} does not beat champion v{champion.version} ({champion_auc:.4f}) "
@@ -355,7 +358,7 @@ def gate(
 def register(
     model: Input[Model],
     test_data: Input[Dataset],
-    label: str,
+    contract: dict,
     tracking_uri: str,
     run_id: str,
     model_name: str,
@@ -375,7 +378,7 @@ def register(
 
     estimator = joblib.load(model.path)
     frame = pd.read_csv(test_data.path)
-    example = frame.drop(columns=[label]).head(5)
+    example = frame[contract["features"]].head(5)
     mlflow.set_tracking_uri(tracking_uri)
     client = mlflow.MlflowClient()
     with mlflow.start_run(run_id=run_id):

@@ -29,6 +29,8 @@ def as_parameter() -> dict:
     """The contract as a JSON-serialisable pipeline parameter."""
     return {
         "label": LABEL,
+        # Column order of the model's input (a Struct keeps no key order; a list does).
+        "features": FEATURES,
         "columns": {name: {"type": kind, "min": low, "max": high} for name, (kind, low, high) in COLUMNS.items()},
         "allow_extra_columns": False,
     }

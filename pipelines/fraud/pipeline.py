@@ -54,14 +54,14 @@ def fraud_training(
     evaluated = components.evaluate(
         model=trained.outputs["model"],
         test_data=parts.outputs["test"],
-        label=LABEL,
+        contract=contract,
         threshold=trained.outputs["threshold"],
         tracking_uri=tracking_uri,
         run_id=trained.outputs["run_id"],
     )
     decided = components.gate(
         test_data=parts.outputs["test"],
-        label=LABEL,
+        contract=contract,
         roc_auc=evaluated.outputs["roc_auc"],
         p95_latency_ms=evaluated.outputs["p95_latency_ms"],
         tracking_uri=tracking_uri,
@@ -73,7 +73,7 @@ def fraud_training(
     registered = components.register(
         model=trained.outputs["model"],
         test_data=parts.outputs["test"],
-        label=LABEL,
+        contract=contract,
         tracking_uri=tracking_uri,
         run_id=trained.outputs["run_id"],
         model_name=model_name,

@@ -1,0 +1,100 @@
+"""The demo's Markdown report: metrics, plots, registry state and where everything lives."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import mlflow
+
+
+def registry_state(client: mlflow.MlflowClient, model_name: str) -> dict[str, Any]:
+    """Every version of the model with its aliases, gate decision and held-out metrics."""
+    model = client.get_registered_model(model_name)
+    aliases: dict[str, list[str]] = {}
+    for alias, version in model.aliases.items():
+        aliases.setdefault(str(version), []).append(alias)
+    versions = []
+    for version in sorted(client.search_model_versions(f"name='{model_name}'"), key=lambda v: int(v.version)):
+        metrics = client.get_run(version.run_id).data.metrics
+        versions.append(
+            {
+                "version": version.version,
+                "aliases": sorted(aliases.get(version.version, [])),
+                "gate": version.tags.get("gate", ""),
+                "test_roc_auc": metrics.get("test_roc_auc"),
+                "test_pr_auc": metrics.get("test_pr_auc"),
+                "p95_latency_ms": metrics.get("p95_latency_ms"),
+                "run_id": version.run_id,
+                "source": version.source,
+                "data_sha256": version.tags.get("data_sha256", ""),
+            }
+        )
+    return {"model": model_name, "versions": versions}
+
+
+def write(workdir: Path, summary: dict[str, Any], client: mlflow.MlflowClient) -> Path:
+    """Write report.md (and copy the champion's curves next to it); returns its path."""
+    registry = summary["registry"]
+    champion = next(v for v in registry["versions"] if "champion" in v["aliases"])
+    plots = workdir / "plots"
+    plots.mkdir(exist_ok=True)
+    for name in ("roc_curve.png", "pr_curve.png"):
+        client.download_artifacts(champion["run_id"], f"evaluation/{name}", str(plots))
+    serving = summary["serving"]
+    lines = [
+        "# ML platform demo report",
+        "",
+        f"Finished in {summary['seconds']:.0f} s. MLflow: {summary['tracking_uri']} (stopped now).",
+        "",
+        "## Registry",
+        "",
+        "| version | aliases | held-out ROC AUC | PR AUC | p95 latency (ms) | gate |",
+        "|---|---|---|---|---|---|",
+    ]
+    for v in registry["versions"]:
+        lines.append(
+            f"| {v['version']} | {', '.join(v['aliases']) or '-'} | {v['test_roc_auc']:.4f} | {v['test_pr_auc']:.4f} "
+            f"| {v['p95_latency_ms']:.2f} | {v['gate']} |"
+        )
+    single = serving["single_row_ms"]
+    lines += [
+        "",
+        f"## Champion v{champion['version']}: held-out curves",
+        "",
+        "![ROC curve](plots/evaluation/roc_curve.png) ![PR curve](plots/evaluation/pr_curve.png)",
+        "",
+        "## Serving (V2 protocol, MLServer sklearn runtime)",
+        "",
+        f"- single-row infer: p50 {single['p50']:.1f} ms, p95 {single['p95']:.1f} ms, p99 {single['p99']:.1f} ms",
+        f"- {serving['batch_rows']}-row batch: {serving['batch_ms']:.1f} ms, output shape {serving['batch_output_shape']}",
+        f"- malformed request: HTTP {serving['malformed_status']}; server ready afterwards: {serving['ready_after_malformed']}",
+        "",
+        "## Platform",
+        "",
+    ]
+    platform = summary.get("platform", {})
+    if platform.get("skipped"):
+        lines.append("Skipped (`--skip-platform` or no infra environment).")
+    else:
+        lines += [
+            f"- serving chart for staging: {len(platform['chart_kinds'])} objects ({', '.join(sorted(set(platform['chart_kinds'])))})",
+            f"- model.storageUri on staging: `{platform['storage_uri']}`",
+            f"- staging stack: {platform['total']} resources would be created",
+        ]
+    lines += [
+        "",
+        "## Where everything lives",
+        "",
+        f"- data: `{workdir / 'store' / 'data' / 'fraud.csv'}`",
+        f"- MLflow store: `{workdir / 'mlflow'}` (SQLite `mlflow.db`, artifacts under `artifacts/`)",
+        f"- served model repository: `{workdir / 'serving'}`",
+        f"- logs: `{workdir / 'logs'}`",
+        f"- machine-readable summary: `{workdir / 'summary.json'}`",
+        "",
+    ]
+    path = workdir / "report.md"
+    path.write_text("\n".join(lines))
+    (workdir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    return path

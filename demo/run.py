@@ -1,0 +1,222 @@
+"""The local end-to-end run behind `make demo`.
+
+data -> KFP pipeline (kfp.local) -> MLflow registry gate -> V2 serving (MLServer,
+as KServe runs scikit-learn) -> predictions, then the serving chart rendered for
+staging and the offline preview of the staging stack. Every process it starts
+is stopped on success, failure, Ctrl-C or SIGTERM.
+
+    python -m demo [--rows 20000] [--workdir .demo] [--skip-platform]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+
+from demo import report
+from demo.serving import ModelServer, model_server, prepare_model_dir, v2_request
+from pipelines.fraud.contract import FEATURES, LABEL
+from pipelines.fraud.data import generate
+from pipelines.fraud.pipeline import DEFAULT_MODEL_NAME
+from pipelines.mlflow_server import mlflow_server
+from pipelines.run import PipelineResult, run_pipeline
+
+ROOT = Path(__file__).resolve().parent.parent
+# The second run's deliberately weak configuration: boosted stumps, 3 rounds.
+WEAK_GRID = {"max_iter": [3], "max_depth": [1]}
+STEPS = 7
+HIGHLIGHTS = (
+    "aws:eks/cluster:Cluster", "aws:eks/nodeGroup:NodeGroup", "aws:eks/addon:Addon", "aws:ec2/subnet:Subnet",
+    "aws:ec2/natGateway:NatGateway", "aws:s3/bucket:Bucket", "aws:kms/key:Key", "aws:iam/role:Role",
+)
+
+
+class Progress:
+    """Numbered step lines with timings."""
+
+    def __init__(self, total: int) -> None:
+        self.total, self.index, self.started = total, 0, time.perf_counter()
+
+    @contextlib.contextmanager
+    def step(self, title: str) -> Iterator[None]:
+        self.index += 1
+        print(f"\n[{self.index}/{self.total}] {title}", flush=True)
+        began = time.perf_counter()
+        yield
+        print(f"      done in {time.perf_counter() - began:.1f} s", flush=True)
+
+    def say(self, line: str) -> None:
+        print(f"      {line}", flush=True)
+
+    @property
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+
+def _terminate_on_sigterm() -> None:
+    """Turn SIGTERM into KeyboardInterrupt so the cleanup below runs."""
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def _percentiles(latencies_ms: list[float]) -> dict[str, float]:
+    return {f"p{q}": float(np.percentile(latencies_ms, q)) for q in (50, 95, 99)}
+
+
+def serve_and_query(server: ModelServer, frame: pd.DataFrame, progress: Progress) -> dict[str, Any]:
+    """Real V2 requests: single rows, a 100-row batch, and a malformed one."""
+    sample = frame.sample(n=50, random_state=1)
+    latencies, predictions = [], []
+    for _, row in sample.iterrows():
+        began = time.perf_counter()
+        response = server.infer(v2_request([row[FEATURES].astype(float).tolist()]))
+        latencies.append((time.perf_counter() - began) * 1000)
+        response.raise_for_status()
+        probabilities = response.json()["outputs"][0]["data"]
+        predictions.append({"fraud_probability": probabilities[1], "label": int(row[LABEL])})
+    batch_rows = frame.head(100)[FEATURES].astype(float).values.tolist()
+    began = time.perf_counter()
+    batch = server.infer(v2_request(batch_rows))
+    batch_ms = (time.perf_counter() - began) * 1000
+    batch.raise_for_status()
+    batch_output = batch.json()["outputs"][0]
+    malformed = server.infer({"inputs": [{"name": "features", "datatype": "FP64"}]})
+    still_ready = server.ready()
+    single = _percentiles(latencies)
+    progress.say(f"single-row V2 infer x{len(latencies)}: p50 {single['p50']:.1f} ms, p95 {single['p95']:.1f} ms, p99 {single['p99']:.1f} ms")
+    progress.say(f"100-row batch: {batch_ms:.1f} ms, output shape {batch_output['shape']}")
+    for item in predictions[:5]:
+        progress.say(f"  fraud probability {item['fraud_probability']:.3f} (true label {item['label']})")
+    progress.say(f"malformed request -> HTTP {malformed.status_code}: {malformed.text[:120]}")
+    progress.say(f"server still ready after it: {still_ready}")
+    return {
+        "single_row_ms": single,
+        "batch_rows": len(batch_rows),
+        "batch_ms": batch_ms,
+        "batch_output_shape": batch_output["shape"],
+        "predictions": predictions[:10],
+        "malformed_status": malformed.status_code,
+        "malformed_body": malformed.text[:300],
+        "ready_after_malformed": still_ready,
+    }
+
+
+def platform_preview(champion_source: str, progress: Progress) -> dict[str, Any]:
+    """Render the serving chart for staging and print the staging stack's offline preview (infra venv)."""
+    infra_python = ROOT / ".venv-infra" / "bin" / "python"
+    helm = ROOT / ".bin" / "helm" if (ROOT / ".bin" / "helm").exists() else shutil.which("helm")
+    if not infra_python.exists() or not helm:
+        progress.say("skipped: run `make setup` for the infra environment and helm")
+        return {"skipped": True}
+    outputs = json.loads(
+        subprocess.run([str(infra_python), "-m", "infra.preview", "--stack", "staging", "--outputs-json"], cwd=ROOT,
+                       capture_output=True, text=True, check=True).stdout
+    )
+    # The champion's path under the staging artifacts bucket (MLflow serves
+    # artifacts from s3://<bucket>/mlflow/ there).
+    storage_uri = f"s3://{outputs['outputs']['artifactsBucket']}/mlflow/{champion_source.removeprefix('mlflow-artifacts:/')}"
+    rendered = subprocess.run(
+        [str(helm), "template", "fraud", str(ROOT / "charts" / "model-serving"), "--namespace", "models",
+         "--set", f"model.storageUri={storage_uri}", "--set", "serviceAccount.name=model-serving",
+         "--set", f"serviceAccount.roleArn={outputs['outputs']['roleArns']['serving']}"],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    kinds = [line.split(":", 1)[1].strip() for line in rendered.splitlines() if line.startswith("kind:")]
+    progress.say(f"serving chart for staging renders {len(kinds)} objects: {', '.join(sorted(set(kinds)))}")
+    progress.say(f"  model.storageUri={storage_uri}")
+    progress.say(f"staging stack: {outputs['total']} resources would be created, among them")
+    for resource_type, count in outputs["counts"].items():
+        if resource_type in HIGHLIGHTS:
+            progress.say(f"  {count:3d} x {resource_type}")
+    return {"skipped": False, "storage_uri": storage_uri, "chart_kinds": kinds, **outputs}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=20_000, help="rows of synthetic data (default 20000)")
+    parser.add_argument("--workdir", type=Path, default=ROOT / ".demo", help="where everything lives (default .demo/)")
+    parser.add_argument("--skip-platform", action="store_true", help="skip the chart render and the stack preview")
+    args = parser.parse_args(argv)
+    _terminate_on_sigterm()
+    workdir = args.workdir.resolve()
+    # Start clean: a previous run's stores never leak into this one.
+    shutil.rmtree(workdir, ignore_errors=True)
+    (workdir / "logs").mkdir(parents=True)
+    progress = Progress(STEPS)
+    summary: dict[str, Any] = {"workdir": str(workdir)}
+    try:
+        with contextlib.ExitStack() as stack:
+            with progress.step("Generate the fraud data set into the local object store"):
+                data = workdir / "store" / "data" / "fraud.csv"
+                data.parent.mkdir(parents=True)
+                frame = generate(args.rows, seed=7)
+                frame.to_csv(data, index=False)
+                progress.say(f"{len(frame)} transactions, fraud rate {frame[LABEL].mean():.2%} -> {data}")
+
+            with progress.step("Start an MLflow tracking server and registry (SQLite, local artifacts)"):
+                tracking_uri = stack.enter_context(mlflow_server(workdir / "mlflow", log_file=workdir / "logs" / "mlflow.log"))
+                progress.say(f"MLflow at {tracking_uri}")
+
+            results: dict[str, PipelineResult] = {}
+            with progress.step("Run the training pipeline with kfp.local: first run"):
+                results["first"] = run_pipeline(str(data), tracking_uri, workdir / "kfp", echo=False, run_name="demo-first")
+                progress.say(f"gate: {results['first'].gate_reason}")
+            with progress.step("Run it again with a deliberately weak configuration"):
+                results["second"] = run_pipeline(
+                    str(data), tracking_uri, workdir / "kfp", echo=False, run_name="demo-weak", param_grid=WEAK_GRID
+                )
+                progress.say(f"gate: {results['second'].gate_reason}")
+
+            with progress.step("Serve the champion on the V2 protocol (MLServer sklearn runtime) and query it"):
+                mlflow.set_tracking_uri(tracking_uri)
+                client = mlflow.MlflowClient()
+                champion = client.get_model_version_by_alias(DEFAULT_MODEL_NAME, "champion")
+                model_dir = Path(mlflow.artifacts.download_artifacts(f"models:/{DEFAULT_MODEL_NAME}@champion",
+                                                                      dst_path=str(workdir / "downloads")))
+                repository = workdir / "serving"
+                prepare_model_dir(model_dir, repository / DEFAULT_MODEL_NAME, DEFAULT_MODEL_NAME, champion.version)
+                server = stack.enter_context(model_server(repository, DEFAULT_MODEL_NAME, workdir / "logs" / "mlserver.log"))
+                progress.say(f"{DEFAULT_MODEL_NAME} v{champion.version} ready at {server.url}/v2/models/{DEFAULT_MODEL_NAME}")
+                summary["serving"] = serve_and_query(server, frame, progress)
+                summary["serving"]["url"] = server.url
+
+            with progress.step("The platform: serving chart for staging, offline preview of the staging stack"):
+                summary["platform"] = (
+                    {"skipped": True}
+                    if args.skip_platform
+                    else platform_preview(client.get_model_version_download_uri(DEFAULT_MODEL_NAME, champion.version), progress)
+                )
+
+            with progress.step("Write the report"):
+                summary["registry"] = report.registry_state(client, DEFAULT_MODEL_NAME)
+                summary["runs"] = {name: vars(result) for name, result in results.items()}
+                summary["tracking_uri"] = tracking_uri
+                summary["seconds"] = progress.elapsed
+                path = report.write(workdir, summary, client)
+                progress.say(f"report: {path}")
+    except KeyboardInterrupt:
+        print("\ninterrupted: every process the demo started has been stopped", file=sys.stderr)
+        return 130
+    except Exception as error:  # noqa: BLE001 - one line for the person, the servers are already stopped
+        print(f"\nerror: demo failed: {type(error).__name__}: {error}", file=sys.stderr)
+        return 1
+    summary["seconds"] = progress.elapsed
+    (workdir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    print(f"\nDemo finished in {progress.elapsed:.0f} s; servers stopped. Report: {workdir / 'report.md'}")
+    return 0

@@ -1,0 +1,122 @@
+"""The `make demo` path end to end (smaller data), and its cleanup on success and on Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def leftover_processes(workdir: Path) -> list[str]:
+    """Command lines of processes that still mention the demo's workdir."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if str(workdir) in cmdline:
+            found.append(cmdline)
+    return found
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """One full demo run on 6000 rows, over the leftovers of an earlier (broken) run."""
+    workdir = tmp_path_factory.mktemp("demo") / ".demo"
+    (workdir / "mlflow").mkdir(parents=True)
+    (workdir / "mlflow" / "mlflow.db").write_text("not a database: a previous run died here")
+    (workdir / "stale-marker").write_text("from a previous run")
+    result = subprocess.run(
+        [sys.executable, "-m", "demo", "--rows", "6000", "--workdir", str(workdir)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )
+    return result, workdir
+
+
+def test_demo_succeeds_with_progress_lines(demo_run: tuple) -> None:
+    """The demo exits 0 and shows numbered steps with timings."""
+    result, workdir = demo_run
+    assert result.returncode == 0, result.stderr[-2000:]
+    for index in range(1, 8):
+        assert f"[{index}/7]" in result.stdout
+    assert "done in" in result.stdout and (workdir / "report.md").exists()
+
+
+def test_demo_gate_champion_and_challenger(demo_run: tuple) -> None:
+    """A champion exists; the weaker second run is registered but not champion."""
+    _, workdir = demo_run
+    summary = json.loads((workdir / "summary.json").read_text())
+    versions = {v["version"]: v for v in summary["registry"]["versions"]}
+    assert versions["1"]["aliases"] == ["champion"]
+    assert "champion" not in versions["2"]["aliases"] and versions["2"]["gate"].startswith("rejected:")
+    assert summary["runs"]["first"]["promoted"] is True and summary["runs"]["second"]["promoted"] is False
+
+
+def test_demo_serving_answers_v2(demo_run: tuple) -> None:
+    """The server answered V2 ready/infer with the right shape and a 4xx for a malformed request, and stayed up."""
+    _, workdir = demo_run
+    serving = json.loads((workdir / "summary.json").read_text())["serving"]
+    assert serving["batch_output_shape"] == [100, 2]
+    assert all(0.0 <= p["fraud_probability"] <= 1.0 for p in serving["predictions"])
+    assert 400 <= serving["malformed_status"] < 500 and "shape" in serving["malformed_body"]
+    assert serving["ready_after_malformed"] is True
+    assert serving["single_row_ms"]["p50"] > 0
+
+
+def test_demo_platform_step(demo_run: tuple) -> None:
+    """The chart rendered for staging with the champion's S3 path, and the staging preview ran."""
+    _, workdir = demo_run
+    platform = json.loads((workdir / "summary.json").read_text())["platform"]
+    assert platform["skipped"] is False
+    assert "InferenceService" in platform["chart_kinds"]
+    assert platform["storage_uri"].startswith("s3://mlp-staging-artifacts-") and "/mlflow/" in platform["storage_uri"]
+    assert platform["total"] > 50
+
+
+def test_demo_leaves_no_process_behind(demo_run: tuple) -> None:
+    """After the demo, no MLflow or model server process is left running."""
+    _, workdir = demo_run
+    assert leftover_processes(workdir) == []
+
+
+def test_demo_cleans_up_on_ctrl_c(tmp_path: Path) -> None:
+    """Ctrl-C in the middle of the pipeline stops every server the demo started."""
+    workdir = tmp_path / ".demo"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "demo", "--rows", "6000", "--workdir", str(workdir), "--skip-platform"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    output = ""
+    deadline = time.monotonic() + 120
+    assert process.stdout is not None
+    while "[3/7]" not in output and time.monotonic() < deadline:
+        output += process.stdout.readline()
+    assert "[3/7]" in output, output
+    assert any("mlflow" in line for line in leftover_processes(workdir)), "the MLflow server should be running now"
+    time.sleep(2)
+    process.send_signal(signal.SIGINT)
+    rest, _ = process.communicate(timeout=120)
+    assert process.returncode == 130, output + rest
+    assert "every process the demo started has been stopped" in rest
+    time.sleep(1)
+    assert leftover_processes(workdir) == []
+
+
+def test_demo_starts_clean_over_a_previous_run(demo_run: tuple) -> None:
+    """Leftovers of a previous run (even a corrupt MLflow store) do not break the demo; it starts clean."""
+    result, workdir = demo_run
+    assert result.returncode == 0
+    assert not (workdir / "stale-marker").exists()
+    summary = json.loads((workdir / "summary.json").read_text())
+    assert [v["version"] for v in summary["registry"]["versions"]] == ["1", "2"]
