@@ -195,8 +195,64 @@ class Settings(_Frozen):
     kubeconfig_context: str = ""
     enable_gpu_nodes: bool
     enable_spot_nodes: bool
+    object_store: Literal["s3", "minio"]
+    database: Literal["rds", "in-cluster"]
+    rds_instance_class: str
+    rds_backup_retention_days: int = Field(ge=1, le=35)
+    rds_multi_az: bool
+    monitoring: bool
+    mlflow_basic_auth: bool
+    kserve_deployment_mode: Literal["Standard", "Knative"]
+    gateway_namespace: str
+    pipeline_schedule: str
+    pipeline_data_uri: str
+    pipeline_auc_floor: float = Field(ge=0.5, le=1.0)
+    pipeline_min_improvement: float = Field(ge=0.0, le=0.5)
+    serving_model_name: str
+    serving_storage_uri: str
+    serving_deployment_mode: Literal["Standard", "Knative"]
+    serving_min_replicas: int = Field(ge=0)
+    serving_max_replicas: int = Field(ge=1, le=100)
+    serving_canary_percent: int = Field(ge=0, le=99)
+    serving_previous_storage_uri: str
+    serving_gpu: bool
     node_groups: tuple[NodeGroupSettings, ...]
     tags: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("rds_instance_class")
+    @classmethod
+    def _instance_class(cls, value: str) -> str:
+        if not re.match(r"^db\.[a-z0-9]+\.[a-z0-9]+$", value):
+            raise ValueError("not an RDS instance class (db.<family>.<size>, for example db.t4g.medium)")
+        return value
+
+    @field_validator("gateway_namespace", "serving_model_name")
+    @classmethod
+    def _dns_label(cls, value: str) -> str:
+        if not re.match(r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$", value):
+            raise ValueError("must be a lowercase DNS label of at most 40 characters")
+        return value
+
+    @field_validator("pipeline_schedule")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        if value and len(value.split()) != 5:
+            raise ValueError("a cron schedule has 5 fields (minute hour day month weekday), or leave it empty")
+        return value
+
+    @field_validator("pipeline_data_uri")
+    @classmethod
+    def _data_uri(cls, value: str) -> str:
+        if value and not re.match(r"^(s3|file)://.+", value):
+            raise ValueError("training data is read from s3:// (or file:// in tests); leave empty for the data bucket")
+        return value
+
+    @field_validator("serving_storage_uri", "serving_previous_storage_uri")
+    @classmethod
+    def _model_uri(cls, value: str) -> str:
+        if value and not re.match(r"^(s3|gs|pvc|https)://.+", value):
+            raise ValueError("a model URI is s3://, gs://, pvc:// or https://")
+        return value
 
     @field_validator("aws_region")
     @classmethod
@@ -259,9 +315,14 @@ class Settings(_Frozen):
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
+        self._check_serving()
         if self.cloud == "none":
             if self.environment != "local":
                 raise _invalid("cloud", f"cloud none (no AWS) is only for the local environment, not {self.environment}")
+            if self.object_store != "minio":
+                raise _invalid("objectStore", "without AWS there is no S3; set objectStore: minio")
+            if self.database != "in-cluster":
+                raise _invalid("database", "without AWS there is no RDS; set database: in-cluster")
             return self
         if self.environment == "local":
             raise _invalid("cloud", "the local environment has no AWS; set cloud: none")
@@ -271,9 +332,36 @@ class Settings(_Frozen):
         self._check_node_groups()
         if self.environment == "prod" and not self.protect:
             raise _invalid("protect", "prod must protect its stateful resources; set protect: true")
+        if self.environment == "prod":
+            if self.database == "rds" and not self.rds_multi_az:
+                raise _invalid("rdsMultiAz", "the prod MLflow database must be Multi-AZ; set rdsMultiAz: true")
+            if self.database == "rds" and self.rds_backup_retention_days < 7:
+                raise _invalid("rdsBackupRetentionDays", f"{self.rds_backup_retention_days}: prod keeps at least 7 days of backups")
+            if self.database != "rds":
+                raise _invalid("database", "prod keeps MLflow's registry on RDS (backups, Multi-AZ), not in-cluster")
         if self.protect and self.force_destroy_buckets:
             raise _invalid("forceDestroyBuckets", "cannot force-destroy buckets of a protected stack; set it to false")
         return self
+
+    def _check_serving(self) -> None:
+        if self.serving_min_replicas > self.serving_max_replicas:
+            raise _invalid("servingMinReplicas", f"{self.serving_min_replicas} is greater than servingMaxReplicas {self.serving_max_replicas}")
+        if self.serving_min_replicas == 0 and self.serving_deployment_mode != "Knative":
+            raise _invalid("servingMinReplicas", "0 (scale to zero) needs servingDeploymentMode: Knative")
+        if self.serving_canary_percent:
+            if self.serving_deployment_mode != "Knative":
+                raise _invalid(
+                    "servingCanaryPercent",
+                    "a canary needs servingDeploymentMode: Knative (KServe ignores canaryTrafficPercent in Standard mode)",
+                )
+            if not self.serving_previous_storage_uri:
+                raise _invalid("servingPreviousStorageUri", "required with servingCanaryPercent: the model the canary replaces")
+        if (self.serving_canary_percent or self.serving_gpu) and not self.serving_storage_uri:
+            raise _invalid("servingStorageUri", "a canary or GPU serving needs a model; set servingStorageUri")
+        if self.serving_gpu and self.serving_min_replicas == 0:
+            raise _invalid("servingMinReplicas", "a GPU model must keep at least one replica (cold starts take minutes)")
+        if self.serving_deployment_mode == "Knative" and self.kserve_deployment_mode != "Knative":
+            raise _invalid("servingDeploymentMode", "Knative serving needs kserveDeploymentMode: Knative (and Knative Serving)")
 
     def _check_zones(self) -> None:
         if not 2 <= len(self.availability_zones) <= 3:

@@ -26,6 +26,22 @@ ADDON_DEFAULT_VERSIONS = {
 }
 
 
+SECRET_SIGNATURE = ("4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270")
+
+
+def unwrap_secrets(value: Any, path: str = "", found: list[str] | None = None) -> Any:
+    """Replace the engine's secret envelopes by their values, noting where secrets were."""
+    if isinstance(value, dict):
+        if value.get(SECRET_SIGNATURE[0]) == SECRET_SIGNATURE[1]:
+            if found is not None:
+                found.append(path)
+            return unwrap_secrets(value.get("value"), path, None)
+        return {k: unwrap_secrets(v, f"{path}.{k}" if path else k, found) for k, v in value.items()}
+    if isinstance(value, list):
+        return [unwrap_secrets(v, f"{path}[{i}]", found) for i, v in enumerate(value)]
+    return value
+
+
 def _digest(text: str, length: int = 17) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:length]
 
@@ -44,6 +60,8 @@ class Registration:
     ignore_changes: tuple[str, ...] = ()
     dependencies: tuple[str, ...] = ()
     outputs: dict[str, Any] = field(default_factory=dict)
+    # Input paths whose values are secrets (mask them in anything printed).
+    secret_paths: tuple[str, ...] = ()
 
 
 class PlatformMocks(pulumi.runtime.Mocks):
@@ -86,6 +104,10 @@ class PlatformMocks(pulumi.runtime.Mocks):
             state.update(latestVersion=1, defaultVersion=1)
         elif kind == "aws:eks/nodeGroup:NodeGroup":
             state["nodeGroupName"] = f"{state.get('nodeGroupNamePrefix', name)}{_digest(name, 20)}"
+        elif kind == "aws:rds/instance:Instance":
+            state.update(address=f"{name}.c1a2b3c4d5e6.{self.region}.rds.amazonaws.com", endpoint=f"{name}.c1a2b3c4d5e6.{self.region}.rds.amazonaws.com:5432")
+        elif kind in ("random:index/randomPassword:RandomPassword", "random:index/randomString:RandomString"):
+            state["result"] = _digest("secret" + name, int(state.get("length", 16)))
         elif kind.startswith("aws:ec2/"):
             prefix = {"vpc": "vpc", "subnet": "subnet", "internetGateway": "igw", "natGateway": "nat", "eip": "eipalloc", "routeTable": "rtb"}
             short = kind.split("/")[1].split(":")[0]
@@ -120,18 +142,21 @@ class RecordingMonitor(MockMonitor):
         response = super().RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":
             state = self.resources[response.urn].state
+            secret_paths: list[str] = []
+            inputs = unwrap_secrets(pulumi.runtime.rpc.deserialize_properties(request.object, keep_unknowns=True), "", secret_paths)
             self.registrations.append(
                 Registration(
                     type=request.type,
                     name=request.name,
                     urn=response.urn,
-                    inputs=pulumi.runtime.rpc.deserialize_properties(request.object),
+                    inputs=inputs,
                     parent=request.parent,
                     protect=request.protect,
                     retain_on_delete=request.retainOnDelete,
                     ignore_changes=tuple(request.ignoreChanges),
                     dependencies=tuple(request.dependencies),
                     outputs=dict(state),
+                    secret_paths=tuple(secret_paths),
                 )
             )
         return response

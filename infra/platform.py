@@ -11,13 +11,14 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from infra import kubernetes_provider, workloads
+from infra import cluster_layer, kubernetes_provider, workloads
 from infra.components.cluster_addons import ClusterAddons
 from infra.components.eks_cluster import EksCluster
 from infra.components.encryption_key import EncryptionKey
 from infra.components.irsa_role import IrsaRole
 from infra.components.network import Network
 from infra.components.node_group import NodeGroup
+from infra.components.rds_postgres import RdsPostgres
 from infra.components.secure_bucket import SecureBucket
 from infra.config import Settings
 
@@ -27,8 +28,9 @@ BUCKET_PURPOSES = ("data", "artifacts")
 def build(settings: Settings) -> dict[str, Any]:
     """Declare every resource of the stack and return its outputs."""
     if not settings.is_aws:
-        kubernetes_provider.for_local(settings)
-        return {"environment": settings.environment, "kubeconfigContext": settings.kubeconfig_context or "(current)"}
+        provider = kubernetes_provider.for_local(settings)
+        outputs = cluster_layer.build(settings, provider, None)
+        return {"environment": settings.environment, "kubeconfigContext": settings.kubeconfig_context or "(current)", **outputs}
     return _build_aws(settings)
 
 
@@ -41,9 +43,12 @@ def _build_aws(settings: Settings) -> dict[str, Any]:
     cluster = EksCluster(name, settings, network.private_subnet_ids, opts)
 
     s3_key = EncryptionKey(f"{name}-s3", f"S3 encryption for {name}", settings.protect, opts)
+    account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(provider=provider)).account_id
     buckets = {
         purpose: SecureBucket(
             f"{name}-{purpose}",
+            # Deterministic, so stack files can name model paths (servingStorageUri).
+            bucket_name=account_id.apply(lambda account, purpose=purpose: f"{name}-{purpose}-{account}"),
             kms_key_arn=s3_key.arn,
             protect=settings.protect,
             force_destroy=settings.force_destroy_buckets,
@@ -81,8 +86,24 @@ def _build_aws(settings: Settings) -> dict[str, Any]:
         for group in settings.enabled_node_groups
     ]
     late_addons = addons.after_nodes(node_groups)
-    _, kubeconfig = kubernetes_provider.for_eks(
+    provider_k8s, kubeconfig = kubernetes_provider.for_eks(
         settings, cluster.name, cluster.endpoint, cluster.certificate_authority, [*node_groups, *late_addons]
+    )
+    database = (
+        RdsPostgres(f"{name}-mlflow-db", settings, network.vpc_id, network.private_subnet_ids, opts)
+        if settings.database == "rds"
+        else None
+    )
+    cluster_outputs = cluster_layer.build(
+        settings,
+        provider_k8s,
+        cluster_layer.AwsResources(
+            data_bucket=buckets["data"].bucket,
+            artifacts_bucket=buckets["artifacts"].bucket,
+            role_arns={name: role.arn for name, role in roles.items()},
+            database_host=database.host if database else pulumi.Output.from_input(""),
+            database_password=database.password if database else pulumi.Output.secret(""),
+        ),
     )
 
     return {
@@ -95,4 +116,5 @@ def _build_aws(settings: Settings) -> dict[str, Any]:
         "artifactsBucket": buckets["artifacts"].bucket,
         "oidcProviderArn": cluster.oidc_provider_arn,
         "roleArns": {name: role.arn for name, role in roles.items()},
+        **cluster_outputs,
     }

@@ -21,6 +21,7 @@ class SecureBucket(pulumi.ComponentResource):
     def __init__(
         self,
         name: str,
+        bucket_name: pulumi.Input[str],
         kms_key_arn: pulumi.Input[str],
         protect: bool,
         force_destroy: bool,
@@ -33,6 +34,7 @@ class SecureBucket(pulumi.ComponentResource):
         # and is retained if it leaves the program.
         bucket = aws.s3.Bucket(
             name,
+            bucket=bucket_name,
             force_destroy=force_destroy,
             opts=pulumi.ResourceOptions(parent=self, protect=protect, retain_on_delete=protect),
         )

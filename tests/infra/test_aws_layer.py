@@ -40,6 +40,7 @@ def test_expected_resource_counts(stack_runs: dict[str, offline.OfflineRun]) -> 
         assert counts["aws:ec2/natGateway:NatGateway"] == nats, stack
         assert counts[NODE_GROUP] == groups == counts[LAUNCH_TEMPLATE], stack
         assert counts[CLUSTER] == 1 and counts[BUCKET] == 2, stack
+        assert counts.get("aws:rds/instance:Instance", 0) == (0 if stack == "dev" else 1), stack
         assert counts["aws:iam/role:Role"] == 2 + len(workloads.WORKLOADS), stack
         assert counts["aws:eks/addon:Addon"] == 5, stack
 
@@ -48,7 +49,9 @@ def test_local_stack_has_no_aws_resources(stack_runs: dict[str, offline.OfflineR
     """The local stack declares no AWS resource or provider at all."""
     local = stack_runs["local"]
     assert [r.urn for r in local.resources if r.type.startswith("aws:") or r.type == "pulumi:providers:aws"] == []
-    assert local.count_by_type() == {"pulumi:providers:kubernetes": 1}
+    assert local.count_by_type()["pulumi:providers:kubernetes"] == 1
+    (provider,) = local.of_type("pulumi:providers:kubernetes")
+    assert "kubeconfig" not in provider.inputs, "the local stack uses the current kubeconfig"
 
 
 def test_gpu_groups_are_tainted_labelled_and_use_nvidia_ami(aws_run: offline.OfflineRun) -> None:

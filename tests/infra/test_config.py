@@ -110,6 +110,19 @@ BAD_CONFIGS = [
     ("dev", {"clusterAdminArns": ["admin"]}, r"clusterAdminArns.*'admin' is not an IAM role or user ARN"),
     ("dev", {"protect": "yes please"}, r"mlplatform:protect = \"yes please\": Input should be a valid boolean"),
     ("dev", {"kubernetesVersoin": "1.35"}, r"mlplatform:kubernetesVersoin: unknown key"),
+    ("local", {"objectStore": "s3"}, r"mlplatform:objectStore.*without AWS there is no S3; set objectStore: minio"),
+    ("local", {"database": "rds"}, r"mlplatform:database.*without AWS there is no RDS"),
+    ("prod", {"rdsMultiAz": False}, r"mlplatform:rdsMultiAz.*must be Multi-AZ"),
+    ("prod", {"database": "in-cluster"}, r"mlplatform:database.*prod keeps MLflow's registry on RDS"),
+    ("dev", {"rdsInstanceClass": "t3.micro"}, r"mlplatform:rdsInstanceClass = \"t3.micro\": not an RDS instance class"),
+    ("dev", {"pipelineSchedule": "daily"}, r"mlplatform:pipelineSchedule = \"daily\": a cron schedule has 5 fields"),
+    ("dev", {"pipelineAucFloor": "0.3"}, r"mlplatform:pipelineAucFloor = 0.3: Input should be greater than or equal to 0.5"),
+    ("dev", {"servingStorageUri": "ftp://models/x"}, r"mlplatform:servingStorageUri.*a model URI is s3://"),
+    ("staging", {"servingCanaryPercent": 10}, r"mlplatform:servingCanaryPercent.*needs servingDeploymentMode: Knative"),
+    ("staging", {"servingMinReplicas": 0}, r"mlplatform:servingMinReplicas.*scale to zero\) needs servingDeploymentMode: Knative"),
+    ("staging", {"servingMinReplicas": 5, "servingMaxReplicas": 2}, r"servingMinReplicas.*greater than servingMaxReplicas 2"),
+    ("staging", {"kserveDeploymentMode": "Serverless"}, r"kserveDeploymentMode = \"Serverless\": Input should be 'Standard' or 'Knative'"),
+    ("dev", {"servingGpu": True}, r"mlplatform:servingStorageUri.*needs a model"),
 ]
 
 

@@ -1,0 +1,146 @@
+"""The cluster layer: namespaces and policies, object store, MLflow, KFP, KServe, device plugin,
+monitoring, then the team's training pipelines and serving chart, on any Kubernetes provider."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from infra import flows, namespaces
+from infra.components.cert_manager import CertManager
+from infra.components.cluster_postgres import ClusterPostgres
+from infra.components.gpu_device_plugin import GpuDevicePlugin
+from infra.components.kserve import Kserve
+from infra.components.kubeflow_pipelines import KubeflowPipelines, PipelineStore
+from infra.components.minio import Minio
+from infra.components.mlflow_server import ArtifactStore, MlflowServer
+from infra.components.model_serving import ModelServing, serving_values
+from infra.components.monitoring_stack import RELEASE_NAME, MonitoringStack
+from infra.components.network_flows import PRIVATE_RANGES, NetworkFlows
+from infra.components.platform_namespace import PlatformNamespace
+from infra.components.training_pipelines import TrainingPipelines
+from infra.config import Settings
+from infra.workloads import MLFLOW_PREFIX
+
+OBJECT_STORE_SECRET = "object-store-credentials"
+PIPELINE_NAME = "fraud-detection-training"
+
+
+@dataclass(frozen=True)
+class AwsResources:
+    """What the cluster layer takes from the AWS layer (absent on the local stack)."""
+
+    data_bucket: pulumi.Output[str]
+    artifacts_bucket: pulumi.Output[str]
+    role_arns: dict[str, pulumi.Output[str]]
+    database_host: pulumi.Output[str]
+    database_password: pulumi.Output[str]
+
+
+def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) -> dict[str, Any]:
+    """Declare the cluster layer through ``provider``; return its stack outputs."""
+    opts = pulumi.ResourceOptions(provider=provider)
+    spaces = {spec.name: PlatformNamespace(spec, opts) for spec in namespaces.for_stack(settings)}
+
+    def in_ns(*names: str) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(provider=provider, depends_on=[spaces[n] for n in names])
+
+    NetworkFlows("platform-flows", flows.platform_flows(settings, settings.vpc_cidr), in_ns(*spaces))
+
+    # Object store: S3 from the AWS layer, or MinIO with generated credentials.
+    minio = None
+    if settings.object_store == "minio":
+        minio = Minio("minio", namespaces.MINIO.name, in_ns(namespaces.MINIO.name))
+        for space in (namespaces.MLFLOW.name, namespaces.KUBEFLOW.name):
+            k8s.core.v1.Secret(
+                f"{space}-object-store-credentials",
+                metadata={"name": OBJECT_STORE_SECRET, "namespace": space},
+                string_data={"rootUser": minio.access_key, "rootPassword": minio.secret_key},
+                opts=in_ns(space),
+            )
+        data_bucket, artifacts_bucket = pulumi.Output.from_input("data"), pulumi.Output.from_input("artifacts")
+    else:
+        assert aws is not None, "objectStore s3 needs the AWS layer"
+        data_bucket, artifacts_bucket = aws.data_bucket, aws.artifacts_bucket
+    roles = aws.role_arns if aws else {}
+
+    # MLflow's database: RDS from the AWS layer, or Postgres in the cluster.
+    if settings.database == "in-cluster":
+        postgres = ClusterPostgres("postgres", namespaces.POSTGRES.name, in_ns(namespaces.POSTGRES.name))
+        host, password, ssl = postgres.host, postgres.password, "disable"
+    else:
+        assert aws is not None, "database rds needs the AWS layer"
+        host, password, ssl = aws.database_host, aws.database_password, "require"
+    database_uri = pulumi.Output.secret(
+        pulumi.Output.all(host, password).apply(lambda args: f"postgresql://mlflow:{args[1]}@{args[0]}:5432/mlflow?sslmode={ssl}")
+    )
+    mlflow = MlflowServer(
+        "mlflow",
+        namespaces.MLFLOW.name,
+        database_uri=database_uri,
+        artifacts=ArtifactStore(
+            destination=artifacts_bucket.apply(lambda bucket: f"s3://{bucket}/{MLFLOW_PREFIX.rstrip('/')}"),
+            endpoint=minio.endpoint if minio else "",
+            credentials_secret=OBJECT_STORE_SECRET if minio else "",
+        ),
+        role_arn=roles.get("mlflow"),
+        basic_auth=settings.mlflow_basic_auth,
+        opts=in_ns(namespaces.MLFLOW.name),
+    )
+
+    kfp = KubeflowPipelines(
+        "kubeflow-pipelines",
+        namespaces.KUBEFLOW.name,
+        PipelineStore(
+            bucket=artifacts_bucket,
+            region=settings.aws_region,
+            endpoint=f"minio.{namespaces.MINIO.name}.svc.cluster.local:9000" if minio else "",
+            credentials_secret=OBJECT_STORE_SECRET if minio else "",
+        ),
+        role_arn=roles.get("pipelines"),
+        opts=in_ns(namespaces.KUBEFLOW.name),
+    )
+
+    cert_manager = CertManager("cert-manager", namespaces.CERT_MANAGER.name, in_ns(namespaces.CERT_MANAGER.name))
+    Kserve("kserve", namespaces.KSERVE.name, settings.kserve_deployment_mode, [cert_manager.release], in_ns(namespaces.KSERVE.name))
+    if namespaces.NVIDIA.name in spaces:
+        GpuDevicePlugin("nvidia-device-plugin", namespaces.NVIDIA.name, in_ns(namespaces.NVIDIA.name))
+    if settings.monitoring:
+        MonitoringStack("monitoring", namespaces.MONITORING.name, in_ns(namespaces.MONITORING.name))
+
+    # The team's workloads: the training pipeline and the served model.
+    parameters: dict[str, Any] = {
+        "data_uri": data_bucket.apply(lambda bucket: settings.pipeline_data_uri or f"s3://{bucket}/fraud/latest.csv"),
+        "tracking_uri": mlflow.url,
+        "auc_floor": settings.pipeline_auc_floor,
+        "min_improvement": settings.pipeline_min_improvement,
+        "s3_endpoint_url": minio.endpoint if minio else "",
+    }
+    training = TrainingPipelines(
+        "training",
+        namespaces.KUBEFLOW.name,
+        PIPELINE_NAME,
+        kfp.api_url,
+        settings.pipeline_schedule,
+        parameters,
+        opts=pulumi.ResourceOptions(provider=provider, depends_on=[kfp]),
+    )
+
+    outputs: dict[str, Any] = {"mlflowUrl": mlflow.url, "kfpApiUrl": kfp.api_url, "pipelineVersion": training.version}
+    if settings.serving_storage_uri:
+        store = (
+            {"cidrs": [], "namespace": namespaces.MINIO.name, "podLabels": flows.MINIO_PODS, "port": 9000}
+            if minio
+            else {"cidrs": ["0.0.0.0/0"], "except": list(PRIVATE_RANGES), "namespace": "", "podLabels": {}, "port": 443}
+        )
+        ModelServing(
+            settings.serving_model_name,
+            namespaces.MODELS.name,
+            serving_values(settings, roles.get("serving"), store, RELEASE_NAME),
+            in_ns(namespaces.MODELS.name, namespaces.KSERVE.name),
+        )
+        outputs["servedModel"] = settings.serving_storage_uri
+    return outputs

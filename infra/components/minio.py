@@ -1,0 +1,63 @@
+"""In-cluster MinIO for stacks without S3 (the local stack): pinned chart and image, generated credentials.
+
+MinIO's upstream repository is no longer maintained; S3 stays the production
+path. The root credentials are generated with pulumi-random and only ever live
+in a Kubernetes Secret and Pulumi's encrypted state.
+"""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+
+from infra import versions
+
+BUCKETS = ("data", "artifacts")
+
+
+class Minio(pulumi.ComponentResource):
+    """MinIO in its own namespace with the platform's two buckets."""
+
+    endpoint: str
+    credentials_secret: str
+    access_key: pulumi.Output[str]
+    secret_key: pulumi.Output[str]
+
+    def __init__(self, name: str, namespace: str, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("mlplatform:k8s:Minio", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        user = random.RandomString(f"{name}-root-user", length=16, special=False, upper=False, opts=child)
+        password = random.RandomPassword(f"{name}-root-password", length=40, special=False, opts=child)
+        secret = k8s.core.v1.Secret(
+            f"{name}-root",
+            metadata={"name": "minio-root", "namespace": namespace},
+            string_data={"rootUser": user.result, "rootPassword": password.result},
+            opts=child,
+        )
+        image, tag = versions.IMAGES["minio"].rsplit(":", 1)
+        client_image, client_tag = versions.IMAGES["minio-client"].rsplit(":", 1)
+        k8s.helm.v3.Release(
+            name,
+            chart=versions.MINIO.chart,
+            version=versions.MINIO.version,
+            repository_opts={"repo": versions.MINIO.repo},
+            namespace=namespace,
+            values={
+                "mode": "standalone",
+                "image": {"repository": image, "tag": tag},
+                "mcImage": {"repository": client_image, "tag": client_tag},
+                "existingSecret": "minio-root",
+                "buckets": [{"name": bucket, "policy": "none", "versioning": True} for bucket in BUCKETS],
+                "persistence": {"size": "20Gi"},
+                "resources": {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}},
+                "securityContext": {"enabled": True, "runAsUser": 1000, "runAsGroup": 1000, "fsGroup": 1000},
+                "containerSecurityContext": {"readOnlyRootFilesystem": False, "allowPrivilegeEscalation": False},
+            },
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[secret]),
+        )
+        self.endpoint = f"http://minio.{namespace}.svc.cluster.local:9000"
+        self.credentials_secret = "minio-root"
+        self.access_key = user.result
+        self.secret_key = pulumi.Output.secret(password.result)
+        self.register_outputs({"endpoint": self.endpoint})

@@ -1,0 +1,148 @@
+"""The MLflow tracking server and model registry: Postgres backend, artifacts in the object store.
+
+Served by a Deployment with probes, resources and a restricted security
+context under its IRSA service account, behind a ClusterIP service at a stable
+name. It is never exposed outside the cluster by the platform; before anyone
+does, turn on ``mlflowBasicAuth`` (MLflow's basic-auth app) or put an OIDC proxy
+in front (README).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+
+from infra import versions
+from infra.flows import MLFLOW_PODS, MLFLOW_PORT
+from infra.workload_security import container_security, pod_security
+from infra.workloads import MLFLOW
+
+
+@dataclass(frozen=True)
+class ArtifactStore:
+    """Where MLflow keeps artifacts: an S3 URI, and for MinIO its endpoint and credentials secret."""
+
+    destination: pulumi.Input[str]
+    endpoint: str = ""
+    credentials_secret: str = ""
+
+
+class MlflowServer(pulumi.ComponentResource):
+    """MLflow at http://mlflow.<namespace>.svc.cluster.local:5000."""
+
+    url: str
+
+    def __init__(
+        self,
+        name: str,
+        namespace: str,
+        database_uri: pulumi.Input[str],
+        artifacts: ArtifactStore,
+        role_arn: pulumi.Input[str] | None,
+        basic_auth: bool,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("mlplatform:k8s:MlflowServer", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        labels = {**MLFLOW_PODS, "app.kubernetes.io/part-of": "mlplatform"}
+        (service_account_name,) = MLFLOW.service_accounts
+        k8s.core.v1.ServiceAccount(
+            f"{name}-sa",
+            metadata={
+                "name": service_account_name,
+                "namespace": namespace,
+                "labels": labels,
+                "annotations": {"eks.amazonaws.com/role-arn": role_arn} if role_arn else {},
+            },
+            automount_service_account_token=False,
+            opts=child,
+        )
+        secret_data: dict[str, pulumi.Input[str]] = {"backend-store-uri": database_uri}
+        if basic_auth:
+            admin = random.RandomPassword(f"{name}-admin-password", length=32, special=False, opts=child)
+            secret_data["basic_auth.ini"] = pulumi.Output.all(database_uri, admin.result).apply(
+                lambda args: "\n".join(
+                    [
+                        "[mlflow]",
+                        "default_permission = READ",
+                        f"database_uri = {args[0]}",
+                        "admin_username = admin",
+                        f"admin_password = {args[1]}",
+                        "authorization_function = mlflow.server.auth:authenticate_request_basic_auth",
+                    ]
+                )
+            )
+        k8s.core.v1.Secret(f"{name}-config", metadata={"name": "mlflow-config", "namespace": namespace}, string_data=secret_data, opts=child)
+
+        env = [
+            {"name": "MLFLOW_BACKEND_STORE_URI", "valueFrom": {"secretKeyRef": {"name": "mlflow-config", "key": "backend-store-uri"}}},
+            {"name": "HOME", "value": "/tmp"},
+        ]
+        if artifacts.endpoint:
+            env += [
+                {"name": "MLFLOW_S3_ENDPOINT_URL", "value": artifacts.endpoint},
+                {"name": "AWS_ACCESS_KEY_ID", "valueFrom": {"secretKeyRef": {"name": artifacts.credentials_secret, "key": "rootUser"}}},
+                {"name": "AWS_SECRET_ACCESS_KEY", "valueFrom": {"secretKeyRef": {"name": artifacts.credentials_secret, "key": "rootPassword"}}},
+            ]
+        args = [
+            "server", "--host", "0.0.0.0", "--port", str(MLFLOW_PORT), "--workers", "2",
+            "--serve-artifacts", "--artifacts-destination", artifacts.destination,
+        ]
+        volumes = [{"name": "tmp", "emptyDir": {"sizeLimit": "2Gi"}}]
+        mounts = [{"name": "tmp", "mountPath": "/tmp"}]
+        if basic_auth:
+            args += ["--app-name", "basic-auth"]
+            env.append({"name": "MLFLOW_AUTH_CONFIG_PATH", "value": "/etc/mlflow/basic_auth.ini"})
+            volumes.append({"name": "auth", "secret": {"secretName": "mlflow-config", "items": [{"key": "basic_auth.ini", "path": "basic_auth.ini"}]}})
+            mounts.append({"name": "auth", "mountPath": "/etc/mlflow", "readOnly": True})
+        probe = {"httpGet": {"path": "/health", "port": MLFLOW_PORT}}
+        k8s.apps.v1.Deployment(
+            f"{name}-deployment",
+            metadata={"name": "mlflow", "namespace": namespace, "labels": labels},
+            spec={
+                "replicas": 2,
+                "selector": {"matchLabels": MLFLOW_PODS},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {
+                        "serviceAccountName": service_account_name,
+                        "securityContext": pod_security(),
+                        "containers": [
+                            {
+                                "name": "mlflow",
+                                "image": versions.IMAGES["mlflow"],
+                                "command": ["mlflow"],
+                                "args": args,
+                                "env": env,
+                                "ports": [{"name": "http", "containerPort": MLFLOW_PORT}],
+                                "securityContext": container_security(),
+                                "resources": {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"cpu": "1", "memory": "2Gi"}},
+                                "readinessProbe": {**probe, "periodSeconds": 10},
+                                "livenessProbe": {**probe, "periodSeconds": 30, "failureThreshold": 5},
+                                "startupProbe": {**probe, "periodSeconds": 5, "failureThreshold": 60},
+                                "volumeMounts": mounts,
+                            }
+                        ],
+                        "volumes": volumes,
+                    },
+                },
+            },
+            opts=child,
+        )
+        k8s.core.v1.Service(
+            f"{name}-service",
+            metadata={"name": "mlflow", "namespace": namespace, "labels": labels},
+            spec={"type": "ClusterIP", "selector": MLFLOW_PODS, "ports": [{"name": "http", "port": MLFLOW_PORT, "targetPort": MLFLOW_PORT}]},
+            opts=child,
+        )
+        k8s.policy.v1.PodDisruptionBudget(
+            f"{name}-pdb",
+            metadata={"name": "mlflow", "namespace": namespace},
+            spec={"maxUnavailable": 1, "selector": {"matchLabels": MLFLOW_PODS}},
+            opts=child,
+        )
+        self.url = f"http://mlflow.{namespace}.svc.cluster.local:{MLFLOW_PORT}"
+        self.register_outputs({"url": self.url})

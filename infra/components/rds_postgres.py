@@ -1,0 +1,83 @@
+"""MLflow's backend database on RDS: encrypted, private, TLS-only; Multi-AZ, backups and deletion protection per stack."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_random as random
+
+from infra.config import Settings
+
+ENGINE_VERSION = "17.6"
+DATABASE = "mlflow"
+USERNAME = "mlflow"
+
+
+class RdsPostgres(pulumi.ComponentResource):
+    """A private Postgres instance reachable from the VPC only."""
+
+    host: pulumi.Output[str]
+    password: pulumi.Output[str]
+
+    def __init__(
+        self,
+        name: str,
+        settings: Settings,
+        vpc_id: pulumi.Input[str],
+        subnet_ids: list[pulumi.Output[str]],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("mlplatform:aws:RdsPostgres", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        prod = settings.environment == "prod"
+        password = random.RandomPassword(f"{name}-password", length=40, special=False, opts=child)
+        subnets = aws.rds.SubnetGroup(name, subnet_ids=subnet_ids, opts=child)
+        security_group = aws.ec2.SecurityGroup(
+            name,
+            vpc_id=vpc_id,
+            description=f"{name}: Postgres from inside the VPC only",
+            ingress=[aws.ec2.SecurityGroupIngressArgs(protocol="tcp", from_port=5432, to_port=5432, cidr_blocks=[settings.vpc_cidr])],
+            opts=child,
+        )
+        parameters = aws.rds.ParameterGroup(
+            name,
+            family="postgres17",
+            parameters=[
+                # Refuse unencrypted connections.
+                aws.rds.ParameterGroupParameterArgs(name="rds.force_ssl", value="1"),
+                aws.rds.ParameterGroupParameterArgs(name="log_min_duration_statement", value="1000"),
+            ],
+            opts=child,
+        )
+        # Stateful: the registry of every model. Protected and retained in prod.
+        instance = aws.rds.Instance(
+            name,
+            identifier_prefix=f"{name}-",
+            engine="postgres",
+            engine_version=ENGINE_VERSION,
+            instance_class=settings.rds_instance_class,
+            allocated_storage=20,
+            max_allocated_storage=200,
+            storage_type="gp3",
+            storage_encrypted=True,
+            db_name=DATABASE,
+            username=USERNAME,
+            password=password.result,
+            db_subnet_group_name=subnets.name,
+            vpc_security_group_ids=[security_group.id],
+            parameter_group_name=parameters.name,
+            publicly_accessible=False,
+            multi_az=settings.rds_multi_az,
+            backup_retention_period=settings.rds_backup_retention_days,
+            deletion_protection=prod,
+            skip_final_snapshot=not prod,
+            final_snapshot_identifier=f"{name}-final" if prod else None,
+            copy_tags_to_snapshot=True,
+            auto_minor_version_upgrade=True,
+            iam_database_authentication_enabled=True,
+            enabled_cloudwatch_logs_exports=["postgresql"],
+            opts=pulumi.ResourceOptions(parent=self, protect=settings.protect, retain_on_delete=settings.protect),
+        )
+        self.host = instance.address
+        self.password = pulumi.Output.secret(password.result)
+        self.register_outputs({"host": self.host})

@@ -1,0 +1,64 @@
+"""Which connections the platform needs, per stack: the input of the NetworkFlows component."""
+
+from __future__ import annotations
+
+from infra import namespaces as ns
+from infra.components.network_flows import PRIVATE_RANGES, Flow
+from infra.config import Settings
+
+MLFLOW_PORT = 5000
+POSTGRES_PORT = 5432
+MINIO_PORT = 9000
+MODEL_HTTP_PORT = 8080
+MODEL_METRICS_PORT = 8082
+KFP_API_PORT = 8888
+MLFLOW_PODS = {"app.kubernetes.io/name": "mlflow"}
+POSTGRES_PODS = {"app.kubernetes.io/name": "postgres"}
+MINIO_PODS = {"app": "minio"}
+
+
+def _to_object_store(name: str, source: str, settings: Settings) -> Flow:
+    if settings.object_store == "minio":
+        return Flow(f"{name}-to-minio", source, ns.MINIO.name, (MINIO_PORT,), target_pods=MINIO_PODS)
+    # S3 has no fixed address range: HTTPS outside the private ranges.
+    return Flow(f"{name}-to-s3", source, "", (443,), cidr="0.0.0.0/0", cidr_except=PRIVATE_RANGES)
+
+
+def platform_flows(settings: Settings, vpc_cidr: str) -> list[Flow]:
+    """Every allow the platform needs; anything else is denied."""
+    flows = [
+        # Pipelines: KFP's own components talk to each other; steps log to MLflow and the store.
+        Flow("kubeflow-internal", ns.KUBEFLOW.name, ns.KUBEFLOW.name, (KFP_API_PORT, 8887, 8080, 3306, 5432, 9090, 8443)),
+        Flow("pipelines-to-mlflow", ns.KUBEFLOW.name, ns.MLFLOW.name, (MLFLOW_PORT,), target_pods=MLFLOW_PODS),
+        _to_object_store("pipelines", ns.KUBEFLOW.name, settings),
+        # MLflow: its database and its artifact store.
+        _to_object_store("mlflow", ns.MLFLOW.name, settings),
+        # Serving: the storage initializer downloads the model; the gateway calls it.
+        _to_object_store("models", ns.MODELS.name, settings),
+        Flow("gateway-to-models", settings.gateway_namespace, ns.MODELS.name, (MODEL_HTTP_PORT, 8012), source_managed=False),
+        # Controllers reach the API server; the API server calls their webhooks.
+        *[
+            Flow(f"{name}-to-apiserver", name, "", (443, 6443), cidr="0.0.0.0/0")
+            for name in (ns.KUBEFLOW.name, ns.KSERVE.name, ns.CERT_MANAGER.name)
+        ],
+        Flow("apiserver-to-kserve-webhook", "", ns.KSERVE.name, (9443,), cidr="0.0.0.0/0"),
+        Flow("apiserver-to-cert-manager-webhook", "", ns.CERT_MANAGER.name, (10250,), cidr="0.0.0.0/0"),
+        Flow("cert-manager-acme", ns.CERT_MANAGER.name, "", (443,), cidr="0.0.0.0/0", cidr_except=PRIVATE_RANGES),
+    ]
+    if settings.database == "in-cluster":
+        flows.append(
+            Flow("mlflow-to-postgres", ns.MLFLOW.name, ns.POSTGRES.name, (POSTGRES_PORT,), MLFLOW_PODS, POSTGRES_PODS)
+        )
+    else:
+        flows.append(Flow("mlflow-to-rds", ns.MLFLOW.name, "", (POSTGRES_PORT,), MLFLOW_PODS, cidr=vpc_cidr))
+    if settings.object_store == "minio":
+        flows.append(Flow("minio-internal", ns.MINIO.name, ns.MINIO.name, (MINIO_PORT, 9001), MINIO_PODS, MINIO_PODS))
+    if settings.monitoring:
+        flows += [
+            Flow("monitoring-to-models", ns.MONITORING.name, ns.MODELS.name, (MODEL_METRICS_PORT, 9091)),
+            Flow("monitoring-to-mlflow", ns.MONITORING.name, ns.MLFLOW.name, (MLFLOW_PORT,), target_pods=MLFLOW_PODS),
+            Flow("monitoring-to-kubeflow", ns.MONITORING.name, ns.KUBEFLOW.name, (KFP_API_PORT,)),
+            Flow("monitoring-internal", ns.MONITORING.name, ns.MONITORING.name, (9090, 9093, 9100, 8080, 3000, 10250)),
+            Flow("monitoring-to-apiserver", ns.MONITORING.name, "", (443, 6443, 10250), cidr="0.0.0.0/0"),
+        ]
+    return flows

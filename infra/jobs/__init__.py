@@ -1,0 +1,1 @@
+"""Scripts that run inside the cluster as Jobs the program declares."""

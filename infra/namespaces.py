@@ -1,0 +1,60 @@
+"""The platform's namespaces and their Pod Security level: the one table of exceptions.
+
+Every namespace enforces the "restricted" profile unless this table says
+otherwise and why; every namespace audits and warns at "restricted", so any
+exception stays visible. Nothing runs in ``default``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from infra.config import Settings
+
+
+@dataclass(frozen=True)
+class NamespaceSpec:
+    """A namespace, its enforced Pod Security level and, for an exception, the reason."""
+
+    name: str
+    enforce: str = "restricted"
+    reason: str = ""
+    # Team namespaces, where pipelines and models run, get a ResourceQuota and a LimitRange.
+    team: bool = False
+
+
+MLFLOW = NamespaceSpec("mlflow")
+KUBEFLOW = NamespaceSpec(
+    "kubeflow",
+    enforce="baseline",
+    reason="upstream KFP manifests (API server, Argo workflow controller, metadata) set no seccomp profile; "
+    "Kubeflow itself enforces baseline here",
+    team=True,
+)
+MODELS = NamespaceSpec("models", team=True)
+CERT_MANAGER = NamespaceSpec("cert-manager")
+KSERVE = NamespaceSpec("kserve", enforce="baseline", reason="the KServe controller chart sets no seccomp profile")
+MINIO = NamespaceSpec("minio", enforce="baseline", reason="the MinIO chart sets no seccomp profile")
+POSTGRES = NamespaceSpec("postgres")
+MONITORING = NamespaceSpec(
+    "monitoring", enforce="privileged", reason="node-exporter needs the host's network, PID namespace and /proc, /sys"
+)
+NVIDIA = NamespaceSpec(
+    "nvidia-device-plugin",
+    enforce="privileged",
+    reason="the device plugin registers GPUs through a hostPath socket in /var/lib/kubelet/device-plugins",
+)
+
+
+def for_stack(settings: Settings) -> list[NamespaceSpec]:
+    """The namespaces this stack creates."""
+    namespaces = [MLFLOW, KUBEFLOW, MODELS, CERT_MANAGER, KSERVE]
+    if settings.object_store == "minio":
+        namespaces.append(MINIO)
+    if settings.database == "in-cluster":
+        namespaces.append(POSTGRES)
+    if settings.monitoring:
+        namespaces.append(MONITORING)
+    if settings.is_aws and settings.enable_gpu_nodes and any(g.is_gpu for g in settings.enabled_node_groups):
+        namespaces.append(NVIDIA)
+    return namespaces

@@ -1,0 +1,283 @@
+"""The cluster layer's resource graph for every stack, under mocks."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from infra import namespaces, offline
+from infra.components import training_pipelines
+from infra.components.platform_namespace import psa_labels
+from infra.mocks import Registration
+from infra.pod_security import pod_spec_of, restricted_violations
+
+ROOT = Path(__file__).resolve().parents[2]
+RELEASE = "kubernetes:helm.sh/v3:Release"
+NAMESPACE = "kubernetes:core/v1:Namespace"
+POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+WORKLOAD_TYPES = ("kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet", "kubernetes:batch/v1:Job")
+
+
+def namespace_names(run: offline.OfflineRun) -> list[str]:
+    return [r.inputs["metadata"]["name"] for r in run.of_type(NAMESPACE)]
+
+
+def test_namespaces_carry_pod_security_labels(stack_run: offline.OfflineRun) -> None:
+    """Each namespace enforces its level from the one table, audits and warns at restricted; exceptions say why."""
+    table = {spec.name: spec for spec in namespaces.for_stack(stack_run.settings)}
+    assert set(namespace_names(stack_run)) == set(table)
+    for resource in stack_run.of_type(NAMESPACE):
+        spec = table[resource.inputs["metadata"]["name"]]
+        labels = resource.inputs["metadata"]["labels"]
+        assert {k: v for k, v in labels.items() if k.startswith("pod-security")} == psa_labels(spec), resource.urn
+        assert labels["pod-security.kubernetes.io/audit"] == labels["pod-security.kubernetes.io/warn"] == "restricted"
+        if spec.enforce != "restricted":
+            assert len(resource.inputs["metadata"]["annotations"]["mlplatform.io/pod-security-exception"]) > 20
+    assert {"mlflow", "models", "cert-manager"} <= {n for n, s in table.items() if s.enforce == "restricted"}
+    assert "default" not in table
+
+
+def test_every_namespace_has_default_deny_and_dns(stack_run: offline.OfflineRun) -> None:
+    """Every namespace denies all ingress and egress by default and allows DNS to kube-dns on 53 UDP+TCP."""
+    policies = stack_run.of_type(POLICY)
+    for name in namespace_names(stack_run):
+        mine = {p.inputs["metadata"]["name"]: p.inputs["spec"] for p in policies if p.inputs["metadata"]["namespace"] == name}
+        assert mine["default-deny"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}, name
+        dns = mine["allow-dns"]["egress"][0]
+        assert dns["to"][0]["podSelector"]["matchLabels"] == {"k8s-app": "kube-dns"}
+        assert sorted((p["protocol"], p["port"]) for p in dns["ports"]) == [("TCP", 53), ("UDP", 53)]
+
+
+def test_every_allow_names_its_peer(stack_run: offline.OfflineRun) -> None:
+    """Allow policies name a namespace (and pods) or an ipBlock, with ports; none is an open allow-all."""
+    for policy in stack_run.of_type(POLICY):
+        spec = policy.inputs["spec"]
+        for rule in spec.get("ingress", []) + spec.get("egress", []):
+            peers = rule.get("from", rule.get("to"))
+            assert peers, f"{policy.urn} allows everyone"
+            for peer in peers:
+                assert "ipBlock" in peer or peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"], policy.urn
+            assert rule["ports"], f"{policy.urn} allows every port"
+
+
+def flow_names(run: offline.OfflineRun) -> set[str]:
+    return {p.inputs["metadata"]["labels"]["mlplatform.io/flow"] for p in run.of_type(POLICY) if "labels" in p.inputs["metadata"]}
+
+
+def test_platform_flows_exist(stack_runs: dict[str, offline.OfflineRun]) -> None:
+    """Pipelines reach MLflow and the store; MLflow its database and the store; the gateway reaches models."""
+    for stack, run in stack_runs.items():
+        names = flow_names(run)
+        store = "minio" if run.settings.object_store == "minio" else "s3"
+        database = "postgres" if run.settings.database == "in-cluster" else "rds"
+        expected = {"pipelines-to-mlflow", f"pipelines-to-{store}", f"mlflow-to-{store}", f"mlflow-to-{database}",
+                    f"models-to-{store}", "gateway-to-models"}
+        assert expected <= names, (stack, expected - names)
+        assert ("monitoring-to-models" in names) == run.settings.monitoring, stack
+
+
+def test_releases_and_manifests_are_pinned(stack_run: offline.OfflineRun) -> None:
+    """Every Helm release has a fixed version; every kustomize source a fixed ref; every image a tag, never latest."""
+    for release in stack_run.of_type(RELEASE):
+        assert re.fullmatch(r"v?\d+\.\d+\.\d+", release.inputs["version"]), release.urn
+    directories = stack_run.of_type("kubernetes:kustomize/v2:Directory")
+    assert len(directories) == 2
+    for directory in directories:
+        source = directory.inputs["directory"]
+        if source.startswith("https://"):
+            assert source.endswith("?ref=2.17.0"), source
+        else:
+            overlay = yaml.safe_load((ROOT / source / "kustomization.yaml").read_text())
+            assert all(r.endswith("?ref=2.17.0") for r in overlay["resources"]), overlay["resources"]
+    for workload in (r for t in WORKLOAD_TYPES for r in stack_run.of_type(t)):
+        for container in pod_spec_of(workload.inputs)["containers"]:
+            image = container["image"]
+            assert re.search(r":[\w.-]+$", image) and not image.endswith(":latest"), image
+
+
+def test_minio_only_where_configured(stack_runs: dict[str, offline.OfflineRun]) -> None:
+    """MinIO is installed exactly on the stacks with objectStore minio (local), with generated credentials."""
+    for stack, run in stack_runs.items():
+        minio = [r for r in run.of_type(RELEASE) if r.inputs["chart"] == "minio"]
+        assert len(minio) == (1 if run.settings.object_store == "minio" else 0), stack
+    local = stack_runs["local"]
+    (secret,) = [r for r in local.of_type("kubernetes:core/v1:Secret") if r.inputs["metadata"]["name"] == "minio-root"]
+    assert len(secret.inputs["stringData"]["rootPassword"]) == 40
+    assert [r for r in local.of_type("random:index/randomPassword:RandomPassword") if "minio" in r.name]
+
+
+def test_rds_per_environment(stack_runs: dict[str, offline.OfflineRun]) -> None:
+    """RDS: encrypted, private, TLS-only, backups; Multi-AZ and deletion protection in prod; in-cluster Postgres on dev/local."""
+    for stack in ("staging", "prod"):
+        (instance,) = stack_runs[stack].of_type("aws:rds/instance:Instance")
+        inputs = instance.inputs
+        assert inputs["storageEncrypted"] is True and inputs["publiclyAccessible"] is False
+        assert inputs["backupRetentionPeriod"] >= 7
+        assert inputs["multiAz"] is (stack == "prod") and inputs["deletionProtection"] is (stack == "prod")
+        assert instance.protect is (stack == "prod")
+        (parameters,) = stack_runs[stack].of_type("aws:rds/parameterGroup:ParameterGroup")
+        assert {p["name"]: p["value"] for p in parameters.inputs["parameters"]}["rds.force_ssl"] == "1"
+        (group,) = stack_runs[stack].of_type("aws:ec2/securityGroup:SecurityGroup")
+        assert group.inputs["ingress"][0]["cidrBlocks"] == [stack_runs[stack].settings.vpc_cidr]
+    for stack in ("dev", "local"):
+        assert not stack_runs[stack].of_type("aws:rds/instance:Instance")
+        assert [r for r in stack_runs[stack].of_type("kubernetes:apps/v1:StatefulSet") if r.inputs["metadata"]["name"] == "postgres"]
+
+
+def _by_name(run: offline.OfflineRun, resource_type: str, name: str, namespace: str) -> Registration:
+    (match,) = [r for r in run.of_type(resource_type)
+                if r.inputs["metadata"]["name"] == name and r.inputs["metadata"]["namespace"] == namespace]
+    return match
+
+
+def test_service_accounts_carry_their_irsa_roles(aws_run: offline.OfflineRun) -> None:
+    """MLflow, the KFP service accounts and the serving release use the roles whose trust names them."""
+    roles = aws_run.outputs["roleArns"]
+    mlflow = _by_name(aws_run, "kubernetes:core/v1:ServiceAccount", "mlflow", "mlflow")
+    assert mlflow.inputs["metadata"]["annotations"]["eks.amazonaws.com/role-arn"] == roles["mlflow"]
+    for account in ("pipeline-runner", "ml-pipeline", "ml-pipeline-ui"):
+        patch = _by_name(aws_run, "kubernetes:core/v1:ServiceAccountPatch", account, "kubeflow")
+        assert patch.inputs["metadata"]["annotations"]["eks.amazonaws.com/role-arn"] == roles["pipelines"]
+    serving = [r for r in aws_run.of_type(RELEASE) if r.inputs["chart"] == "charts/model-serving"]
+    if aws_run.settings.serving_storage_uri:
+        (release,) = serving
+        account = release.inputs["values"]["serviceAccount"]
+        assert account == {"create": True, "name": "model-serving", "roleArn": roles["serving"]}
+    else:
+        assert serving == []
+
+
+AWS_KEY = re.compile(r"AWS_ACCESS_KEY_ID|AWS_SECRET_ACCESS_KEY|ACCESSKEY|SECRETACCESSKEY|accessKeySecret|secretKeySecret|AKIA[0-9A-Z]{16}")
+
+
+def test_no_static_aws_keys_in_any_kfp_object(aws_run: offline.OfflineRun) -> None:
+    """On AWS, KFP reaches S3 through IRSA only: no access key in any KFP object or the kustomize overlay."""
+    kfp = [r for r in aws_run.resources if "KubeflowPipelines" in r.urn or "kubeflow" in json.dumps(r.inputs.get("metadata", {}))]
+    assert len(kfp) > 5
+    for resource in kfp:
+        assert not AWS_KEY.search(json.dumps(resource.inputs)), resource.urn
+    assert not AWS_KEY.search((ROOT / "infra" / "manifests" / "kubeflow-pipelines" / "kustomization.yaml").read_text())
+    launcher = _by_name(aws_run, "kubernetes:core/v1:ConfigMapPatch", "kfp-launcher", "kubeflow")
+    assert yaml.safe_load(launcher.inputs["data"]["providers"])["s3"]["default"]["credentials"] == {"fromEnv": True}
+    argo = yaml.safe_load(_by_name(aws_run, "kubernetes:core/v1:ConfigMapPatch", "workflow-controller-configmap", "kubeflow").inputs["data"]["artifactRepository"])
+    assert argo["s3"]["useSDKCreds"] is True and argo["s3"]["bucket"] == aws_run.outputs["artifactsBucket"]
+
+
+def test_kfp_steps_default_to_cpu_spot_nodes(stack_run: offline.OfflineRun) -> None:
+    """Argo's workflow defaults put pipeline steps on the CPU spot group."""
+    patch = _by_name(stack_run, "kubernetes:core/v1:ConfigMapPatch", "workflow-controller-configmap", "kubeflow")
+    assert yaml.safe_load(patch.inputs["data"]["workflowDefaults"]) == {"spec": {"nodeSelector": {"mlplatform.io/role": "cpu"}}}
+
+
+def test_seaweedfs_is_replaced_by_the_platform_store() -> None:
+    """The KFP overlay deletes the bundled SeaweedFS store."""
+    overlay = yaml.safe_load((ROOT / "infra" / "manifests" / "kubeflow-pipelines" / "kustomization.yaml").read_text())
+    deleted = {p["target"]["name"] for p in overlay["patches"] if "$patch: delete" in p["patch"]}
+    assert deleted == {"seaweedfs"}
+
+
+def test_pipeline_upload_is_idempotent(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same spec and parameters give the same version and Job name; a changed spec gives a new version."""
+    first, second = offline.run("staging"), offline.run("staging")
+    jobs = [[r.inputs["metadata"]["name"] for r in run.of_type("kubernetes:batch/v1:Job")] for run in (first, second)]
+    assert jobs[0] == jobs[1] and jobs[0][0].startswith("upload-")
+    assert first.outputs["pipelineVersion"] == second.outputs["pipelineVersion"]
+    assert first.outputs["pipelineVersion"].startswith("fraud-detection-training-")
+    name = training_pipelines.version_name
+    assert name("p", "spec", "0 3 * * *", {"a": 1}) == name("p", "spec", "0 3 * * *", {"a": 1})
+    assert name("p", "spec", "0 3 * * *", {"a": 1}) != name("p", "spec2", "0 3 * * *", {"a": 1})
+    assert name("p", "spec", "0 3 * * *", {"a": 1}) != name("p", "spec", "0 4 * * *", {"a": 1})
+    changed = offline.run("staging", {"pipelineAucFloor": "0.95"})
+    assert changed.outputs["pipelineVersion"] != first.outputs["pipelineVersion"]
+
+
+def test_recurring_run_parameters_come_from_the_stack(stack_runs: dict[str, offline.OfflineRun]) -> None:
+    """The upload Job carries the stack's schedule and thresholds, MLflow's service URL and the data URI."""
+    for stack, run in stack_runs.items():
+        (job,) = run.of_type("kubernetes:batch/v1:Job")
+        env = {e["name"]: e["value"] for e in job.inputs["spec"]["template"]["spec"]["containers"][0]["env"]}
+        assert env["SCHEDULE"] == run.settings.pipeline_schedule
+        parameters = json.loads(env["PARAMETERS"])
+        assert parameters["tracking_uri"] == "http://mlflow.mlflow.svc.cluster.local:5000"
+        assert parameters["auc_floor"] == run.settings.pipeline_auc_floor
+        if run.settings.object_store == "s3":
+            assert parameters["data_uri"] == f"s3://{run.outputs['dataBucket']}/fraud/latest.csv"
+
+
+def test_serving_release_gets_the_stack_values(stack_runs: dict[str, offline.OfflineRun]) -> None:
+    """The serving chart is released from this repository with the stack's model, replicas and mode."""
+    for stack in ("staging", "prod"):
+        run = stack_runs[stack]
+        (release,) = [r for r in run.of_type(RELEASE) if r.inputs["chart"] == "charts/model-serving"]
+        values = release.inputs["values"]
+        assert release.inputs["namespace"] == "models" and release.inputs["name"] == run.settings.serving_model_name
+        assert values["model"]["storageUri"] == run.settings.serving_storage_uri
+        assert values["autoscaling"]["minReplicas"] == run.settings.serving_min_replicas
+        assert values["autoscaling"]["maxReplicas"] == run.settings.serving_max_replicas
+        assert values["monitoring"] == {"enabled": run.settings.monitoring, "release": "kube-prometheus-stack"}
+    canary = offline.run("staging", {"kserveDeploymentMode": "Knative", "servingDeploymentMode": "Knative", "servingCanaryPercent": 10,
+                                     "servingPreviousStorageUri": "s3://mlp-staging-artifacts-123456789012/mlflow/1/models/m-old/artifacts"})
+    (release,) = [r for r in canary.of_type(RELEASE) if r.inputs["chart"] == "charts/model-serving"]
+    assert release.inputs["values"]["canary"]["trafficPercent"] == 10
+
+
+def test_program_workloads_meet_restricted_pod_security(stack_run: offline.OfflineRun) -> None:
+    """Every workload the program declares itself passes the restricted-profile checks and sets resources."""
+    workloads = [r for t in WORKLOAD_TYPES for r in stack_run.of_type(t)]
+    assert workloads
+    for workload in workloads:
+        spec = pod_spec_of(workload.inputs)
+        assert restricted_violations(spec) == [], workload.urn
+        for container in spec["containers"]:
+            assert {"cpu", "memory"} <= set(container["resources"]["limits"]), workload.urn
+            assert {"cpu", "memory"} <= set(container["resources"]["requests"]), workload.urn
+        assert workload.inputs["metadata"]["namespace"] != "default"
+
+
+def test_served_model_renders_restricted_with_the_stack_values(stack_runs: dict[str, offline.OfflineRun], tmp_path: Path) -> None:
+    """The serving release's values render with the real helm into a restricted predictor pod."""
+    from tests.charts.conftest import CHART, render
+
+    run = stack_runs["prod"]
+    (release,) = [r for r in run.of_type(RELEASE) if r.inputs["chart"] == "charts/model-serving"]
+    values = tmp_path / "values.yaml"
+    values.write_text(yaml.safe_dump(release.inputs["values"]))
+    objects = render(values, release=release.inputs["name"], namespace="models")
+    (isvc,) = [o for o in objects if o["kind"] == "InferenceService"]
+    assert restricted_violations(pod_spec_of(isvc)) == []
+    assert isvc["spec"]["predictor"]["model"]["storageUri"] == run.settings.serving_storage_uri
+    assert CHART.exists()
+
+
+def test_nothing_runs_in_default(stack_run: offline.OfflineRun) -> None:
+    """Every namespaced object the program declares names a namespace other than default."""
+    for resource in stack_run.resources:
+        metadata = resource.inputs.get("metadata")
+        if resource.type.startswith("kubernetes:") and isinstance(metadata, dict) and resource.type not in (NAMESPACE,):
+            assert metadata.get("namespace") not in (None, "", "default"), resource.urn
+    for release in stack_run.of_type(RELEASE):
+        assert release.inputs["namespace"] not in ("", "default"), release.urn
+
+
+def test_device_plugin_targets_gpu_nodes(stack_runs: dict[str, offline.OfflineRun]) -> None:
+    """The NVIDIA device plugin runs only on GPU nodes, tolerating their taint; none without GPU groups."""
+    (plugin,) = [r for r in stack_runs["prod"].of_type(RELEASE) if r.inputs["chart"] == "nvidia-device-plugin"]
+    assert plugin.inputs["values"]["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in plugin.inputs["values"]["tolerations"]
+    assert plugin.inputs["namespace"] == "nvidia-device-plugin"
+    assert not [r for r in stack_runs["local"].of_type(RELEASE) if r.inputs["chart"] == "nvidia-device-plugin"]
+
+
+def test_kserve_and_cert_manager_versions(stack_run: offline.OfflineRun) -> None:
+    """KServe's two charts share v0.20.0 and come after cert-manager v1.21 with CRDs enabled."""
+    releases = {r.inputs["chart"].rsplit("/", 1)[-1]: r for r in stack_run.of_type(RELEASE)}
+    assert releases["kserve-crd"].inputs["version"] == releases["kserve-resources"].inputs["version"] == "v0.20.0"
+    assert releases["cert-manager"].inputs["version"].startswith("v1.21.")
+    assert releases["cert-manager"].inputs["values"]["crds"]["enabled"] is True
+    mode = releases["kserve-resources"].inputs["values"]["kserve"]["controller"]["deploymentMode"]
+    assert mode == stack_run.settings.kserve_deployment_mode
