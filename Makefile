@@ -12,7 +12,7 @@ PIP_FLAGS := --quiet --disable-pip-version-check
 STACK ?= staging
 export PATH := $(CURDIR)/.bin:$(PATH)
 
-.PHONY: help setup demo test preview compile bench clean
+.PHONY: help setup demo test preview policy compile bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -53,6 +53,9 @@ test: setup ## the whole test suite (both environments)
 
 preview: $(INFRA)/.installed ## offline preview of STACK (default staging), with resource names
 	$(INFRA)/bin/python -m infra.preview --stack $(STACK) --names
+
+policy: $(INFRA)/.installed ## the policy pack's report for every stack (offline)
+	$(INFRA)/bin/python -m policies.harness
 
 compile: $(ML)/.installed ## compile the KFP pipelines into pipelines/compiled/
 	$(ML)/bin/python -m pipelines.compile

@@ -82,6 +82,7 @@ def write(workdir: Path, summary: dict[str, Any], client: mlflow.MlflowClient) -
             f"- serving chart for staging: {len(platform['chart_kinds'])} objects ({', '.join(sorted(set(platform['chart_kinds'])))})",
             f"- model.storageUri on staging: `{platform['storage_uri']}`",
             f"- staging stack: {platform['total']} resources would be created",
+            f"- {platform['policy']}",
         ]
     lines += [
         "",

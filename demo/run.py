@@ -140,11 +140,16 @@ def platform_preview(champion_source: str, progress: Progress) -> dict[str, Any]
     kinds = [line.split(":", 1)[1].strip() for line in rendered.splitlines() if line.startswith("kind:")]
     progress.say(f"serving chart for staging renders {len(kinds)} objects: {', '.join(sorted(set(kinds)))}")
     progress.say(f"  model.storageUri={storage_uri}")
+    policy = subprocess.run([str(infra_python), "-m", "policies.harness", "--stack", "staging"], cwd=ROOT,
+                            capture_output=True, text=True, check=False)
+    policy_line = policy.stdout.splitlines()[0] if policy.stdout else f"policy pack failed: {policy.stderr[-200:]}"
     progress.say(f"staging stack: {outputs['total']} resources would be created, among them")
     for resource_type, count in outputs["counts"].items():
         if resource_type in HIGHLIGHTS:
             progress.say(f"  {count:3d} x {resource_type}")
-    return {"skipped": False, "storage_uri": storage_uri, "chart_kinds": kinds, **outputs}
+    progress.say(policy_line)
+    return {"skipped": False, "storage_uri": storage_uri, "chart_kinds": kinds, "policy": policy_line,
+            "policy_passed": policy.returncode == 0, **outputs}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -62,6 +62,8 @@ class Registration:
     outputs: dict[str, Any] = field(default_factory=dict)
     # Input paths whose values are secrets (mask them in anything printed).
     secret_paths: tuple[str, ...] = ()
+    # The provider reference ("<urn>::<id>") the resource was registered with.
+    provider: str = ""
 
 
 class PlatformMocks(pulumi.runtime.Mocks):
@@ -76,6 +78,7 @@ class PlatformMocks(pulumi.runtime.Mocks):
         resource_id = f"{name}-{_digest(kind + name, 7)}"
         service = kind.split(":")[1].split("/")[0] if kind.startswith("aws:") else ""
         if kind.startswith("aws:"):
+            state.setdefault("name", resource_id)
             state.setdefault("arn", f"arn:aws:{service}:{self.region}:{ACCOUNT_ID}:{kind.split(':')[-1].lower()}/{resource_id}")
         if kind == "aws:s3/bucket:Bucket":
             bucket = state.get("bucket") or resource_id
@@ -157,6 +160,7 @@ class RecordingMonitor(MockMonitor):
                     dependencies=tuple(request.dependencies),
                     outputs=dict(state),
                     secret_paths=tuple(secret_paths),
+                    provider=request.provider,
                 )
             )
         return response

@@ -82,6 +82,7 @@ def test_demo_platform_step(demo_run: tuple) -> None:
     assert "InferenceService" in platform["chart_kinds"]
     assert platform["storage_uri"].startswith("s3://mlp-staging-artifacts-") and "/mlflow/" in platform["storage_uri"]
     assert platform["total"] > 50
+    assert platform["policy_passed"] is True and "0 mandatory violations" in platform["policy"]
 
 
 def test_demo_leaves_no_process_behind(demo_run: tuple) -> None:

@@ -1,0 +1,1 @@
+"""The platform's CrossGuard policy pack (pulumi-policy): rules in aws_rules.py and kubernetes_rules.py."""

@@ -1,0 +1,134 @@
+"""Run the whole policy pack over a stack's resource graph offline (program under mocks).
+
+    python -m policies.harness [--stack staging ...] [--override key=value ...]
+
+Builds the engine's arguments from the mocked registrations (camelCase inputs,
+resource options, provider), calls every validator with a collecting report, and
+prints mandatory violations and advisories. Exits 1 if any mandatory policy is violated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyCustomTimeouts,
+    PolicyProviderResource,
+    PolicyResource,
+    PolicyResourceOptions,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
+
+from infra import offline
+from infra.mocks import Registration
+from policies.helpers import config_defaults
+from policies.pack import POLICIES
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One reported violation."""
+
+    policy: str
+    level: str
+    severity: str
+    urn: str
+    message: str
+
+
+def _options(registration: Registration) -> PolicyResourceOptions:
+    return PolicyResourceOptions(
+        protect=registration.protect,
+        ignore_changes=list(registration.ignore_changes),
+        delete_before_replace=None,
+        aliases=[],
+        custom_timeouts=PolicyCustomTimeouts(0, 0, 0),
+        additional_secret_outputs=[],
+        parent=registration.parent or None,
+    )
+
+
+def _providers(run: offline.OfflineRun) -> dict[str, PolicyProviderResource]:
+    providers = {}
+    for registration in run.resources:
+        if registration.type.startswith("pulumi:providers:"):
+            providers[registration.urn] = PolicyProviderResource(
+                registration.type, registration.outputs, registration.urn, registration.name
+            )
+    return providers
+
+
+def _provider_of(registration: Registration, providers: dict[str, PolicyProviderResource]) -> PolicyProviderResource | None:
+    urn = registration.provider.rsplit("::", 1)[0] if registration.provider else ""
+    return providers.get(urn)
+
+
+def evaluate(run: offline.OfflineRun, policies: list | None = None) -> list[Violation]:
+    """Every violation of ``policies`` (default: the whole pack) in ``run``."""
+    providers = _providers(run)
+    violations: list[Violation] = []
+    custom = [r for r in run.resources if not r.type.startswith("mlplatform:")]
+    for policy in policies or POLICIES:
+        config = config_defaults(policy)
+        level = (policy.enforcement_level or EnforcementLevel.ADVISORY).value
+        severity = policy.severity.value if policy.severity else "unknown"
+
+        def collect(msg: str, urn: str | None = None, *, default_urn: str = "", name: str = policy.name) -> None:
+            violations.append(Violation(name, level, severity, urn or default_urn, msg))
+
+        if isinstance(policy, ResourceValidationPolicy):
+            for registration in custom:
+                args = ResourceValidationArgs(
+                    registration.type, registration.inputs, registration.urn, registration.name,
+                    _options(registration), _provider_of(registration, providers), config,
+                )
+                policy.validate(args, lambda msg, urn=None, r=registration: collect(msg, urn, default_urn=r.urn))
+        elif isinstance(policy, StackValidationPolicy):
+            resources = [
+                PolicyResource(r.type, r.outputs, r.urn, r.name, _options(r), _provider_of(r, providers), None, [], {})
+                for r in custom
+            ]
+            policy.validate(StackValidationArgs(resources, config), lambda msg, urn=None: collect(msg, urn))
+    return violations
+
+
+def report(stack: str, violations: list[Violation]) -> str:
+    mandatory = [v for v in violations if v.level == "mandatory"]
+    advisory = [v for v in violations if v.level != "mandatory"]
+    lines = [f"Policy pack on stack {stack}: {len(POLICIES)} policies, {len(mandatory)} mandatory violations, {len(advisory)} advisories"]
+    for violation in mandatory + advisory:
+        lines.append(f"  [{violation.level}/{violation.severity}] {violation.policy}: {violation.urn.rsplit('::', 1)[-1]}")
+        lines.append(f"      {violation.message}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stack", action="append", choices=offline.STACKS, help="stack (repeatable; default: all)")
+    parser.add_argument("--override", action="append", default=[], help="config override key=value (JSON values allowed)")
+    args = parser.parse_args(argv)
+    overrides: dict[str, Any] = {}
+    for item in args.override:
+        key, _, value = item.partition("=")
+        try:
+            overrides[key] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[key] = value
+    failed = False
+    for stack in args.stack or list(offline.STACKS):
+        violations = evaluate(offline.run(stack, overrides))
+        print(report(stack, violations))
+        failed |= any(v.level == "mandatory" for v in violations)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

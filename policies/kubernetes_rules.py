@@ -1,0 +1,223 @@
+"""Kubernetes rules: namespaces, workloads, images, services, Helm and kustomize sources, KServe."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pulumi_policy import ReportViolation, ResourceValidationArgs, Severity, StackValidationArgs
+
+from infra.pod_security import pod_spec_of, restricted_violations
+from policies.helpers import SECURITY, get, message, resource_policy, stack_policy
+
+NAMESPACE = "kubernetes:core/v1:Namespace"
+NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+SERVICE = "kubernetes:core/v1:Service"
+RELEASE = "kubernetes:helm.sh/v3:Release"
+CHART_V4 = "kubernetes:helm.sh/v4:Chart"
+KUSTOMIZE = ("kubernetes:kustomize/v2:Directory",)
+INFERENCE_SERVICE = "kubernetes:serving.kserve.io/v1beta1:InferenceService"
+WORKLOADS = {
+    "kubernetes:core/v1:Pod": "Pod",
+    "kubernetes:apps/v1:Deployment": "Deployment",
+    "kubernetes:apps/v1:StatefulSet": "StatefulSet",
+    "kubernetes:apps/v1:DaemonSet": "DaemonSet",
+    "kubernetes:apps/v1:ReplicaSet": "ReplicaSet",
+    "kubernetes:batch/v1:Job": "Job",
+    "kubernetes:batch/v1:CronJob": "CronJob",
+}
+SERVING_CHART = "charts/model-serving"
+DEFAULT_REGISTRIES = ["docker.io", "quay.io", "ghcr.io", "registry.k8s.io", "public.ecr.aws", "nvcr.io"]
+_PINNED_VERSION = re.compile(r"^v?\d+\.\d+\.\d+([-+][\w.]+)?$")
+
+
+def _pod_spec(args: ResourceValidationArgs) -> dict[str, Any] | None:
+    kind = WORKLOADS.get(args.resource_type)
+    return pod_spec_of({"kind": kind, "spec": get(args.props, "spec", {})}) if kind else None
+
+
+def namespace_psa(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if args.resource_type != NAMESPACE:
+        return
+    labels = get(args.props, "metadata.labels", {}) or {}
+    missing = [m for m in ("enforce", "audit", "warn") if f"pod-security.kubernetes.io/{m}" not in labels]
+    if missing:
+        report(message(
+            f"Namespace {get(args.props, 'metadata.name')} lacks Pod Security labels {missing}.",
+            "without an enforce label any pod, privileged or not, is admitted.",
+            "label it pod-security.kubernetes.io/enforce=restricted (or the documented exception) and audit/warn=restricted.",
+        ))
+
+
+def _is_default_deny(policy: dict) -> bool:
+    spec = get(policy, "spec", {}) or {}
+    return (
+        not get(spec, "podSelector.matchLabels") and not get(spec, "podSelector.matchExpressions")
+        and set(spec.get("policyTypes", [])) == {"Ingress", "Egress"}
+        and not spec.get("ingress") and not spec.get("egress")
+    )
+
+
+def namespace_default_deny(args: StackValidationArgs, report: ReportViolation) -> None:
+    denied = {
+        get(r.props, "metadata.namespace")
+        for r in args.resources
+        if r.resource_type == NETWORK_POLICY and _is_default_deny(r.props)
+    }
+    for namespace in (r for r in args.resources if r.resource_type == NAMESPACE):
+        name = get(namespace.props, "metadata.name")
+        if name not in denied:
+            report(
+                message(
+                    f"Namespace {name} has no default-deny NetworkPolicy.",
+                    "every pod in it can reach and be reached by anything, so one compromised pod reaches all.",
+                    "add a NetworkPolicy with podSelector {} and policyTypes [Ingress, Egress] and no rules, then allow flows explicitly.",
+                ),
+                namespace.urn,
+            )
+
+
+def container_security(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    spec = _pod_spec(args)
+    if spec is None:
+        return
+    problems = restricted_violations(spec)
+    if problems:
+        report(message(
+            f"{args.resource_type.rsplit(':', 1)[-1]} {get(args.props, 'metadata.name')} breaks the restricted profile: {'; '.join(problems[:4])}.",
+            "a root, privileged or capability-holding container turns one bug into a node compromise.",
+            "set runAsNonRoot, seccomp RuntimeDefault, allowPrivilegeEscalation false and drop ALL capabilities.",
+        ))
+
+
+def container_resources(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    spec = _pod_spec(args)
+    if spec is None:
+        return
+    for container in spec.get("containers", []) + spec.get("initContainers", []):
+        resources = container.get("resources") or {}
+        missing = [f"{kind}.{res}" for kind in ("requests", "limits") for res in ("cpu", "memory") if res not in (resources.get(kind) or {})]
+        if missing:
+            report(message(
+                f"Container {container.get('name')} of {get(args.props, 'metadata.name')} has no {', '.join(missing)}.",
+                "unbounded containers starve their neighbours and defeat the quotas and the autoscaler.",
+                "set CPU and memory requests and limits.",
+            ))
+
+
+def _images(spec: dict) -> list[str]:
+    return [c.get("image", "") for c in spec.get("containers", []) + spec.get("initContainers", [])]
+
+
+def image_pinned(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    spec = _pod_spec(args)
+    if spec is None:
+        return
+    for image in _images(spec):
+        last = image.rsplit("/", 1)[-1]
+        if "@sha256:" not in image and (":" not in last or last.endswith(":latest")):
+            report(message(
+                f"Image {image} is not pinned (no tag, or latest).",
+                "the same manifest would run different code on every pull.",
+                "pin a version tag, or better a digest (name@sha256:...).",
+            ))
+
+
+def image_registry(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    spec = _pod_spec(args)
+    if spec is None:
+        return
+    allowed = args.get_config().get("allowedRegistries", DEFAULT_REGISTRIES)
+    for image in _images(spec):
+        first = image.split("/", 1)[0]
+        registry = first if ("." in first or ":" in first) and "/" in image else "docker.io"
+        if registry not in allowed:
+            report(message(
+                f"Image {image} comes from {registry}, which is not an allowed registry.",
+                "images from unknown registries bypass the team's supply-chain review.",
+                f"use one of {allowed} or add the registry to the pack's allowedRegistries.",
+            ))
+
+
+def no_public_load_balancer(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if args.resource_type != SERVICE or get(args.props, "spec.type") != "LoadBalancer":
+        return
+    annotations = get(args.props, "metadata.annotations", {}) or {}
+    internal = (
+        annotations.get("service.beta.kubernetes.io/aws-load-balancer-scheme") == "internal"
+        or annotations.get("service.beta.kubernetes.io/aws-load-balancer-internal") in ("true", "0.0.0.0/0")
+    )
+    if not internal:
+        report(message(
+            f"Service {get(args.props, 'metadata.name')} creates an internet-facing load balancer.",
+            "it publishes the service (a model, MLflow) to the internet, outside the gateway's auth.",
+            "annotate it service.beta.kubernetes.io/aws-load-balancer-scheme: internal, or route through the gateway.",
+        ))
+
+
+def releases_pinned(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if args.resource_type in (RELEASE, CHART_V4):
+        version = str(get(args.props, "version", "") or "")
+        if not _PINNED_VERSION.match(version):
+            report(message(
+                f"Helm release of {get(args.props, 'chart')} is not pinned to a version (got {version or 'none'}).",
+                "the next upstream release would roll out unreviewed on any `pulumi up`.",
+                "set version to an exact chart version.",
+            ))
+    if args.resource_type in KUSTOMIZE:
+        directory = str(get(args.props, "directory", ""))
+        if directory.startswith(("http://", "https://", "github.com")) and not re.search(r"[?&]ref=[\w.-]+", directory):
+            report(message(
+                f"Kustomize source {directory} has no pinned ref.",
+                "the manifests would follow the upstream default branch.",
+                "append ?ref=<release tag> to the URL.",
+            ))
+
+
+def _check_serving(max_replicas: Any, resources: Any, limit: int, what: str, report: ReportViolation) -> None:
+    if not isinstance(max_replicas, (int, float)) or max_replicas > limit:
+        report(message(
+            f"{what} may scale to {max_replicas} replicas (limit {limit}).",
+            "an unbounded model autoscales a traffic spike or a loop into a large bill.",
+            f"set maxReplicas to at most {limit}.",
+        ))
+    if not (get(resources, "requests") and get(resources, "limits")):
+        report(message(
+            f"{what} has no resource requests and limits.",
+            "the autoscaler cannot plan and one model can starve the node.",
+            "set resources.requests and resources.limits for the model container.",
+        ))
+
+
+def inference_service_bounded(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    limit = args.get_config().get("maxReplicas", 20)
+    if args.resource_type == INFERENCE_SERVICE:
+        predictor = get(args.props, "spec.predictor", {}) or {}
+        _check_serving(predictor.get("maxReplicas"), get(predictor, "model.resources"), limit, "InferenceService", report)
+    elif args.resource_type == RELEASE and str(get(args.props, "chart", "")).endswith(SERVING_CHART):
+        values = get(args.props, "values", {}) or {}
+        resources = get(values, "resources", {"requests": {"cpu": "chart default"}, "limits": {"cpu": "chart default"}})
+        _check_serving(get(values, "autoscaling.maxReplicas", 3), resources, limit, "The model-serving release", report)
+
+
+POLICIES = [
+    resource_policy("namespace-pod-security-labels", "Every namespace carries Pod Security Admission labels.", SECURITY, Severity.HIGH,
+                    namespace_psa, "Label enforce (restricted or a documented exception), audit and warn."),
+    stack_policy("namespace-default-deny", "Every namespace has a default-deny NetworkPolicy.", SECURITY, Severity.HIGH,
+                 namespace_default_deny, "Add a default-deny NetworkPolicy; allow each flow explicitly."),
+    resource_policy("containers-restricted", "Containers run as non-root, unprivileged, with no privilege escalation and ALL dropped.",
+                    SECURITY, Severity.HIGH, container_security, "Apply the restricted security contexts."),
+    resource_policy("containers-resources", "Containers set CPU and memory requests and limits.", SECURITY, Severity.MEDIUM,
+                    container_resources, "Set requests and limits."),
+    resource_policy("images-pinned", "Images are pinned by tag or digest, never latest.", SECURITY, Severity.MEDIUM, image_pinned,
+                    "Pin a version tag or a digest."),
+    resource_policy("images-allowed-registries", "Images come from allowed registries.", SECURITY, Severity.HIGH, image_registry,
+                    "Use an allowed registry or extend allowedRegistries.",
+                    {"allowedRegistries": {"type": "array", "items": {"type": "string"}, "default": DEFAULT_REGISTRIES}}),
+    resource_policy("no-public-load-balancer", "No Service creates an internet-facing load balancer unless annotated internal.", SECURITY,
+                    Severity.CRITICAL, no_public_load_balancer, "Annotate it internal or use the gateway."),
+    resource_policy("releases-and-manifests-pinned", "Helm releases and kustomize sources are pinned.", SECURITY, Severity.MEDIUM,
+                    releases_pinned, "Pin chart versions and ?ref= tags."),
+    resource_policy("inference-service-bounded", "Served models have bounded replicas and resources.", SECURITY, Severity.MEDIUM,
+                    inference_service_bounded, "Bound maxReplicas and set resources.", {"maxReplicas": {"type": "integer", "default": 20}}),
+]
