@@ -1,0 +1,77 @@
+"""Monthly cost estimate of a stack's resource graph from the price table in infra/prices.yaml.
+
+Node groups are priced at desired and at max size; a SPOT group at the
+configured discount, with on-demand shown beside it; multi-type groups at their
+first (preferred) instance type.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+PRICES = Path(__file__).resolve().parent / "prices.yaml"
+
+
+@dataclass(frozen=True)
+class CostLine:
+    """One priced item: USD per month at desired size and at max size."""
+
+    item: str
+    desired: float
+    maximum: float
+    note: str = ""
+
+
+def load_prices() -> dict[str, Any]:
+    return yaml.safe_load(PRICES.read_text())
+
+
+def estimate(snapshot: dict[str, Any], region: str, prices: dict[str, Any] | None = None) -> list[CostLine]:
+    """Cost lines for every priced resource in ``snapshot`` (see infra.snapshot)."""
+    prices = prices or load_prices()
+    table = prices["regions"].get(region)
+    if table is None:
+        raise ValueError(f"no prices for region {region} in {PRICES.name}; add them with their source and date")
+    hours = prices["hours_per_month"]
+    discount = prices["spot_discount"]
+    lines: list[CostLine] = []
+    counts: dict[str, int] = {}
+    for resource in snapshot["resources"].values():
+        counts[resource["type"]] = counts.get(resource["type"], 0) + 1
+        inputs = resource["inputs"]
+        if resource["type"] == "aws:eks/nodeGroup:NodeGroup":
+            instance = inputs["instanceTypes"][0]
+            hourly = table["ec2_hour"].get(instance)
+            if hourly is None:
+                raise ValueError(f"no price for {instance} in {PRICES.name}; add it with its source")
+            scaling = inputs["scalingConfig"]
+            spot = inputs.get("capacityType") == "SPOT"
+            rate = hourly * hours * ((1 - discount) if spot else 1)
+            label = f"node group {inputs.get('nodeGroupNamePrefix', resource['name']).rstrip('-')} ({instance} x{scaling['desiredSize']:.0f}..{scaling['maxSize']:.0f}, {'spot' if spot else 'on-demand'})"
+            note = f"on-demand would be ${hourly * hours * scaling['desiredSize']:.0f} / ${hourly * hours * scaling['maxSize']:.0f}" if spot else ""
+            lines.append(CostLine(label, rate * scaling["desiredSize"], rate * scaling["maxSize"], note))
+        elif resource["type"] == "aws:rds/instance:Instance":
+            hourly = table["rds_hour"][inputs["instanceClass"]] * (2 if inputs.get("multiAz") else 1)
+            storage = inputs.get("allocatedStorage", 20) * table["rds_gb_month"]
+            lines.append(CostLine(f"RDS {inputs['instanceClass']}{' Multi-AZ' if inputs.get('multiAz') else ''}", hourly * hours + storage, hourly * hours + storage))
+    fixed = [
+        ("EKS control plane", counts.get("aws:eks/cluster:Cluster", 0) * table["eks_cluster_hour"] * hours),
+        ("NAT gateways", counts.get("aws:ec2/natGateway:NatGateway", 0) * table["nat_gateway_hour"] * hours),
+        ("S3 storage (assumed GB per bucket)", counts.get("aws:s3/bucket:Bucket", 0) * prices["assumed_bucket_gb"] * table["s3_gb_month"]),
+        ("KMS keys", counts.get("aws:kms/key:Key", 0) * table["kms_key_month"]),
+    ]
+    balancers = sum(
+        1 for r in snapshot["resources"].values()
+        if r["type"] == "kubernetes:core/v1:Service" and r["inputs"].get("spec", {}).get("type") == "LoadBalancer"
+    )
+    fixed.append(("load balancers", balancers * table["load_balancer_hour"] * hours))
+    lines += [CostLine(item, cost, cost) for item, cost in fixed if cost]
+    return lines
+
+
+def total(lines: list[CostLine]) -> tuple[float, float]:
+    return sum(line.desired for line in lines), sum(line.maximum for line in lines)

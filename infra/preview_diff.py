@@ -1,0 +1,173 @@
+"""Offline preview diff: what a change does to a stack, with no cloud credentials.
+
+    python -m infra.preview_diff --stack staging [--stack prod] --base origin/main [--out report.md]
+
+Runs the program under mocks at the base revision (a clean export of it, in a
+subprocess) and at the working tree, and prints a Markdown report: resources
+added, removed and changed with the changed input keys (old -> new, secrets
+masked), the policy pack's violations at head, and the monthly cost at both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import subprocess
+import sys
+import tarfile
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from infra import cost, offline
+from infra.snapshot import snapshot
+
+ROOT = Path(__file__).resolve().parent.parent
+MAX_VALUE = 80
+
+
+@dataclass
+class Diff:
+    """Resources added, removed and changed between two snapshots."""
+
+    added: list[dict] = field(default_factory=list)
+    removed: list[dict] = field(default_factory=list)
+    changed: list[tuple[dict, list[tuple[str, Any, Any]]]] = field(default_factory=list)
+    unchanged: int = 0
+
+
+def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested inputs as ``{"a.b[0].c": leaf}``."""
+    if isinstance(value, dict) and value:
+        out: dict[str, Any] = {}
+        for key, child in value.items():
+            out |= flatten(child, f"{prefix}.{key}" if prefix else str(key))
+        return out
+    if isinstance(value, list) and value:
+        out = {}
+        for index, child in enumerate(value):
+            out |= flatten(child, f"{prefix}[{index}]")
+        return out
+    return {prefix: value}
+
+
+def diff(base: dict[str, Any], head: dict[str, Any]) -> Diff:
+    """Compare two snapshots resource by resource (by URN), input key by input key."""
+    result = Diff()
+    for urn, resource in head["resources"].items():
+        before = base["resources"].get(urn)
+        if before is None:
+            result.added.append(resource)
+            continue
+        old, new = flatten(before["inputs"]), flatten(resource["inputs"])
+        changes = [(key, old.get(key), new.get(key)) for key in sorted(set(old) | set(new)) if old.get(key) != new.get(key)]
+        if before.get("protect") != resource.get("protect"):
+            changes.append(("(protect)", before.get("protect"), resource.get("protect")))
+        if changes:
+            result.changed.append((resource, changes))
+        else:
+            result.unchanged += 1
+    result.removed = [r for urn, r in base["resources"].items() if urn not in head["resources"]]
+    return result
+
+
+def _show(value: Any) -> str:
+    text = json.dumps(value, default=str) if not isinstance(value, str) else value
+    if value is None:
+        text = "(none)"
+    return text if len(text) <= MAX_VALUE else text[: MAX_VALUE - 1] + "…"
+
+
+def render(stack: str, base_label: str, result: Diff, violations: list, base_cost: list, head_cost: list) -> str:
+    """The Markdown report of one stack."""
+    lines = [
+        f"## Offline preview: `{stack}` ({base_label} → working tree)",
+        "",
+        f"**{len(result.added)} to add, {len(result.changed)} to change, {len(result.removed)} to delete**, "
+        f"{result.unchanged} unchanged.",
+        "",
+    ]
+    for title, items in (("Added", result.added), ("Deleted", result.removed)):
+        if items:
+            lines += [f"### {title}", ""] + [f"- `{r['type']}` **{r['name']}**" for r in items] + [""]
+    if result.changed:
+        lines += ["### Changed", ""]
+        for resource, changes in result.changed:
+            lines.append(f"- `{resource['type']}` **{resource['name']}**")
+            lines += [f"  - `{key}`: `{_show(old)}` → `{_show(new)}`" for key, old, new in changes]
+        lines.append("")
+    mandatory = [v for v in violations if v.level == "mandatory"]
+    lines += [f"### Policy pack at head: {len(mandatory)} mandatory, {len(violations) - len(mandatory)} advisory", ""]
+    lines += [f"- **{v.level}** `{v.policy}` ({v.severity}) on `{v.urn.rsplit('::', 1)[-1]}`: {v.message}" for v in violations]
+    if violations:
+        lines.append("")
+    (base_desired, base_max), (head_desired, head_max) = cost.total(base_cost), cost.total(head_cost)
+    lines += [
+        "### Monthly cost estimate (USD)",
+        "",
+        "| item | desired | at max | note |",
+        "|---|---:|---:|---|",
+    ]
+    lines += [f"| {line.item} | {line.desired:,.0f} | {line.maximum:,.0f} | {line.note} |" for line in head_cost]
+    lines += [
+        f"| **total at head** | **{head_desired:,.0f}** | **{head_max:,.0f}** | |",
+        f"| total at base | {base_desired:,.0f} | {base_max:,.0f} | |",
+        f"| **delta** | **{head_desired - base_desired:+,.0f}** | **{head_max - base_max:+,.0f}** | |",
+        "",
+        f"_Prices: {cost.load_prices()['source']}, {cost.load_prices()['date']}; spot at "
+        f"{cost.load_prices()['spot_discount']:.0%} off on-demand._",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def export_revision(revision: str, target: Path) -> None:
+    """Write the tree of ``revision`` into ``target`` (no checkout, no worktree)."""
+    archive = subprocess.run(["git", "archive", "--format=tar", revision], cwd=ROOT, capture_output=True, check=False)
+    if archive.returncode != 0:
+        raise SystemExit(f"error: cannot read revision {revision!r}: {archive.stderr.decode().strip()}")
+    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+        tar.extractall(target, filter="data")
+
+
+def snapshot_at_revision(revision: str, stack: str) -> dict[str, Any]:
+    """The snapshot of ``stack`` as the program at ``revision`` declares it."""
+    with tempfile.TemporaryDirectory(prefix="preview-base-") as tmp:
+        export_revision(revision, Path(tmp))
+        if not (Path(tmp) / "infra" / "snapshot.py").exists():
+            raise SystemExit(f"error: revision {revision} predates infra/snapshot.py; diff against a newer base")
+        result = subprocess.run([sys.executable, "-m", "infra.snapshot", "--stack", stack], cwd=tmp, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise SystemExit(f"error: the base revision's program failed for {stack}: {result.stderr.strip()[-500:]}")
+    return json.loads(result.stdout)
+
+
+def report(stack: str, base: dict[str, Any], head_run: offline.OfflineRun, base_label: str) -> str:
+    """Diff, policy results and costs of one stack as Markdown."""
+    from policies.harness import evaluate
+
+    head = json.loads(json.dumps(snapshot(head_run), default=str))
+    region = head_run.settings.aws_region
+    return render(stack, base_label, diff(base, head), evaluate(head_run), cost.estimate(base, region), cost.estimate(head, region))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stack", action="append", choices=offline.STACKS, help="stack (repeatable; default staging)")
+    parser.add_argument("--base", default="origin/main", help="git revision to compare with (default origin/main)")
+    parser.add_argument("--out", type=Path, help="also write the report to this file")
+    args = parser.parse_args(argv)
+    sections = []
+    for stack in args.stack or ["staging"]:
+        sections.append(report(stack, snapshot_at_revision(args.base, stack), offline.run(stack), f"`{args.base}`"))
+    text = "\n".join(sections)
+    print(text)
+    if args.out:
+        args.out.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
