@@ -12,7 +12,7 @@ PIP_FLAGS := --quiet --disable-pip-version-check
 STACK ?= staging
 export PATH := $(CURDIR)/.bin:$(PATH)
 
-.PHONY: help setup demo test preview policy compile bench clean
+.PHONY: help setup demo test preview diff policy compile bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -53,6 +53,10 @@ test: setup ## the whole test suite (both environments)
 
 preview: $(INFRA)/.installed ## offline preview of STACK (default staging), with resource names
 	$(INFRA)/bin/python -m infra.preview --stack $(STACK) --names
+
+BASE ?= origin/main
+diff: $(INFRA)/.installed ## offline preview diff of STACK against BASE (default origin/main): changes, policies, cost
+	$(INFRA)/bin/python -m infra.preview_diff --stack $(STACK) --base $(BASE)
 
 policy: $(INFRA)/.installed ## the policy pack's report for every stack (offline)
 	$(INFRA)/bin/python -m policies.harness

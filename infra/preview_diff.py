@@ -74,6 +74,8 @@ def diff(base: dict[str, Any], head: dict[str, Any]) -> Diff:
 
 
 def _show(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # the engine's numbers are floats
     text = json.dumps(value, default=str) if not isinstance(value, str) else value
     if value is None:
         text = "(none)"
