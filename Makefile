@@ -12,7 +12,7 @@ PIP_FLAGS := --quiet --disable-pip-version-check
 STACK ?= staging
 export PATH := $(CURDIR)/.bin:$(PATH)
 
-.PHONY: help setup demo test preview diff policy compile bench clean
+.PHONY: help setup demo test lint preview diff policy compile bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -50,6 +50,9 @@ demo: setup ## the main job on its embedded default: the whole ML lifecycle loca
 test: setup ## the whole test suite (both environments)
 	$(INFRA)/bin/python -m pytest tests/infra tests/charts
 	$(ML)/bin/python -m pytest tests/ml
+
+lint: $(INFRA)/.installed ## ruff over the Python code
+	$(INFRA)/bin/ruff check infra policies pipelines demo tests scripts benchmarks
 
 preview: $(INFRA)/.installed ## offline preview of STACK (default staging), with resource names
 	$(INFRA)/bin/python -m infra.preview --stack $(STACK) --names

@@ -55,6 +55,18 @@ def _encode(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """Command-line ``key=value`` config overrides; values may be JSON."""
+    overrides: dict[str, Any] = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        try:
+            overrides[key] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[key] = value
+    return overrides
+
+
 def stack_config(stack: str, overrides: Mapping[str, Any] | None = None) -> dict[str, str]:
     """The flat ``mlplatform:key`` -> string map the CLI would hand the program."""
     project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())

@@ -47,15 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stack", required=True, choices=offline.STACKS)
     parser.add_argument("--override", action="append", default=[], help="config override key=value (JSON values allowed)")
     args = parser.parse_args(argv)
-    overrides = {}
-    for item in args.override:
-        key, _, value = item.partition("=")
-        try:
-            overrides[key] = json.loads(value)
-        except json.JSONDecodeError:
-            overrides[key] = value
     try:
-        run = offline.run(args.stack, overrides)
+        run = offline.run(args.stack, offline.parse_overrides(args.override))
     except ConfigError as error:
         print(f"error: stack {args.stack}: {error}", file=sys.stderr)
         return 2

@@ -9,6 +9,9 @@ import argparse
 import sys
 from pathlib import Path
 
+import tempfile
+
+import yaml
 from kfp import compiler
 
 from pipelines.fraud.pipeline import PIPELINE_NAME, fraud_training
@@ -23,7 +26,13 @@ def compile_all(out_dir: Path) -> list[Path]:
     written = []
     for name, pipeline in PIPELINES.items():
         path = out_dir / f"{name}.yaml"
-        compiler.Compiler().compile(pipeline, str(path))
+        with tempfile.TemporaryDirectory() as tmp:
+            fresh = Path(tmp) / path.name
+            compiler.Compiler().compile(pipeline, str(fresh))
+            # The header comment lists dict defaults in protobuf map order, which
+            # varies between processes: keep the file when the IR is the same.
+            if not path.exists() or list(yaml.safe_load_all(path.read_text())) != list(yaml.safe_load_all(fresh.read_text())):
+                path.write_text(fresh.read_text())
         written.append(path)
     return written
 

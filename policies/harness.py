@@ -10,10 +10,8 @@ prints mandatory violations and advisories. Exits 1 if any mandatory policy is v
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from dataclasses import dataclass
-from typing import Any
 
 from pulumi_policy import (
     EnforcementLevel,
@@ -81,7 +79,10 @@ def evaluate(run: offline.OfflineRun, policies: list | None = None) -> list[Viol
         level = (policy.enforcement_level or EnforcementLevel.ADVISORY).value
         severity = policy.severity.value if policy.severity else "unknown"
 
-        def collect(msg: str, urn: str | None = None, *, default_urn: str = "", name: str = policy.name) -> None:
+        def collect(
+            msg: str, urn: str | None = None, *, default_urn: str = "", name: str = policy.name, level: str = level,
+            severity: str = severity,
+        ) -> None:
             violations.append(Violation(name, level, severity, urn or default_urn, msg))
 
         if isinstance(policy, ResourceValidationPolicy):
@@ -115,13 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stack", action="append", choices=offline.STACKS, help="stack (repeatable; default: all)")
     parser.add_argument("--override", action="append", default=[], help="config override key=value (JSON values allowed)")
     args = parser.parse_args(argv)
-    overrides: dict[str, Any] = {}
-    for item in args.override:
-        key, _, value = item.partition("=")
-        try:
-            overrides[key] = json.loads(value)
-        except json.JSONDecodeError:
-            overrides[key] = value
+    overrides = offline.parse_overrides(args.override)
     failed = False
     for stack in args.stack or list(offline.STACKS):
         violations = evaluate(offline.run(stack, overrides))

@@ -54,16 +54,17 @@ def message(what: str, why: str, fix: str) -> str:
     return f"{what} Why: {why} Fix: {fix}"
 
 
-def resource_policy(
+def _policy(
+    kind: type,
     name: str,
     description: str,
     level: EnforcementLevel,
     severity: Severity,
     validate: Callable,
     remediation: str,
-    config: dict[str, dict[str, Any]] | None = None,
-) -> ResourceValidationPolicy:
-    return ResourceValidationPolicy(
+    config: dict[str, dict[str, Any]] | None,
+) -> Any:
+    return kind(
         name=name,
         description=description,
         validate=validate,
@@ -74,24 +75,16 @@ def resource_policy(
     )
 
 
-def stack_policy(
-    name: str,
-    description: str,
-    level: EnforcementLevel,
-    severity: Severity,
-    validate: Callable,
-    remediation: str,
-    config: dict[str, dict[str, Any]] | None = None,
-) -> StackValidationPolicy:
-    return StackValidationPolicy(
-        name=name,
-        description=description,
-        validate=validate,
-        enforcement_level=level,
-        severity=severity,
-        remediation_steps=remediation,
-        config_schema=PolicyConfigSchema(properties=config) if config else None,
-    )
+def resource_policy(name: str, description: str, level: EnforcementLevel, severity: Severity, validate: Callable,
+                    remediation: str, config: dict[str, dict[str, Any]] | None = None) -> ResourceValidationPolicy:
+    """A policy that sees one resource at a time (its first check is the resource type)."""
+    return _policy(ResourceValidationPolicy, name, description, level, severity, validate, remediation, config)
+
+
+def stack_policy(name: str, description: str, level: EnforcementLevel, severity: Severity, validate: Callable,
+                 remediation: str, config: dict[str, dict[str, Any]] | None = None) -> StackValidationPolicy:
+    """A policy that sees the whole stack (for joins across resources)."""
+    return _policy(StackValidationPolicy, name, description, level, severity, validate, remediation, config)
 
 
 def config_defaults(policy: Any) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from pipelines.fraud.contract import LABEL, as_parameter
 
 PIPELINE_NAME = "fraud-detection-training"
 DEFAULT_MODEL_NAME = "fraud-detector"
+DEFAULT_CONTRACT = as_parameter()
 DEFAULT_PARAM_GRID = {"learning_rate": [0.05, 0.1], "max_leaf_nodes": [15, 31], "max_iter": [150]}
 
 
@@ -21,7 +22,7 @@ def fraud_training(
     experiment: str = "fraud-detection",
     model_name: str = DEFAULT_MODEL_NAME,
     run_name: str = "fraud-training",
-    contract: dict = as_parameter(),
+    contract: dict = DEFAULT_CONTRACT,
     min_rows: int = 1000,
     min_positives: int = 20,
     max_null_fraction: float = 0.0,
@@ -85,7 +86,7 @@ def fraud_training(
     )
     with dsl.If(decided.outputs["Output"] == "promote", name="gate-passed"):
         components.promote(tracking_uri=tracking_uri, model_name=model_name, version=registered.outputs["version"])
-    outputs = NamedTuple("TrainingOutputs", decision=str, version=str, storage_uri=str)
+    outputs = NamedTuple("TrainingOutputs", decision=str, version=str, storage_uri=str)  # noqa: UP014 - as in the signature
     return outputs(
         decision=decided.outputs["Output"],
         version=registered.outputs["version"],

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -198,7 +197,7 @@ def test_pipeline_upload_is_idempotent(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_recurring_run_parameters_come_from_the_stack(stack_runs: dict[str, offline.OfflineRun]) -> None:
     """The upload Job carries the stack's schedule and thresholds, MLflow's service URL and the data URI."""
-    for stack, run in stack_runs.items():
+    for run in stack_runs.values():
         (job,) = run.of_type("kubernetes:batch/v1:Job")
         env = {e["name"]: e["value"] for e in job.inputs["spec"]["template"]["spec"]["containers"][0]["env"]}
         assert env["SCHEDULE"] == run.settings.pipeline_schedule
