@@ -69,6 +69,7 @@ def estimate(snapshot: dict[str, Any], region: str, prices: dict[str, Any] | Non
         if r["type"] == "kubernetes:core/v1:Service" and r["inputs"].get("spec", {}).get("type") == "LoadBalancer"
     )
     fixed.append(("load balancers", balancers * table["load_balancer_hour"] * hours))
+    lines.sort(key=lambda line: line.item)
     lines += [CostLine(item, cost, cost) for item, cost in fixed if cost]
     return lines
 

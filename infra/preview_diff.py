@@ -25,7 +25,7 @@ from infra import cost, offline
 from infra.snapshot import snapshot
 
 ROOT = Path(__file__).resolve().parent.parent
-MAX_VALUE = 80
+MAX_VALUE = 160
 
 
 @dataclass
