@@ -63,7 +63,7 @@ def write(workdir: Path, summary: dict[str, Any], client: mlflow.MlflowClient) -
         "",
         f"## Champion v{champion['version']}: held-out curves",
         "",
-        "![ROC curve](plots/evaluation/roc_curve.png) ![PR curve](plots/evaluation/pr_curve.png)",
+        "![ROC curve](plots/roc_curve.png) ![PR curve](plots/pr_curve.png)",
         "",
         "## Serving (V2 protocol, MLServer sklearn runtime)",
         "",

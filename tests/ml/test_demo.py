@@ -51,6 +51,10 @@ def test_demo_succeeds_with_progress_lines(demo_run: tuple) -> None:
     for index in range(1, 8):
         assert f"[{index}/7]" in result.stdout
     assert "done in" in result.stdout and (workdir / "report.md").exists()
+    import re
+
+    images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", (workdir / "report.md").read_text())
+    assert len(images) == 2 and all((workdir / image).stat().st_size > 1000 for image in images)
 
 
 def test_demo_gate_champion_and_challenger(demo_run: tuple) -> None:
