@@ -19,7 +19,7 @@ from infra.components.minio import Minio
 from infra.components.mlflow_server import ArtifactStore, MlflowServer
 from infra.components.model_serving import ModelServing, serving_values
 from infra.components.monitoring_stack import RELEASE_NAME, MonitoringStack
-from infra.components.network_flows import PRIVATE_RANGES, NetworkFlows
+from infra.components.network_flows import NetworkFlows
 from infra.components.platform_namespace import PlatformNamespace
 from infra.components.training_pipelines import TrainingPipelines
 from infra.config import Settings
@@ -131,15 +131,10 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
 
     outputs: dict[str, Any] = {"mlflowUrl": mlflow.url, "kfpApiUrl": kfp.api_url, "pipelineVersion": training.version}
     if settings.serving_storage_uri:
-        store = (
-            {"cidrs": [], "namespace": namespaces.MINIO.name, "podLabels": flows.MINIO_PODS, "port": 9000}
-            if minio
-            else {"cidrs": ["0.0.0.0/0"], "except": list(PRIVATE_RANGES), "namespace": "", "podLabels": {}, "port": 443}
-        )
         ModelServing(
             settings.serving_model_name,
             namespaces.MODELS.name,
-            serving_values(settings, roles.get("serving"), store, RELEASE_NAME),
+            serving_values(settings, roles.get("serving"), flows.chart_object_store(settings), RELEASE_NAME),
             in_ns(namespaces.MODELS.name, namespaces.KSERVE.name),
         )
         outputs["servedModel"] = settings.serving_storage_uri

@@ -24,6 +24,18 @@ def _to_object_store(name: str, source: str, settings: Settings) -> Flow:
     return Flow(f"{name}-to-s3", source, "", (443,), cidr="0.0.0.0/0", cidr_except=PRIVATE_RANGES)
 
 
+def chart_object_store(settings: Settings) -> dict:
+    """The serving chart's networkPolicy.objectStore value: the same peer the platform's flows allow."""
+    flow = _to_object_store("models", ns.MODELS.name, settings)
+    return {
+        "cidrs": [flow.cidr] if flow.cidr else [],
+        "except": list(flow.cidr_except),
+        "namespace": flow.target,
+        "podLabels": dict(flow.target_pods),
+        "port": flow.ports[0],
+    }
+
+
 def platform_flows(settings: Settings, vpc_cidr: str) -> list[Flow]:
     """Every allow the platform needs; anything else is denied."""
     flows = [

@@ -24,6 +24,9 @@ from infra.mocks import PlatformMocks, RecordingMonitor, Registration
 
 ROOT = Path(__file__).resolve().parent.parent
 STACKS = ("dev", "staging", "prod", "local")
+# Stack outputs never printed: shown as SECRET in previews, snapshots and diffs.
+SECRET_OUTPUTS = frozenset({"kubeconfig"})
+SECRET = "[secret]"
 
 
 @dataclass
@@ -43,6 +46,10 @@ class OfflineRun:
         if len(matches) != 1:
             raise LookupError(f"{len(matches)} {resource_type} named {name} in stack {self.stack}")
         return matches[0]
+
+    def public_outputs(self) -> dict[str, Any]:
+        """The stack outputs with secret ones masked."""
+        return {key: SECRET if key in SECRET_OUTPUTS else value for key, value in self.outputs.items()}
 
     def count_by_type(self) -> dict[str, int]:
         counts: dict[str, int] = {}

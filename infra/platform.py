@@ -39,11 +39,12 @@ def _build_aws(settings: Settings) -> dict[str, Any]:
     provider = aws.Provider("aws", region=settings.aws_region, default_tags=aws.ProviderDefaultTagsArgs(tags=settings.base_tags))
     opts = pulumi.ResourceOptions(providers={"aws": provider})
 
+    caller = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(provider=provider))
     network = Network(name, settings, opts)
-    cluster = EksCluster(name, settings, network.private_subnet_ids, opts)
+    cluster = EksCluster(name, settings, network.private_subnet_ids, caller.arn, opts)
 
     s3_key = EncryptionKey(f"{name}-s3", f"S3 encryption for {name}", settings.protect, opts)
-    account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(provider=provider)).account_id
+    account_id = caller.account_id
     buckets = {
         purpose: SecureBucket(
             f"{name}-{purpose}",

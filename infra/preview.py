@@ -16,8 +16,6 @@ import time
 from infra import offline
 from infra.config import ConfigError
 
-SECRET_OUTPUTS = frozenset({"kubeconfig"})
-
 
 def render(run: offline.OfflineRun, names: bool = False) -> str:
     """A plain-text report of one stack's resources and outputs."""
@@ -29,9 +27,8 @@ def render(run: offline.OfflineRun, names: bool = False) -> str:
         if names:
             lines += [f"      {r.name}" for r in run.resources if r.type == resource_type]
     lines += ["", "Outputs:"]
-    for key, value in sorted(run.outputs.items()):
-        shown = "[secret]" if key in SECRET_OUTPUTS else value
-        lines.append(f"  {key}: {shown}")
+    for key, value in sorted(run.public_outputs().items()):
+        lines.append(f"  {key}: {value}")
     return "\n".join(lines)
 
 
@@ -49,8 +46,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: stack {stack}: {error}", file=sys.stderr)
             return 2
         if args.outputs_json:
-            outputs = {k: "[secret]" if k in SECRET_OUTPUTS else v for k, v in run.outputs.items()}
-            print(json.dumps({"stack": stack, "total": len(run.resources), "counts": run.count_by_type(), "outputs": outputs}))
+            print(json.dumps({"stack": stack, "total": len(run.resources), "counts": run.count_by_type(), "outputs": run.public_outputs()}))
             continue
         print(render(run, names=args.names))
         print(f"\n(offline preview of {stack} in {time.perf_counter() - started:.2f} s)\n")

@@ -82,7 +82,9 @@ def _show(value: Any) -> str:
     return text if len(text) <= MAX_VALUE else text[: MAX_VALUE - 1] + "…"
 
 
-def render(stack: str, base_label: str, result: Diff, violations: list, base_cost: list, head_cost: list) -> str:
+def render(
+    stack: str, base_label: str, result: Diff, violations: list, base_cost: list, head_cost: list, prices: dict[str, Any]
+) -> str:
     """The Markdown report of one stack."""
     lines = [
         f"## Offline preview: `{stack}` ({base_label} → working tree)",
@@ -118,8 +120,7 @@ def render(stack: str, base_label: str, result: Diff, violations: list, base_cos
         f"| total at base | {base_desired:,.0f} | {base_max:,.0f} | |",
         f"| **delta** | **{head_desired - base_desired:+,.0f}** | **{head_max - base_max:+,.0f}** | |",
         "",
-        f"_Prices: {cost.load_prices()['source']}, {cost.load_prices()['date']}; spot at "
-        f"{cost.load_prices()['spot_discount']:.0%} off on-demand._",
+        f"_Prices: {prices['source']}, {prices['date']}; spot at {prices['spot_discount']:.0%} off on-demand._",
         "",
     ]
     return "\n".join(lines)
@@ -151,8 +152,11 @@ def report(stack: str, base: dict[str, Any], head_run: offline.OfflineRun, base_
     from policies.harness import evaluate
 
     head = json.loads(json.dumps(snapshot(head_run), default=str))
-    region = head_run.settings.aws_region
-    return render(stack, base_label, diff(base, head), evaluate(head_run), cost.estimate(base, region), cost.estimate(head, region))
+    region, prices = head_run.settings.aws_region, cost.load_prices()
+    return render(
+        stack, base_label, diff(base, head), evaluate(head_run),
+        cost.estimate(base, region, prices), cost.estimate(head, region, prices), prices,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,8 +14,7 @@ from typing import Any
 
 from infra import offline
 from infra.config import ConfigError
-
-SECRET = "[secret]"
+from infra.offline import SECRET
 
 
 def mask(value: Any, secret_paths: tuple[str, ...], path: str = "") -> Any:
@@ -31,14 +30,13 @@ def mask(value: Any, secret_paths: tuple[str, ...], path: str = "") -> Any:
 
 def snapshot(run: offline.OfflineRun) -> dict[str, Any]:
     """URN -> type, name, masked inputs and protection, for every resource; plus masked outputs."""
-    secret_outputs = {"kubeconfig"}
     return {
         "stack": run.stack,
         "resources": {
             r.urn: {"type": r.type, "name": r.name, "inputs": mask(r.inputs, r.secret_paths), "protect": r.protect}
             for r in run.resources
         },
-        "outputs": {k: SECRET if k in secret_outputs else v for k, v in run.outputs.items()},
+        "outputs": run.public_outputs(),
     }
 
 

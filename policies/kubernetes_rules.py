@@ -36,6 +36,11 @@ def _pod_spec(args: ResourceValidationArgs) -> dict[str, Any] | None:
     return pod_spec_of({"kind": kind, "spec": get(args.props, "spec", {})}) if kind else None
 
 
+def _containers(spec: dict) -> list[dict]:
+    """The containers and init containers of a pod spec."""
+    return spec.get("containers", []) + spec.get("initContainers", [])
+
+
 def namespace_psa(args: ResourceValidationArgs, report: ReportViolation) -> None:
     if args.resource_type != NAMESPACE:
         return
@@ -94,7 +99,7 @@ def container_resources(args: ResourceValidationArgs, report: ReportViolation) -
     spec = _pod_spec(args)
     if spec is None:
         return
-    for container in spec.get("containers", []) + spec.get("initContainers", []):
+    for container in _containers(spec):
         resources = container.get("resources") or {}
         missing = [f"{kind}.{res}" for kind in ("requests", "limits") for res in ("cpu", "memory") if res not in (resources.get(kind) or {})]
         if missing:
@@ -106,7 +111,7 @@ def container_resources(args: ResourceValidationArgs, report: ReportViolation) -
 
 
 def _images(spec: dict) -> list[str]:
-    return [c.get("image", "") for c in spec.get("containers", []) + spec.get("initContainers", [])]
+    return [c.get("image", "") for c in _containers(spec)]
 
 
 def image_pinned(args: ResourceValidationArgs, report: ReportViolation) -> None:
@@ -174,14 +179,15 @@ def releases_pinned(args: ResourceValidationArgs, report: ReportViolation) -> No
             ))
 
 
-def _check_serving(max_replicas: Any, resources: Any, limit: int, what: str, report: ReportViolation) -> None:
+def _check_serving(max_replicas: Any, resources: Any | None, limit: int, what: str, report: ReportViolation) -> None:
+    """``resources`` None means the chart's defaults apply, which set requests and limits."""
     if not isinstance(max_replicas, (int, float)) or max_replicas > limit:
         report(message(
             f"{what} may scale to {max_replicas} replicas (limit {limit}).",
             "an unbounded model autoscales a traffic spike or a loop into a large bill.",
             f"set maxReplicas to at most {limit}.",
         ))
-    if not (get(resources, "requests") and get(resources, "limits")):
+    if resources is not None and not (get(resources, "requests") and get(resources, "limits")):
         report(message(
             f"{what} has no resource requests and limits.",
             "the autoscaler cannot plan and one model can starve the node.",
@@ -193,11 +199,10 @@ def inference_service_bounded(args: ResourceValidationArgs, report: ReportViolat
     limit = args.get_config().get("maxReplicas", 20)
     if args.resource_type == INFERENCE_SERVICE:
         predictor = get(args.props, "spec.predictor", {}) or {}
-        _check_serving(predictor.get("maxReplicas"), get(predictor, "model.resources"), limit, "InferenceService", report)
+        _check_serving(predictor.get("maxReplicas"), get(predictor, "model.resources") or {}, limit, "InferenceService", report)
     elif args.resource_type == RELEASE and str(get(args.props, "chart", "")).endswith(SERVING_CHART):
         values = get(args.props, "values", {}) or {}
-        resources = get(values, "resources", {"requests": {"cpu": "chart default"}, "limits": {"cpu": "chart default"}})
-        _check_serving(get(values, "autoscaling.maxReplicas", 3), resources, limit, "The model-serving release", report)
+        _check_serving(get(values, "autoscaling.maxReplicas", 3), get(values, "resources"), limit, "The model-serving release", report)
 
 
 POLICIES = [

@@ -52,6 +52,7 @@ class EksCluster(pulumi.ComponentResource):
         name: str,
         settings: Settings,
         private_subnet_ids: list[pulumi.Output[str]],
+        deployer_arn: pulumi.Input[str],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("mlplatform:aws:EksCluster", name, None, opts)
@@ -106,8 +107,8 @@ class EksCluster(pulumi.ComponentResource):
         )
 
         admins = list(settings.cluster_admin_arns)
-        deployer = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
-        deployer_role = aws.iam.get_session_context_output(arn=deployer.arn, opts=pulumi.InvokeOutputOptions(parent=self))
+        # The deploying session's role (not its STS session ARN) gets cluster-admin.
+        deployer_role = aws.iam.get_session_context_output(arn=deployer_arn, opts=pulumi.InvokeOutputOptions(parent=self))
         principals: list[tuple[str, pulumi.Input[str]]] = [("deployer", deployer_role.issuer_arn)]
         principals += [(f"admin-{index}", arn) for index, arn in enumerate(admins)]
         for label, principal in principals:

@@ -57,30 +57,24 @@ class NetworkFlows(pulumi.ComponentResource):
 
     def __init__(self, name: str, flows: Sequence[Flow], opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlplatform:k8s:NetworkFlows", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+        self._child = pulumi.ResourceOptions(parent=self)
         for flow in flows:
             if flow.source and flow.source_managed:
-                k8s.networking.v1.NetworkPolicy(
-                    f"{flow.name}-egress",
-                    metadata={"name": f"allow-{flow.name}-egress", "namespace": flow.source,
-                              "labels": {"mlplatform.io/flow": flow.name}},
-                    spec={
-                        "podSelector": {"matchLabels": dict(flow.source_pods)} if flow.source_pods else {},
-                        "policyTypes": ["Egress"],
-                        "egress": [{"to": [flow.peer(flow.target, flow.target_pods)], "ports": flow.port_list}],
-                    },
-                    opts=child,
-                )
+                self._policy(flow, "Egress", flow.source, flow.source_pods, {"to": [flow.peer(flow.target, flow.target_pods)]})
             if flow.target:
-                k8s.networking.v1.NetworkPolicy(
-                    f"{flow.name}-ingress",
-                    metadata={"name": f"allow-{flow.name}-ingress", "namespace": flow.target,
-                              "labels": {"mlplatform.io/flow": flow.name}},
-                    spec={
-                        "podSelector": {"matchLabels": dict(flow.target_pods)} if flow.target_pods else {},
-                        "policyTypes": ["Ingress"],
-                        "ingress": [{"from": [flow.peer(flow.source, flow.source_pods)], "ports": flow.port_list}],
-                    },
-                    opts=child,
-                )
+                self._policy(flow, "Ingress", flow.target, flow.target_pods, {"from": [flow.peer(flow.source, flow.source_pods)]})
         self.register_outputs({})
+
+    def _policy(self, flow: Flow, direction: str, namespace: str, pods: dict[str, str], peers: dict) -> None:
+        """One side of a flow: the policy in ``namespace`` selecting ``pods``, towards or from the peer."""
+        side = direction.lower()
+        k8s.networking.v1.NetworkPolicy(
+            f"{flow.name}-{side}",
+            metadata={"name": f"allow-{flow.name}-{side}", "namespace": namespace, "labels": {"mlplatform.io/flow": flow.name}},
+            spec={
+                "podSelector": {"matchLabels": dict(pods)} if pods else {},
+                "policyTypes": [direction],
+                side: [{**peers, "ports": flow.port_list}],
+            },
+            opts=self._child,
+        )
