@@ -12,7 +12,7 @@ PIP_FLAGS := --quiet --disable-pip-version-check
 STACK ?= staging
 export PATH := $(CURDIR)/.bin:$(PATH)
 
-.PHONY: help setup demo test lint preview diff policy compile bench clean
+.PHONY: help setup demo test lint preview diff policy compile bench upstream clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -48,7 +48,7 @@ demo: setup ## the main job on its embedded default: the whole ML lifecycle loca
 	$(ML)/bin/python -m demo
 
 test: setup ## the whole test suite (both environments)
-	$(INFRA)/bin/python -m pytest tests/infra tests/charts
+	$(INFRA)/bin/python -m pytest tests/infra tests/charts tests/conformance
 	$(ML)/bin/python -m pytest tests/ml
 
 lint: $(INFRA)/.installed ## ruff over the Python code
@@ -71,6 +71,9 @@ bench: setup ## benchmarks: offline preview of every stack, one pipeline run, V2
 	$(INFRA)/bin/python benchmarks/preview_stacks.py
 	$(ML)/bin/python benchmarks/pipeline_run.py
 	$(ML)/bin/python benchmarks/serving.py
+
+upstream: $(INFRA)/.installed .bin/helm ## fetch the pinned upstream charts and manifests into .upstream/ (the conformance tests' sources)
+	$(INFRA)/bin/python scripts/fetch_upstream.py
 
 clean: ## remove environments, helm and demo output
 	rm -rf $(INFRA) $(ML) $(SCAN) $(VALIDATORS)/node_modules .bin .demo

@@ -7,7 +7,7 @@ import pulumi
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from infra import config, platform  # noqa: E402
+from infra import config, program  # noqa: E402
 
 try:
     settings = config.load()
@@ -15,5 +15,5 @@ except config.ConfigError as error:
     # One clean line instead of a traceback; nothing has been declared yet.
     raise pulumi.RunError(str(error)) from None
 
-for key, value in platform.build(settings).items():
+for key, value in program.build(settings).items():
     pulumi.export(key, value)

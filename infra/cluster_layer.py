@@ -11,6 +11,7 @@ import pulumi_kubernetes as k8s
 
 from infra import flows, namespaces
 from infra.components.cert_manager import CertManager
+from infra.components.cluster_autoscaler import ClusterAutoscaler
 from infra.components.cluster_postgres import ClusterPostgres
 from infra.components.gpu_device_plugin import GpuDevicePlugin
 from infra.components.kserve import Kserve
@@ -21,9 +22,10 @@ from infra.components.model_serving import ModelServing, serving_values
 from infra.components.monitoring_stack import RELEASE_NAME, MonitoringStack
 from infra.components.network_flows import NetworkFlows
 from infra.components.platform_namespace import PlatformNamespace
+from infra.components.storage_class import DefaultStorageClass
 from infra.components.training_pipelines import TrainingPipelines
 from infra.config import Settings
-from infra.workloads import MLFLOW_PREFIX
+from infra.workloads import CLUSTER_AUTOSCALER, MLFLOW_PREFIX
 
 OBJECT_STORE_SECRET = "object-store-credentials"
 PIPELINE_NAME = "fraud-detection-training"
@@ -33,6 +35,7 @@ PIPELINE_NAME = "fraud-detection-training"
 class AwsResources:
     """What the cluster layer takes from the AWS layer (absent on the local stack)."""
 
+    cluster_name: pulumi.Output[str]
     data_bucket: pulumi.Output[str]
     artifacts_bucket: pulumi.Output[str]
     role_arns: dict[str, pulumi.Output[str]]
@@ -45,8 +48,17 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
     opts = pulumi.ResourceOptions(provider=provider)
     spaces = {spec.name: PlatformNamespace(spec, opts) for spec in namespaces.for_stack(settings)}
 
+    # On EKS the cluster has no default StorageClass until this one (PVCs would stay Pending);
+    # the local stack's cluster (kind, minikube, k3d) brings its own.
+    storage: list[pulumi.Resource] = []
+    if aws is not None:
+        storage.append(DefaultStorageClass("default-storage-class", retain=settings.protect, opts=opts))
+        ClusterAutoscaler(
+            "cluster-autoscaler", aws.cluster_name, settings.aws_region, aws.role_arns[CLUSTER_AUTOSCALER.name], opts
+        )
+
     def in_ns(*names: str) -> pulumi.ResourceOptions:
-        return pulumi.ResourceOptions(provider=provider, depends_on=[spaces[n] for n in names])
+        return pulumi.ResourceOptions(provider=provider, depends_on=[*(spaces[n] for n in names), *storage])
 
     NetworkFlows("platform-flows", flows.platform_flows(settings, settings.vpc_cidr), in_ns(*spaces))
 
@@ -88,6 +100,7 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
         ),
         role_arn=roles.get("mlflow"),
         basic_auth=settings.mlflow_basic_auth,
+        client_namespaces=(namespaces.KUBEFLOW.name,),
         opts=in_ns(namespaces.MLFLOW.name),
     )
 
@@ -109,7 +122,7 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
     if namespaces.NVIDIA.name in spaces:
         GpuDevicePlugin("nvidia-device-plugin", namespaces.NVIDIA.name, in_ns(namespaces.NVIDIA.name))
     if settings.monitoring:
-        MonitoringStack("monitoring", namespaces.MONITORING.name, in_ns(namespaces.MONITORING.name))
+        MonitoringStack("monitoring", namespaces.MONITORING.name, settings.is_aws, in_ns(namespaces.MONITORING.name))
 
     # The team's workloads: the training pipeline and the served model.
     parameters: dict[str, Any] = {

@@ -71,6 +71,23 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True)
 
 
+# GPUs per instance by size, for the NVIDIA families (the Cluster Autoscaler's scale-from-zero
+# node template must say how many nvidia.com/gpu a new node brings). p4d/p4de/p5*/p6 are 8-GPU only.
+_EIGHT_GPU_FAMILIES = frozenset({"p3dn", "p4d", "p4de", "p5", "p5e", "p5en", "p6-b200"})
+_GPUS_BY_SIZE = {"8xlarge": 1, "12xlarge": 4, "24xlarge": 4, "48xlarge": 8, "metal": 8}
+_P3_GPUS_BY_SIZE = {"2xlarge": 1, "8xlarge": 4, "16xlarge": 8}
+
+
+def gpus_per_instance(instance_type: str) -> int:
+    """NVIDIA GPUs of a GPU instance type: ``g5.xlarge`` -> 1, ``g5.12xlarge`` -> 4, ``p4d.24xlarge`` -> 8."""
+    family, size = instance_family(instance_type), instance_size(instance_type)
+    if family in _EIGHT_GPU_FAMILIES:
+        return 8
+    if family == "p3":
+        return _P3_GPUS_BY_SIZE.get(size, 1)
+    return _GPUS_BY_SIZE.get(size, 1)
+
+
 def instance_family(instance_type: str) -> str:
     """``g5.xlarge`` -> ``g5``."""
     return instance_type.split(".", 1)[0]
@@ -138,6 +155,13 @@ class NodeGroupSettings(_Frozen):
                 )
             if self.ami_type not in NVIDIA_AMI_TYPES:
                 raise _invalid("amiType", f"'{self.ami_type}' has no NVIDIA driver; a gpu group needs one of {list(NVIDIA_AMI_TYPES)}")
+            counts = {t: gpus_per_instance(t) for t in self.instance_types}
+            if len(set(counts.values())) > 1:
+                raise _invalid(
+                    "instanceTypes",
+                    f"GPUs per instance differ ({counts}); the autoscaler's node template for scaling from zero has one "
+                    "count, so a gpu group's instance types must have the same number of GPUs",
+                )
         else:
             if gpu_types:
                 raise _invalid("instanceTypes", f"{gpu_types} are GPU instances in a {self.role} group; move them to a gpu group")
@@ -168,6 +192,11 @@ class NodeGroupSettings(_Frozen):
     @property
     def is_spot(self) -> bool:
         return self.capacity_type == "SPOT"
+
+    @property
+    def gpus_per_node(self) -> int:
+        """GPUs of every node of the group (0 for CPU groups; one count, validated above)."""
+        return gpus_per_instance(self.instance_types[0]) if self.is_gpu else 0
 
 
 class Settings(_Frozen):

@@ -23,6 +23,7 @@ ADDON_DEFAULT_VERSIONS = {
     "eks-pod-identity-agent": "v1.3.9-eksbuild.3",
     "coredns": "v1.12.4-eksbuild.1",
     "aws-ebs-csi-driver": "v1.51.1-eksbuild.1",
+    "metrics-server": "v0.8.0-eksbuild.2",
 }
 
 
@@ -107,6 +108,7 @@ class PlatformMocks(pulumi.runtime.Mocks):
             state.update(latestVersion=1, defaultVersion=1)
         elif kind == "aws:eks/nodeGroup:NodeGroup":
             state["nodeGroupName"] = f"{state.get('nodeGroupNamePrefix', name)}{_digest(name, 20)}"
+            state["resources"] = [{"autoscalingGroups": [{"name": f"eks-{state['nodeGroupName']}"}], "remoteAccessSecurityGroupId": ""}]
         elif kind == "aws:rds/instance:Instance":
             state.update(address=f"{name}.c1a2b3c4d5e6.{self.region}.rds.amazonaws.com", endpoint=f"{name}.c1a2b3c4d5e6.{self.region}.rds.amazonaws.com:5432")
         elif kind in ("random:index/randomPassword:RandomPassword", "random:index/randomString:RandomString"):

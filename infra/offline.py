@@ -19,7 +19,7 @@ import yaml
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from infra import config, platform
+from infra import config, program
 from infra.mocks import PlatformMocks, RecordingMonitor, Registration
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -98,9 +98,9 @@ def run(stack: str, overrides: Mapping[str, Any] | None = None) -> OfflineRun:
     pulumi.runtime.set_all_config(flat)
     outputs: dict[str, Any] = {}
 
-    def program() -> Any:
-        exports = platform.build(config.load())
+    def main() -> Any:
+        exports = program.build(config.load())
         return pulumi.Output.from_input(exports).apply(outputs.update).future()
 
-    _sync_await(run_pulumi_func(program))
+    _sync_await(run_pulumi_func(main))
     return OfflineRun(stack=stack, settings=settings, resources=list(monitor.registrations), outputs=outputs)

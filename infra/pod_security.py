@@ -56,6 +56,62 @@ def _containers(spec: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any
             yield f"{field}[{container.get('name', '?')}]", container
 
 
+BASELINE_CAPABILITIES = frozenset(
+    {"AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD", "NET_BIND_SERVICE",
+     "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT"}
+)
+
+
+def baseline_violations(spec: Mapping[str, Any]) -> list[str]:
+    """Every way ``spec`` (a pod spec) breaks the baseline profile; empty when it complies."""
+    problems: list[str] = []
+    pod_sc = spec.get("securityContext") or {}
+    for field in ("hostNetwork", "hostPID", "hostIPC"):
+        if spec.get(field):
+            problems.append(f"{field} is true (host namespaces are forbidden)")
+    for volume in spec.get("volumes") or []:
+        if "hostPath" in volume:
+            problems.append(f"volume {volume.get('name')} is a hostPath")
+    for sysctl in pod_sc.get("sysctls") or []:
+        if sysctl.get("name") not in SAFE_SYSCTLS:
+            problems.append(f"sysctl {sysctl.get('name')} is not in the safe set")
+    if (pod_sc.get("seccompProfile") or {}).get("type") == "Unconfined":
+        problems.append("pod seccompProfile is Unconfined")
+    if (pod_sc.get("appArmorProfile") or {}).get("type") == "Unconfined":
+        problems.append("pod appArmorProfile is Unconfined")
+    for where, container in _containers(spec):
+        sc = container.get("securityContext") or {}
+        if sc.get("privileged"):
+            problems.append(f"{where}: privileged")
+        added = set((sc.get("capabilities") or {}).get("add") or []) - BASELINE_CAPABILITIES
+        if added:
+            problems.append(f"{where}: adds capabilities {sorted(added)} beyond the baseline set")
+        if (sc.get("seccompProfile") or {}).get("type") == "Unconfined":
+            problems.append(f"{where}: seccompProfile is Unconfined")
+        if (sc.get("appArmorProfile") or {}).get("type") == "Unconfined":
+            problems.append(f"{where}: appArmorProfile is Unconfined")
+        if sc.get("procMount") not in (None, "Default"):
+            problems.append(f"{where}: procMount is {sc.get('procMount')}")
+        for port in container.get("ports") or []:
+            if port.get("hostPort"):
+                problems.append(f"{where}: hostPort {port['hostPort']}")
+        se_linux = sc.get("seLinuxOptions") or {}
+        if se_linux.get("user") or se_linux.get("role"):
+            problems.append(f"{where}: sets seLinuxOptions user or role")
+    return problems
+
+
+def violations(spec: Mapping[str, Any], level: str) -> list[str]:
+    """Every way ``spec`` breaks the Pod Security ``level`` (privileged, baseline or restricted)."""
+    if level == "privileged":
+        return []
+    if level == "baseline":
+        return baseline_violations(spec)
+    if level == "restricted":
+        return restricted_violations(spec)
+    raise ValueError(f"unknown Pod Security level {level!r}")
+
+
 def restricted_violations(spec: Mapping[str, Any]) -> list[str]:
     """Every way ``spec`` (a pod spec) breaks the restricted profile; empty when it complies."""
     problems: list[str] = []
@@ -63,8 +119,6 @@ def restricted_violations(spec: Mapping[str, Any]) -> list[str]:
     for field in ("hostNetwork", "hostPID", "hostIPC"):
         if spec.get(field):
             problems.append(f"{field} is true (host namespaces are forbidden)")
-    if spec.get("hostUsers") is False:
-        pass  # user namespaces are allowed
     for volume in spec.get("volumes") or []:
         types = set(volume) - {"name"}
         if "hostPath" in types:

@@ -2,11 +2,28 @@
 
 Charts by version, manifests by git ref, images by tag. Bumping one is a
 reviewed one-line change here, and it shows up in the preview diff.
+
+Each chart and manifest set also names where its source lives upstream (git
+repository, release tag, path): the conformance tests render exactly that
+source (``../shared/upstream`` or ``.upstream/``, fetched by ``make upstream``),
+and a test fails when a pin here and the upstream copy disagree.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a chart or manifest set comes from upstream: a git repository at a release tag."""
+
+    # The folder under the upstream root (../shared/upstream or .upstream) holding this release.
+    folder: str
+    repository: str  # owner/name on GitHub
+    tag: str
+    # Path of the chart or manifests inside the repository (kept at the same path under ``folder``).
+    path: str
 
 
 @dataclass(frozen=True)
@@ -16,26 +33,85 @@ class Chart:
     chart: str
     version: str
     repo: str = ""
+    source: Source | None = None
+
+    @property
+    def name(self) -> str:
+        return self.chart.rsplit("/", 1)[-1]
+
+    @property
+    def upstream_dir(self) -> str:
+        """The chart's folder relative to the upstream root."""
+        assert self.source is not None, f"{self.chart} names no upstream source"
+        return f"{self.source.folder}/{self.source.path}"
 
 
-CERT_MANAGER = Chart("oci://quay.io/jetstack/charts/cert-manager", "v1.21.0")
-KSERVE_CRD = Chart("oci://ghcr.io/kserve/charts/kserve-crd", "v0.20.0")
-KSERVE_RESOURCES = Chart("oci://ghcr.io/kserve/charts/kserve-resources", "v0.20.0")
-NVIDIA_DEVICE_PLUGIN = Chart("nvidia-device-plugin", "0.18.0", "https://nvidia.github.io/k8s-device-plugin")
-KUBE_PROMETHEUS_STACK = Chart("kube-prometheus-stack", "79.5.0", "https://prometheus-community.github.io/helm-charts")
+_KSERVE = "kserve-v0.20.0"
+CERT_MANAGER = Chart(
+    "oci://quay.io/jetstack/charts/cert-manager", "v1.21.1",
+    source=Source("cert-manager-v1.21.1", "cert-manager/cert-manager", "v1.21.1", "deploy/charts/cert-manager"),
+)
+KSERVE_CRD = Chart(
+    "oci://ghcr.io/kserve/charts/kserve-crd", "v0.20.0",
+    source=Source(_KSERVE, "kserve/kserve", "v0.20.0", "charts/kserve-crd"),
+)
+KSERVE_RESOURCES = Chart(
+    "oci://ghcr.io/kserve/charts/kserve-resources", "v0.20.0",
+    source=Source(_KSERVE, "kserve/kserve", "v0.20.0", "charts/kserve-resources"),
+)
+# Serving runtimes (ClusterServingRuntime kserve-mlserver, ...) ship only in this chart.
+KSERVE_RUNTIME_CONFIGS = Chart(
+    "oci://ghcr.io/kserve/charts/kserve-runtime-configs", "v0.20.0",
+    source=Source(_KSERVE, "kserve/kserve", "v0.20.0", "charts/kserve-runtime-configs"),
+)
+NVIDIA_DEVICE_PLUGIN = Chart(
+    "nvidia-device-plugin", "0.20.0", "https://nvidia.github.io/k8s-device-plugin",
+    source=Source("nvidia-device-plugin-v0.20.0", "NVIDIA/k8s-device-plugin", "v0.20.0", "deployments/helm/nvidia-device-plugin"),
+)
+KUBE_PROMETHEUS_STACK = Chart(
+    "kube-prometheus-stack", "88.5.3", "https://prometheus-community.github.io/helm-charts",
+    source=Source(
+        "kube-prometheus-stack-88.5.3", "prometheus-community/helm-charts", "kube-prometheus-stack-88.5.3",
+        "charts/kube-prometheus-stack",
+    ),
+)
+# appVersion 1.35.0: the Cluster Autoscaler's minor must match the cluster's (config validation checks it).
+CLUSTER_AUTOSCALER = Chart(
+    "cluster-autoscaler", "9.59.0", "https://kubernetes.github.io/autoscaler",
+    source=Source(
+        "cluster-autoscaler-chart-9.59.0", "kubernetes/autoscaler", "cluster-autoscaler-chart-9.59.0",
+        "cluster-autoscaler/charts/cluster-autoscaler",
+    ),
+)
+CLUSTER_AUTOSCALER_KUBERNETES_MINOR = "1.35"
 # MinIO's upstream repository is no longer maintained: this is its last chart,
 # pinned with a pinned server image, for the local stack only; S3 is the production path.
-MINIO = Chart("minio", "5.4.0", "https://charts.min.io/")
+MINIO = Chart(
+    "minio", "5.4.0", "https://charts.min.io/",
+    source=Source("minio-chart-5.4.0", "minio/minio", "RELEASE.2025-09-07T16-13-09Z", "helm/minio"),
+)
+
+CHARTS = (CERT_MANAGER, KSERVE_CRD, KSERVE_RESOURCES, KSERVE_RUNTIME_CONFIGS, NVIDIA_DEVICE_PLUGIN,
+          KUBE_PROMETHEUS_STACK, CLUSTER_AUTOSCALER, MINIO)
 
 KFP_VERSION = "2.17.0"
 KFP_MANIFESTS = "https://github.com/kubeflow/pipelines/manifests/kustomize"
+KFP_SOURCE = Source("kubeflow-pipelines-2.17.0", "kubeflow/pipelines", KFP_VERSION, "manifests/kustomize")
+# The Argo Workflows manifests KFP 2.17.0's kustomize pulls in by remote URL (not ours to choose).
+ARGO_WORKFLOWS_SOURCE = Source("argo-workflows-v4.0.5", "argoproj/argo-workflows", "v4.0.5", "manifests")
+MANIFESTS = (KFP_SOURCE, ARGO_WORKFLOWS_SOURCE)
+
+# The MLServer image the kserve-mlserver runtime runs: the version the demo and the tests serve with
+# (requirements/ml.txt pins mlserver==1.7.1; a test checks the two agree).
+MLSERVER_VERSION = "1.7.1"
 
 IMAGES = {
     "minio": "quay.io/minio/minio:RELEASE.2025-04-22T22-12-26Z",
     "minio-client": "quay.io/minio/mc:RELEASE.2025-04-16T18-13-26Z",
-    "postgres": "docker.io/library/postgres:17.6-bookworm",
+    "postgres": "docker.io/library/postgres:17.9-bookworm",
     # MLflow's published server image, full variant (psycopg2 and boto3 included).
     "mlflow": "ghcr.io/mlflow/mlflow:v3.17.2-full",
     # Runs the stdlib-only pipeline upload script.
-    "python": "docker.io/library/python:3.11.14-slim-bookworm",
+    "python": "docker.io/library/python:3.11.15-slim-bookworm",
+    "mlserver": f"docker.io/seldonio/mlserver:{MLSERVER_VERSION}",
 }

@@ -9,6 +9,7 @@ checkable.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 
@@ -22,6 +23,8 @@ class Workload:
     # Object-store access, as (bucket purpose, key prefix, "read" | "write").
     grants: tuple[tuple[str, str, str], ...] = ()
     managed_policy_arns: tuple[str, ...] = ()
+    # An inline policy for AWS APIs other than the object store (JSON), if any.
+    inline_policy: str = ""
 
     @property
     def subjects(self) -> tuple[str, ...]:
@@ -61,4 +64,39 @@ EBS_CSI = Workload(
     managed_policy_arns=("arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy",),
 )
 
-WORKLOADS = (MLFLOW, PIPELINES, SERVING, EBS_CSI)
+# The Cluster Autoscaler: reads every group and its launch templates, and resizes only the
+# Auto Scaling groups tagged for it (EKS tags its managed node groups' ASGs so).
+CLUSTER_AUTOSCALER = Workload(
+    name="cluster-autoscaler",
+    namespace="kube-system",
+    service_accounts=("cluster-autoscaler",),
+    inline_policy=json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "ReadGroups",
+                    "Effect": "Allow",
+                    "Action": [
+                        "autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribeAutoScalingInstances",
+                        "autoscaling:DescribeLaunchConfigurations", "autoscaling:DescribeScalingActivities",
+                        "autoscaling:DescribeTags", "ec2:DescribeImages", "ec2:DescribeInstanceTypes",
+                        "ec2:DescribeLaunchTemplateVersions", "ec2:GetInstanceTypesFromInstanceRequirements",
+                        "eks:DescribeNodegroup",
+                    ],
+                    "Resource": "*",
+                },
+                {
+                    "Sid": "ResizeTaggedGroups",
+                    "Effect": "Allow",
+                    "Action": ["autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup"],
+                    "Resource": "*",
+                    "Condition": {"StringEquals": {"aws:ResourceTag/k8s.io/cluster-autoscaler/enabled": "true"}},
+                },
+            ],
+        },
+        sort_keys=True,
+    ),
+)
+
+WORKLOADS = (MLFLOW, PIPELINES, SERVING, EBS_CSI, CLUSTER_AUTOSCALER)

@@ -2,10 +2,30 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pulumi
 import pulumi_kubernetes as k8s
 
 from infra import versions
+
+# Two replicas of each part with a PDB that lets one go: a node drain (a managed node-group
+# upgrade) can always evict a pod, and the webhook keeps answering while it does.
+# The chart's PDB default (minAvailable: 1) with its default single replica blocks every drain.
+REPLICAS = 2
+RESOURCES = {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"cpu": "500m", "memory": "512Mi"}}
+
+
+def chart_values(namespace: str) -> dict[str, Any]:
+    """The cert-manager chart's values: HA controller, webhook and cainjector, drain-friendly PDBs."""
+    part = {"replicaCount": REPLICAS, "podDisruptionBudget": {"enabled": True, "maxUnavailable": 1}, "resources": RESOURCES}
+    return {
+        "crds": {"enabled": True, "keep": True},
+        "global": {"leaderElection": {"namespace": namespace}},
+        **part,
+        "webhook": dict(part),
+        "cainjector": dict(part),
+    }
 
 
 class CertManager(pulumi.ComponentResource):
@@ -20,12 +40,7 @@ class CertManager(pulumi.ComponentResource):
             chart=versions.CERT_MANAGER.chart,
             version=versions.CERT_MANAGER.version,
             namespace=namespace,
-            values={
-                "crds": {"enabled": True, "keep": True},
-                "global": {"leaderElection": {"namespace": namespace}},
-                "podDisruptionBudget": {"enabled": True},
-                "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"cpu": "500m", "memory": "512Mi"}},
-            },
+            values=chart_values(namespace),
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.register_outputs({})

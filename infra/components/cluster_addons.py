@@ -1,5 +1,6 @@
 """EKS managed add-ons: vpc-cni (with NetworkPolicy enforcement), kube-proxy,
-eks-pod-identity-agent, coredns and the EBS CSI driver.
+eks-pod-identity-agent, coredns, the EBS CSI driver and metrics-server (the community
+add-on: the resource metrics API that HPA-based model autoscaling and `kubectl top` read).
 
 Each add-on runs the version EKS names as the default for the cluster's
 Kubernetes version (resolved at preview, so a change shows up in the diff).
@@ -18,7 +19,7 @@ import pulumi_aws as aws
 VPC_CNI_CONFIGURATION = {"enableNetworkPolicy": "true"}
 # Needed before nodes can join (networking) and after nodes exist (they run pods).
 BEFORE_NODES = ("vpc-cni", "kube-proxy", "eks-pod-identity-agent")
-AFTER_NODES = ("coredns", "aws-ebs-csi-driver")
+AFTER_NODES = ("coredns", "aws-ebs-csi-driver", "metrics-server")
 
 
 class ClusterAddons(pulumi.ComponentResource):

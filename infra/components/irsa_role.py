@@ -97,6 +97,8 @@ class IrsaRole(pulumi.ComponentResource):
                 ),
                 opts=pulumi.ResourceOptions(parent=self),
             )
+        if workload.inline_policy:
+            aws.iam.RolePolicy(f"{name}-inline", role=role.id, policy=workload.inline_policy, opts=pulumi.ResourceOptions(parent=self))
         for index, policy_arn in enumerate(workload.managed_policy_arns):
             aws.iam.RolePolicyAttachment(
                 f"{name}-{index}", role=role.name, policy_arn=policy_arn, opts=pulumi.ResourceOptions(parent=self)

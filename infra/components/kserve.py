@@ -1,15 +1,41 @@
-"""KServe v0.20.0 from its OCI charts: the CRDs, then the controller, one version string."""
+"""KServe v0.20.0 from its OCI charts: the CRDs, the controller and the serving runtimes, one version string."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from infra import versions
+from infra.workload_security import container_security
+
+# The runtime the serving chart names (charts/model-serving values: model.runtime); the only one enabled.
+SERVING_RUNTIME = "kserve-mlserver"
+# Every runtime the kserve-runtime-configs chart ships, by its values key; all but MLServer stay disabled.
+RUNTIME_KEYS = (
+    "tensorflow", "mlserver", "sklearnserver", "xgbserver", "huggingfaceserver", "tritonserver", "pmmlserver",
+    "predictiveserver", "paddleserver", "lgbserver", "autogluonserver", "torchserve", "vllmserver",
+    "huggingfaceserver_multinode",
+)
+
+
+def runtime_values() -> dict[str, Any]:
+    """kserve-runtime-configs values: runtimes on, only MLServer enabled, at the MLServer version the platform tests."""
+    image, tag = versions.IMAGES["mlserver"].rsplit(":", 1)
+    runtimes: dict[str, Any] = {key: {"disabled": True} for key in RUNTIME_KEYS}
+    runtimes["mlserver"] = {
+        "disabled": False,
+        "image": image,
+        "tag": tag,
+        # Restricted like every container in the models namespace (the chart's default lacks seccomp).
+        "securityContext": {**container_security(), "readOnlyRootFilesystem": False, "seccompProfile": {"type": "RuntimeDefault"}},
+    }
+    return {"kserve": {"servingruntime": {"enabled": True, **runtimes}}}
 
 
 class Kserve(pulumi.ComponentResource):
-    """KServe in Standard (or Knative) mode, after cert-manager."""
+    """KServe in Standard (or Knative) mode, after cert-manager, with the MLServer ClusterServingRuntime."""
 
     def __init__(
         self,
@@ -20,8 +46,9 @@ class Kserve(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("mlplatform:k8s:Kserve", name, None, opts)
-        if versions.KSERVE_CRD.version != versions.KSERVE_RESOURCES.version:
-            raise ValueError("kserve-crd and kserve-resources must share one version")
+        charts = (versions.KSERVE_CRD, versions.KSERVE_RESOURCES, versions.KSERVE_RUNTIME_CONFIGS)
+        if len({chart.version for chart in charts}) != 1:
+            raise ValueError("kserve-crd, kserve-resources and kserve-runtime-configs must share one version")
         crds = k8s.helm.v3.Release(
             f"{name}-crd",
             chart=versions.KSERVE_CRD.chart,
@@ -29,7 +56,7 @@ class Kserve(pulumi.ComponentResource):
             namespace=namespace,
             opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on),
         )
-        k8s.helm.v3.Release(
+        controller = k8s.helm.v3.Release(
             f"{name}-resources",
             chart=versions.KSERVE_RESOURCES.chart,
             version=versions.KSERVE_RESOURCES.version,
@@ -54,5 +81,14 @@ class Kserve(pulumi.ComponentResource):
                 }
             },
             opts=pulumi.ResourceOptions(parent=self, depends_on=[crds]),
+        )
+        # ClusterServingRuntimes are validated by the controller's webhook: install them after it.
+        k8s.helm.v3.Release(
+            f"{name}-runtimes",
+            chart=versions.KSERVE_RUNTIME_CONFIGS.chart,
+            version=versions.KSERVE_RUNTIME_CONFIGS.version,
+            namespace=namespace,
+            values=runtime_values(),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[controller]),
         )
         self.register_outputs({})

@@ -1,9 +1,17 @@
 """Kubeflow Pipelines 2.17.0 standalone, on the platform's object store.
 
-The upstream kustomize ``cluster-scoped-resources`` and ``env/platform-agnostic``
-at the same pinned ref; then server-side-apply patches that point the API
-server, the v2 launcher and Argo at S3 through IRSA (no static keys anywhere)
-or at the local MinIO, and make pipeline steps run on the CPU spot nodes.
+The upstream kustomize ``cluster-scoped-resources`` and ``env/platform-agnostic`` at the
+pinned ref, through the overlays in ``infra/manifests/kubeflow-pipelines``: every change to
+upstream's objects is made there, in the rendered objects, so nothing is patched live and no
+field has two owners. What differs per stack is in three ConfigMaps this component owns whole
+(the overlay drops upstream's ``kfp-launcher`` and points the API server at the first):
+
+- ``mlplatform-object-store``: the API server's store address (OBJECTSTORECONFIG_* env);
+- ``kfp-launcher``: the v2 launcher's pipeline root and S3 provider (IRSA, or MinIO's secret);
+- ``artifact-repositories``: Argo's default artifact repository for the namespace.
+
+The only live change is the IRSA role annotation on KFP's service accounts, a field upstream
+does not set.
 """
 
 from __future__ import annotations
@@ -15,11 +23,15 @@ import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
-from infra import versions
+from infra import paths
 from infra.workloads import PIPELINES
 
-OVERLAY = "infra/manifests/kubeflow-pipelines"
+# Pipeline steps run on the CPU nodes (Argo's workflowDefaults in the base overlay; a test checks they agree).
 STEP_NODE_SELECTOR = {"mlplatform.io/role": "cpu"}
+OBJECT_STORE_CONFIG = "mlplatform-object-store"
+LAUNCHER_CONFIG = "kfp-launcher"
+ARTIFACT_REPOSITORIES = "artifact-repositories"
+ARTIFACT_REPOSITORY_KEY = "default-s3"
 
 
 @dataclass(frozen=True)
@@ -34,6 +46,17 @@ class PipelineStore:
     @property
     def is_minio(self) -> bool:
         return bool(self.endpoint)
+
+    @property
+    def overlay(self) -> str:
+        """The overlay of infra/manifests/kubeflow-pipelines for this store."""
+        return "minio" if self.is_minio else "s3"
+
+    @property
+    def address(self) -> tuple[str, str]:
+        """(host, port) of the store's API."""
+        host, _, port = (self.endpoint or f"s3.{self.region}.amazonaws.com:443").partition(":")
+        return host, port
 
 
 def launcher_providers(store: PipelineStore) -> str:
@@ -76,62 +99,52 @@ class KubeflowPipelines(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("mlplatform:k8s:KubeflowPipelines", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        bucket = pulumi.Output.from_input(store.bucket)
+        host, port = store.address
+        # The per-stack configuration first: the API server and the launcher read it at start.
+        configs = [
+            k8s.core.v1.ConfigMap(
+                f"{name}-object-store",
+                metadata={"name": OBJECT_STORE_CONFIG, "namespace": namespace},
+                data={"host": host, "port": port, "secure": json.dumps(not store.is_minio), "region": store.region, "bucket": bucket},
+                opts=child,
+            ),
+            k8s.core.v1.ConfigMap(
+                f"{name}-launcher",
+                metadata={"name": LAUNCHER_CONFIG, "namespace": namespace},
+                data={"defaultPipelineRoot": bucket.apply(lambda b: f"s3://{b}/pipelines"), "providers": launcher_providers(store)},
+                opts=child,
+            ),
+            k8s.core.v1.ConfigMap(
+                f"{name}-artifact-repositories",
+                metadata={
+                    "name": ARTIFACT_REPOSITORIES,
+                    "namespace": namespace,
+                    # Argo uses this entry for every workflow of the namespace that names no repository.
+                    "annotations": {"workflows.argoproj.io/default-artifact-repository": ARTIFACT_REPOSITORY_KEY},
+                },
+                data={ARTIFACT_REPOSITORY_KEY: bucket.apply(lambda b: argo_artifact_repository(store, b))},
+                opts=child,
+            ),
+        ]
         cluster_scoped = k8s.kustomize.v2.Directory(
             f"{name}-cluster-scoped",
-            directory=f"{versions.KFP_MANIFESTS}/cluster-scoped-resources?ref={versions.KFP_VERSION}",
+            directory=paths.for_engine(paths.KFP_MANIFESTS / "cluster-scoped"),
             opts=pulumi.ResourceOptions(parent=self),
         )
         platform = k8s.kustomize.v2.Directory(
             f"{name}-platform-agnostic",
-            directory=OVERLAY,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster_scoped]),
+            directory=paths.for_engine(paths.KFP_MANIFESTS / store.overlay),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster_scoped, *configs]),
         )
-        child = pulumi.ResourceOptions(parent=self, depends_on=[platform])
         if role_arn is not None:
             for account in PIPELINES.service_accounts:
                 k8s.core.v1.ServiceAccountPatch(
                     f"{name}-{account}-irsa",
                     metadata={"name": account, "namespace": namespace,
                               "annotations": {"eks.amazonaws.com/role-arn": role_arn}},
-                    opts=child,
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=[platform]),
                 )
-        k8s.core.v1.ConfigMapPatch(
-            f"{name}-launcher",
-            metadata={"name": "kfp-launcher", "namespace": namespace},
-            data={
-                "defaultPipelineRoot": pulumi.Output.from_input(store.bucket).apply(lambda b: f"s3://{b}/pipelines"),
-                "providers": launcher_providers(store),
-            },
-            opts=child,
-        )
-        k8s.core.v1.ConfigMapPatch(
-            f"{name}-workflow-controller",
-            metadata={"name": "workflow-controller-configmap", "namespace": namespace},
-            data={
-                "artifactRepository": pulumi.Output.from_input(store.bucket).apply(lambda b: argo_artifact_repository(store, b)),
-                # Steps go to the CPU spot nodes unless a step asks otherwise.
-                "workflowDefaults": yaml.safe_dump({"spec": {"nodeSelector": STEP_NODE_SELECTOR}}, sort_keys=True),
-            },
-            opts=child,
-        )
-        host, _, port = (store.endpoint or f"s3.{store.region}.amazonaws.com:443").partition(":")
-        env = [
-            {"name": "OBJECTSTORECONFIG_HOST", "value": host},
-            {"name": "OBJECTSTORECONFIG_PORT", "value": port},
-            {"name": "OBJECTSTORECONFIG_SECURE", "value": json.dumps(not store.is_minio)},
-            {"name": "OBJECTSTORECONFIG_REGION", "value": store.region},
-            {"name": "OBJECTSTORECONFIG_BUCKETNAME", "value": store.bucket},
-        ]
-        if store.is_minio:
-            env += [
-                {"name": "OBJECTSTORECONFIG_ACCESSKEY", "valueFrom": {"secretKeyRef": {"name": store.credentials_secret, "key": "rootUser"}}},
-                {"name": "OBJECTSTORECONFIG_SECRETACCESSKEY", "valueFrom": {"secretKeyRef": {"name": store.credentials_secret, "key": "rootPassword"}}},
-            ]
-        k8s.apps.v1.DeploymentPatch(
-            f"{name}-api-server-store",
-            metadata={"name": "ml-pipeline", "namespace": namespace},
-            spec={"template": {"spec": {"containers": [{"name": "ml-pipeline-api-server", "env": env}]}}},
-            opts=child,
-        )
         self.api_url = f"http://ml-pipeline.{namespace}.svc.cluster.local:8888"
         self.register_outputs({"api_url": self.api_url})

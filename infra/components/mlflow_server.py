@@ -20,6 +20,18 @@ from infra.flows import MLFLOW_PODS, MLFLOW_PORT
 from infra.workload_security import container_security, pod_security
 from infra.workloads import MLFLOW
 
+# The Secret, in each client namespace, with the credentials MLflow clients (pipeline steps) send:
+# keys `username` and `password`, read into MLFLOW_TRACKING_USERNAME/PASSWORD. The compiled
+# pipeline names it too (pipelines/fraud/pipeline.py; a test checks they agree).
+CLIENT_CREDENTIALS_SECRET = "mlflow-credentials"
+ADMIN_USERNAME = "admin"
+
+
+def allowed_hosts(namespace: str, port: int) -> list[str]:
+    """The Host headers MLflow answers (its DNS-rebinding guard): the service's in-cluster names."""
+    names = [f"mlflow.{namespace}.svc.cluster.local", f"mlflow.{namespace}.svc", f"mlflow.{namespace}", "mlflow"]
+    return [host for name in names for host in (f"{name}:{port}", name)]
+
 
 @dataclass(frozen=True)
 class ArtifactStore:
@@ -43,6 +55,7 @@ class MlflowServer(pulumi.ComponentResource):
         artifacts: ArtifactStore,
         role_arn: pulumi.Input[str] | None,
         basic_auth: bool,
+        client_namespaces: tuple[str, ...] = (),
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("mlplatform:k8s:MlflowServer", name, None, opts)
@@ -63,13 +76,25 @@ class MlflowServer(pulumi.ComponentResource):
         secret_data: dict[str, pulumi.Input[str]] = {"backend-store-uri": database_uri}
         if basic_auth:
             admin = random.RandomPassword(f"{name}-admin-password", length=32, special=False, opts=child)
+            # The basic-auth app signs its CSRF tokens with this key and refuses to start without it.
+            flask_key = random.RandomPassword(f"{name}-flask-secret-key", length=64, special=False, opts=child)
+            secret_data["flask-secret-key"] = flask_key.result
+            # Pipeline steps log and register as the admin: MLflow's basic-auth config declares
+            # only that user; others are created through its REST API at run time.
+            for client in client_namespaces:
+                k8s.core.v1.Secret(
+                    f"{name}-credentials-{client}",
+                    metadata={"name": CLIENT_CREDENTIALS_SECRET, "namespace": client},
+                    string_data={"username": ADMIN_USERNAME, "password": admin.result},
+                    opts=child,
+                )
             secret_data["basic_auth.ini"] = pulumi.Output.all(database_uri, admin.result).apply(
                 lambda args: "\n".join(
                     [
                         "[mlflow]",
                         "default_permission = READ",
                         f"database_uri = {args[0]}",
-                        "admin_username = admin",
+                        f"admin_username = {ADMIN_USERNAME}",
                         f"admin_password = {args[1]}",
                         "authorization_function = mlflow.server.auth:authenticate_request_basic_auth",
                     ]
@@ -90,12 +115,18 @@ class MlflowServer(pulumi.ComponentResource):
         args = [
             "server", "--host", "0.0.0.0", "--port", str(MLFLOW_PORT), "--workers", "2",
             "--serve-artifacts", "--artifacts-destination", artifacts.destination,
+            # Without it MLflow answers 403 to every request whose Host is the service name
+            # (its default admits localhost and private IPs only); /health passes either way.
+            "--allowed-hosts", ",".join(allowed_hosts(namespace, MLFLOW_PORT)),
         ]
         volumes = [{"name": "tmp", "emptyDir": {"sizeLimit": "2Gi"}}]
         mounts = [{"name": "tmp", "mountPath": "/tmp"}]
         if basic_auth:
             args += ["--app-name", "basic-auth"]
-            env.append({"name": "MLFLOW_AUTH_CONFIG_PATH", "value": "/etc/mlflow/basic_auth.ini"})
+            env += [
+                {"name": "MLFLOW_AUTH_CONFIG_PATH", "value": "/etc/mlflow/basic_auth.ini"},
+                {"name": "MLFLOW_FLASK_SERVER_SECRET_KEY", "valueFrom": {"secretKeyRef": {"name": "mlflow-config", "key": "flask-secret-key"}}},
+            ]
             volumes.append({"name": "auth", "secret": {"secretName": "mlflow-config", "items": [{"key": "basic_auth.ini", "path": "basic_auth.ini"}]}})
             mounts.append({"name": "auth", "mountPath": "/etc/mlflow", "readOnly": True})
         probe = {"httpGet": {"path": "/health", "port": MLFLOW_PORT}}

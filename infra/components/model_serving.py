@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 
+from infra import paths
 from infra.config import Settings
 from infra.workloads import SERVING
-
-CHART = Path(__file__).resolve().parent.parent.parent / "charts" / "model-serving"
-CHART_PATH = "charts/model-serving"
 
 
 def serving_values(settings: Settings, role_arn: str | None, object_store: dict[str, Any], monitoring_release: str) -> dict[str, Any]:
@@ -41,12 +38,12 @@ class ModelServing(pulumi.ComponentResource):
     def __init__(self, name: str, namespace: str, values: pulumi.Input[dict], opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlplatform:k8s:ModelServing", name, None, opts)
         chart_version = next(
-            line.split(":", 1)[1].strip() for line in (CHART / "Chart.yaml").read_text().splitlines() if line.startswith("version:")
+            line.split(":", 1)[1].strip() for line in (paths.SERVING_CHART / "Chart.yaml").read_text().splitlines() if line.startswith("version:")
         )
         k8s.helm.v3.Release(
             name,
             name=name,
-            chart=CHART_PATH,
+            chart=paths.for_engine(paths.SERVING_CHART),
             version=chart_version,
             namespace=namespace,
             values=values,

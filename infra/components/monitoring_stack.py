@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pulumi
 import pulumi_kubernetes as k8s
 
@@ -9,12 +11,38 @@ from infra import versions
 
 # The serving chart labels its monitors release=<this>; Prometheus selects that label.
 RELEASE_NAME = "kube-prometheus-stack"
+# On EKS the control plane is managed: etcd, the scheduler and the controller manager cannot be
+# scraped, and the kube-proxy add-on serves metrics on 127.0.0.1 only. Left on, each is a target
+# that is always down and an alert (KubeSchedulerDown, etcdInsufficientMembers, ...) that always fires.
+MANAGED_CONTROL_PLANE_TARGETS = ("kubeControllerManager", "kubeScheduler", "kubeEtcd", "kubeProxy")
+MANAGED_CONTROL_PLANE_RULES = ("etcd", "kubeControllerManager", "kubeProxy", "kubeSchedulerAlerting", "kubeSchedulerRecording")
+
+
+def chart_values(managed_control_plane: bool) -> dict[str, Any]:
+    """kube-prometheus-stack values: monitors and rules from every namespace by the release label."""
+    values: dict[str, Any] = {
+        "prometheus": {
+            "prometheusSpec": {
+                # Pick up monitors and rules from every namespace, by the release label.
+                "podMonitorSelector": {"matchLabels": {"release": RELEASE_NAME}},
+                "ruleSelector": {"matchLabels": {"release": RELEASE_NAME}},
+                "podMonitorNamespaceSelector": {},
+                "ruleNamespaceSelector": {},
+                "retention": "15d",
+            }
+        },
+        "grafana": {"enabled": True, "defaultDashboardsEnabled": True},
+    }
+    if managed_control_plane:
+        values |= {target: {"enabled": False} for target in MANAGED_CONTROL_PLANE_TARGETS}
+        values["defaultRules"] = {"rules": {rule: False for rule in MANAGED_CONTROL_PLANE_RULES}}
+    return values
 
 
 class MonitoringStack(pulumi.ComponentResource):
     """Prometheus, Alertmanager and Grafana, selecting monitors and rules labelled release=kube-prometheus-stack."""
 
-    def __init__(self, name: str, namespace: str, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(self, name: str, namespace: str, managed_control_plane: bool, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlplatform:k8s:MonitoringStack", name, None, opts)
         k8s.helm.v3.Release(
             name,
@@ -23,19 +51,7 @@ class MonitoringStack(pulumi.ComponentResource):
             version=versions.KUBE_PROMETHEUS_STACK.version,
             repository_opts={"repo": versions.KUBE_PROMETHEUS_STACK.repo},
             namespace=namespace,
-            values={
-                "prometheus": {
-                    "prometheusSpec": {
-                        # Pick up monitors and rules from every namespace, by the release label.
-                        "podMonitorSelector": {"matchLabels": {"release": RELEASE_NAME}},
-                        "ruleSelector": {"matchLabels": {"release": RELEASE_NAME}},
-                        "podMonitorNamespaceSelector": {},
-                        "ruleNamespaceSelector": {},
-                        "retention": "15d",
-                    }
-                },
-                "grafana": {"enabled": True, "defaultDashboardsEnabled": True},
-            },
+            values=chart_values(managed_control_plane),
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.register_outputs({})

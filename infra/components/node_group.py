@@ -21,6 +21,25 @@ def node_labels(group: NodeGroupSettings) -> dict[str, str]:
     return labels
 
 
+# EKS spells taint effects NO_SCHEDULE; Kubernetes (and the autoscaler's node template) NoSchedule.
+_TAINT_EFFECTS = {"NO_SCHEDULE": "NoSchedule", "NO_EXECUTE": "NoExecute", "PREFER_NO_SCHEDULE": "PreferNoSchedule"}
+NODE_TEMPLATE = "k8s.io/cluster-autoscaler/node-template"
+
+
+def autoscaler_template_tags(group: NodeGroupSettings) -> dict[str, str]:
+    """ASG tags that tell the Cluster Autoscaler what a new node of an empty group would look like.
+
+    Scaling from zero needs them: with no node to copy, the autoscaler reads labels, taints and
+    extended resources (``nvidia.com/gpu``) from these tags. EKS does not copy a managed node
+    group's labels and taints to its Auto Scaling group, so the program tags the group itself.
+    """
+    tags = {f"{NODE_TEMPLATE}/label/{key}": value for key, value in node_labels(group).items()}
+    if group.is_gpu:
+        tags[f"{NODE_TEMPLATE}/taint/{GPU_TAINT['key']}"] = f"{GPU_TAINT['value']}:{_TAINT_EFFECTS[GPU_TAINT['effect']]}"
+        tags[f"{NODE_TEMPLATE}/resources/nvidia.com/gpu"] = str(group.gpus_per_node)
+    return dict(sorted(tags.items()))
+
+
 class NodeGroup(pulumi.ComponentResource):
     """One managed node group; GPU groups are tainted and labelled for the device plugin."""
 
@@ -96,5 +115,13 @@ class NodeGroup(pulumi.ComponentResource):
             # The cluster autoscaler owns the desired size once the group exists.
             opts=pulumi.ResourceOptions(parent=self, ignore_changes=["scalingConfig.desiredSize"]),
         )
+        asg_name = node_group.resources.apply(lambda resources: resources[0].autoscaling_groups[0].name)
+        for index, (key, value) in enumerate(autoscaler_template_tags(group).items()):
+            aws.autoscaling.Tag(
+                f"{name}-template-{index}",
+                autoscaling_group_name=asg_name,
+                tag=aws.autoscaling.TagTagArgs(key=key, value=value, propagate_at_launch=False),
+                opts=child,
+            )
         self.name = node_group.node_group_name
         self.register_outputs({"name": self.name})

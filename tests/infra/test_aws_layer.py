@@ -42,7 +42,7 @@ def test_expected_resource_counts(stack_runs: dict[str, offline.OfflineRun]) -> 
         assert counts[CLUSTER] == 1 and counts[BUCKET] == 2, stack
         assert counts.get("aws:rds/instance:Instance", 0) == (0 if stack == "dev" else 1), stack
         assert counts["aws:iam/role:Role"] == 2 + len(workloads.WORKLOADS), stack
-        assert counts["aws:eks/addon:Addon"] == 5, stack
+        assert counts["aws:eks/addon:Addon"] == 6, stack
 
 
 def test_local_stack_has_no_aws_resources(stack_runs: dict[str, offline.OfflineRun]) -> None:
@@ -125,9 +125,9 @@ def test_cluster_control_plane(aws_run: offline.OfflineRun) -> None:
 
 
 def test_addons_and_network_policy_enforcement(aws_run: offline.OfflineRun) -> None:
-    """The five managed add-ons exist; vpc-cni enforces NetworkPolicies; EBS CSI uses its IRSA role."""
+    """The six managed add-ons exist (metrics-server for HPA); vpc-cni enforces NetworkPolicies; EBS CSI uses its IRSA role."""
     addons = {r.inputs["addonName"]: r for r in aws_run.of_type("aws:eks/addon:Addon")}
-    assert set(addons) == {"vpc-cni", "coredns", "kube-proxy", "aws-ebs-csi-driver", "eks-pod-identity-agent"}
+    assert set(addons) == {"vpc-cni", "coredns", "kube-proxy", "aws-ebs-csi-driver", "eks-pod-identity-agent", "metrics-server"}
     assert json.loads(addons["vpc-cni"].inputs["configurationValues"]) == {"enableNetworkPolicy": "true"}
     assert addons["aws-ebs-csi-driver"].inputs["serviceAccountRoleArn"] == aws_run.outputs["roleArns"]["ebs-csi"]
     assert all(a.inputs["addonVersion"].startswith("v") for a in addons.values())

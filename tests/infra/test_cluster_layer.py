@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from infra import namespaces, offline
+from infra import namespaces, offline, paths, versions
+from infra.components import kubeflow_pipelines as kfp_component
 from infra.components import training_pipelines
 from infra.components.platform_namespace import psa_labels
 from infra.mocks import Registration
@@ -19,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 RELEASE = "kubernetes:helm.sh/v3:Release"
 NAMESPACE = "kubernetes:core/v1:Namespace"
 POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+CLUSTER_SCOPED = (NAMESPACE, "kubernetes:storage.k8s.io/v1:StorageClass")
 WORKLOAD_TYPES = ("kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet", "kubernetes:batch/v1:Job")
 
 
@@ -87,16 +89,21 @@ def test_releases_and_manifests_are_pinned(stack_run: offline.OfflineRun) -> Non
     directories = stack_run.of_type("kubernetes:kustomize/v2:Directory")
     assert len(directories) == 2
     for directory in directories:
-        source = directory.inputs["directory"]
-        if source.startswith("https://"):
-            assert source.endswith("?ref=2.17.0"), source
-        else:
-            overlay = yaml.safe_load((ROOT / source / "kustomization.yaml").read_text())
-            assert all(r.endswith("?ref=2.17.0") for r in overlay["resources"]), overlay["resources"]
+        remote = _remote_resources(Path(directory.inputs["directory"]))
+        assert remote and all(r.endswith(f"?ref={versions.KFP_VERSION}") for r in remote), remote
     for workload in (r for t in WORKLOAD_TYPES for r in stack_run.of_type(t)):
         for container in pod_spec_of(workload.inputs)["containers"]:
             image = container["image"]
             assert re.search(r":[\w.-]+$", image) and not image.endswith(":latest"), image
+
+
+def _remote_resources(overlay: Path) -> list[str]:
+    """The remote resources an overlay pulls in, following its local bases."""
+    kustomization = yaml.safe_load((ROOT / overlay / "kustomization.yaml").read_text())
+    found: list[str] = []
+    for resource in kustomization.get("resources", []):
+        found += [resource] if "://" in resource else _remote_resources(overlay / resource)
+    return found
 
 
 def test_minio_only_where_configured(stack_runs: dict[str, offline.OfflineRun]) -> None:
@@ -155,29 +162,35 @@ AWS_KEY = re.compile(r"AWS_ACCESS_KEY_ID|AWS_SECRET_ACCESS_KEY|ACCESSKEY|SECRETA
 
 
 def test_no_static_aws_keys_in_any_kfp_object(aws_run: offline.OfflineRun) -> None:
-    """On AWS, KFP reaches S3 through IRSA only: no access key in any KFP object or the kustomize overlay."""
+    """On AWS, KFP reaches S3 through IRSA only: no access key in any KFP object or in the s3 overlay."""
     kfp = [r for r in aws_run.resources if "KubeflowPipelines" in r.urn or "kubeflow" in json.dumps(r.inputs.get("metadata", {}))]
     assert len(kfp) > 5
     for resource in kfp:
         assert not AWS_KEY.search(json.dumps(resource.inputs)), resource.urn
-    assert not AWS_KEY.search((ROOT / "infra" / "manifests" / "kubeflow-pipelines" / "kustomization.yaml").read_text())
-    launcher = _by_name(aws_run, "kubernetes:core/v1:ConfigMapPatch", "kfp-launcher", "kubeflow")
+    for overlay in ("base", "cluster-scoped"):
+        assert not AWS_KEY.search((paths.KFP_MANIFESTS / overlay / "kustomization.yaml").read_text()), overlay
+    launcher = _by_name(aws_run, "kubernetes:core/v1:ConfigMap", kfp_component.LAUNCHER_CONFIG, "kubeflow")
     assert yaml.safe_load(launcher.inputs["data"]["providers"])["s3"]["default"]["credentials"] == {"fromEnv": True}
-    argo = yaml.safe_load(_by_name(aws_run, "kubernetes:core/v1:ConfigMapPatch", "workflow-controller-configmap", "kubeflow").inputs["data"]["artifactRepository"])
+    repositories = _by_name(aws_run, "kubernetes:core/v1:ConfigMap", kfp_component.ARTIFACT_REPOSITORIES, "kubeflow")
+    argo = yaml.safe_load(repositories.inputs["data"][kfp_component.ARTIFACT_REPOSITORY_KEY])
     assert argo["s3"]["useSDKCreds"] is True and argo["s3"]["bucket"] == aws_run.outputs["artifactsBucket"]
+    assert not aws_run.of_type("kubernetes:core/v1:ConfigMapPatch") and not aws_run.of_type("kubernetes:apps/v1:DeploymentPatch")
 
 
-def test_kfp_steps_default_to_cpu_spot_nodes(stack_run: offline.OfflineRun) -> None:
-    """Argo's workflow defaults put pipeline steps on the CPU spot group."""
-    patch = _by_name(stack_run, "kubernetes:core/v1:ConfigMapPatch", "workflow-controller-configmap", "kubeflow")
-    assert yaml.safe_load(patch.inputs["data"]["workflowDefaults"]) == {"spec": {"nodeSelector": {"mlplatform.io/role": "cpu"}}}
+def test_kfp_steps_default_to_cpu_spot_nodes() -> None:
+    """Argo's workflow defaults in the base overlay put pipeline steps on the CPU nodes the program names."""
+    overlay = yaml.safe_load((paths.KFP_MANIFESTS / "base" / "kustomization.yaml").read_text())
+    (patch,) = [yaml.safe_load(p["patch"]) for p in overlay["patches"] if "workflowDefaults" in p["patch"]]
+    defaults = yaml.safe_load(patch["data"]["workflowDefaults"])
+    assert defaults["spec"]["nodeSelector"] == kfp_component.STEP_NODE_SELECTOR
 
 
 def test_seaweedfs_is_replaced_by_the_platform_store() -> None:
-    """The KFP overlay deletes the bundled SeaweedFS store."""
-    overlay = yaml.safe_load((ROOT / "infra" / "manifests" / "kubeflow-pipelines" / "kustomization.yaml").read_text())
-    deleted = {p["target"]["name"] for p in overlay["patches"] if "$patch: delete" in p["patch"]}
-    assert deleted == {"seaweedfs"}
+    """The base overlay deletes the bundled SeaweedFS store and its static-key Secret."""
+    overlay = yaml.safe_load((paths.KFP_MANIFESTS / "base" / "kustomization.yaml").read_text())
+    deleted = [p for p in overlay["patches"] if "$patch: delete" in p["patch"]]
+    assert any("seaweedfs" in p.get("target", {}).get("name", "") for p in deleted)
+    assert any("mlpipeline-minio-artifact" in p["patch"] for p in deleted)
 
 
 def test_pipeline_upload_is_idempotent(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -257,7 +270,7 @@ def test_nothing_runs_in_default(stack_run: offline.OfflineRun) -> None:
     """Every namespaced object the program declares names a namespace other than default."""
     for resource in stack_run.resources:
         metadata = resource.inputs.get("metadata")
-        if resource.type.startswith("kubernetes:") and isinstance(metadata, dict) and resource.type not in (NAMESPACE,):
+        if resource.type.startswith("kubernetes:") and isinstance(metadata, dict) and resource.type not in CLUSTER_SCOPED:
             assert metadata.get("namespace") not in (None, "", "default"), resource.urn
     for release in stack_run.of_type(RELEASE):
         assert release.inputs["namespace"] not in ("", "default"), release.urn

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import mlflow
@@ -137,3 +138,78 @@ def test_bad_data_stops_at_validate_and_registers_nothing(
     assert reason.startswith("validate: ") and message in reason, reason
     assert "\n" not in reason
     assert client(tracking_uri).search_model_versions(f"name='{model_name}'") == []
+
+
+RUNTIME_EXPORT = """
+import json, sys
+from infra import offline
+from tests.conformance import render
+root = render.upstream_root()
+if root is None:
+    print(json.dumps(None)); sys.exit(0)
+run = offline.run("staging")
+(release,) = [r for r in run.of_type(render.RELEASE) if r.inputs["chart"].endswith("kserve-runtime-configs")]
+(runtime,) = [o for o in render.render_release(release, root) if o["metadata"]["name"] == "kserve-mlserver"]
+print(json.dumps(runtime))
+"""
+
+
+def test_champion_serves_as_the_rendered_mlserver_runtime(runs: dict, tracking_uri: str, fraud_csv: Path, tmp_path: Path) -> None:
+    """The registered champion, laid out as KServe's storage initializer leaves it, serves V2 under the rendered kserve-mlserver runtime."""
+    import os
+    import subprocess
+
+    import requests
+
+    from demo.serving import ModelServer, v2_request
+    from pipelines.mlflow_server import free_port
+
+    root = Path(__file__).resolve().parents[2]
+    exported = subprocess.run([str(root / ".venv-infra" / "bin" / "python"), "-c", RUNTIME_EXPORT], cwd=root,
+                              capture_output=True, text=True, timeout=300)
+    assert exported.returncode == 0, exported.stderr
+    runtime = json.loads(exported.stdout.strip().splitlines()[-1])
+    if runtime is None:
+        pytest.skip("no upstream sources: ../shared/upstream is absent; run `make upstream`")
+    assert not runtime["spec"].get("disabled") and "v2" in runtime["spec"]["protocolVersions"]
+    (container,) = runtime["spec"]["containers"]
+    # The storage initializer copies the storageUri's contents (the registered model's folder) to /mnt/models.
+    mnt = tmp_path / "mnt" / "models"
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.artifacts.download_artifacts(f"models:/{DEFAULT_MODEL_NAME}@champion", dst_path=str(mnt))
+    model_name = "fraud-model-serving"
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path)}
+    for item in container["env"]:
+        env[item["name"]] = item["value"].replace("/mnt/models", str(mnt))
+    # What KServe's InferenceService defaulter adds for an MLServer predictor (setMlServerDefaults):
+    # the model's name and URI, and the modelClass label the runtime's template reads.
+    env["MLSERVER_MODEL_NAME"], env["MLSERVER_MODEL_URI"] = model_name, str(mnt)
+    env["MLSERVER_MODEL_IMPLEMENTATION"] = env["MLSERVER_MODEL_IMPLEMENTATION"].replace("{{.Labels.modelClass}}", "mlserver_sklearn.SKLearnModel")
+    http_port, grpc_port = free_port(), free_port()
+    env |= {"MLSERVER_HTTP_PORT": str(http_port), "MLSERVER_GRPC_PORT": str(grpc_port), "MLSERVER_METRICS_PORT": str(free_port()),
+            # This machine only: MLServer 1.7.1's worker pool fails here; one thread per process as in a 1-CPU pod.
+            "MLSERVER_PARALLEL_WORKERS": "0", "OMP_NUM_THREADS": "1", "MLSERVER_HOST": "127.0.0.1"}
+    assert env["MLSERVER_MODEL_IMPLEMENTATION"] == "mlserver_sklearn.SKLearnModel"
+    # The image's entrypoint: `mlserver start $MLSERVER_MODELS_DIR` (MODELS_DIR is /mnt/models).
+    mlserver = Path(os.environ.get("VIRTUAL_ENV", root / ".venv-ml")) / "bin" / "mlserver"
+    process = subprocess.Popen([str(mlserver), "start", env.get("MODELS_DIR", str(mnt))], env=env, cwd=tmp_path,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    server = ModelServer(f"http://127.0.0.1:{http_port}", model_name, "")
+    try:
+        import time
+
+        deadline = time.monotonic() + 90
+        while not server.ready() and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.5)
+        assert server.ready(), (process.stdout.read1(20000).decode(errors="replace") if process.poll() is not None else "not ready after 90 s")
+        rows = pd.read_csv(fraud_csv).drop(columns=[LABEL]).head(3).to_numpy(dtype=float).tolist()
+        response = server.infer(v2_request(rows))
+        assert response.status_code == 200, response.text
+        (output,) = response.json()["outputs"]
+        assert output["shape"][0] == 3
+        assert requests.get(f"{server.url}/v2/health/ready", timeout=5).status_code == 200
+    finally:
+        import signal
+
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
