@@ -19,11 +19,8 @@ from infra import versions
 from infra.flows import MLFLOW_PODS, MLFLOW_PORT
 from infra.workload_security import container_security, pod_security
 from infra.workloads import MLFLOW
+from pipelines.credentials import MLFLOW_CREDENTIALS_ENV, MLFLOW_CREDENTIALS_SECRET
 
-# The Secret, in each client namespace, with the credentials MLflow clients (pipeline steps) send:
-# keys `username` and `password`, read into MLFLOW_TRACKING_USERNAME/PASSWORD. The compiled
-# pipeline names it too (pipelines/fraud/pipeline.py; a test checks they agree).
-CLIENT_CREDENTIALS_SECRET = "mlflow-credentials"
 ADMIN_USERNAME = "admin"
 
 
@@ -80,12 +77,13 @@ class MlflowServer(pulumi.ComponentResource):
             flask_key = random.RandomPassword(f"{name}-flask-secret-key", length=64, special=False, opts=child)
             secret_data["flask-secret-key"] = flask_key.result
             # Pipeline steps log and register as the admin: MLflow's basic-auth config declares
-            # only that user; others are created through its REST API at run time.
+            # only that user; others are created through its REST API at run time. The compiled
+            # pipeline reads this Secret into MLflow's client env vars (pipelines/credentials.py).
             for client in client_namespaces:
                 k8s.core.v1.Secret(
                     f"{name}-credentials-{client}",
-                    metadata={"name": CLIENT_CREDENTIALS_SECRET, "namespace": client},
-                    string_data={"username": ADMIN_USERNAME, "password": admin.result},
+                    metadata={"name": MLFLOW_CREDENTIALS_SECRET, "namespace": client},
+                    string_data=dict(zip(MLFLOW_CREDENTIALS_ENV, (ADMIN_USERNAME, admin.result), strict=True)),
                     opts=child,
                 )
             secret_data["basic_auth.ini"] = pulumi.Output.all(database_uri, admin.result).apply(

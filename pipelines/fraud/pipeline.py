@@ -3,8 +3,9 @@
 
 from typing import NamedTuple
 
-from kfp import dsl
+from kfp import dsl, kubernetes
 
+from pipelines.credentials import MLFLOW_CREDENTIALS_ENV, MLFLOW_CREDENTIALS_SECRET
 from pipelines.fraud import components
 from pipelines.fraud.contract import LABEL, as_parameter
 
@@ -12,6 +13,17 @@ PIPELINE_NAME = "fraud-detection-training"
 DEFAULT_MODEL_NAME = "fraud-detector"
 DEFAULT_CONTRACT = as_parameter()
 DEFAULT_PARAM_GRID = {"learning_rate": [0.05, 0.1], "max_leaf_nodes": [15, 31], "max_iter": [150]}
+
+
+def with_mlflow_credentials(task: dsl.PipelineTask) -> dsl.PipelineTask:
+    """Give a step that calls MLflow the platform's client credentials (basic auth), when the Secret exists.
+
+    Optional: stacks without MLflow auth have no such Secret, and the step then runs without them.
+    """
+    kubernetes.use_secret_as_env(
+        task, secret_name=MLFLOW_CREDENTIALS_SECRET, secret_key_to_env=MLFLOW_CREDENTIALS_ENV, optional=True
+    )
+    return task
 
 
 @dsl.pipeline(name=PIPELINE_NAME, description="Train, evaluate and gate a card-fraud classifier; register it in MLflow.")
@@ -43,49 +55,59 @@ def fraud_training(
         max_null_fraction=max_null_fraction,
     )
     parts = components.split(validated=checked.outputs["validated"], label=LABEL, test_fraction=test_fraction, seed=seed)
-    trained = components.train(
-        train_data=parts.outputs["train"],
-        contract=contract,
-        param_grid=param_grid,
-        seed=seed,
-        tracking_uri=tracking_uri,
-        experiment=experiment,
-        run_name=run_name,
+    trained = with_mlflow_credentials(
+        components.train(
+            train_data=parts.outputs["train"],
+            contract=contract,
+            param_grid=param_grid,
+            seed=seed,
+            tracking_uri=tracking_uri,
+            experiment=experiment,
+            run_name=run_name,
+        )
     )
-    evaluated = components.evaluate(
-        model=trained.outputs["model"],
-        test_data=parts.outputs["test"],
-        contract=contract,
-        threshold=trained.outputs["threshold"],
-        tracking_uri=tracking_uri,
-        run_id=trained.outputs["run_id"],
+    evaluated = with_mlflow_credentials(
+        components.evaluate(
+            model=trained.outputs["model"],
+            test_data=parts.outputs["test"],
+            contract=contract,
+            threshold=trained.outputs["threshold"],
+            tracking_uri=tracking_uri,
+            run_id=trained.outputs["run_id"],
+        )
     )
-    decided = components.gate(
-        test_data=parts.outputs["test"],
-        contract=contract,
-        roc_auc=evaluated.outputs["roc_auc"],
-        p95_latency_ms=evaluated.outputs["p95_latency_ms"],
-        tracking_uri=tracking_uri,
-        model_name=model_name,
-        min_improvement=min_improvement,
-        auc_floor=auc_floor,
-        max_p95_latency_ms=max_p95_latency_ms,
+    decided = with_mlflow_credentials(
+        components.gate(
+            test_data=parts.outputs["test"],
+            contract=contract,
+            roc_auc=evaluated.outputs["roc_auc"],
+            p95_latency_ms=evaluated.outputs["p95_latency_ms"],
+            tracking_uri=tracking_uri,
+            model_name=model_name,
+            min_improvement=min_improvement,
+            auc_floor=auc_floor,
+            max_p95_latency_ms=max_p95_latency_ms,
+        )
     )
-    registered = components.register(
-        model=trained.outputs["model"],
-        test_data=parts.outputs["test"],
-        contract=contract,
-        tracking_uri=tracking_uri,
-        run_id=trained.outputs["run_id"],
-        model_name=model_name,
-        data_sha256=ingested.outputs["sha256"],
-        git_commit=git_commit,
-        pipeline_run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
-        gate_report=decided.outputs["report"],
-        threshold=trained.outputs["threshold"],
+    registered = with_mlflow_credentials(
+        components.register(
+            model=trained.outputs["model"],
+            test_data=parts.outputs["test"],
+            contract=contract,
+            tracking_uri=tracking_uri,
+            run_id=trained.outputs["run_id"],
+            model_name=model_name,
+            data_sha256=ingested.outputs["sha256"],
+            git_commit=git_commit,
+            pipeline_run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+            gate_report=decided.outputs["report"],
+            threshold=trained.outputs["threshold"],
+        )
     )
     with dsl.If(decided.outputs["Output"] == "promote", name="gate-passed"):
-        components.promote(tracking_uri=tracking_uri, model_name=model_name, version=registered.outputs["version"])
+        with_mlflow_credentials(
+            components.promote(tracking_uri=tracking_uri, model_name=model_name, version=registered.outputs["version"])
+        )
     outputs = NamedTuple("TrainingOutputs", decision=str, version=str, storage_uri=str)  # noqa: UP014 - as in the signature
     return outputs(
         decision=decided.outputs["Output"],

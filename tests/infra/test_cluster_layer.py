@@ -15,6 +15,7 @@ from infra.components import training_pipelines
 from infra.components.platform_namespace import psa_labels
 from infra.mocks import Registration
 from infra.pod_security import pod_spec_of, restricted_violations
+from pipelines import credentials
 
 ROOT = Path(__file__).resolve().parents[2]
 RELEASE = "kubernetes:helm.sh/v3:Release"
@@ -293,3 +294,36 @@ def test_kserve_and_cert_manager_versions(stack_run: offline.OfflineRun) -> None
     assert releases["cert-manager"].inputs["values"]["crds"]["enabled"] is True
     mode = releases["kserve-resources"].inputs["values"]["kserve"]["controller"]["deploymentMode"]
     assert mode == stack_run.settings.kserve_deployment_mode
+
+
+def test_pipeline_steps_read_the_mlflow_credentials_the_program_creates(stack_runs: dict[str, offline.OfflineRun]) -> None:
+    """With MLflow auth on, KFP's namespace holds the credentials Secret, and every compiled step that calls MLflow reads it."""
+    secrets = [
+        s.inputs
+        for s in stack_runs["prod"].of_type("kubernetes:core/v1:Secret")
+        if s.inputs["metadata"]["name"] == credentials.MLFLOW_CREDENTIALS_SECRET
+    ]
+    assert [s["metadata"]["namespace"] for s in secrets] == [namespaces.KUBEFLOW.name]
+    assert set(secrets[0]["stringData"]) == set(credentials.MLFLOW_CREDENTIALS_ENV)
+    assert not any(
+        s.inputs["metadata"]["name"] == credentials.MLFLOW_CREDENTIALS_SECRET
+        for s in stack_runs["local"].of_type("kubernetes:core/v1:Secret")
+    ), "without MLflow auth there is no credentials Secret"
+
+    spec, platform = yaml.safe_load_all((ROOT / "pipelines" / "compiled" / "fraud-detection-training.yaml").read_text())
+    executors = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    tasks = {**spec["root"]["dag"]["tasks"]}
+    for task in spec["root"]["dag"]["tasks"].values():
+        tasks.update(spec["components"][task["componentRef"]["name"]].get("dag", {}).get("tasks", {}))
+    mlflow_steps = [
+        spec["components"][task["componentRef"]["name"]]["executorLabel"]
+        for task in tasks.values()
+        if "tracking_uri" in task.get("inputs", {}).get("parameters", {})
+    ]
+    assert len(mlflow_steps) == 5, mlflow_steps
+    for executor in mlflow_steps:
+        (secret,) = executors[executor]["secretAsEnv"]
+        assert secret["secretName"] == credentials.MLFLOW_CREDENTIALS_SECRET, executor
+        assert {e["secretKey"]: e["envVar"] for e in secret["keyToEnv"]} == credentials.MLFLOW_CREDENTIALS_ENV, executor
+        # Optional: stacks without auth have no Secret and the step must still start.
+        assert secret["optional"] is True, executor
