@@ -25,6 +25,7 @@ from typing import Any
 import mlflow
 import numpy as np
 import pandas as pd
+import psutil
 
 from demo import report
 from demo.serving import ModelServer, model_server, prepare_model_dir, v2_request
@@ -73,6 +74,23 @@ def _terminate_on_sigterm() -> None:
         raise KeyboardInterrupt(f"signal {signum}")
 
     signal.signal(signal.SIGTERM, handler)
+
+
+def _stop_descendants() -> None:
+    """Stop every process the demo started that is still running.
+
+    kfp.local runs each step as a child process and, on Ctrl-C, leaves it running
+    (``Popen.__exit__`` waits 0.25 s and moves on); a signal sent to the demo
+    alone never reaches it.
+    """
+    children = psutil.Process().children(recursive=True)
+    for child in children:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            child.terminate()
+    _, alive = psutil.wait_procs(children, timeout=5)
+    for child in alive:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            child.kill()
 
 
 def _percentiles(latencies_ms: list[float]) -> dict[str, float]:
@@ -167,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     summary: dict[str, Any] = {"workdir": str(workdir)}
     try:
         with contextlib.ExitStack() as stack:
+            stack.callback(_stop_descendants)  # last, after the servers' own stops
             with progress.step("Generate the fraud data set into the local object store"):
                 data = workdir / "store" / "data" / "fraud.csv"
                 data.parent.mkdir(parents=True)

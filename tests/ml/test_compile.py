@@ -28,7 +28,7 @@ def test_every_pipeline_compiles_and_the_committed_yaml_is_fresh(tmp_path: Path)
 def test_compiled_pipeline_structure(tmp_path: Path) -> None:
     """The IR has the seven steps plus the gated promote, pinned images, and no latest tags."""
     (path,) = compile_module.compile_all(tmp_path)
-    spec = yaml.safe_load(path.read_text())
+    spec, _platform = yaml.safe_load_all(path.read_text())  # the IR, then its Kubernetes platform spec
     tasks = spec["root"]["dag"]["tasks"]
     assert {"ingest", "validate", "split", "train", "evaluate", "gate", "register", "condition-1"} <= set(tasks)
     assert tasks["condition-1"]["triggerPolicy"]["condition"].endswith("== 'promote'")
