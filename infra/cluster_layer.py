@@ -18,7 +18,7 @@ from infra.components.kserve import Kserve
 from infra.components.kubeflow_pipelines import KubeflowPipelines, PipelineStore
 from infra.components.minio import Minio
 from infra.components.mlflow_server import ArtifactStore, MlflowServer
-from infra.components.model_serving import ModelServing, serving_values
+from infra.components.model_serving import PLATFORM_VALUES_CONFIGMAP, ModelServing, PlatformValues, platform_values, serving_values
 from infra.components.monitoring_stack import RELEASE_NAME, MonitoringStack
 from infra.components.network_flows import NetworkFlows
 from infra.components.platform_namespace import PlatformNamespace
@@ -143,12 +143,19 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
     )
 
     outputs: dict[str, Any] = {"mlflowUrl": mlflow.url, "kfpApiUrl": kfp.api_url, "pipelineVersion": training.version}
-    if settings.serving_storage_uri:
+    # One owner per serving release (README "Who owns the serving release").
+    if settings.serving_owner == "helm":
+        values = platform_values(settings, roles.get("serving"), flows.chart_object_store(settings), RELEASE_NAME)
+        PlatformValues(f"{settings.serving_model_name}-platform-values", namespaces.MODELS.name, values,
+                       in_ns(namespaces.MODELS.name))
+        outputs["servingOwner"] = f"helm: pulumi up never changes the release; its platform values are in ConfigMap {PLATFORM_VALUES_CONFIGMAP}"
+    elif settings.serving_storage_uri:
         ModelServing(
             settings.serving_model_name,
             namespaces.MODELS.name,
             serving_values(settings, roles.get("serving"), flows.chart_object_store(settings), RELEASE_NAME),
             in_ns(namespaces.MODELS.name, namespaces.KSERVE.name),
         )
+        outputs["servingOwner"] = "stack: roll out by changing the serving keys of this stack file"
         outputs["servedModel"] = settings.serving_storage_uri
     return outputs

@@ -242,8 +242,11 @@ class Settings(_Frozen):
     serving_deployment_mode: Literal["Standard", "Knative"]
     serving_min_replicas: int = Field(ge=0)
     serving_max_replicas: int = Field(ge=1, le=100)
-    serving_canary_percent: int = Field(ge=0, le=99)
-    serving_previous_storage_uri: str
+    serving_owner: Literal["stack", "helm"]
+    serving_predictor_name: str
+    serving_canary_name: str
+    serving_canary_storage_uri: str
+    serving_canary_percent: int = Field(ge=0, le=100)
     serving_gpu: bool
     node_groups: tuple[NodeGroupSettings, ...]
     tags: dict[str, str] = Field(default_factory=dict)
@@ -276,7 +279,14 @@ class Settings(_Frozen):
             raise ValueError("training data is read from s3:// (or file:// in tests); leave empty for the data bucket")
         return value
 
-    @field_validator("serving_storage_uri", "serving_previous_storage_uri")
+    @field_validator("serving_predictor_name", "serving_canary_name")
+    @classmethod
+    def _predictor_name(cls, value: str) -> str:
+        if value and not re.match(r"^[a-z]([-a-z0-9]{0,18}[a-z0-9])?$", value):
+            raise ValueError("a predictor name is a short lowercase label such as v2 (letters, digits, '-'; at most 20)")
+        return value
+
+    @field_validator("serving_storage_uri", "serving_canary_storage_uri")
     @classmethod
     def _model_uri(cls, value: str) -> str:
         if value and not re.match(r"^(s3|gs|pvc|https)://.+", value):
@@ -377,16 +387,27 @@ class Settings(_Frozen):
             raise _invalid("servingMinReplicas", f"{self.serving_min_replicas} is greater than servingMaxReplicas {self.serving_max_replicas}")
         if self.serving_min_replicas == 0 and self.serving_deployment_mode != "Knative":
             raise _invalid("servingMinReplicas", "0 (scale to zero) needs servingDeploymentMode: Knative")
-        if self.serving_canary_percent:
-            if self.serving_deployment_mode != "Knative":
-                raise _invalid(
-                    "servingCanaryPercent",
-                    "a canary needs servingDeploymentMode: Knative (KServe ignores canaryTrafficPercent in Standard mode)",
-                )
-            if not self.serving_previous_storage_uri:
-                raise _invalid("servingPreviousStorageUri", "required with servingCanaryPercent: the model the canary replaces")
-        if (self.serving_canary_percent or self.serving_gpu) and not self.serving_storage_uri:
+        if self.serving_owner == "helm":
+            owned = {"servingStorageUri": self.serving_storage_uri, "servingPredictorName": self.serving_predictor_name,
+                     "servingCanaryName": self.serving_canary_name}
+            for key, value in owned.items():
+                if value:
+                    raise _invalid(key, "servingOwner is helm: the release and its model are ML engineers' `helm upgrade`; "
+                                        "remove this key, or set servingOwner: stack to roll out from the stack file")
+        if self.serving_canary_name:
+            if self.serving_deployment_mode != "Standard":
+                raise _invalid("servingCanaryName", "a canary needs servingDeploymentMode: Standard (KServe v0.20's spec.canary[])")
+            if self.serving_canary_name == self.serving_predictor_name:
+                raise _invalid("servingCanaryName", f"'{self.serving_canary_name}' is the stable predictor's name; give the canary its own")
+            if not self.serving_canary_storage_uri or self.serving_canary_storage_uri == self.serving_storage_uri:
+                raise _invalid("servingCanaryStorageUri", "required with servingCanaryName, and not servingStorageUri: the canary's own model")
+        elif self.serving_canary_storage_uri:
+            raise _invalid("servingCanaryStorageUri", "set servingCanaryName too (for example v2), or remove it")
+        if (self.serving_canary_name or self.serving_gpu) and not self.serving_storage_uri and self.serving_owner == "stack":
             raise _invalid("servingStorageUri", "a canary or GPU serving needs a model; set servingStorageUri")
+        if self.serving_gpu and self.is_aws and not any(group.is_gpu for group in self.enabled_node_groups):
+            raise _invalid("servingGpu", "no enabled GPU node group would run the model; enable one (enableGpuNodes and a gpu group) "
+                                         "or set servingGpu: false")
         if self.serving_gpu and self.serving_min_replicas == 0:
             raise _invalid("servingMinReplicas", "a GPU model must keep at least one replica (cold starts take minutes)")
         if self.serving_deployment_mode == "Knative" and self.kserve_deployment_mode != "Knative":

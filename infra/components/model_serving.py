@@ -6,17 +6,21 @@ from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
+import yaml
 
 from infra import paths
 from infra.config import Settings
 from infra.workloads import SERVING
 
 
-def serving_values(settings: Settings, role_arn: str | None, object_store: dict[str, Any], monitoring_release: str) -> dict[str, Any]:
-    """The chart's values for this stack: promoting a model is a change of servingStorageUri in the stack file."""
+# Where the values ML engineers pass to `helm upgrade` when the release is theirs (servingOwner: helm).
+PLATFORM_VALUES_CONFIGMAP = "model-serving-platform-values"
+
+
+def platform_values(settings: Settings, role_arn: str | None, object_store: dict[str, Any], monitoring_release: str) -> dict[str, Any]:
+    """The values the platform decides, whoever owns the release: identity, network peers, scaling bounds, monitoring."""
     (service_account,) = SERVING.service_accounts
-    values: dict[str, Any] = {
-        "model": {"storageUri": settings.serving_storage_uri},
+    return {
         "deploymentMode": settings.serving_deployment_mode,
         "autoscaling": {"minReplicas": settings.serving_min_replicas, "maxReplicas": settings.serving_max_replicas},
         "gpu": {"enabled": settings.serving_gpu, "count": 1},
@@ -24,12 +28,41 @@ def serving_values(settings: Settings, role_arn: str | None, object_store: dict[
         "networkPolicy": {"enabled": True, "gateway": {"namespace": settings.gateway_namespace}, "objectStore": object_store},
         "monitoring": {"enabled": settings.monitoring, "release": monitoring_release},
     }
-    if settings.serving_canary_percent:
+
+
+def rollout_values(settings: Settings) -> dict[str, Any]:
+    """The values of a rollout, from the stack file (servingOwner: stack): the model, the predictor's name, the canary."""
+    values: dict[str, Any] = {"model": {"storageUri": settings.serving_storage_uri}, "predictor": {"name": settings.serving_predictor_name}}
+    if settings.serving_canary_name:
         values["canary"] = {
+            "name": settings.serving_canary_name,
+            "storageUri": settings.serving_canary_storage_uri,
             "trafficPercent": settings.serving_canary_percent,
-            "previousStorageUri": settings.serving_previous_storage_uri,
         }
     return values
+
+
+def serving_values(settings: Settings, role_arn: str | None, object_store: dict[str, Any], monitoring_release: str) -> dict[str, Any]:
+    """The chart's values when the stack owns the release: promoting a model is a change of the stack file."""
+    return {**platform_values(settings, role_arn, object_store, monitoring_release), **rollout_values(settings)}
+
+
+class PlatformValues(pulumi.ComponentResource):
+    """The platform's values of the serving chart in a ConfigMap, for a release ML engineers own with helm.
+
+        kubectl -n models get configmap model-serving-platform-values -o jsonpath='{.data.values\\.yaml}' > platform.yaml
+        helm upgrade --install fraud charts/model-serving -n models -f platform.yaml --set model.storageUri=...
+    """
+
+    def __init__(self, name: str, namespace: str, values: dict[str, Any], opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("mlplatform:k8s:PlatformValues", name, None, opts)
+        k8s.core.v1.ConfigMap(
+            name,
+            metadata={"name": PLATFORM_VALUES_CONFIGMAP, "namespace": namespace, "labels": {"app.kubernetes.io/part-of": "mlplatform"}},
+            data={"values.yaml": pulumi.Output.from_input(values).apply(lambda resolved: yaml.safe_dump(resolved, sort_keys=False))},
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.register_outputs({})
 
 
 class ModelServing(pulumi.ComponentResource):

@@ -10,6 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from infra import versions
+from tests.crd import crd_schema
+
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "model-serving"
 SCENARIOS = sorted((CHART / "ci").glob("*-values.yaml"))
@@ -50,3 +53,15 @@ def by_kind(objects: list[dict], kind: str) -> list[dict]:
 def rendered() -> dict[str, list[dict]]:
     """Every ci/ scenario rendered once, keyed by scenario name (default, canary, ...)."""
     return {path.name.removesuffix("-values.yaml"): render(path) for path in SCENARIOS}
+
+
+@pytest.fixture(scope="session")
+def isvc_schema() -> dict:
+    """KServe's InferenceService v1beta1 schema from the pinned kserve-crd chart, strict."""
+    from tests.conformance.render import upstream_root  # it renders with this module's helm
+
+    root = upstream_root()
+    if root is None:
+        pytest.skip("no upstream sources: ../shared/upstream is absent; run `make upstream` to fetch them into .upstream/")
+    crd = root / versions.KSERVE_CRD.upstream_dir / "templates" / "serving.kserve.io_inferenceservices.yaml"
+    return crd_schema(crd, "v1beta1")

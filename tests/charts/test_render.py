@@ -15,7 +15,6 @@ from infra.pod_security import pod_spec_of, restricted_violations
 from tests.charts.conftest import CHART, ROOT, SCENARIOS, by_kind, helm, render
 
 KUBERNETES_VERSION = "1.35.0"
-ISVC_SCHEMA = json.loads((CHART / "schemas" / "kserve-v0.20.0-inferenceservice.schema.json").read_text())
 VALIDATORS = ROOT / "scripts" / "crd-validators"
 
 
@@ -44,24 +43,24 @@ def test_builtin_objects_validate_against_kubernetes_schemas(rendered: dict[str,
                 raise AssertionError(f"{scenario}: {obj['kind']}/{obj['metadata']['name']}: {error.message}") from None
 
 
-def test_inference_service_validates_against_kserve_schema(rendered: dict[str, list[dict]]) -> None:
-    """The InferenceService validates against KServe v0.20.0's schema (unknown fields refused)."""
-    validator = jsonschema.Draft202012Validator(ISVC_SCHEMA)
+def test_inference_service_validates_against_kserve_schema(rendered: dict[str, list[dict]], isvc_schema: dict) -> None:
+    """The InferenceService validates against KServe v0.20.0's CRD schema (unknown fields refused)."""
+    validator = jsonschema.Draft202012Validator(isvc_schema)
     for scenario, objects in rendered.items():
         (isvc,) = by_kind(objects, "InferenceService")
         errors = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(isvc)]
         assert errors == [], scenario
 
 
-def test_kserve_schema_refuses_a_misspelt_field() -> None:
-    """The extracted KServe schema is strict enough to catch a typo the API server would prune."""
+def test_kserve_schema_refuses_a_misspelt_field(isvc_schema: dict) -> None:
+    """The strict CRD schema catches a typo the API server would prune."""
     isvc = {
         "apiVersion": "serving.kserve.io/v1beta1",
         "kind": "InferenceService",
         "metadata": {"name": "x"},
         "spec": {"predictor": {"model": {"modelFormat": {"name": "sklearn"}, "storageURI": "s3://b/m"}}},
     }
-    errors = list(jsonschema.Draft202012Validator(ISVC_SCHEMA).iter_errors(isvc))
+    errors = list(jsonschema.Draft202012Validator(isvc_schema).iter_errors(isvc))
     assert any("storageURI" in e.message for e in errors)
 
 
@@ -162,13 +161,17 @@ def test_inference_service_defaults(rendered: dict[str, list[dict]]) -> None:
 
 
 def test_canary_scenario(rendered: dict[str, list[dict]]) -> None:
-    """Canary: Knative mode, 10 % to the new revision, the previous model noted; no PDB."""
+    """Canary: Standard mode, the stable predictor v1 and a canary v2 with its own model at 10 %; the PDB stays."""
     objects = rendered["canary"]
     (isvc,) = by_kind(objects, "InferenceService")
-    assert isvc["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == "Knative"
-    assert isvc["spec"]["predictor"]["canaryTrafficPercent"] == 10
-    assert isvc["metadata"]["annotations"]["mlplatform.io/previous-storage-uri"].endswith("/fedcba9876543210/artifacts/model")
-    assert by_kind(objects, "PodDisruptionBudget") == []
+    assert isvc["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == "Standard"
+    predictor = isvc["spec"]["predictor"]
+    assert predictor["name"] == "v1" and "canaryTrafficPercent" not in predictor
+    (canary,) = isvc["spec"]["canary"]
+    assert canary["trafficPercent"] == 10 and canary["predictor"]["name"] == "v2"
+    assert canary["predictor"]["model"]["storageUri"].endswith("/fedcba9876543210/artifacts/model")
+    assert canary["predictor"]["model"]["resources"] == predictor["model"]["resources"]
+    assert len(by_kind(objects, "PodDisruptionBudget")) == 1
 
 
 def test_gpu_scenario(rendered: dict[str, list[dict]]) -> None:
@@ -256,15 +259,18 @@ def _notes(values: Path) -> str:
 
 
 def test_notes_print_a_working_v2_curl_per_mode() -> None:
-    """NOTES.txt prints a V2 infer curl: via port-forward in Standard mode, via the gateway with Host in Knative."""
+    """NOTES.txt prints a V2 infer curl (port-forward in Standard mode, the gateway in Knative) and the canary's next steps."""
     standard = _notes(CHART / "ci" / "default-values.yaml")
     assert "kubectl -n models port-forward service/fraud-model-serving-predictor 8080:80" in standard
     assert "curl -s http://localhost:8080/v2/models/fraud-model-serving/infer" in standard
     body = standard.split("-d '", 1)[1].split("'", 1)[0]
     assert json.loads(body)["inputs"][0]["shape"] == [1, 8]
-    knative = _notes(CHART / "ci" / "canary-values.yaml")
+    knative = _notes(CHART / "ci" / "knative-values.yaml")
     assert 'curl -s -H "Host: ${SERVICE_HOSTNAME}" http://${INGRESS_HOST}/v2/models/fraud-model-serving/infer' in knative
-    assert "Canary: 10%" in knative and "helm rollback fraud" in knative
+    canary = _notes(CHART / "ci" / "canary-values.yaml")
+    assert "port-forward service/fraud-model-serving-v1-predictor 8080:80" in canary
+    assert "Canary v2: 10% of the requests" in canary
+    assert "--set predictor.name=v2 --set model.storageUri=s3://mlp-staging-artifacts/mlflow/1/fedcba9876543210/artifacts/model" in canary
 
 
 def test_values_schema_describes_every_value() -> None:
@@ -312,8 +318,11 @@ BAD_VALUES = {
     "bad-storage-scheme": r"model\.storageUri \\?\"ftp://models/fraud\\?\" is not supported",
     "deprecated-raw-deployment": r"/deploymentMode': value must be one of 'Standard', 'Knative'",
     "deprecated-serverless": r"/deploymentMode': value must be one of 'Standard', 'Knative'",
-    "canary-in-standard": r"canary\.trafficPercent needs deploymentMode Knative.*kserve/kserve#5335",
-    "canary-without-previous": r"canary\.previousStorageUri is required with canary\.trafficPercent",
+    "canary-in-knative": r"canary\.name needs deploymentMode Standard",
+    "canary-without-storage-uri": r"canary\.storageUri is required with canary\.name",
+    "canary-named-like-stable": r"canary\.name \\?\"v2\\?\" equals predictor\.name",
+    "canary-over-100": r"/canary/trafficPercent': maximum: got 120, want 100",
+    "limits-below-requests": r"resources\.limits\.cpu 1500m is below resources\.requests\.cpu 2",
     "scale-to-zero-standard": r"autoscaling\.minReplicas 0 \(scale to zero\) needs deploymentMode Knative",
     "rps-in-standard": r"autoscaling\.scaleMetric \\?\"rps\\?\" needs deploymentMode Knative",
     "min-above-max": r"autoscaling\.minReplicas 5 is greater than autoscaling\.maxReplicas 2",

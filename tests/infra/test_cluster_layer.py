@@ -233,10 +233,41 @@ def test_serving_release_gets_the_stack_values(stack_runs: dict[str, offline.Off
         assert values["autoscaling"]["minReplicas"] == run.settings.serving_min_replicas
         assert values["autoscaling"]["maxReplicas"] == run.settings.serving_max_replicas
         assert values["monitoring"] == {"enabled": run.settings.monitoring, "release": "kube-prometheus-stack"}
-    canary = offline.run("staging", {"kserveDeploymentMode": "Knative", "servingDeploymentMode": "Knative", "servingCanaryPercent": 10,
-                                     "servingPreviousStorageUri": "s3://mlp-staging-artifacts-123456789012/mlflow/1/models/m-old/artifacts"})
+    new_model = "s3://mlp-staging-artifacts-123456789012/mlflow/1/models/m-new/artifacts"
+    canary = offline.run("staging", {"servingPredictorName": "v1", "servingCanaryName": "v2", "servingCanaryStorageUri": new_model,
+                                     "servingCanaryPercent": 25})
     (release,) = [r for r in canary.of_type(RELEASE) if r.inputs["chart"] == "charts/model-serving"]
-    assert release.inputs["values"]["canary"]["trafficPercent"] == 10
+    assert release.inputs["values"]["predictor"] == {"name": "v1"}
+    assert release.inputs["values"]["canary"] == {"name": "v2", "storageUri": new_model, "trafficPercent": 25}
+
+
+def test_one_owner_per_serving_release(stack_runs: dict[str, offline.OfflineRun], tmp_path: Path) -> None:
+    """servingOwner stack: the program releases the model; helm: no release, only the platform's values, which render the chart."""
+    from infra.components import model_serving
+
+    staging = stack_runs["staging"]
+    assert staging.settings.serving_owner == "stack"
+    assert [r for r in staging.of_type(RELEASE) if r.inputs["chart"] == "charts/model-serving"]
+    assert staging.outputs["servingOwner"].startswith("stack:")
+
+    dev = stack_runs["dev"]
+    assert dev.settings.serving_owner == "helm"
+    # No Pulumi resource carries a model, so `pulumi up` has nothing to revert a `helm upgrade` to.
+    assert not [r for r in dev.of_type(RELEASE) if r.inputs["chart"] == "charts/model-serving"]
+    (configmap,) = [c for c in dev.of_type("kubernetes:core/v1:ConfigMap")
+                    if c.inputs["metadata"]["name"] == model_serving.PLATFORM_VALUES_CONFIGMAP]
+    assert configmap.inputs["metadata"]["namespace"] == namespaces.MODELS.name
+    assert model_serving.PLATFORM_VALUES_CONFIGMAP in dev.outputs["servingOwner"]
+    values = yaml.safe_load(configmap.inputs["data"]["values.yaml"])
+    assert not {"model", "predictor", "canary"} & set(values), "rollout values belong to helm upgrade"
+    assert values["serviceAccount"]["name"] == "model-serving" and values["serviceAccount"]["roleArn"].startswith("arn:aws:iam::")
+    # What the README tells ML engineers to run renders with these values.
+    platform = tmp_path / "platform.yaml"
+    platform.write_text(configmap.inputs["data"]["values.yaml"])
+    from tests.charts.conftest import by_kind, render
+
+    (isvc,) = by_kind(render(platform, sets=("model.storageUri=s3://b/mlflow/1/run/artifacts/model",)), "InferenceService")
+    assert isvc["spec"]["predictor"]["serviceAccountName"] == "model-serving"
 
 
 def test_program_workloads_meet_restricted_pod_security(stack_run: offline.OfflineRun) -> None:

@@ -118,11 +118,20 @@ BAD_CONFIGS = [
     ("dev", {"pipelineSchedule": "daily"}, r"mlplatform:pipelineSchedule = \"daily\": a cron schedule has 5 fields"),
     ("dev", {"pipelineAucFloor": "0.3"}, r"mlplatform:pipelineAucFloor = 0.3: Input should be greater than or equal to 0.5"),
     ("dev", {"servingStorageUri": "ftp://models/x"}, r"mlplatform:servingStorageUri.*a model URI is s3://"),
-    ("staging", {"servingCanaryPercent": 10}, r"mlplatform:servingCanaryPercent.*needs servingDeploymentMode: Knative"),
+    ("staging", {"servingCanaryName": "v2"}, r"mlplatform:servingCanaryStorageUri.*required with servingCanaryName"),
+    ("staging", {"servingCanaryStorageUri": "s3://b/m2"}, r"mlplatform:servingCanaryStorageUri.*set servingCanaryName too"),
+    ("staging", {"servingCanaryName": "v1", "servingPredictorName": "v1", "servingCanaryStorageUri": "s3://b/m2"},
+     r"mlplatform:servingCanaryName.*'v1' is the stable predictor's name"),
+    ("staging", {"servingCanaryName": "v2", "servingCanaryStorageUri": "s3://b/m2", "servingCanaryPercent": 101},
+     r"mlplatform:servingCanaryPercent = 101: Input should be less than or equal to 100"),
+    ("staging", {"servingCanaryName": "V2"}, r"mlplatform:servingCanaryName = \"V2\": a predictor name is a short lowercase label"),
+    ("staging", {"servingOwner": "helm"}, r"mlplatform:servingStorageUri.*servingOwner is helm"),
+    ("staging", {"servingOwner": "argo"}, r"mlplatform:servingOwner = \"argo\": Input should be 'stack' or 'helm'"),
+    ("staging", {"servingGpu": True, "enableGpuNodes": False}, r"mlplatform:servingGpu.*no enabled GPU node group would run the model"),
     ("staging", {"servingMinReplicas": 0}, r"mlplatform:servingMinReplicas.*scale to zero\) needs servingDeploymentMode: Knative"),
     ("staging", {"servingMinReplicas": 5, "servingMaxReplicas": 2}, r"servingMinReplicas.*greater than servingMaxReplicas 2"),
     ("staging", {"kserveDeploymentMode": "Serverless"}, r"kserveDeploymentMode = \"Serverless\": Input should be 'Standard' or 'Knative'"),
-    ("dev", {"servingGpu": True}, r"mlplatform:servingStorageUri.*needs a model"),
+    ("prod", {"servingGpu": True, "servingStorageUri": ""}, r"mlplatform:servingStorageUri.*needs a model"),
 ]
 
 

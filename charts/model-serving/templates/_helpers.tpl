@@ -64,10 +64,91 @@ The service account the predictor runs as.
 {{- end }}
 
 {{/*
-In-cluster URL of the predictor (Standard: its Service; Knative: its route).
+The stable predictor's Service (and Deployment): KServe's PredictorServiceName,
+`<name>-<predictor.name>-predictor`, or `<name>-predictor` without a predictor name.
+*/}}
+{{- define "model-serving.predictorService" -}}
+{{- $parts := list (include "model-serving.fullname" .) }}
+{{- with .Values.predictor.name }}{{ $parts = append $parts . }}{{ end }}
+{{- join "-" (append $parts "predictor") }}
+{{- end }}
+
+{{/*
+In-cluster host of the stable predictor's Service.
 */}}
 {{- define "model-serving.predictorHost" -}}
-{{- printf "%s-predictor.%s.svc.cluster.local" (include "model-serving.fullname" .) .Release.Namespace }}
+{{- printf "%s.%s.svc.cluster.local" (include "model-serving.predictorService" .) .Release.Namespace }}
+{{- end }}
+
+{{/*
+The model block of a predictor, for the stable one and the canary alike: called with
+a dict of the chart's Values and the model's storageUri.
+*/}}
+{{- define "model-serving.model" -}}
+{{- $v := .Values -}}
+modelFormat:
+  name: {{ $v.model.format }}
+  {{- with $v.model.formatVersion }}
+  version: {{ . | quote }}
+  {{- end }}
+protocolVersion: {{ $v.model.protocolVersion }}
+{{- with $v.model.runtime }}
+runtime: {{ . }}
+{{- end }}
+storageUri: {{ .storageUri | quote }}
+resources:
+  requests:
+    {{- toYaml $v.resources.requests | nindent 4 }}
+  limits:
+    {{- toYaml $v.resources.limits | nindent 4 }}
+    {{- if $v.gpu.enabled }}
+    nvidia.com/gpu: {{ $v.gpu.count | quote }}
+    {{- end }}
+{{- $threads := include "model-serving.threads" $v }}
+# Native thread pools (OpenMP, OpenBLAS, MKL) sized to the CPU the model is given, not the
+# node's cores: unbounded, every request spins a thread per node core and the pod is throttled.
+env:
+  {{- range list "OMP_NUM_THREADS" "OPENBLAS_NUM_THREADS" "MKL_NUM_THREADS" }}
+  - name: {{ . }}
+    value: {{ $threads | quote }}
+  {{- end }}
+securityContext:
+  {{- toYaml $v.securityContext | nindent 2 }}
+  runAsUser: {{ $v.podSecurityContext.runAsUser }}
+volumeMounts:
+  - name: scratch
+    mountPath: /tmp
+{{- end }}
+
+{{/*
+A CPU quantity ("500m", "1", 1.5) in millicores.
+*/}}
+{{- define "model-serving.millicores" -}}
+{{- $q := toString . -}}
+{{- if hasSuffix "m" $q }}{{ trimSuffix "m" $q | float64 }}{{ else }}{{ mulf (float64 $q) 1000 }}{{ end }}
+{{- end }}
+
+{{/*
+A memory quantity ("512Mi", "2Gi", "1G", 1073741824) in bytes.
+*/}}
+{{- define "model-serving.bytes" -}}
+{{- $q := toString . -}}
+{{- $value := "" -}}
+{{- range $suffix, $factor := dict "Ki" 1024.0 "Mi" 1048576.0 "Gi" 1073741824.0 "Ti" 1099511627776.0 "k" 1000.0 "M" 1000000.0 "G" 1000000000.0 "T" 1000000000000.0 }}
+{{- if and (not $value) (hasSuffix $suffix $q) }}{{ $value = mulf (trimSuffix $suffix $q | float64) $factor }}{{ end }}
+{{- end }}
+{{- if not $value }}{{ $value = float64 $q }}{{ end }}
+{{- $value -}}
+{{- end }}
+
+{{/*
+Threads of the model's native pools: `threads`, or the CPU limit rounded up (at least 1).
+*/}}
+{{- define "model-serving.threads" -}}
+{{- if .threads }}{{ .threads }}{{ else }}
+{{- $limit := dig "limits" "cpu" "1" .resources }}
+{{- max 1 (ceil (divf (include "model-serving.millicores" $limit | float64) 1000)) }}
+{{- end }}
 {{- end }}
 
 {{/*
@@ -91,14 +172,34 @@ names the key and the fix.
 {{- if gt (int $v.autoscaling.minReplicas) (int $v.autoscaling.maxReplicas) }}
 {{- $errors = append $errors (printf "autoscaling.minReplicas %d is greater than autoscaling.maxReplicas %d" (int $v.autoscaling.minReplicas) (int $v.autoscaling.maxReplicas)) }}
 {{- end }}
-{{- if not (kindIs "invalid" $v.canary.trafficPercent) }}
-{{- if ne $v.deploymentMode "Knative" }}
-{{- $errors = append $errors "canary.trafficPercent needs deploymentMode Knative: KServe ignores canaryTrafficPercent in Standard mode (kserve/kserve#5335), so the canary would silently get all traffic" }}
+{{- if $v.canary.name }}
+{{- if ne $v.deploymentMode "Standard" }}
+{{- $errors = append $errors "canary.name needs deploymentMode Standard: KServe v0.20 runs spec.canary[] in Standard mode only (its webhook refuses a canary otherwise)" }}
 {{- end }}
-{{- if not $v.canary.previousStorageUri }}
-{{- $errors = append $errors "canary.previousStorageUri is required with canary.trafficPercent: note the model the canary is compared with, so a rollback knows where to go" }}
-{{- else if eq $v.canary.previousStorageUri $v.model.storageUri }}
-{{- $errors = append $errors "canary.previousStorageUri equals model.storageUri: a canary must serve a different model than the revision it is compared with" }}
+{{- if eq $v.canary.name $v.predictor.name }}
+{{- $errors = append $errors (printf "canary.name %q equals predictor.name: the canary needs its own name (KServe refuses a conflict with the stable predictor)" $v.canary.name) }}
+{{- end }}
+{{- if not $v.canary.storageUri }}
+{{- $errors = append $errors "canary.storageUri is required with canary.name: the model the canary serves" }}
+{{- else if not (regexMatch "^(s3|gs|pvc|https)://.+" $v.canary.storageUri) }}
+{{- $errors = append $errors (printf "canary.storageUri %q is not supported: use an s3://, gs://, pvc:// or https:// URI" $v.canary.storageUri) }}
+{{- else if eq $v.canary.storageUri $v.model.storageUri }}
+{{- $errors = append $errors "canary.storageUri equals model.storageUri: a canary must serve a different model than the stable predictor" }}
+{{- end }}
+{{- end }}
+{{- range $role, $name := dict "predictor.name" $v.predictor.name "canary.name" $v.canary.name }}
+{{- $service := printf "%s-%s-predictor" (include "model-serving.fullname" $) $name }}
+{{- if and $name (gt (len $service) 63) }}
+{{- $errors = append $errors (printf "%s %q makes the Service name %s longer than 63 characters: shorten it or fullnameOverride" $role $name $service) }}
+{{- end }}
+{{- end }}
+{{- range $resource, $unit := dict "cpu" "millicores" "memory" "bytes" }}
+{{- $request := dig "requests" $resource "" $v.resources }}
+{{- $limit := dig "limits" $resource "" $v.resources }}
+{{- if and $request $limit }}
+{{- if lt (include (printf "model-serving.%s" $unit) $limit | float64) (include (printf "model-serving.%s" $unit) $request | float64) }}
+{{- $errors = append $errors (printf "resources.limits.%s %v is below resources.requests.%s %v: Kubernetes refuses such a pod; raise the limit or lower the request" $resource $limit $resource $request) }}
+{{- end }}
 {{- end }}
 {{- end }}
 {{- if and $v.gpu.enabled (eq (int $v.autoscaling.minReplicas) 0) }}
