@@ -26,6 +26,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import psutil
+import requests
 
 from demo import report
 from demo.serving import ModelServer, model_server, prepare_model_dir, v2_request
@@ -115,6 +116,17 @@ def serve_and_query(server: ModelServer, frame: pd.DataFrame, progress: Progress
     batch.raise_for_status()
     batch_output = batch.json()["outputs"][0]
     malformed = server.infer({"inputs": [{"name": "features", "datatype": "FP64"}]})
+    # The malformed requests the runtime the model carries refuses with a 4xx (pipelines/serving_runtime.py).
+    width = len(FEATURES)
+    bad_requests = {
+        "shape/data mismatch": {"inputs": [{"name": "features", "shape": [2, width], "datatype": "FP64", "data": batch_rows[0]}]},
+        "wrong feature count": {"inputs": [{"name": "features", "shape": [1, width - 1], "datatype": "FP64", "data": batch_rows[0][:-1]}]},
+        "wrong datatype": {"inputs": [{"name": "features", "shape": [1, width], "datatype": "BYTES", "data": ["x"] * width}]},
+        "empty batch": {"inputs": [{"name": "features", "shape": [0, width], "datatype": "FP64", "data": []}]},
+    }
+    refused = {name: server.infer(body) for name, body in bad_requests.items()}
+    unknown = requests.post(f"{server.url}/v2/models/no-such-model/infer", json=v2_request(batch_rows[:1]), timeout=10)
+    refused["unknown model"] = unknown
     still_ready = server.ready()
     single = _percentiles(latencies)
     progress.say(f"single-row V2 infer x{len(latencies)}: p50 {single['p50']:.1f} ms, p95 {single['p95']:.1f} ms, p99 {single['p99']:.1f} ms")
@@ -122,6 +134,8 @@ def serve_and_query(server: ModelServer, frame: pd.DataFrame, progress: Progress
     for item in predictions[:5]:
         progress.say(f"  fraud probability {item['fraud_probability']:.3f} (true label {item['label']})")
     progress.say(f"malformed request -> HTTP {malformed.status_code}: {malformed.text[:120]}")
+    for name, response in refused.items():
+        progress.say(f"{name} -> HTTP {response.status_code}: {response.text[:110]}")
     progress.say(f"server still ready after it: {still_ready}")
     return {
         "single_row_ms": single,
@@ -132,6 +146,7 @@ def serve_and_query(server: ModelServer, frame: pd.DataFrame, progress: Progress
         "malformed_status": malformed.status_code,
         "malformed_body": malformed.text[:300],
         "ready_after_malformed": still_ready,
+        "refused": {name: {"status": r.status_code, "body": r.text[:300]} for name, r in refused.items()},
     }
 
 
@@ -213,9 +228,8 @@ def main(argv: list[str] | None = None) -> int:
                 champion = client.get_model_version_by_alias(DEFAULT_MODEL_NAME, "champion")
                 model_dir = Path(mlflow.artifacts.download_artifacts(f"models:/{DEFAULT_MODEL_NAME}@champion",
                                                                       dst_path=str(workdir / "downloads")))
-                repository = workdir / "serving"
-                prepare_model_dir(model_dir, repository / DEFAULT_MODEL_NAME, DEFAULT_MODEL_NAME, champion.version)
-                server = stack.enter_context(model_server(repository, DEFAULT_MODEL_NAME, workdir / "logs" / "mlserver.log"))
+                mounted = prepare_model_dir(model_dir, workdir / "serving" / "mnt" / "models")
+                server = stack.enter_context(model_server(mounted, DEFAULT_MODEL_NAME, workdir / "logs" / "mlserver.log"))
                 progress.say(f"{DEFAULT_MODEL_NAME} v{champion.version} ready at {server.url}/v2/models/{DEFAULT_MODEL_NAME}")
                 summary["serving"] = serve_and_query(server, frame, progress)
                 summary["serving"]["url"] = server.url

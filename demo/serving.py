@@ -1,15 +1,15 @@
-"""Serve a registered model the way KServe serves scikit-learn on the V2 protocol: MLServer's sklearn runtime.
+"""Serve a registered model the way the platform serves it: KServe's `kserve-mlserver` runtime.
 
-KServe's `kserve-mlserver` runtime mounts the model directory and starts
-`mlserver` with `mlserver_sklearn.SKLearnModel`; this does the same on
-localhost with free ports, and stops the server (its whole process group) on
-exit.
+KServe downloads the registered model's folder to /mnt/models and starts `mlserver start
+/mnt/models` with the runtime's env, its defaults (model name and URI) and the chart's (the
+runtime class the model carries, bounded thread pools); this does the same on localhost with
+free ports, and stops the server (its whole process group) on exit.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
+import os
 import shutil
 import subprocess
 import sys
@@ -20,6 +20,7 @@ from pathlib import Path
 
 import requests
 
+from pipelines.cluster import SERVING_CODE_DIR, SERVING_IMPLEMENTATION
 from pipelines.mlflow_server import free_port, stop
 
 
@@ -52,35 +53,60 @@ def v2_request(rows: list[list[float]], probabilities: bool = True) -> dict:
     return payload
 
 
-def prepare_model_dir(model_dir: Path, target: Path, model_name: str, version: str) -> None:
-    """Lay out a model repository the way KServe's storage initializer leaves /mnt/models."""
-    target.mkdir(parents=True, exist_ok=True)
-    pickled = model_dir / "model.pkl"
-    if not pickled.exists():
+def prepare_model_dir(model_dir: Path, target: Path) -> Path:
+    """Lay out a registered model the way KServe's storage initializer leaves /mnt/models: its whole folder."""
+    if not (model_dir / "model.pkl").exists():
         raise FileNotFoundError(f"{model_dir} has no model.pkl; register the model with the pickle serialization format")
-    shutil.copy(pickled, target / "model.pkl")
-    settings = {
-        "name": model_name,
-        "implementation": "mlserver_sklearn.SKLearnModel",
-        "parameters": {"uri": "./model.pkl", "version": version},
-    }
-    (target / "model-settings.json").write_text(json.dumps(settings, indent=2))
+    shutil.copytree(model_dir, target, dirs_exist_ok=True)
+    return target
+
+
+def serving_env(model_dir: Path, model_name: str, threads: int, implementation: str) -> dict[str, str]:
+    """The model container's env on the platform, with ``model_dir`` for /mnt/models.
+
+    What KServe's defaulter adds for an MLServer predictor (the model's name and URI), and what
+    the serving chart adds: the runtime class the model carries, from its code folder, and
+    native thread pools bounded by the CPU the model is given.
+    """
+    env = {"MLSERVER_MODEL_NAME": model_name, "MLSERVER_MODEL_URI": str(model_dir)}
+    if implementation:
+        env |= {"MLSERVER_MODEL_IMPLEMENTATION": implementation, "PYTHONPATH": str(model_dir / SERVING_CODE_DIR)}
+    return env | {name: str(threads) for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
 
 
 @contextlib.contextmanager
-def model_server(repository: Path, model_name: str, log_file: Path, timeout: float = 90.0) -> Iterator[ModelServer]:
-    """Start ``mlserver start <repository>`` and wait for the model to be ready."""
+def model_server(
+    model_dir: Path,
+    model_name: str,
+    log_file: Path,
+    *,
+    threads: int = 1,
+    implementation: str = SERVING_IMPLEMENTATION,
+    runtime_env: dict[str, str] | None = None,
+    timeout: float = 90.0,
+) -> Iterator[ModelServer]:
+    """Start ``mlserver start <model_dir>`` as the platform runs it, and wait for the model to be ready.
+
+    ``runtime_env`` is the ServingRuntime container's env (KServe's ``kserve-mlserver``), which
+    the predictor's env overrides by name, as KServe merges them.
+    """
     http_port, grpc_port, metrics_port = free_port(), free_port(), free_port()
-    # One process: MLServer 1.7.1's worker pool fails here ("no current event loop").
-    (repository / "settings.json").write_text(
-        json.dumps({"parallel_workers": 0, "host": "127.0.0.1", "http_port": http_port, "grpc_port": grpc_port,
-                    "metrics_port": metrics_port, "debug": False})
-    )
+    env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", str(model_dir)), **(runtime_env or {})}
+    if "MLSERVER_MODEL_IMPLEMENTATION" not in env and not implementation:
+        env["MLSERVER_MODEL_IMPLEMENTATION"] = "mlserver_sklearn.SKLearnModel"  # the runtime's class for sklearn
+    env |= serving_env(model_dir, model_name, threads, implementation)
+    env |= {
+        "MLSERVER_HOST": "127.0.0.1", "MLSERVER_HTTP_PORT": str(http_port), "MLSERVER_GRPC_PORT": str(grpc_port),
+        "MLSERVER_METRICS_PORT": str(metrics_port),
+        # This machine only: MLServer 1.7.1's worker pool fails here ("no current event loop").
+        "MLSERVER_PARALLEL_WORKERS": "0",
+    }
     mlserver = Path(sys.executable).parent / "mlserver"
     with open(log_file, "ab") as log:
+        # The image's entrypoint: `mlserver start $MLSERVER_MODELS_DIR` (/mnt/models).
         process = subprocess.Popen(
-            [str(mlserver), "start", str(repository)], stdout=log, stderr=subprocess.STDOUT, cwd=repository,
-            start_new_session=True,
+            [str(mlserver), "start", str(model_dir)], stdout=log, stderr=subprocess.STDOUT, cwd=model_dir.parent,
+            env=env, start_new_session=True,
         )
         server = ModelServer(f"http://127.0.0.1:{http_port}", model_name, f"http://127.0.0.1:{metrics_port}/metrics")
         try:

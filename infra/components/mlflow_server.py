@@ -19,7 +19,7 @@ from infra import versions
 from infra.flows import MLFLOW_PODS, MLFLOW_PORT
 from infra.workload_security import container_security, pod_security
 from infra.workloads import MLFLOW
-from pipelines.credentials import MLFLOW_CREDENTIALS_ENV, MLFLOW_CREDENTIALS_SECRET
+from pipelines.cluster import MLFLOW_CREDENTIALS_ENV, MLFLOW_CREDENTIALS_SECRET
 
 ADMIN_USERNAME = "admin"
 
@@ -78,7 +78,7 @@ class MlflowServer(pulumi.ComponentResource):
             secret_data["flask-secret-key"] = flask_key.result
             # Pipeline steps log and register as the admin: MLflow's basic-auth config declares
             # only that user; others are created through its REST API at run time. The compiled
-            # pipeline reads this Secret into MLflow's client env vars (pipelines/credentials.py).
+            # pipeline reads this Secret into MLflow's client env vars (pipelines/cluster.py).
             for client in client_namespaces:
                 k8s.core.v1.Secret(
                     f"{name}-credentials-{client}",

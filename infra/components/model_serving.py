@@ -11,6 +11,10 @@ import yaml
 from infra import paths
 from infra.config import Settings
 from infra.workloads import SERVING
+from pipelines.cluster import SERVING_CODE_DIR, SERVING_IMPLEMENTATION
+
+# KServe downloads the model here (constants.DefaultModelLocalMountPath).
+MODEL_MOUNT = "/mnt/models"
 
 
 # Where the values ML engineers pass to `helm upgrade` when the release is theirs (servingOwner: helm).
@@ -21,6 +25,8 @@ def platform_values(settings: Settings, role_arn: str | None, object_store: dict
     """The values the platform decides, whoever owns the release: identity, network peers, scaling bounds, monitoring."""
     (service_account,) = SERVING.service_accounts
     return {
+        # Every model the pipelines register carries its runtime (pipelines/serving_runtime.py).
+        "model": {"implementation": SERVING_IMPLEMENTATION, "codePath": f"{MODEL_MOUNT}/{SERVING_CODE_DIR}"},
         "deploymentMode": settings.serving_deployment_mode,
         "autoscaling": {"minReplicas": settings.serving_min_replicas, "maxReplicas": settings.serving_max_replicas},
         "gpu": {"enabled": settings.serving_gpu, "count": 1},
@@ -44,7 +50,8 @@ def rollout_values(settings: Settings) -> dict[str, Any]:
 
 def serving_values(settings: Settings, role_arn: str | None, object_store: dict[str, Any], monitoring_release: str) -> dict[str, Any]:
     """The chart's values when the stack owns the release: promoting a model is a change of the stack file."""
-    return {**platform_values(settings, role_arn, object_store, monitoring_release), **rollout_values(settings)}
+    platform, rollout = platform_values(settings, role_arn, object_store, monitoring_release), rollout_values(settings)
+    return {**platform, **rollout, "model": {**platform["model"], **rollout["model"]}}
 
 
 class PlatformValues(pulumi.ComponentResource):

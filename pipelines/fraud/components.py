@@ -238,6 +238,7 @@ def evaluate(
         roc_auc_score,
         roc_curve,
     )
+    from threadpoolctl import threadpool_limits
 
     estimator = joblib.load(model.path)
     frame = pd.read_csv(test_data.path)
@@ -251,13 +252,20 @@ def evaluate(
         "test_recall": float(recall_score(target, predicted, zero_division=0)),
         "test_f1": float(f1_score(target, predicted, zero_division=0)),
     }
+    # Single-row latency as the model is served: one native thread (the chart bounds the pools by
+    # the CPU limit, 1 by default), and CPU time of this thread, best of 3 per row, so that a busy
+    # machine (other processes, CI) does not change the gate's verdict on the same model.
     rows = features.head(200)
     latencies = []
-    for index in range(len(rows)):
-        row = rows.iloc[[index]]
-        started = time.perf_counter()
-        estimator.predict_proba(row)
-        latencies.append((time.perf_counter() - started) * 1000)
+    with threadpool_limits(limits=1):
+        for index in range(len(rows)):
+            row = rows.iloc[[index]]
+            best = float("inf")
+            for _ in range(3):
+                started = time.thread_time()
+                estimator.predict_proba(row)
+                best = min(best, time.thread_time() - started)
+            latencies.append(best * 1000)
     results["p95_latency_ms"] = float(np.percentile(latencies, 95))
     matrix = confusion_matrix(target, predicted, labels=[0, 1])
 
@@ -367,9 +375,16 @@ def register(
     pipeline_run: str,
     gate_report: Input[Artifact],
     threshold: float,
+    serving_runtime: str,
 ) -> NamedTuple("Registered", version=str, storage_uri=str):
-    """Log the model with signature and input example, register it with lineage tags, alias it challenger."""
+    """Log the model with signature, input example and its serving runtime; register it with lineage tags, alias it challenger.
+
+    ``serving_runtime`` is the source of pipelines/serving_runtime.py (compiled into the
+    pipeline): it lands in the model's code/ folder, where the serving side loads it from.
+    """
+    import tempfile
     from collections import namedtuple
+    from pathlib import Path
 
     import joblib
     import mlflow
@@ -381,7 +396,9 @@ def register(
     example = frame[contract["features"]].head(5)
     mlflow.set_tracking_uri(tracking_uri)
     client = mlflow.MlflowClient()
-    with mlflow.start_run(run_id=run_id):
+    with mlflow.start_run(run_id=run_id), tempfile.TemporaryDirectory() as tmp:
+        runtime = Path(tmp) / "serving_runtime.py"
+        runtime.write_text(serving_runtime)
         info = mlflow.sklearn.log_model(
             estimator,
             name="model",
@@ -391,6 +408,7 @@ def register(
             # model.pkl (plain pickle) is what KServe's sklearn runtimes load; the
             # artifacts come only from the platform's own registry bucket.
             serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_PICKLE,
+            code_paths=[str(runtime)],
         )
     version = str(info.registered_model_version)
     tags = {

@@ -1,17 +1,20 @@
 """The fraud-detection training pipeline: ingest -> validate -> split -> train -> evaluate -> gate -> register (-> promote)."""
 
 
+from pathlib import Path
 from typing import NamedTuple
 
 from kfp import dsl, kubernetes
 
-from pipelines.credentials import MLFLOW_CREDENTIALS_ENV, MLFLOW_CREDENTIALS_SECRET
+from pipelines.cluster import MLFLOW_CREDENTIALS_ENV, MLFLOW_CREDENTIALS_SECRET
 from pipelines.fraud import components
 from pipelines.fraud.contract import LABEL, as_parameter
 
 PIPELINE_NAME = "fraud-detection-training"
 DEFAULT_MODEL_NAME = "fraud-detector"
 DEFAULT_CONTRACT = as_parameter()
+# The serving runtime the register step puts into every model (pipelines/cluster.py).
+SERVING_RUNTIME_SOURCE = (Path(__file__).resolve().parents[1] / "serving_runtime.py").read_text()
 DEFAULT_PARAM_GRID = {"learning_rate": [0.05, 0.1], "max_leaf_nodes": [15, 31], "max_iter": [150]}
 
 
@@ -102,6 +105,7 @@ def fraud_training(
             pipeline_run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
             gate_report=decided.outputs["report"],
             threshold=trained.outputs["threshold"],
+            serving_runtime=SERVING_RUNTIME_SOURCE,
         )
     )
     with dsl.If(decided.outputs["Output"] == "promote", name="gate-passed"):

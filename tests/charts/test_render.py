@@ -375,3 +375,25 @@ def test_checkov_finds_nothing_unjustified(tmp_path: Path) -> None:
     assert report["summary"]["skipped"] == len(skipped) > 0
     for check in skipped:
         assert len(check["check_result"]["suppress_comment"]) > 20, check["check_id"]
+
+
+@pytest.mark.parametrize(("sets", "threads"), [((), "1"), (("resources.limits.cpu=1500m",), "2"),
+                                               (("resources.limits.cpu=4", "resources.requests.cpu=2"), "4"),
+                                               (("resources.limits.cpu=250m", "resources.requests.cpu=100m"), "1"),
+                                               (("threads=3",), "3")])
+def test_thread_pools_follow_the_cpu_limit(sets: tuple[str, ...], threads: str) -> None:
+    """OMP/OpenBLAS/MKL threads are the CPU limit rounded up (at least 1), or `threads` when set."""
+    (isvc,) = by_kind(render(CHART / "ci" / "default-values.yaml", sets=sets), "InferenceService")
+    env = {e["name"]: e["value"] for e in isvc["spec"]["predictor"]["model"]["env"]}
+    assert {env[name] for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")} == {threads}
+
+
+def test_model_runtime_class_travels_with_the_model() -> None:
+    """With model.implementation, MLServer loads that class from the model's code folder; without, the runtime's own."""
+    sets = ("model.implementation=serving_runtime.ValidatingSKLearnModel",)
+    (isvc,) = by_kind(render(CHART / "ci" / "default-values.yaml", sets=sets), "InferenceService")
+    env = {e["name"]: e["value"] for e in isvc["spec"]["predictor"]["model"]["env"]}
+    assert env["MLSERVER_MODEL_IMPLEMENTATION"] == "serving_runtime.ValidatingSKLearnModel"
+    assert env["PYTHONPATH"] == "/mnt/models/code"
+    (plain,) = by_kind(render(CHART / "ci" / "default-values.yaml"), "InferenceService")
+    assert "MLSERVER_MODEL_IMPLEMENTATION" not in {e["name"] for e in plain["spec"]["predictor"]["model"]["env"]}

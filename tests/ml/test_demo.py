@@ -75,6 +75,11 @@ def test_demo_serving_answers_v2(demo_run: tuple) -> None:
     assert all(0.0 <= p["fraud_probability"] <= 1.0 for p in serving["predictions"])
     assert 400 <= serving["malformed_status"] < 500 and "shape" in serving["malformed_body"]
     assert serving["ready_after_malformed"] is True
+    assert set(serving["refused"]) == {"shape/data mismatch", "wrong feature count", "wrong datatype", "empty batch", "unknown model"}
+    for name, refusal in serving["refused"].items():
+        assert 400 <= refusal["status"] < 500, (name, refusal)
+    assert "the model takes 8" in serving["refused"]["wrong feature count"]["body"]
+    assert "empty batch" in serving["refused"]["empty batch"]["body"]
     assert serving["single_row_ms"]["p50"] > 0
 
 

@@ -154,15 +154,24 @@ print(json.dumps(runtime))
 """
 
 
+MALFORMED = {
+    "shape/data mismatch": ([2, 8], "FP64", [0.5] * 8),
+    "wrong feature count": ([1, 7], "FP64", [0.5] * 7),
+    "wrong datatype": ([1, 8], "BYTES", ["x"] * 8),
+    "empty batch": ([0, 8], "FP64", []),
+    "not numbers": ([1, 8], "FP64", ["a"] * 8),
+    "three dimensions": ([1, 2, 4], "FP64", [0.5] * 8),
+}
+
+
 def test_champion_serves_as_the_rendered_mlserver_runtime(runs: dict, tracking_uri: str, fraud_csv: Path, tmp_path: Path) -> None:
-    """The registered champion, laid out as KServe's storage initializer leaves it, serves V2 under the rendered kserve-mlserver runtime."""
-    import os
+    """The registered champion, laid out as KServe's storage initializer leaves it, serves V2 under the rendered
+    kserve-mlserver runtime with the chart's env: the runtime class it carries answers every malformed request with a 4xx."""
     import subprocess
 
     import requests
 
-    from demo.serving import ModelServer, v2_request
-    from pipelines.mlflow_server import free_port
+    from demo.serving import model_server, prepare_model_dir, v2_request
 
     root = Path(__file__).resolve().parents[2]
     exported = subprocess.run([str(root / ".venv-infra" / "bin" / "python"), "-c", RUNTIME_EXPORT], cwd=root,
@@ -174,42 +183,27 @@ def test_champion_serves_as_the_rendered_mlserver_runtime(runs: dict, tracking_u
     assert not runtime["spec"].get("disabled") and "v2" in runtime["spec"]["protocolVersions"]
     (container,) = runtime["spec"]["containers"]
     # The storage initializer copies the storageUri's contents (the registered model's folder) to /mnt/models.
-    mnt = tmp_path / "mnt" / "models"
     mlflow.set_tracking_uri(tracking_uri)
-    mlflow.artifacts.download_artifacts(f"models:/{DEFAULT_MODEL_NAME}@champion", dst_path=str(mnt))
+    downloaded = mlflow.artifacts.download_artifacts(f"models:/{DEFAULT_MODEL_NAME}@champion", dst_path=str(tmp_path / "download"))
+    mnt = prepare_model_dir(Path(downloaded), tmp_path / "mnt" / "models")
+    assert (mnt / "code" / "serving_runtime.py").exists(), "the registered model carries its serving runtime"
+    runtime_env = {item["name"]: item["value"].replace("/mnt/models", str(mnt)) for item in container["env"]}
+    # The modelClass label KServe's defaulter sets for sklearn, which the runtime's template reads.
+    runtime_env["MLSERVER_MODEL_IMPLEMENTATION"] = runtime_env["MLSERVER_MODEL_IMPLEMENTATION"].replace(
+        "{{.Labels.modelClass}}", "mlserver_sklearn.SKLearnModel"
+    )
     model_name = "fraud-model-serving"
-    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path)}
-    for item in container["env"]:
-        env[item["name"]] = item["value"].replace("/mnt/models", str(mnt))
-    # What KServe's InferenceService defaulter adds for an MLServer predictor (setMlServerDefaults):
-    # the model's name and URI, and the modelClass label the runtime's template reads.
-    env["MLSERVER_MODEL_NAME"], env["MLSERVER_MODEL_URI"] = model_name, str(mnt)
-    env["MLSERVER_MODEL_IMPLEMENTATION"] = env["MLSERVER_MODEL_IMPLEMENTATION"].replace("{{.Labels.modelClass}}", "mlserver_sklearn.SKLearnModel")
-    http_port, grpc_port = free_port(), free_port()
-    env |= {"MLSERVER_HTTP_PORT": str(http_port), "MLSERVER_GRPC_PORT": str(grpc_port), "MLSERVER_METRICS_PORT": str(free_port()),
-            # This machine only: MLServer 1.7.1's worker pool fails here; one thread per process as in a 1-CPU pod.
-            "MLSERVER_PARALLEL_WORKERS": "0", "OMP_NUM_THREADS": "1", "MLSERVER_HOST": "127.0.0.1"}
-    assert env["MLSERVER_MODEL_IMPLEMENTATION"] == "mlserver_sklearn.SKLearnModel"
-    # The image's entrypoint: `mlserver start $MLSERVER_MODELS_DIR` (MODELS_DIR is /mnt/models).
-    mlserver = Path(os.environ.get("VIRTUAL_ENV", root / ".venv-ml")) / "bin" / "mlserver"
-    process = subprocess.Popen([str(mlserver), "start", env.get("MODELS_DIR", str(mnt))], env=env, cwd=tmp_path,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
-    server = ModelServer(f"http://127.0.0.1:{http_port}", model_name, "")
-    try:
-        import time
-
-        deadline = time.monotonic() + 90
-        while not server.ready() and time.monotonic() < deadline and process.poll() is None:
-            time.sleep(0.5)
-        assert server.ready(), (process.stdout.read1(20000).decode(errors="replace") if process.poll() is not None else "not ready after 90 s")
+    with model_server(mnt, model_name, tmp_path / "mlserver.log", runtime_env=runtime_env) as server:
         rows = pd.read_csv(fraud_csv).drop(columns=[LABEL]).head(3).to_numpy(dtype=float).tolist()
         response = server.infer(v2_request(rows))
         assert response.status_code == 200, response.text
         (output,) = response.json()["outputs"]
         assert output["shape"][0] == 3
+        for name, (shape, datatype, data) in MALFORMED.items():
+            refused = server.infer({"inputs": [{"name": "features", "shape": shape, "datatype": datatype, "data": data}]})
+            assert 400 <= refused.status_code < 500, (name, refused.status_code, refused.text)
+            assert "\n" not in refused.json().get("error", refused.text).strip(), name
+        unknown = requests.post(f"{server.url}/v2/models/nope/infer", json=v2_request(rows), timeout=10)
+        assert unknown.status_code == 404
         assert requests.get(f"{server.url}/v2/health/ready", timeout=5).status_code == 200
-    finally:
-        import signal
-
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
+        assert server.infer(v2_request(rows)).status_code == 200, "the server answers after the malformed requests"

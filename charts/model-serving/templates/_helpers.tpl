@@ -112,6 +112,13 @@ env:
   - name: {{ . }}
     value: {{ $threads | quote }}
   {{- end }}
+  {{- with $v.model.implementation }}
+  # The model's own runtime class, from its code folder (overrides the ServingRuntime's env by name).
+  - name: MLSERVER_MODEL_IMPLEMENTATION
+    value: {{ . | quote }}
+  - name: PYTHONPATH
+    value: {{ $v.model.codePath | quote }}
+  {{- end }}
 securityContext:
   {{- toYaml $v.securityContext | nindent 2 }}
   runAsUser: {{ $v.podSecurityContext.runAsUser }}

@@ -1,0 +1,19 @@
+"""What the platform and the pipelines agree on. No dependencies: the program (infra/), the
+pipeline and the serving chart's values all read it.
+
+- The Secret with the MLflow credentials that pipeline steps send: the program creates it in
+  each client namespace (infra/components/mlflow_server.py) and the compiled pipeline reads it
+  into MLflow's client env vars (pipelines/fraud/pipeline.py).
+- The serving runtime that travels with every registered model: the pipeline logs
+  ``pipelines/serving_runtime.py`` into the model's ``code/`` folder (MLflow ``code_paths``), and
+  the serving values point MLServer at it (infra/components/model_serving.py).
+"""
+
+MLFLOW_CREDENTIALS_SECRET = "mlflow-credentials"
+# Secret key -> the env var the MLflow client reads for basic auth.
+MLFLOW_CREDENTIALS_ENV = {"username": "MLFLOW_TRACKING_USERNAME", "password": "MLFLOW_TRACKING_PASSWORD"}
+
+# MLServer's implementation class for the registered models, importable from the model's code/ folder.
+SERVING_IMPLEMENTATION = "serving_runtime.ValidatingSKLearnModel"
+# The folder of a registered model (an MLflow model directory) that holds the runtime module.
+SERVING_CODE_DIR = "code"
