@@ -12,9 +12,10 @@ import pulumi_kubernetes as k8s
 from infra import flows, namespaces
 from infra.components.cert_manager import CertManager
 from infra.components.cluster_autoscaler import ClusterAutoscaler
+from infra.components.load_balancer_controller import INGRESS_CLASS, LoadBalancerController
 from infra.components.cluster_postgres import ClusterPostgres
 from infra.components.gpu_device_plugin import GpuDevicePlugin
-from infra.components.kserve import Kserve
+from infra.components.kserve import Kserve, ingress_values
 from infra.components.kubeflow_pipelines import KubeflowPipelines, PipelineStore
 from infra.components.minio import Minio
 from infra.components.mlflow_server import ArtifactStore, MlflowServer
@@ -25,7 +26,7 @@ from infra.components.platform_namespace import PlatformNamespace
 from infra.components.storage_class import DefaultStorageClass
 from infra.components.training_pipelines import TrainingPipelines
 from infra.config import Settings
-from infra.workloads import CLUSTER_AUTOSCALER, MLFLOW_PREFIX
+from infra.workloads import CLUSTER_AUTOSCALER, LOAD_BALANCER_CONTROLLER, MLFLOW_PREFIX
 
 OBJECT_STORE_SECRET = "object-store-credentials"
 PIPELINE_NAME = "fraud-detection-training"
@@ -36,6 +37,7 @@ class AwsResources:
     """What the cluster layer takes from the AWS layer (absent on the local stack)."""
 
     cluster_name: pulumi.Output[str]
+    vpc_id: pulumi.Output[str]
     data_bucket: pulumi.Output[str]
     artifacts_bucket: pulumi.Output[str]
     role_arns: dict[str, pulumi.Output[str]]
@@ -56,6 +58,11 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
         ClusterAutoscaler(
             "cluster-autoscaler", aws.cluster_name, settings.aws_region, aws.role_arns[CLUSTER_AUTOSCALER.name], opts
         )
+        if settings.serving_ingress != "none":
+            LoadBalancerController(
+                "aws-load-balancer-controller", aws.cluster_name, settings.aws_region, aws.vpc_id,
+                aws.role_arns[LOAD_BALANCER_CONTROLLER.name], opts,
+            )
 
     def in_ns(*names: str) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(provider=provider, depends_on=[*(spaces[n] for n in names), *storage])
@@ -118,7 +125,11 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
     )
 
     cert_manager = CertManager("cert-manager", namespaces.CERT_MANAGER.name, in_ns(namespaces.CERT_MANAGER.name))
-    Kserve("kserve", namespaces.KSERVE.name, settings.kserve_deployment_mode, [cert_manager.release], in_ns(namespaces.KSERVE.name))
+    Kserve(
+        "kserve", namespaces.KSERVE.name, settings.kserve_deployment_mode, [cert_manager.release],
+        ingress=ingress_values(INGRESS_CLASS, settings.serving_domain if settings.serving_ingress != "none" else ""),
+        opts=in_ns(namespaces.KSERVE.name),
+    )
     if namespaces.NVIDIA.name in spaces:
         GpuDevicePlugin("nvidia-device-plugin", namespaces.NVIDIA.name, in_ns(namespaces.NVIDIA.name))
     if settings.monitoring:

@@ -248,6 +248,9 @@ class Settings(_Frozen):
     serving_canary_storage_uri: str
     serving_canary_percent: int = Field(ge=0, le=100)
     serving_gpu: bool
+    serving_ingress: Literal["none", "internal", "internet-facing"]
+    serving_domain: str
+    serving_certificate_arn: str
     node_groups: tuple[NodeGroupSettings, ...]
     tags: dict[str, str] = Field(default_factory=dict)
 
@@ -284,6 +287,20 @@ class Settings(_Frozen):
     def _predictor_name(cls, value: str) -> str:
         if value and not re.match(r"^[a-z]([-a-z0-9]{0,18}[a-z0-9])?$", value):
             raise ValueError("a predictor name is a short lowercase label such as v2 (letters, digits, '-'; at most 20)")
+        return value
+
+    @field_validator("serving_domain")
+    @classmethod
+    def _domain(cls, value: str) -> str:
+        if value and not re.match(r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z]{2,}$", value):
+            raise ValueError("not a DNS domain (for example models.staging.example.com)")
+        return value
+
+    @field_validator("serving_certificate_arn")
+    @classmethod
+    def _certificate(cls, value: str) -> str:
+        if value and not re.match(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]+$", value):
+            raise ValueError("not an ACM certificate ARN (arn:aws:acm:<region>:<account>:certificate/<id>)")
         return value
 
     @field_validator("serving_storage_uri", "serving_canary_storage_uri")
@@ -362,6 +379,8 @@ class Settings(_Frozen):
                 raise _invalid("objectStore", "without AWS there is no S3; set objectStore: minio")
             if self.database != "in-cluster":
                 raise _invalid("database", "without AWS there is no RDS; set database: in-cluster")
+            if self.serving_ingress != "none":
+                raise _invalid("servingIngress", "models get an AWS load balancer only on AWS; set servingIngress: none")
             return self
         if self.environment == "local":
             raise _invalid("cloud", "the local environment has no AWS; set cloud: none")
@@ -405,6 +424,12 @@ class Settings(_Frozen):
             raise _invalid("servingCanaryStorageUri", "set servingCanaryName too (for example v2), or remove it")
         if (self.serving_canary_name or self.serving_gpu) and not self.serving_storage_uri and self.serving_owner == "stack":
             raise _invalid("servingStorageUri", "a canary or GPU serving needs a model; set servingStorageUri")
+        if self.serving_ingress != "none" and self.is_aws:
+            if not self.serving_domain:
+                raise _invalid("servingDomain", "required with servingIngress: models are served at <name>-models.<domain>")
+            if not self.serving_certificate_arn:
+                raise _invalid("servingCertificateArn", "required with servingIngress: the ACM certificate of servingDomain "
+                                                        "(the load balancer serves HTTPS only)")
         if self.serving_gpu and self.is_aws and not any(group.is_gpu for group in self.enabled_node_groups):
             raise _invalid("servingGpu", "no enabled GPU node group would run the model; enable one (enableGpuNodes and a gpu group) "
                                          "or set servingGpu: false")

@@ -100,6 +100,7 @@ def _build_aws(settings: Settings) -> dict[str, Any]:
         provider_k8s,
         cluster_layer.AwsResources(
             cluster_name=cluster.name,
+            vpc_id=network.vpc_id,
             data_bucket=buckets["data"].bucket,
             artifacts_bucket=buckets["artifacts"].bucket,
             role_arns={name: role.arn for name, role in roles.items()},

@@ -91,8 +91,20 @@ MINIO = Chart(
     source=Source("minio-chart-5.4.0", "minio/minio", "RELEASE.2025-09-07T16-13-09Z", "helm/minio"),
 )
 
+# Models' load balancers (ALB for KServe's Ingresses). eks-charts publishes from main: the
+# source is the commit that holds chart 3.5.0 (appVersion v3.5.0).
+AWS_LOAD_BALANCER_CONTROLLER = Chart(
+    "aws-load-balancer-controller", "3.5.0", "https://aws.github.io/eks-charts",
+    source=Source(
+        "aws-load-balancer-controller-chart-3.5.0", "aws/eks-charts", "5239609242f3430be50fb0b714a24d3ef2b47983",
+        "stable/aws-load-balancer-controller",
+    ),
+)
+# Its IAM policy, as the controller's release publishes it (docs/install/iam_policy.json at v3.5.0).
+AWS_LOAD_BALANCER_CONTROLLER_IAM_POLICY = "infra/iam/aws-load-balancer-controller-v3.5.0.json"
+
 CHARTS = (CERT_MANAGER, KSERVE_CRD, KSERVE_RESOURCES, KSERVE_RUNTIME_CONFIGS, NVIDIA_DEVICE_PLUGIN,
-          KUBE_PROMETHEUS_STACK, CLUSTER_AUTOSCALER, MINIO)
+          KUBE_PROMETHEUS_STACK, CLUSTER_AUTOSCALER, AWS_LOAD_BALANCER_CONTROLLER, MINIO)
 
 KFP_VERSION = "2.17.0"
 KFP_MANIFESTS = "https://github.com/kubeflow/pipelines/manifests/kustomize"

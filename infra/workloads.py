@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
+
+from infra import versions
 
 
 @dataclass(frozen=True)
@@ -99,4 +102,16 @@ CLUSTER_AUTOSCALER = Workload(
     ),
 )
 
-WORKLOADS = (MLFLOW, PIPELINES, SERVING, EBS_CSI, CLUSTER_AUTOSCALER)
+# The AWS Load Balancer Controller: the ALBs in front of models (KServe's Ingresses), with the
+# policy its release publishes, pinned beside its chart (infra/versions.py).
+LOAD_BALANCER_CONTROLLER = Workload(
+    name="load-balancer-controller",
+    namespace="kube-system",
+    service_accounts=("aws-load-balancer-controller",),
+    inline_policy=json.dumps(
+        json.loads((Path(__file__).resolve().parents[1] / versions.AWS_LOAD_BALANCER_CONTROLLER_IAM_POLICY).read_text()),
+        sort_keys=True,
+    ),
+)
+
+WORKLOADS = (MLFLOW, PIPELINES, SERVING, EBS_CSI, CLUSTER_AUTOSCALER, LOAD_BALANCER_CONTROLLER)

@@ -34,6 +34,16 @@ def runtime_values() -> dict[str, Any]:
     return {"kserve": {"servingruntime": {"enabled": True, **runtimes}}}
 
 
+def ingress_values(ingress_class: str, domain: str) -> dict[str, Any]:
+    """KServe's ingress config: an Ingress of ``ingress_class`` per model at <name>-<namespace>.<domain>, over HTTPS.
+
+    Without a domain (the local stack) KServe creates no Ingress: models stay in-cluster.
+    """
+    if not domain:
+        return {"disableIngressCreation": True}
+    return {"ingressGateway": {"className": ingress_class}, "domain": domain, "urlScheme": "https"}
+
+
 class Kserve(pulumi.ComponentResource):
     """KServe in Standard (or Knative) mode, after cert-manager, with the MLServer ClusterServingRuntime."""
 
@@ -43,8 +53,10 @@ class Kserve(pulumi.ComponentResource):
         namespace: str,
         deployment_mode: str,
         depends_on: list[pulumi.Resource],
+        ingress: dict[str, Any] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
+        """``ingress``: the controller's ``gateway`` values for models' Ingresses (``ingress_values``), or none."""
         super().__init__("mlplatform:k8s:Kserve", name, None, opts)
         charts = (versions.KSERVE_CRD, versions.KSERVE_RESOURCES, versions.KSERVE_RUNTIME_CONFIGS)
         if len({chart.version for chart in charts}) != 1:
@@ -65,7 +77,7 @@ class Kserve(pulumi.ComponentResource):
                 "kserve": {
                     "controller": {
                         "deploymentMode": deployment_mode,
-                        "gateway": {"disableIstioVirtualHost": deployment_mode == "Standard"},
+                        "gateway": {"disableIstioVirtualHost": deployment_mode == "Standard", **(ingress or {})},
                     },
                     # The storage initializer runs inside every predictor pod, so it must
                     # meet the restricted profile like the model container (kserve#5373).

@@ -21,6 +21,16 @@ MODEL_MOUNT = "/mnt/models"
 PLATFORM_VALUES_CONFIGMAP = "model-serving-platform-values"
 
 
+def load_balancer_cidrs(settings: Settings) -> tuple[str, ...]:
+    """Where the models' ALB lives (its ENIs send the traffic): the private subnets for an internal
+    one, the public subnets for an internet-facing one; the whole VPC when its subnets are not ours."""
+    if settings.serving_ingress == "none":
+        return ()
+    if settings.existing_vpc_id:
+        return (settings.vpc_cidr,)
+    return settings.public_subnet_cidrs if settings.serving_ingress == "internet-facing" else settings.private_subnet_cidrs
+
+
 def platform_values(settings: Settings, role_arn: str | None, object_store: dict[str, Any], monitoring_release: str) -> dict[str, Any]:
     """The values the platform decides, whoever owns the release: identity, network peers, scaling bounds, monitoring."""
     (service_account,) = SERVING.service_accounts
@@ -31,7 +41,19 @@ def platform_values(settings: Settings, role_arn: str | None, object_store: dict
         "autoscaling": {"minReplicas": settings.serving_min_replicas, "maxReplicas": settings.serving_max_replicas},
         "gpu": {"enabled": settings.serving_gpu, "count": 1},
         "serviceAccount": {"create": True, "name": service_account, "roleArn": role_arn or ""},
-        "networkPolicy": {"enabled": True, "gateway": {"namespace": settings.gateway_namespace}, "objectStore": object_store},
+        "loadBalancer": {
+            "enabled": settings.serving_ingress != "none",
+            "scheme": settings.serving_ingress if settings.serving_ingress != "none" else "internal",
+            "certificateArn": settings.serving_certificate_arn,
+            # One ALB per environment, shared by its models.
+            "groupName": settings.name,
+        },
+        "networkPolicy": {
+            "enabled": True,
+            "gateway": {"namespace": settings.gateway_namespace},
+            "objectStore": object_store,
+            "loadBalancerCidrs": list(load_balancer_cidrs(settings)),
+        },
         "monitoring": {"enabled": settings.monitoring, "release": monitoring_release},
     }
 

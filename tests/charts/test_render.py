@@ -28,7 +28,7 @@ def test_lint_strict_over_every_scenario() -> None:
 
 def test_scenarios_cover_every_mode(rendered: dict[str, list[dict]]) -> None:
     """The scenarios include default, canary, GPU, Standard, Knative and monitoring on and off."""
-    assert {"default", "canary", "gpu", "standard", "knative", "monitoring", "monitoring-off"} <= set(rendered)
+    assert {"default", "canary", "gpu", "standard", "knative", "monitoring", "monitoring-off", "load-balancer"} <= set(rendered)
 
 
 def test_builtin_objects_validate_against_kubernetes_schemas(rendered: dict[str, list[dict]]) -> None:
@@ -322,6 +322,8 @@ BAD_VALUES = {
     "canary-without-storage-uri": r"canary\.storageUri is required with canary\.name",
     "canary-named-like-stable": r"canary\.name \\?\"v2\\?\" equals predictor\.name",
     "canary-over-100": r"/canary/trafficPercent': maximum: got 120, want 100",
+    "load-balancer-without-certificate": r"loadBalancer\.certificateArn is required with loadBalancer\.enabled",
+    "load-balancer-without-cidrs": r"networkPolicy\.loadBalancerCidrs is required with loadBalancer\.enabled",
     "limits-below-requests": r"resources\.limits\.cpu 1500m is below resources\.requests\.cpu 2",
     "scale-to-zero-standard": r"autoscaling\.minReplicas 0 \(scale to zero\) needs deploymentMode Knative",
     "rps-in-standard": r"autoscaling\.scaleMetric \\?\"rps\\?\" needs deploymentMode Knative",
@@ -397,3 +399,24 @@ def test_model_runtime_class_travels_with_the_model() -> None:
     assert env["PYTHONPATH"] == "/mnt/models/code"
     (plain,) = by_kind(render(CHART / "ci" / "default-values.yaml"), "InferenceService")
     assert "MLSERVER_MODEL_IMPLEMENTATION" not in {e["name"] for e in plain["spec"]["predictor"]["model"]["env"]}
+
+
+def test_load_balancer_scenario(rendered: dict[str, list[dict]]) -> None:
+    """Behind the ALB: its annotations on the InferenceService (KServe copies them onto the Ingress), HTTPS with the
+    ACM certificate, pod-IP targets health-checked on V2 readiness, and only the ALB's subnets admitted besides."""
+    objects = rendered["load-balancer"]
+    (isvc,) = by_kind(objects, "InferenceService")
+    annotations = isvc["metadata"]["annotations"]
+    assert annotations["alb.ingress.kubernetes.io/scheme"] == "internal"
+    assert annotations["alb.ingress.kubernetes.io/target-type"] == "ip"
+    assert json.loads(annotations["alb.ingress.kubernetes.io/listen-ports"]) == [{"HTTPS": 443}]
+    assert annotations["alb.ingress.kubernetes.io/certificate-arn"].startswith("arn:aws:acm:")
+    assert annotations["alb.ingress.kubernetes.io/healthcheck-path"] == "/v2/health/ready"
+    assert annotations["alb.ingress.kubernetes.io/group.name"] == "mlp-staging"
+    policy = by_kind(objects, "NetworkPolicy")[0]
+    serving = policy["spec"]["ingress"][0]
+    blocks = [peer["ipBlock"]["cidr"] for peer in serving["from"] if "ipBlock" in peer]
+    assert blocks == ["10.0.128.0/20", "10.0.144.0/20"]
+    assert serving["ports"] == [{"protocol": "TCP", "port": 8080}]
+    (plain,) = by_kind(rendered["default"], "InferenceService")
+    assert not [key for key in plain["metadata"]["annotations"] if key.startswith("alb.")]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import warnings
 from collections import Counter
@@ -287,3 +288,30 @@ def test_kfp_keeps_upstream_defaults(upstream: Any, stack: str, stack_objects: O
     assert contains(ours, theirs), f"upstream workflowDefaults {theirs} not kept in {ours}"
     assert set(upstream_maps["kfp-launcher"]) <= set(final["kfp-launcher"])
     assert final["kfp-launcher"]["defaultPipelineRoot"].startswith("s3://")
+
+
+def test_models_are_reachable_through_the_load_balancer(stack: str, stack_objects: Objects, stack_runs: dict[str, offline.OfflineRun]) -> None:
+    """Where the stack asks for an ALB: the controller runs on its IRSA role with an `alb` IngressClass, KServe's ingress
+    config makes Ingresses of that class at the stack's domain over HTTPS, and served models carry the ALB's annotations."""
+    settings = stack_runs[stack].settings
+    objects = [item.obj for item in stack_objects[stack]]
+    (config,) = [o for o in objects if o["kind"] == "ConfigMap" and o["metadata"]["name"] == "inferenceservice-config"]
+    ingress = json.loads(config["data"]["ingress"])
+    classes = [o for o in objects if o["kind"] == "IngressClass"]
+    if settings.serving_ingress == "none":
+        assert ingress["disableIngressCreation"] is True, "a stack without a load balancer creates no model Ingress"
+        assert not classes
+        return
+    assert (ingress["ingressClassName"], ingress["ingressDomain"], ingress["urlScheme"]) == ("alb", settings.serving_domain, "https")
+    assert ingress["disableIngressCreation"] is False
+    (ingress_class,) = classes
+    assert ingress_class["metadata"]["name"] == "alb" and ingress_class["spec"]["controller"] == "ingress.k8s.aws/alb"
+    (controller,) = [o for o in objects if o["kind"] == "Deployment" and o["metadata"]["name"] == "aws-load-balancer-controller"]
+    args = controller["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--default-target-type=ip" in args and any(a.startswith("--cluster-name=") for a in args), args
+    (account,) = [o for o in objects if o["kind"] == "ServiceAccount" and o["metadata"]["name"] == "aws-load-balancer-controller"]
+    assert account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"]
+    for isvc in [o for o in objects if o["kind"] == "InferenceService"]:
+        annotations = isvc["metadata"]["annotations"]
+        assert annotations["alb.ingress.kubernetes.io/scheme"] == settings.serving_ingress
+        assert annotations["alb.ingress.kubernetes.io/certificate-arn"] == settings.serving_certificate_arn

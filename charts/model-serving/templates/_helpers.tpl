@@ -209,6 +209,14 @@ names the key and the fix.
 {{- end }}
 {{- end }}
 {{- end }}
+{{- if $v.loadBalancer.enabled }}
+{{- if not $v.loadBalancer.certificateArn }}
+{{- $errors = append $errors "loadBalancer.certificateArn is required with loadBalancer.enabled: the ALB serves HTTPS only (an ACM certificate of the model's host name)" }}
+{{- end }}
+{{- if and $v.networkPolicy.enabled (not $v.networkPolicy.loadBalancerCidrs) }}
+{{- $errors = append $errors "networkPolicy.loadBalancerCidrs is required with loadBalancer.enabled: without the load balancer's subnets the NetworkPolicy drops its traffic" }}
+{{- end }}
+{{- end }}
 {{- if and $v.gpu.enabled (eq (int $v.autoscaling.minReplicas) 0) }}
 {{- $errors = append $errors "gpu.enabled with autoscaling.minReplicas 0: a GPU model cold-starts in minutes (node scale-up, driver, model load); keep minReplicas >= 1" }}
 {{- end }}
