@@ -113,59 +113,35 @@ def violations(spec: Mapping[str, Any], level: str) -> list[str]:
 
 
 def restricted_violations(spec: Mapping[str, Any]) -> list[str]:
-    """Every way ``spec`` (a pod spec) breaks the restricted profile; empty when it complies."""
-    problems: list[str] = []
+    """Every way ``spec`` (a pod spec) breaks the restricted profile: baseline's rules and restricted's own."""
+    problems = baseline_violations(spec)
     pod_sc = spec.get("securityContext") or {}
-    for field in ("hostNetwork", "hostPID", "hostIPC"):
-        if spec.get(field):
-            problems.append(f"{field} is true (host namespaces are forbidden)")
     for volume in spec.get("volumes") or []:
         types = set(volume) - {"name"}
-        if "hostPath" in types:
-            problems.append(f"volume {volume.get('name')} is a hostPath")
-        elif not types <= RESTRICTED_VOLUME_TYPES:
+        if "hostPath" not in types and not types <= RESTRICTED_VOLUME_TYPES:
             problems.append(f"volume {volume.get('name')} has type {sorted(types)}, not allowed by restricted")
-    for sysctl in pod_sc.get("sysctls") or []:
-        if sysctl.get("name") not in SAFE_SYSCTLS:
-            problems.append(f"sysctl {sysctl.get('name')} is not in the safe set")
     if pod_sc.get("runAsUser") == 0:
         problems.append("pod securityContext.runAsUser is 0 (root)")
     pod_seccomp = (pod_sc.get("seccompProfile") or {}).get("type")
-    if pod_seccomp == "Unconfined":
-        problems.append("pod seccompProfile is Unconfined")
-    if (pod_sc.get("appArmorProfile") or {}).get("type") == "Unconfined":
-        problems.append("pod appArmorProfile is Unconfined")
     containers = list(_containers(spec))
     if not containers:
         problems.append("the pod has no containers")
     for where, container in containers:
         sc = container.get("securityContext") or {}
-        if sc.get("privileged"):
-            problems.append(f"{where}: privileged")
         if sc.get("allowPrivilegeEscalation") is not False:
             problems.append(f"{where}: allowPrivilegeEscalation is not false")
-        run_as_non_root = sc.get("runAsNonRoot", pod_sc.get("runAsNonRoot"))
-        if run_as_non_root is not True:
+        if sc.get("runAsNonRoot", pod_sc.get("runAsNonRoot")) is not True:
             problems.append(f"{where}: runAsNonRoot is not true (in the container or the pod)")
         if sc.get("runAsUser") == 0:
             problems.append(f"{where}: runAsUser is 0 (root)")
         seccomp = (sc.get("seccompProfile") or {}).get("type", pod_seccomp)
-        if seccomp not in ("RuntimeDefault", "Localhost"):
+        if seccomp not in ("RuntimeDefault", "Localhost", "Unconfined"):  # Unconfined: reported by baseline
             problems.append(f"{where}: seccompProfile is {seccomp or 'unset'} (needs RuntimeDefault or Localhost)")
         capabilities = sc.get("capabilities") or {}
         if "ALL" not in (capabilities.get("drop") or []):
             problems.append(f"{where}: capabilities do not drop ALL")
-        added = set(capabilities.get("add") or []) - {"NET_BIND_SERVICE"}
-        if added:
-            problems.append(f"{where}: adds capabilities {sorted(added)}")
-        if (sc.get("appArmorProfile") or {}).get("type") == "Unconfined":
-            problems.append(f"{where}: appArmorProfile is Unconfined")
-        if sc.get("procMount") not in (None, "Default"):
-            problems.append(f"{where}: procMount is {sc.get('procMount')}")
-        for port in container.get("ports") or []:
-            if port.get("hostPort"):
-                problems.append(f"{where}: hostPort {port['hostPort']}")
-        se_linux = sc.get("seLinuxOptions") or {}
-        if se_linux.get("user") or se_linux.get("role"):
-            problems.append(f"{where}: sets seLinuxOptions user or role")
+        # Capabilities beyond the baseline set are reported by baseline; restricted allows only NET_BIND_SERVICE.
+        extra = set(capabilities.get("add") or []) & (BASELINE_CAPABILITIES - {"NET_BIND_SERVICE"})
+        if extra:
+            problems.append(f"{where}: adds capabilities {sorted(extra)} (restricted allows only NET_BIND_SERVICE)")
     return problems

@@ -11,9 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 import pulumi
-import pulumi_kubernetes as k8s
 
 from infra import versions
+from infra.components.pinned_release import pinned_release
 from infra.workload_security import container_security, pod_security
 from infra.workloads import CLUSTER_AUTOSCALER
 
@@ -54,14 +54,9 @@ class ClusterAutoscaler(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("mlplatform:k8s:ClusterAutoscaler", name, None, opts)
-        k8s.helm.v3.Release(
-            name,
-            name="cluster-autoscaler",
-            chart=versions.CLUSTER_AUTOSCALER.chart,
-            version=versions.CLUSTER_AUTOSCALER.version,
-            repository_opts={"repo": versions.CLUSTER_AUTOSCALER.repo},
-            namespace=CLUSTER_AUTOSCALER.namespace,
-            values=pulumi.Output.all(cluster_name, role_arn).apply(lambda args: chart_values(args[0], region, args[1])),
-            opts=pulumi.ResourceOptions(parent=self),
+        pinned_release(
+            name, versions.CLUSTER_AUTOSCALER, CLUSTER_AUTOSCALER.namespace,
+            pulumi.Output.all(cluster_name, role_arn).apply(lambda args: chart_values(args[0], region, args[1])),
+            parent=self, release_name="cluster-autoscaler",
         )
         self.register_outputs({})

@@ -12,9 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 import pulumi
-import pulumi_kubernetes as k8s
 
 from infra import versions
+from infra.components.pinned_release import pinned_release
 from infra.components.cluster_autoscaler import SYSTEM_NODES
 from infra.workloads import LOAD_BALANCER_CONTROLLER
 
@@ -60,15 +60,9 @@ class LoadBalancerController(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("mlplatform:k8s:LoadBalancerController", name, None, opts)
-        chart = versions.AWS_LOAD_BALANCER_CONTROLLER
-        self.release = k8s.helm.v3.Release(
-            name,
-            name="aws-load-balancer-controller",
-            chart=chart.chart,
-            version=chart.version,
-            repository_opts={"repo": chart.repo},
-            namespace=LOAD_BALANCER_CONTROLLER.namespace,
-            values=pulumi.Output.all(cluster_name, vpc_id, role_arn).apply(lambda args: chart_values(args[0], region, args[1], args[2])),
-            opts=pulumi.ResourceOptions(parent=self),
+        values = pulumi.Output.all(cluster_name, vpc_id, role_arn).apply(lambda args: chart_values(args[0], region, args[1], args[2]))
+        pinned_release(
+            name, versions.AWS_LOAD_BALANCER_CONTROLLER, LOAD_BALANCER_CONTROLLER.namespace, values,
+            parent=self, release_name="aws-load-balancer-controller",
         )
         self.register_outputs({})

@@ -15,6 +15,7 @@ import yaml
 
 from infra import namespaces, offline
 from infra.pod_security import pod_spec_of, violations
+from tests.crd import strict
 from tests.conformance.render import KUBERNETES_VERSION, MISSING_DEPENDENCIES, Rendered, identity, namespace_of
 
 Objects = dict[str, list[Rendered]]
@@ -63,17 +64,6 @@ def _report_missing_subcharts(stack_objects: Objects) -> None:
 
 def _crd_validators(objects: list[Rendered]) -> dict[tuple[str, str, str], jsonschema.Draft7Validator]:
     """(group, version, kind) -> a validator of the CRD's schema that also refuses unknown fields."""
-
-    def strict(schema: Any) -> Any:
-        if isinstance(schema, dict):
-            schema = {k: strict(v) for k, v in schema.items()}
-            if "properties" in schema and not schema.get("x-kubernetes-preserve-unknown-fields") and "additionalProperties" not in schema:
-                schema["additionalProperties"] = False
-            return schema
-        if isinstance(schema, list):
-            return [strict(v) for v in schema]
-        return schema
-
     validators = {}
     for item in objects:
         crd = item.obj

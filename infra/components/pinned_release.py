@@ -1,0 +1,26 @@
+"""A Helm release of a chart pinned in infra/versions.py: its name, version and repository in one call."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from infra.versions import Chart
+
+
+def pinned_release(
+    name: str, chart: Chart, namespace: str, values: pulumi.Input[dict[str, Any]], parent: pulumi.Resource, release_name: str = ""
+) -> k8s.helm.v3.Release:
+    """``chart`` at its pin in ``namespace`` (an oci:// chart has no repository), as a child of ``parent``."""
+    return k8s.helm.v3.Release(
+        name,
+        name=release_name or None,
+        chart=chart.chart,
+        version=chart.version,
+        repository_opts={"repo": chart.repo} if chart.repo else None,
+        namespace=namespace,
+        values=values,
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
