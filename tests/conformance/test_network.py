@@ -1,0 +1,106 @@
+"""Who may reach a served model, evaluated over every NetworkPolicy a stack applies (the program's and the chart's).
+
+A small evaluator of NetworkPolicy semantics (policies are additive; a pod selected by a policy
+of a direction admits only what some rule of that direction allows) over the rendered objects.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+
+import pytest
+
+from infra import offline
+from tests.conformance.render import Rendered
+
+
+@dataclass(frozen=True)
+class Pod:
+    namespace: str
+    labels: dict[str, str] = field(default_factory=dict)
+    ip: str = ""
+
+
+def _selects(selector: dict | None, labels: dict[str, str]) -> bool:
+    selector = selector or {}
+    if any(labels.get(k) != v for k, v in (selector.get("matchLabels") or {}).items()):
+        return False
+    for expression in selector.get("matchExpressions") or []:
+        value, values = labels.get(expression["key"]), expression.get("values") or []
+        operator = expression["operator"]
+        if (operator == "In" and value not in values) or (operator == "NotIn" and value in values):
+            return False
+        if (operator == "Exists" and value is None) or (operator == "DoesNotExist" and value is not None):
+            return False
+    return True
+
+
+def _peer_matches(peer: dict, pod: Pod, policy_namespace: str) -> bool:
+    if "ipBlock" in peer:
+        if not pod.ip:
+            return False
+        address = ipaddress.ip_address(pod.ip)
+        block = peer["ipBlock"]
+        return address in ipaddress.ip_network(block["cidr"]) and not any(address in ipaddress.ip_network(e) for e in block.get("except") or [])
+    if pod.ip:  # traffic from outside the cluster matches only ipBlocks
+        return False
+    if "namespaceSelector" in peer:
+        namespace_ok = _selects(peer["namespaceSelector"], {"kubernetes.io/metadata.name": pod.namespace})
+    else:
+        namespace_ok = pod.namespace == policy_namespace
+    return namespace_ok and _selects(peer.get("podSelector"), pod.labels)
+
+
+def _port_matches(rule: dict, port: int) -> bool:
+    ports = rule.get("ports")
+    return not ports or any(p.get("port") in (None, port) and p.get("protocol", "TCP") == "TCP" for p in ports)
+
+
+def _direction_allows(policies: list[dict], subject: Pod, peer: Pod, port: int, direction: str) -> bool:
+    """Whether ``subject`` may send (Egress) to / receive (Ingress) from ``peer`` on ``port``."""
+    selecting = [
+        p for p in policies
+        if p["metadata"]["namespace"] == subject.namespace and _selects(p["spec"].get("podSelector"), subject.labels)
+        and direction in p["spec"].get("policyTypes", ["Ingress"])
+    ]
+    if not selecting:
+        return True
+    key, peers_key = ("egress", "to") if direction == "Egress" else ("ingress", "from")
+    for policy in selecting:
+        for rule in policy["spec"].get(key) or []:
+            peers = rule.get(peers_key)
+            if _port_matches(rule, port) and (not peers or any(_peer_matches(p, peer, policy["metadata"]["namespace"]) for p in peers)):
+                return True
+    return False
+
+
+def allowed(policies: list[dict], source: Pod, target: Pod, port: int) -> bool:
+    """Whether a TCP connection from ``source`` to ``target``:``port`` is allowed by both sides' policies."""
+    egress = source.ip != "" or _direction_allows(policies, source, target, port, "Egress")
+    return egress and _direction_allows(policies, target, source, port, "Ingress")
+
+
+@pytest.mark.parametrize("stack", [s for s in offline.STACKS if s in ("staging", "prod")])
+def test_only_the_test_pod_and_the_load_balancer_reach_the_model(stack: str, stack_objects: dict[str, list[Rendered]],
+                                                                  stack_runs: dict[str, offline.OfflineRun]) -> None:
+    """The chart's `helm test` pod reaches the model and DNS under the default deny; the ALB's subnets reach the
+    model; another pod of the namespace and an address outside the ALB's subnets do not."""
+    objects = [item.obj for item in stack_objects[stack]]
+    policies = [o for o in objects if o["kind"] == "NetworkPolicy"]
+    (isvc,) = [o for o in objects if o["kind"] == "InferenceService"]
+    (test_pod,) = [o for o in objects if o["kind"] == "Pod" and o["metadata"].get("annotations", {}).get("helm.sh/hook") == "test"]
+    namespace = isvc["metadata"]["namespace"]
+    model = Pod(namespace, dict(isvc["spec"]["predictor"]["labels"]))
+    tester = Pod(test_pod["metadata"]["namespace"], dict(test_pod["metadata"]["labels"]))
+    dns = Pod("kube-system", {"k8s-app": "kube-dns"})
+    assert allowed(policies, tester, dns, 53), "the helm test pod cannot resolve the model's name"
+    assert allowed(policies, tester, model, 8080), "the helm test pod cannot reach the model"
+    assert not allowed(policies, Pod(namespace, {"app": "other"}), model, 8080), "any pod of the namespace reaches the model"
+
+    settings = stack_runs[stack].settings
+    inside = str(next(ipaddress.ip_network(settings.private_subnet_cidrs[0]).hosts()))
+    outside = str(next(ipaddress.ip_network(settings.public_subnet_cidrs[0]).hosts()))
+    assert allowed(policies, Pod("", ip=inside), model, 8080), "the internal ALB's subnets cannot reach the model"
+    assert not allowed(policies, Pod("", ip=outside), model, 8080), "an address outside the ALB's subnets reaches the model"
+    assert not allowed(policies, Pod("", ip=inside), model, 8082), "the ALB reaches the metrics port"
