@@ -47,7 +47,7 @@ setup: $(INFRA)/.installed $(ML)/.installed $(SCAN)/.installed $(VALIDATORS)/nod
 demo: setup ## the main job on its embedded default: the whole ML lifecycle locally (see README)
 	$(ML)/bin/python -m demo
 
-test: setup ## the whole test suite (both environments)
+test: setup lint ## lint, then the whole test suite (both environments)
 	$(INFRA)/bin/python -m pytest tests/infra tests/charts tests/conformance
 	$(ML)/bin/python -m pytest tests/ml
 

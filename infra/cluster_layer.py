@@ -12,11 +12,11 @@ import pulumi_kubernetes as k8s
 from infra import flows, namespaces
 from infra.components.cert_manager import CertManager
 from infra.components.cluster_autoscaler import ClusterAutoscaler
-from infra.components.load_balancer_controller import INGRESS_CLASS, LoadBalancerController
 from infra.components.cluster_postgres import ClusterPostgres
 from infra.components.gpu_device_plugin import GpuDevicePlugin
 from infra.components.kserve import Kserve, ingress_values
 from infra.components.kubeflow_pipelines import KubeflowPipelines, PipelineStore
+from infra.components.load_balancer_controller import INGRESS_CLASS, LoadBalancerController
 from infra.components.minio import Minio
 from infra.components.mlflow_server import ArtifactStore, MlflowServer
 from infra.components.model_serving import PLATFORM_VALUES_CONFIGMAP, ModelServing, PlatformValues, platform_values, serving_values

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
-
 import tempfile
+from pathlib import Path
 
 import yaml
 from kfp import compiler

@@ -14,8 +14,8 @@ from typing import Any
 import pulumi
 
 from infra import versions
-from infra.components.pinned_release import pinned_release
 from infra.components.cluster_autoscaler import SYSTEM_NODES
+from infra.components.pinned_release import pinned_release
 from infra.workloads import LOAD_BALANCER_CONTROLLER
 
 INGRESS_CLASS = "alb"

@@ -15,8 +15,8 @@ import yaml
 
 from infra import namespaces, offline
 from infra.pod_security import pod_spec_of, violations
-from tests.crd import strict
 from tests.conformance.render import KUBERNETES_VERSION, MISSING_DEPENDENCIES, Rendered, identity, namespace_of
+from tests.crd import strict
 
 Objects = dict[str, list[Rendered]]
 WORKLOADS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "Pod"}
