@@ -7,31 +7,41 @@ PYTHON ?= python3
 INFRA := .venv-infra
 ML := .venv-ml
 SCAN := .venv-scan
+TOOLS := .venv-tools
+UV_VERSION := 0.13.9
+UV := $(TOOLS)/bin/uv
+LOCK := $(UV) pip compile --quiet --universal --generate-hashes --python-version 3.11 --no-header
 VALIDATORS := scripts/crd-validators
 PIP_FLAGS := --quiet --disable-pip-version-check
 STACK ?= staging
 export PATH := $(CURDIR)/.bin:$(PATH)
 
-.PHONY: help setup demo test lint preview diff policy compile bench upstream clean
+.PHONY: help setup demo test lint preview diff policy compile bench upstream lock step-image clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-$(INFRA)/.installed: requirements/infra.txt
-	$(PYTHON) -m venv $(INFRA)
-	$(INFRA)/bin/pip install $(PIP_FLAGS) -r requirements/infra.txt 2>&1 | grep -v "is ignored: it is neither" || true
+# Environments are installed from the lock files (exact versions, hashes checked) with uv;
+# `make lock` refreshes the locks from requirements/*.txt.
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install $(PIP_FLAGS) uv==$(UV_VERSION) 2>&1 | grep -v "is ignored: it is neither" || true
+
+$(INFRA)/.installed: requirements/infra.lock | $(UV)
+	rm -rf $(INFRA) && $(UV) venv --quiet --python $(PYTHON) $(INFRA)
+	$(UV) pip sync --quiet --require-hashes --python $(INFRA)/bin/python requirements/infra.lock
 	$(INFRA)/bin/python -c "import pulumi, pulumi_aws, pulumi_kubernetes, pulumi_policy, pydantic"
 	touch $@
 
-$(ML)/.installed: requirements/ml.txt
-	$(PYTHON) -m venv $(ML)
-	$(ML)/bin/pip install $(PIP_FLAGS) -r requirements/ml.txt 2>&1 | grep -v "is ignored: it is neither" || true
+$(ML)/.installed: requirements/ml.lock | $(UV)
+	rm -rf $(ML) && $(UV) venv --quiet --python $(PYTHON) $(ML)
+	$(UV) pip sync --quiet --require-hashes --python $(ML)/bin/python requirements/ml.lock
 	$(ML)/bin/python -c "import kfp, mlflow, sklearn, mlserver"
 	touch $@
 
-$(SCAN)/.installed: requirements/scan.txt
-	$(PYTHON) -m venv $(SCAN)
-	$(SCAN)/bin/pip install $(PIP_FLAGS) -r requirements/scan.txt 2>&1 | grep -v "is ignored: it is neither" || true
+$(SCAN)/.installed: requirements/scan.lock | $(UV)
+	rm -rf $(SCAN) && $(UV) venv --quiet --python $(PYTHON) $(SCAN)
+	$(UV) pip sync --quiet --require-hashes --python $(SCAN)/bin/python requirements/scan.lock
 	$(SCAN)/bin/checkov --version
 	touch $@
 
@@ -39,8 +49,8 @@ $(VALIDATORS)/node_modules/.installed: $(VALIDATORS)/package.json
 	cd $(VALIDATORS) && npm install --no-audit --no-fund --no-package-lock --silent
 	touch $@
 
-.bin/helm: | $(INFRA)/.installed
-	$(INFRA)/bin/python scripts/install_helm.py
+.bin/helm: | $(UV)
+	$(TOOLS)/bin/python scripts/install_helm.py
 
 setup: $(INFRA)/.installed $(ML)/.installed $(SCAN)/.installed $(VALIDATORS)/node_modules/.installed .bin/helm ## install the environments, helm and the CRD validators
 
@@ -67,13 +77,23 @@ policy: $(INFRA)/.installed ## the policy pack's report for every stack (offline
 compile: $(ML)/.installed ## compile the KFP pipelines into pipelines/compiled/
 	$(ML)/bin/python -m pipelines.compile
 
+lock: | $(UV) ## refresh requirements/*.lock from requirements/*.txt (the steps' lock follows the ML one)
+	$(LOCK) requirements/infra.txt -o requirements/infra.lock
+	$(LOCK) requirements/scan.txt -o requirements/scan.lock
+	$(LOCK) requirements/ml.txt -o requirements/ml.lock
+	$(LOCK) requirements/steps.txt -c requirements/ml.lock -o requirements/steps.lock
+
+IMAGE ?= mlplatform-pipeline-steps:dev
+step-image: ## build the pipeline step image (needs a Docker engine): IMAGE=<repository>:<tag>
+	docker build -f pipelines/Dockerfile -t $(IMAGE) .
+
 bench: setup ## benchmarks: offline preview of every stack, one pipeline run, V2 serving load
 	$(INFRA)/bin/python benchmarks/preview_stacks.py
-	$(ML)/bin/python benchmarks/pipeline_run.py
+	$(ML)/bin/python benchmarks/pipeline_run.py --rows 20000
 	$(ML)/bin/python benchmarks/serving.py
 
 upstream: $(INFRA)/.installed .bin/helm ## fetch the pinned upstream charts and manifests into .upstream/ (the conformance tests' sources)
 	$(INFRA)/bin/python scripts/fetch_upstream.py
 
 clean: ## remove environments, helm and demo output
-	rm -rf $(INFRA) $(ML) $(SCAN) $(VALIDATORS)/node_modules .bin .demo
+	rm -rf $(INFRA) $(ML) $(SCAN) $(TOOLS) $(VALIDATORS)/node_modules .bin .demo

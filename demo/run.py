@@ -1,8 +1,8 @@
 """The local end-to-end run behind `make demo`.
 
 data -> KFP pipeline (kfp.local) -> MLflow registry gate -> V2 serving (MLServer,
-as KServe runs scikit-learn) -> predictions, then the serving chart rendered for
-staging and the offline preview of the staging stack. Every process it starts
+as KServe runs scikit-learn) -> predictions -> a drifted batch and the drift pipeline,
+then the serving chart rendered for staging and the offline preview of the staging stack. Every process it starts
 is stopped on success, failure, Ctrl-C or SIGTERM.
 
     python -m demo [--rows 20000] [--workdir .demo] [--skip-platform]
@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,15 +32,18 @@ import requests
 from demo import report
 from demo.serving import ModelServer, model_server, prepare_model_dir, v2_request
 from pipelines.fraud.contract import FEATURES, LABEL
-from pipelines.fraud.data import generate
+from pipelines.drift.requests import log_record, object_key
+from pipelines.fraud.data import drifted, generate
 from pipelines.fraud.pipeline import DEFAULT_MODEL_NAME
 from pipelines.mlflow_server import mlflow_server
-from pipelines.run import PipelineResult, run_pipeline
+from pipelines.run import PipelineResult, run_drift, run_pipeline
 
 ROOT = Path(__file__).resolve().parent.parent
 # The second run's deliberately weak configuration: boosted stumps, 3 rounds.
 WEAK_GRID = {"max_iter": [3], "max_depth": [1]}
-STEPS = 7
+STEPS = 8
+# Where the served model's requests are logged, as KServe's logger lays them out (s3://.../inference-logs in a cluster).
+NAMESPACE, INFERENCE_SERVICE = "models", "fraud"
 HIGHLIGHTS = (
     "aws:eks/cluster:Cluster", "aws:eks/nodeGroup:NodeGroup", "aws:eks/addon:Addon", "aws:ec2/subnet:Subnet",
     "aws:ec2/natGateway:NatGateway", "aws:s3/bucket:Bucket", "aws:kms/key:Key", "aws:iam/role:Role",
@@ -150,6 +154,26 @@ def serve_and_query(server: ModelServer, frame: pd.DataFrame, progress: Progress
     }
 
 
+def send_logged(server: ModelServer, rows: list[list[float]], log_root: Path, batch: int = 50) -> int:
+    """Send ``rows`` as V2 requests of ``batch`` rows and log each request as KServe's logger writes it.
+
+    On a cluster the InferenceService's logger (KServe's agent) does the logging; here nothing sits
+    in front of MLServer, so the demo writes the same records (pipelines/drift/requests.py).
+    """
+    sent = 0
+    for start in range(0, len(rows), batch):
+        body = json.dumps(v2_request(rows[start:start + batch])).encode()
+        response = requests.post(f"{server.url}/v2/models/{server.model_name}/infer", data=body,
+                                 headers={"Content-Type": "application/json"}, timeout=10)
+        response.raise_for_status()
+        record_id = str(uuid.uuid4())
+        path = log_root / object_key("", NAMESPACE, INFERENCE_SERVICE, record_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(log_record(body, record_id, NAMESPACE, INFERENCE_SERVICE)))
+        sent += len(rows[start:start + batch])
+    return sent
+
+
 def platform_preview(champion_source: str, progress: Progress) -> dict[str, Any]:
     """Render the serving chart for staging and print the staging stack's offline preview (infra venv)."""
     infra_python = ROOT / ".venv-infra" / "bin" / "python"
@@ -233,6 +257,16 @@ def main(argv: list[str] | None = None) -> int:
                 progress.say(f"{DEFAULT_MODEL_NAME} v{champion.version} ready at {server.url}/v2/models/{DEFAULT_MODEL_NAME}")
                 summary["serving"] = serve_and_query(server, frame, progress)
                 summary["serving"]["url"] = server.url
+
+            with progress.step("Drift: send a shifted batch, run the model-drift pipeline over the logged requests"):
+                log_root = workdir / "store" / "inference-logs"
+                normal = frame.sample(n=400, random_state=3)[FEATURES].astype(float).values.tolist()
+                shifted = drifted(frame.sample(n=600, random_state=4))[FEATURES].astype(float).values.tolist()
+                progress.say(f"logged {send_logged(server, normal, log_root)} everyday rows and "
+                             f"{send_logged(server, shifted, log_root)} shifted rows (far from home, online, no chip)")
+                found = run_drift(str(log_root), tracking_uri, workdir / "kfp", NAMESPACE, INFERENCE_SERVICE, echo=False)
+                progress.say(f"drift score {found.drift_score:.2f} ({found.status}); drifted features: {', '.join(found.drifted) or 'none'}")
+                summary["drift"] = vars(found)
 
             with progress.step("The platform: serving chart for staging, offline preview of the staging stack"):
                 summary["platform"] = (

@@ -17,3 +17,8 @@ MLFLOW_CREDENTIALS_ENV = {"username": "MLFLOW_TRACKING_USERNAME", "password": "M
 SERVING_IMPLEMENTATION = "serving_runtime.ValidatingSKLearnModel"
 # The folder of a registered model (an MLflow model directory) that holds the runtime module.
 SERVING_CODE_DIR = "code"
+
+# Environment of every MLflow server the platform runs (in-cluster and local). MLflow 3.x starts a
+# job runner with seven huey consumer processes by default (about 14 s of CPU at start, 1 GiB of
+# memory), for GenAI jobs the platform does not use: off.
+MLFLOW_SERVER_ENV = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}

@@ -13,10 +13,12 @@ from pathlib import Path
 import yaml
 from kfp import compiler
 
+from pipelines.drift.pipeline import PIPELINE_NAME as DRIFT_PIPELINE
+from pipelines.drift.pipeline import model_drift
 from pipelines.fraud.pipeline import PIPELINE_NAME, fraud_training
 
 COMPILED = Path(__file__).resolve().parent / "compiled"
-PIPELINES = {PIPELINE_NAME: fraud_training}
+PIPELINES = {PIPELINE_NAME: fraud_training, DRIFT_PIPELINE: model_drift}
 
 
 def compile_all(out_dir: Path) -> list[Path]:

@@ -18,6 +18,8 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+from pipelines.cluster import MLFLOW_SERVER_ENV
+
 
 def free_port() -> int:
     """A TCP port nobody listens on right now."""
@@ -70,7 +72,8 @@ def mlflow_server(workdir: Path, port: int | None = None, log_file: Path | None 
         "--port", str(port),
         "--workers", "1",
     ]
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    env = {**os.environ, **MLFLOW_SERVER_ENV}
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env)
     try:
         wait_until_healthy(url, process)
         yield url

@@ -13,11 +13,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import re
 import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,11 @@ from typing import Any
 import mlflow
 from kfp import local
 
+# Locally the steps run in this environment, which is the step image's (requirements/steps.lock):
+# kfp.local's warning about the image name is expected.
+warnings.filterwarnings("ignore", message="You may be attemping to run a task that uses custom or non-Python base image")
+
+from pipelines.drift.pipeline import model_drift
 from pipelines.fraud.pipeline import DEFAULT_MODEL_NAME, fraud_training
 from pipelines.mlflow_server import mlflow_server
 
@@ -77,6 +84,8 @@ def run_pipeline(data_uri: str, tracking_uri: str, pipeline_root: Path, echo: bo
     The steps' output goes to a log file under ``pipeline_root`` and, with ``echo``, to the console.
     """
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(pipeline_root), raise_on_error=True)
+    # The steps import the project's `pipelines` package, as they do from the step image's PYTHONPATH.
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH", "")]))
     params.setdefault("git_commit", git_commit())
     started = time.perf_counter()
     log_path = pipeline_root / f"run-{int(time.time() * 1000)}.log"
@@ -90,6 +99,8 @@ def run_pipeline(data_uri: str, tracking_uri: str, pipeline_root: Path, echo: bo
             log.flush()
             raise PipelineFailed(_reason_from(log_path.read_text() + "\n" + str(error))) from None
     outputs = task.outputs
+    if outputs["decision"] == "no-data":
+        return PipelineResult(False, f"no data yet at {data_uri}", "", "", time.perf_counter() - started)
     mlflow.set_tracking_uri(tracking_uri)
     version = mlflow.MlflowClient().get_model_version(params.get("model_name", DEFAULT_MODEL_NAME), str(outputs["version"]))
     return PipelineResult(
@@ -99,6 +110,37 @@ def run_pipeline(data_uri: str, tracking_uri: str, pipeline_root: Path, echo: bo
         storage_uri=str(outputs["storage_uri"]),
         seconds=time.perf_counter() - started,
     )
+
+
+@dataclass
+class DriftResult:
+    """What a local run of the drift pipeline found."""
+
+    status: str
+    drift_score: float
+    drifted: list[str]
+    seconds: float
+
+
+def run_drift(log_uri: str, tracking_uri: str, pipeline_root: Path, namespace: str, inference_service: str,
+              echo: bool = True, **params: Any) -> DriftResult:
+    """Run the model-drift pipeline once over the request log at ``log_uri``; raises :class:`PipelineFailed`."""
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(pipeline_root), raise_on_error=True)
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    started = time.perf_counter()
+    pipeline_root.mkdir(parents=True, exist_ok=True)
+    log_path = pipeline_root / f"drift-{int(time.time() * 1000)}.log"
+    streams = (sys.stdout, log_path.open("w+")) if echo else (log_path.open("w+"),)
+    with streams[-1], contextlib.redirect_stdout(Tee(*streams)):
+        try:
+            task = model_drift(log_uri=log_uri, tracking_uri=tracking_uri, namespace=namespace,
+                               inference_service=inference_service, **params)
+        except RuntimeError as error:
+            streams[-1].flush()
+            raise PipelineFailed(_reason_from(log_path.read_text() + "\n" + str(error))) from None
+    outputs = task.outputs
+    drifted = [name for name in str(outputs["drifted"]).split(",") if name]
+    return DriftResult(str(outputs["status"]), float(outputs["drift_score"]), drifted, time.perf_counter() - started)
 
 
 class Tee:
@@ -150,6 +192,9 @@ def main(argv: list[str] | None = None) -> int:
         except PipelineFailed as error:
             print(f"error: pipeline failed: {error}", file=sys.stderr)
             return 1
+    if not result.version:
+        print(f"nothing trained: {result.gate_reason}")
+        return 0
     print(f"gate: {result.gate_reason}")
     print(f"registered version {result.version} ({'champion' if result.promoted else 'challenger'}) at {result.storage_uri}")
     print(f"pipeline run took {result.seconds:.1f} s")

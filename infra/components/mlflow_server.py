@@ -19,7 +19,7 @@ from infra import versions
 from infra.flows import MLFLOW_PODS, MLFLOW_PORT
 from infra.workload_security import container_security, pod_security
 from infra.workloads import MLFLOW
-from pipelines.cluster import MLFLOW_CREDENTIALS_ENV, MLFLOW_CREDENTIALS_SECRET
+from pipelines.cluster import MLFLOW_CREDENTIALS_ENV, MLFLOW_CREDENTIALS_SECRET, MLFLOW_SERVER_ENV
 
 ADMIN_USERNAME = "admin"
 
@@ -103,6 +103,7 @@ class MlflowServer(pulumi.ComponentResource):
         env = [
             {"name": "MLFLOW_BACKEND_STORE_URI", "valueFrom": {"secretKeyRef": {"name": "mlflow-config", "key": "backend-store-uri"}}},
             {"name": "HOME", "value": "/tmp"},
+            *({"name": key, "value": value} for key, value in MLFLOW_SERVER_ENV.items()),
         ]
         if artifacts.endpoint:
             env += [

@@ -1,48 +1,77 @@
 """The fraud training pipeline's steps, one KFP component each (no postponed annotations: KFP reads them).
 
-Each component is self-contained (imports inside the body) so it runs the same
-in the pinned step image on a cluster and in a subprocess with ``kfp.local``.
+Every step runs in the pipeline step image (pipelines/image.py, pipelines/Dockerfile), which holds
+the locked dependencies and this project's ``pipelines`` package: nothing is installed at run time,
+and a step imports only what it needs, inside its body. Locally, ``kfp.local`` runs the same
+functions in subprocesses of the ML environment (pipelines/run.py puts the project on PYTHONPATH).
 Lineage goes into the artifacts' metadata; metrics go to KFP and to MLflow.
 """
 
-
+import functools
 from typing import NamedTuple
 
 from kfp import dsl
 from kfp.dsl import Artifact, ClassificationMetrics, Dataset, Input, Metrics, Model, Output
 
-# The step image and its packages: the same pins as requirements/ml.txt, so
-# that `pip install` in the step is a no-op locally (a test checks they agree).
-BASE_IMAGE = "python:3.11.14-slim-bookworm"
-PACKAGES = ["mlflow==3.17.2", "scikit-learn==1.9.1", "pandas==3.1.1", "boto3==1.44.5", "matplotlib==3.11.2"]
+from pipelines.image import COMPILED_IMAGE
+
+# One image for every step, pinned by digest per environment when the program deploys the pipeline.
+step = functools.partial(dsl.component, base_image=COMPILED_IMAGE, install_kfp_package=False)
+
+# Where the training step logs a sample of its training features: the drift job's reference.
+REFERENCE_ARTIFACT = "drift_reference/train_features.csv"
+REFERENCE_ROWS = 5000
 
 
-@dsl.component(base_image=BASE_IMAGE, packages_to_install=PACKAGES)
-def ingest(data_uri: str, s3_endpoint_url: str, raw: Output[Dataset]) -> NamedTuple("Ingested", rows=int, sha256=str):
-    """Read the data from s3:// (boto3; endpoint configurable for MinIO) or a local path; record rows and hash."""
+@step
+def ingest(data_uri: str, s3_endpoint_url: str, raw: Output[Dataset]) -> NamedTuple("Ingested", status=str, rows=int, sha256=str):
+    """Read the data from s3:// (boto3; endpoint configurable for MinIO) or a local path; record rows and hash.
+
+    No file yet at ``data_uri`` is not a failure: status "missing" and a "NO DATA YET" line, so a
+    scheduled run before the first data lands ends cleanly (the pipeline skips training).
+    """
     import hashlib
     from collections import namedtuple
     from pathlib import Path
 
+    result = namedtuple("Ingested", ["status", "rows", "sha256"])
     if data_uri.startswith("s3://"):
         import boto3
+        from botocore.exceptions import ClientError
 
         bucket, _, key = data_uri.removeprefix("s3://").partition("/")
         client = boto3.client("s3", endpoint_url=s3_endpoint_url or None)
-        body = client.get_object(Bucket=bucket, Key=key)["Body"].read()
+        try:
+            body = client.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") not in ("NoSuchKey", "404"):
+                raise
+            body = None
     else:
         path = Path(data_uri.removeprefix("file://"))
-        if not path.is_file():
-            raise FileNotFoundError(f"ingest: no data file at {data_uri}")
-        body = path.read_bytes()
+        body = path.read_bytes() if path.is_file() else None
+    if body is None:
+        print(f"NO DATA YET: nothing at {data_uri}; put the training CSV there and the next run trains", flush=True)
+        Path(raw.path).write_bytes(b"")
+        raw.metadata.update({"source": data_uri, "status": "missing"})
+        return result("missing", 0, "")
     digest = hashlib.sha256(body).hexdigest()
     rows = max(len([line for line in body.splitlines() if line.strip()]) - 1, 0)
     Path(raw.path).write_bytes(body)
-    raw.metadata.update({"source": data_uri, "sha256": digest, "rows": rows})
-    return namedtuple("Ingested", ["rows", "sha256"])(rows, digest)
+    raw.metadata.update({"source": data_uri, "sha256": digest, "rows": rows, "status": "ready"})
+    return result("ready", rows, digest)
 
 
-@dsl.component(base_image=BASE_IMAGE, packages_to_install=PACKAGES)
+@step
+def no_data(data_uri: str) -> NamedTuple("Skipped", decision=str, version=str, storage_uri=str):
+    """The branch taken when there is no data yet: says so and ends the run successfully."""
+    from collections import namedtuple
+
+    print(f"SKIPPED: no training data at {data_uri} yet; nothing trained or registered", flush=True)
+    return namedtuple("Skipped", ["decision", "version", "storage_uri"])("no-data", "", "")
+
+
+@step
 def validate(
     raw: Input[Dataset],
     contract: dict,
@@ -51,54 +80,28 @@ def validate(
     max_null_fraction: float,
     validated: Output[Dataset],
 ):
-    """Check the data against the contract; a failure stops the pipeline with a one-line reason."""
+    """Check the data against the contract (pipelines/fraud/contract.py); a failure stops the pipeline with a one-line reason."""
     import pandas as pd
 
-    def fail(reason: str) -> None:
-        print(f"DATA VALIDATION FAILED: {reason}", flush=True)
-        raise ValueError(f"data validation failed: {reason}")
+    from pipelines.fraud.contract import ContractError, check, read
 
     try:
-        frame = pd.read_csv(raw.path)
-    except Exception as error:  # noqa: BLE001 - any parse error is a validation failure
-        fail(f"cannot parse the CSV ({type(error).__name__}: {str(error).splitlines()[0]})")
-    columns = contract["columns"]
-    label = contract["label"]
-    if label not in frame.columns:
-        fail(f"label column '{label}' is missing; the data must carry the label to train on")
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        fail(f"missing columns {missing}; the contract requires {list(columns)}")
-    extra = [c for c in frame.columns if c not in columns]
-    if extra and not contract.get("allow_extra_columns", False):
-        fail(f"unknown columns {extra}; remove them or add them to the data contract")
-    if len(frame) < min_rows:
-        fail(f"{len(frame)} rows, fewer than the minimum of {min_rows}")
-    for name in columns:
-        share = float(frame[name].isna().mean())
-        if share > max_null_fraction:
-            fail(f"column '{name}' is {share:.1%} null, above the limit of {max_null_fraction:.1%}")
-    for name, rule in columns.items():
-        values = frame[name].dropna()
-        if not pd.api.types.is_numeric_dtype(values):
-            bad = values[pd.to_numeric(values, errors="coerce").isna()].iloc[0]
-            fail(f"column '{name}' must be {rule['type']}, found non-numeric value {bad!r}")
-        if rule["type"] == "binary" and not set(values.unique()) <= {0, 1}:
-            fail(f"column '{name}' must be 0 or 1, found {sorted(set(values.unique()) - {0, 1})[:3]}")
-        low, high = values.min(), values.max()
-        if low < rule["min"] or high > rule["max"]:
-            fail(f"column '{name}' ranges over [{low}, {high}], outside the contract's [{rule['min']}, {rule['max']}]")
-    positives = int(frame[label].sum())
-    negatives = int(len(frame) - frame[label].isna().sum() - positives)
-    if positives < min_positives:
-        fail(f"{positives} positive ('{label}' = 1) rows, fewer than the minimum of {min_positives}")
-    if negatives < min_positives:
-        fail(f"{negatives} negative ('{label}' = 0) rows, fewer than the minimum of {min_positives}")
+        rows, notes = read(raw.path)
+        columns = check(rows, contract, min_rows, min_positives, max_null_fraction)
+    except ContractError as error:
+        print(f"DATA VALIDATION FAILED: {error}", flush=True)
+        raise ValueError(f"data validation failed: {error}") from None
+    for note in notes:
+        print(f"DATA NOTE: {note}", flush=True)
+    frame = pd.DataFrame(columns)
     frame.to_csv(validated.path, index=False)
-    validated.metadata.update({"rows": len(frame), "positives": positives, "positive_rate": positives / len(frame)})
+    positives = int((frame[contract["label"]] == 1).sum())
+    validated.metadata.update(
+        {"rows": len(frame), "positives": positives, "positive_rate": positives / len(frame), "notes": notes}
+    )
 
 
-@dsl.component(base_image=BASE_IMAGE, packages_to_install=PACKAGES)
+@step
 def split(validated: Input[Dataset], label: str, test_fraction: float, seed: int, train: Output[Dataset], test: Output[Dataset]):
     """Stratified train / held-out test split with a fixed seed."""
     import pandas as pd
@@ -111,7 +114,7 @@ def split(validated: Input[Dataset], label: str, test_fraction: float, seed: int
         artifact.metadata.update({"rows": len(part), "positives": int(part[label].sum()), "seed": seed})
 
 
-@dsl.component(base_image=BASE_IMAGE, packages_to_install=PACKAGES)
+@step
 def train(
     train_data: Input[Dataset],
     contract: dict,
@@ -121,10 +124,14 @@ def train(
     experiment: str,
     run_name: str,
     model: Output[Model],
+    reference_artifact: str,
+    reference_rows: int,
 ) -> NamedTuple("Trained", run_id=str, threshold=float, cv_roc_auc=float):
     """Grid-search a preprocessing + gradient-boosting Pipeline; pick the F1-best threshold on a calibration slice."""
     import json
+    import tempfile
     from collections import namedtuple
+    from pathlib import Path
 
     import joblib
     import mlflow
@@ -199,11 +206,17 @@ def train(
         mlflow.log_params({"grid_size": len(search.cv_results_["params"]), "train_rows": len(frame)})
         mlflow.log_metrics({"cv_roc_auc": float(search.best_score_), "calibration_f1": float(f1[best]), "threshold": threshold})
         mlflow.set_tags({"mlplatform.step": "train", "mlplatform.param_grid": json.dumps(param_grid)})
+        # The drift job compares served requests with this sample of what the model was trained on.
+        reference = features.sample(n=min(len(features), reference_rows), random_state=seed)
+        with tempfile.TemporaryDirectory() as tmp:
+            sample = Path(tmp) / Path(reference_artifact).name
+            reference.to_csv(sample, index=False)
+            mlflow.log_artifact(str(sample), str(Path(reference_artifact).parent))
         run_id = run.info.run_id
     return namedtuple("Trained", ["run_id", "threshold", "cv_roc_auc"])(run_id, threshold, float(search.best_score_))
 
 
-@dsl.component(base_image=BASE_IMAGE, packages_to_install=PACKAGES)
+@step
 def evaluate(
     model: Input[Model],
     test_data: Input[Dataset],
@@ -255,7 +268,7 @@ def evaluate(
     # Single-row latency as the model is served: one native thread (the chart bounds the pools by
     # the CPU limit, 1 by default), and CPU time of this thread, best of 3 per row, so that a busy
     # machine (other processes, CI) does not change the gate's verdict on the same model.
-    rows = features.head(200)
+    rows = features.head(100)
     latencies = []
     with threadpool_limits(limits=1):
         for index in range(len(rows)):
@@ -300,7 +313,7 @@ def evaluate(
     )
 
 
-@dsl.component(base_image=BASE_IMAGE, packages_to_install=PACKAGES)
+@step
 def gate(
     test_data: Input[Dataset],
     contract: dict,
@@ -362,7 +375,7 @@ def gate(
     return decision
 
 
-@dsl.component(base_image=BASE_IMAGE, packages_to_install=PACKAGES)
+@step
 def register(
     model: Input[Model],
     test_data: Input[Dataset],
@@ -427,7 +440,7 @@ def register(
     return namedtuple("Registered", ["version", "storage_uri"])(version, storage_uri)
 
 
-@dsl.component(base_image=BASE_IMAGE, packages_to_install=PACKAGES)
+@step
 def promote(tracking_uri: str, model_name: str, version: str):
     """Move the champion alias to the version that passed the gate."""
     import mlflow

@@ -1,4 +1,4 @@
-"""Deterministic synthetic card-transaction data with a realistic fraud rate (about 3 %).
+"""Deterministic synthetic card-transaction data with a realistic fraud rate (about 3 %), in the public data set's schema.
 
     python -m pipelines.fraud.data --rows 50000 --seed 7 --out .demo/data/fraud.csv
 
@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipelines.fraud.contract import COLUMNS, LABEL
+from pipelines.fraud.contract import LABEL, PUBLIC_COLUMNS
 
 
 def generate(rows: int, seed: int = 7) -> pd.DataFrame:
@@ -27,8 +27,6 @@ def generate(rows: int, seed: int = 7) -> pd.DataFrame:
     distance_from_home = np.minimum(rng.lognormal(2.3, 1.2, rows), 20_000.0)
     distance_from_last = np.minimum(rng.lognormal(0.9, 1.3, rows), 20_000.0)
     ratio = np.minimum(rng.lognormal(0.0, 0.8, rows), 500.0)
-    median_purchase = rng.lognormal(3.6, 0.6, rows)
-    amount = np.minimum(median_purchase * ratio, 50_000.0)
     repeat_retailer = rng.binomial(1, 0.88, rows)
     used_chip = rng.binomial(1, 0.35, rows)
     used_pin = rng.binomial(1, 0.10, rows)
@@ -48,7 +46,6 @@ def generate(rows: int, seed: int = 7) -> pd.DataFrame:
     fraud = rng.binomial(1, 1.0 / (1.0 + np.exp(-logit)))
     frame = pd.DataFrame(
         {
-            "amount": amount.round(2),
             "distance_from_home": distance_from_home.round(3),
             "distance_from_last_transaction": distance_from_last.round(3),
             "ratio_to_median_purchase_price": ratio.round(4),
@@ -59,7 +56,18 @@ def generate(rows: int, seed: int = 7) -> pd.DataFrame:
             LABEL: fraud,
         }
     )
-    return frame[list(COLUMNS)]
+    # Exactly the columns of the public card_transdata.csv, in its order.
+    return frame[PUBLIC_COLUMNS]
+
+
+def drifted(frame: pd.DataFrame, seed: int = 13) -> pd.DataFrame:
+    """``frame`` as a new fraud pattern would shift it: purchases far from home, online, without chip."""
+    rng = np.random.default_rng(seed)
+    shifted = frame.copy()
+    shifted["distance_from_home"] = np.minimum(shifted["distance_from_home"] * 8.0, 20_000.0).round(3)
+    shifted["online_order"] = rng.binomial(1, 0.97, len(shifted))
+    shifted["used_chip"] = rng.binomial(1, 0.05, len(shifted))
+    return shifted
 
 
 def main(argv: list[str] | None = None) -> int:

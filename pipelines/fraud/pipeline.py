@@ -1,4 +1,8 @@
-"""The fraud-detection training pipeline: ingest -> validate -> split -> train -> evaluate -> gate -> register (-> promote)."""
+"""The fraud-detection training pipeline: ingest -> validate -> split -> train -> evaluate -> gate -> register (-> promote).
+
+When there is no data at ``data_uri`` yet (a new environment's first scheduled run), ingest says
+"NO DATA YET" and the run ends successfully through the ``no-data`` branch.
+"""
 
 
 from pathlib import Path
@@ -50,71 +54,76 @@ def fraud_training(
     git_commit: str = "",
 ) -> NamedTuple("TrainingOutputs", decision=str, version=str, storage_uri=str):
     ingested = components.ingest(data_uri=data_uri, s3_endpoint_url=s3_endpoint_url)
-    checked = components.validate(
-        raw=ingested.outputs["raw"],
-        contract=contract,
-        min_rows=min_rows,
-        min_positives=min_positives,
-        max_null_fraction=max_null_fraction,
-    )
-    parts = components.split(validated=checked.outputs["validated"], label=LABEL, test_fraction=test_fraction, seed=seed)
-    trained = with_mlflow_credentials(
-        components.train(
-            train_data=parts.outputs["train"],
+    with dsl.If(ingested.outputs["status"] == "ready", name="data-found"):
+        checked = components.validate(
+            raw=ingested.outputs["raw"],
             contract=contract,
-            param_grid=param_grid,
-            seed=seed,
-            tracking_uri=tracking_uri,
-            experiment=experiment,
-            run_name=run_name,
+            min_rows=min_rows,
+            min_positives=min_positives,
+            max_null_fraction=max_null_fraction,
         )
-    )
-    evaluated = with_mlflow_credentials(
-        components.evaluate(
-            model=trained.outputs["model"],
-            test_data=parts.outputs["test"],
-            contract=contract,
-            threshold=trained.outputs["threshold"],
-            tracking_uri=tracking_uri,
-            run_id=trained.outputs["run_id"],
+        parts = components.split(validated=checked.outputs["validated"], label=LABEL, test_fraction=test_fraction, seed=seed)
+        trained = with_mlflow_credentials(
+            components.train(
+                train_data=parts.outputs["train"],
+                contract=contract,
+                param_grid=param_grid,
+                seed=seed,
+                tracking_uri=tracking_uri,
+                experiment=experiment,
+                run_name=run_name,
+                reference_artifact=components.REFERENCE_ARTIFACT,
+                reference_rows=components.REFERENCE_ROWS,
+            )
         )
-    )
-    decided = with_mlflow_credentials(
-        components.gate(
-            test_data=parts.outputs["test"],
-            contract=contract,
-            roc_auc=evaluated.outputs["roc_auc"],
-            p95_latency_ms=evaluated.outputs["p95_latency_ms"],
-            tracking_uri=tracking_uri,
-            model_name=model_name,
-            min_improvement=min_improvement,
-            auc_floor=auc_floor,
-            max_p95_latency_ms=max_p95_latency_ms,
+        evaluated = with_mlflow_credentials(
+            components.evaluate(
+                model=trained.outputs["model"],
+                test_data=parts.outputs["test"],
+                contract=contract,
+                threshold=trained.outputs["threshold"],
+                tracking_uri=tracking_uri,
+                run_id=trained.outputs["run_id"],
+            )
         )
-    )
-    registered = with_mlflow_credentials(
-        components.register(
-            model=trained.outputs["model"],
-            test_data=parts.outputs["test"],
-            contract=contract,
-            tracking_uri=tracking_uri,
-            run_id=trained.outputs["run_id"],
-            model_name=model_name,
-            data_sha256=ingested.outputs["sha256"],
-            git_commit=git_commit,
-            pipeline_run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
-            gate_report=decided.outputs["report"],
-            threshold=trained.outputs["threshold"],
-            serving_runtime=SERVING_RUNTIME_SOURCE,
+        decided = with_mlflow_credentials(
+            components.gate(
+                test_data=parts.outputs["test"],
+                contract=contract,
+                roc_auc=evaluated.outputs["roc_auc"],
+                p95_latency_ms=evaluated.outputs["p95_latency_ms"],
+                tracking_uri=tracking_uri,
+                model_name=model_name,
+                min_improvement=min_improvement,
+                auc_floor=auc_floor,
+                max_p95_latency_ms=max_p95_latency_ms,
+            )
         )
-    )
-    with dsl.If(decided.outputs["Output"] == "promote", name="gate-passed"):
-        with_mlflow_credentials(
-            components.promote(tracking_uri=tracking_uri, model_name=model_name, version=registered.outputs["version"])
+        registered = with_mlflow_credentials(
+            components.register(
+                model=trained.outputs["model"],
+                test_data=parts.outputs["test"],
+                contract=contract,
+                tracking_uri=tracking_uri,
+                run_id=trained.outputs["run_id"],
+                model_name=model_name,
+                data_sha256=ingested.outputs["sha256"],
+                git_commit=git_commit,
+                pipeline_run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+                gate_report=decided.outputs["report"],
+                threshold=trained.outputs["threshold"],
+                serving_runtime=SERVING_RUNTIME_SOURCE,
+            )
         )
+        with dsl.If(decided.outputs["Output"] == "promote", name="gate-passed"):
+            with_mlflow_credentials(
+                components.promote(tracking_uri=tracking_uri, model_name=model_name, version=registered.outputs["version"])
+            )
+    with dsl.Else(name="no-data"):
+        skipped = components.no_data(data_uri=data_uri)
     outputs = NamedTuple("TrainingOutputs", decision=str, version=str, storage_uri=str)  # noqa: UP014 - as in the signature
     return outputs(
-        decision=decided.outputs["Output"],
-        version=registered.outputs["version"],
-        storage_uri=registered.outputs["storage_uri"],
+        decision=dsl.OneOf(decided.outputs["Output"], skipped.outputs["decision"]),
+        version=dsl.OneOf(registered.outputs["version"], skipped.outputs["version"]),
+        storage_uri=dsl.OneOf(registered.outputs["storage_uri"], skipped.outputs["storage_uri"]),
     )

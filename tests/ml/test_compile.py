@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import yaml
 
 from pipelines import compile as compile_module
-from pipelines.fraud import components
+from pipelines import image
 
 
 def test_every_pipeline_compiles_and_the_committed_yaml_is_fresh(tmp_path: Path) -> None:
@@ -25,15 +26,48 @@ def test_every_pipeline_compiles_and_the_committed_yaml_is_fresh(tmp_path: Path)
     assert sorted(p.name for p in compile_module.COMPILED.glob("*.yaml")) == sorted(p.name for p in written)
 
 
+def _executors(path: Path) -> dict:
+    spec = next(yaml.safe_load_all(path.read_text()))  # the IR, then its Kubernetes platform spec
+    return spec["deploymentSpec"]["executors"]
+
+
+def test_compiled_pipelines_run_the_step_image_and_install_nothing(tmp_path: Path) -> None:
+    """Every step of every pipeline runs the step image placeholder, and no step installs a package at run time."""
+    for path in compile_module.compile_all(tmp_path):
+        for name, executor in _executors(path).items():
+            container = executor["container"]
+            assert container["image"] == image.COMPILED_IMAGE, (path.name, name)
+            script = " ".join(container.get("command", []) + container.get("args", []))
+            assert "pip install" not in script and "pip3 install" not in script, (path.name, name)
+            assert "kfp.dsl.executor_main" in script, (path.name, name)
+
+
+def test_pinning_gives_every_step_the_environments_digest(tmp_path: Path) -> None:
+    """image.pin puts <repository>@sha256 on every step; an unpinned image or a foreign spec is refused."""
+    digest = "sha256:" + "ab" * 32
+    pinned_image = image.reference("123456789012.dkr.ecr.us-east-1.amazonaws.com/mlp-staging-pipeline-steps", digest)
+    for path in compile_module.compile_all(tmp_path):
+        pinned = image.pin(path.read_text(), pinned_image)
+        assert set(image.images(pinned)) == {pinned_image}
+        assert next(yaml.safe_load_all(pinned))["root"] == next(yaml.safe_load_all(path.read_text()))["root"]
+    with pytest.raises(ValueError, match="is not pinned by digest"):
+        image.pin(path.read_text(), "123456789012.dkr.ecr.us-east-1.amazonaws.com/steps:v1")
+    with pytest.raises(ValueError, match="is not sha256:<64 hex digits>"):
+        image.reference("repo", "sha256:abc")
+    with pytest.raises(ValueError, match="still runs images without a digest"):
+        image.pin(path.read_text() + "\n        image: python:3.11\n", pinned_image)
+
+
 def test_compiled_pipeline_structure(tmp_path: Path) -> None:
-    """The IR has the seven steps plus the gated promote, pinned images, and no latest tags."""
-    (path,) = compile_module.compile_all(tmp_path)
-    spec, _platform = yaml.safe_load_all(path.read_text())  # the IR, then its Kubernetes platform spec
-    tasks = spec["root"]["dag"]["tasks"]
-    assert {"ingest", "validate", "split", "train", "evaluate", "gate", "register", "condition-1"} <= set(tasks)
-    assert tasks["condition-1"]["triggerPolicy"]["condition"].endswith("== 'promote'")
-    images = {e["container"]["image"] for e in spec["deploymentSpec"]["executors"].values()}
-    assert images == {components.BASE_IMAGE}
-    assert not any(image.endswith(":latest") for image in images)
+    """The training IR has ingest, the data-found branch with the seven steps and the gated promote, and the no-data branch."""
+    path = next(p for p in compile_module.compile_all(tmp_path) if p.name == "fraud-detection-training.yaml")
+    spec = next(yaml.safe_load_all(path.read_text()))
+    dag = spec["root"]["dag"]["tasks"]
+    inner = {name: task for component in spec["components"].values() for name, task in component.get("dag", {}).get("tasks", {}).items()}
+    assert "ingest" in dag
+    assert {"validate", "split", "train", "evaluate", "gate", "register", "no-data", "promote"} <= set(inner)
+    conditions = [task["triggerPolicy"]["condition"] for task in inner.values() if "triggerPolicy" in task]
+    assert any("ingest" in c and "== 'ready'" in c for c in conditions), conditions
+    assert any(c.endswith("== 'promote'") for c in conditions), conditions
     parameters = spec["root"]["inputDefinitions"]["parameters"]
     assert {"data_uri", "tracking_uri", "min_improvement", "auc_floor", "param_grid", "contract"} <= set(parameters)

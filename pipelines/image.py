@@ -1,0 +1,48 @@
+"""The pipeline step image: one image for every step of every pipeline, built from
+``pipelines/Dockerfile`` with the steps' locked dependencies (``requirements/steps.lock``).
+
+No dependencies: the pipelines, the program (infra/) and the deploy workflow all read it.
+
+The compiled pipelines name :data:`COMPILED_IMAGE`, a placeholder that cannot be pulled; the program
+replaces it with the environment's image by digest (:func:`pin`), and refuses a spec that would
+still run an image without one. Steps install nothing at run time.
+"""
+
+from __future__ import annotations
+
+import re
+
+IMAGE_NAME = "mlplatform-pipeline-steps"
+# What the committed, compiled pipelines name; the program swaps in the environment's pinned image.
+COMPILED_IMAGE = f"{IMAGE_NAME}:compiled"
+# The folder the image puts the project's `pipelines` package in (on its PYTHONPATH).
+IMAGE_SOURCE_ROOT = "/opt/mlplatform"
+
+DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+_PINNED = re.compile(r"^[a-z0-9][a-z0-9.:/_-]*@sha256:[0-9a-f]{64}$")
+_IMAGE_LINE = re.compile(r"^(\s*image:\s*)(\S+)\s*$", re.MULTILINE)
+
+
+def reference(repository: str, digest: str) -> str:
+    """``<repository>@sha256:...``; a digest that is not ``sha256:<64 hex>`` is refused."""
+    if not DIGEST.match(digest):
+        raise ValueError(f"step image digest {digest!r} is not sha256:<64 hex digits> (as `docker buildx build --push` prints it)")
+    return f"{repository}@{digest}"
+
+
+def images(spec: str) -> list[str]:
+    """Every image a compiled pipeline spec names, in order."""
+    return [match.group(2) for match in _IMAGE_LINE.finditer(spec)]
+
+
+def pin(spec: str, image: str) -> str:
+    """The compiled spec with every step running ``image`` (which must carry a digest)."""
+    if not _PINNED.match(image):
+        raise ValueError(f"step image {image!r} is not pinned by digest (<repository>@sha256:<64 hex>)")
+    if COMPILED_IMAGE not in images(spec):
+        raise ValueError(f"the spec names no {COMPILED_IMAGE} step: was it compiled by pipelines/compile.py?")
+    pinned = _IMAGE_LINE.sub(lambda m: m.group(1) + (image if m.group(2) == COMPILED_IMAGE else m.group(2)), spec)
+    loose = [name for name in images(pinned) if not _PINNED.match(name)]
+    if loose:
+        raise ValueError(f"the spec still runs images without a digest: {sorted(set(loose))}")
+    return pinned

@@ -1,0 +1,138 @@
+"""Drift monitoring: KServe's request-log layout, the PSI statistic, and the drift pipeline end to end."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import uuid
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipelines.drift import requests as request_log
+from pipelines.drift.stats import feature_drift, psi
+from pipelines.fraud.contract import COLUMNS, FEATURES
+from pipelines.fraud.data import drifted, generate
+from pipelines.fraud.pipeline import DEFAULT_MODEL_NAME
+from pipelines.run import run_drift, run_pipeline
+
+KINDS = [COLUMNS[name].kind for name in FEATURES]
+
+
+def _v2(rows: np.ndarray) -> bytes:
+    return json.dumps({"inputs": [{"name": "features", "shape": list(rows.shape), "datatype": "FP64",
+                                   "data": rows.ravel().tolist()}]}).encode()
+
+
+def test_object_key_is_kserve_agents_layout() -> None:
+    """<prefix>/<namespace>/<isvc>/<component>/<id>-request.json, as KServe v0.20.0's BlobStore.getObjectKey builds it."""
+    assert request_log.object_key("inference-logs", "models", "fraud", "abc") == "inference-logs/models/fraud/predictor/abc-request.json"
+
+
+def test_records_are_read_back_single_and_batched() -> None:
+    """A single LogRequest object and a JSON array of them (the agent's batched form) both give their rows."""
+    rows = np.arange(14, dtype=float).reshape(2, 7)
+    single = json.dumps(request_log.log_record(_v2(rows), "a", "models", "fraud"))
+    batch = json.dumps([request_log.log_record(_v2(rows[:1]), "b", "models", "fraud"),
+                        {**request_log.log_record(b"{}", "c", "models", "fraud"), "reqType": "org.kubeflow.serving.inference.response"}])
+    found, skipped = request_log.feature_rows([single, batch], 7)
+    assert found.shape == (3, 7) and skipped == 0
+    assert found[0].tolist() == rows[0].tolist()
+
+
+def test_unreadable_records_are_counted_not_fatal() -> None:
+    """A body of another shape or not V2 is skipped and counted."""
+    wrong = json.dumps(request_log.log_record(_v2(np.ones((1, 6))), "a", "models", "fraud"))
+    garbage = json.dumps({"reqType": "org.kubeflow.serving.inference.request", "bytes": base64.b64encode(b"nope").decode()})
+    found, skipped = request_log.feature_rows([wrong, garbage], 7)
+    assert found.shape == (0, 7) and skipped == 2
+
+
+def test_psi_is_zero_for_the_same_sample_and_large_for_a_shift() -> None:
+    """PSI of a sample with itself is 0; a 8x scale shift of a numeric feature and a flipped binary exceed 0.2."""
+    rng = np.random.default_rng(0)
+    values = rng.lognormal(2.3, 1.2, 5000)
+    assert psi(values, values, "float") == pytest.approx(0.0, abs=1e-9)
+    assert psi(values, values * 8, "float") > 0.2
+    assert psi(rng.binomial(1, 0.35, 5000), rng.binomial(1, 0.05, 5000), "binary") > 0.2
+    assert psi(values, rng.lognormal(2.3, 1.2, 5000), "float") < 0.1
+
+
+def test_feature_drift_names_the_shifted_features() -> None:
+    """On the generator's drifted batch the shifted features, and only those, drift."""
+    reference = generate(5000, seed=1)[FEATURES].to_numpy(dtype=float)
+    current = drifted(generate(1000, seed=2))[FEATURES].to_numpy(dtype=float)
+    report = feature_drift(reference, current, FEATURES, KINDS, 0.2)
+    assert set(report["drifted"]) == {"distance_from_home", "online_order", "used_chip"}
+    assert report["drift_score"] == pytest.approx(3 / 7)
+    calm = feature_drift(reference, generate(1000, seed=3)[FEATURES].to_numpy(dtype=float), FEATURES, KINDS, 0.2)
+    assert calm["drifted"] == [] and calm["drift_score"] == 0.0
+
+
+class _Pushgateway(BaseHTTPRequestHandler):
+    received: list[tuple[str, str]] = []
+
+    def do_PUT(self) -> None:  # noqa: N802 - http.server's naming
+        body = self.rfile.read(int(self.headers["Content-Length"])).decode()
+        self.received.append((self.path, body))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def champion(tracking_uri: str, fraud_csv: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A champion trained by the real training pipeline (its run logs the drift reference sample)."""
+    result = run_pipeline(str(fraud_csv), tracking_uri, tmp_path_factory.mktemp("kfp"), echo=False, model_name="drift-model")
+    assert result.promoted, result.gate_reason
+    return result.version
+
+
+def _log(rows: pd.DataFrame, root: Path, batch: int = 50) -> None:
+    values = rows[FEATURES].to_numpy(dtype=float)
+    for start in range(0, len(values), batch):
+        record_id = str(uuid.uuid4())
+        path = root / request_log.object_key("", "models", "fraud", record_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(request_log.log_record(_v2(values[start:start + batch]), record_id, "models", "fraud")))
+
+
+def test_drift_pipeline_reports_the_drifted_features_to_mlflow_and_prometheus(
+    champion: str, tracking_uri: str, fraud_csv: Path, tmp_path: Path
+) -> None:
+    """The drift pipeline finds the shifted features, records the report in MLflow and pushes model_drift_score."""
+    import mlflow
+
+    _log(drifted(pd.read_csv(fraud_csv).sample(n=600, random_state=1)), tmp_path / "logs")
+    server = HTTPServer(("127.0.0.1", 0), _Pushgateway)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        found = run_drift(str(tmp_path / "logs"), tracking_uri, tmp_path / "kfp", "models", "fraud", echo=False,
+                          model_name="drift-model", pushgateway_url=f"http://127.0.0.1:{server.server_port}")
+    finally:
+        server.shutdown()
+    assert found.status == "ok"
+    assert {"distance_from_home", "online_order", "used_chip"} <= set(found.drifted)
+    assert found.drift_score == pytest.approx(len(found.drifted) / len(FEATURES))
+    (path, body), = _Pushgateway.received
+    assert path == "/metrics/job/model-drift/model/fraud/namespace/models"
+    assert f"model_drift_score {found.drift_score}" in body
+    mlflow.set_tracking_uri(tracking_uri)
+    client = mlflow.MlflowClient()
+    assert client.get_model_version("drift-model", champion).tags["drift_score"] == f"{found.drift_score:.3f}"
+    (run,) = mlflow.search_runs(experiment_names=["drift-model-drift"], output_format="list")
+    report = mlflow.artifacts.load_dict(f"runs:/{run.info.run_id}/drift_report.json")
+    assert report["drifted"] == found.drifted and report["champion_version"] == champion
+
+
+def test_drift_pipeline_without_enough_requests_gives_no_verdict(champion: str, tracking_uri: str, tmp_path: Path) -> None:
+    """Too few logged rows: status not-enough-data, score 0, and the run still succeeds."""
+    _log(generate(20, seed=9), tmp_path / "logs")
+    found = run_drift(str(tmp_path / "logs"), tracking_uri, tmp_path / "kfp", "models", "fraud", echo=False, model_name="drift-model")
+    assert (found.status, found.drift_score, found.drifted) == ("not-enough-data", 0.0, [])
