@@ -174,17 +174,38 @@ def send_logged(server: ModelServer, rows: list[list[float]], log_root: Path, ba
     return sent
 
 
-def platform_preview(champion_source: str, progress: Progress) -> dict[str, Any]:
+class PlatformChecks:
+    """The staging stack's offline preview and policy report, run in the infra environment in the background.
+
+    They need nothing the pipelines produce, and the pipeline steps leave a core idle most of the
+    time (each is one process importing its libraries), so they start early and are read at the end.
+    """
+
+    def __init__(self) -> None:
+        infra_python = ROOT / ".venv-infra" / "bin" / "python"
+        self.available = infra_python.exists()
+        self.processes: dict[str, subprocess.Popen[str]] = {}
+        if self.available:
+            for name, module in (("preview", ["infra.preview", "--stack", "staging", "--outputs-json"]),
+                                 ("policy", ["policies.harness", "--stack", "staging"])):
+                self.processes[name] = subprocess.Popen([str(infra_python), "-m", *module], cwd=ROOT, text=True,
+                                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    def result(self, name: str) -> tuple[int, str, str]:
+        stdout, stderr = self.processes[name].communicate(timeout=300)
+        return self.processes[name].returncode, stdout, stderr
+
+
+def platform_preview(champion_source: str, checks: PlatformChecks, progress: Progress) -> dict[str, Any]:
     """Render the serving chart for staging and print the staging stack's offline preview (infra venv)."""
-    infra_python = ROOT / ".venv-infra" / "bin" / "python"
     helm = ROOT / ".bin" / "helm" if (ROOT / ".bin" / "helm").exists() else shutil.which("helm")
-    if not infra_python.exists() or not helm:
+    if not checks.available or not helm:
         progress.say("skipped: run `make setup` for the infra environment and helm")
         return {"skipped": True}
-    outputs = json.loads(
-        subprocess.run([str(infra_python), "-m", "infra.preview", "--stack", "staging", "--outputs-json"], cwd=ROOT,
-                       capture_output=True, text=True, check=True).stdout
-    )
+    code, stdout, stderr = checks.result("preview")
+    if code != 0:
+        raise RuntimeError(f"the staging preview failed: {stderr.strip().splitlines()[-1] if stderr.strip() else code}")
+    outputs = json.loads(stdout)
     # The champion's path under the staging artifacts bucket (MLflow serves
     # artifacts from s3://<bucket>/mlflow/ there).
     storage_uri = f"s3://{outputs['outputs']['artifactsBucket']}/mlflow/{champion_source.removeprefix('mlflow-artifacts:/')}"
@@ -197,16 +218,15 @@ def platform_preview(champion_source: str, progress: Progress) -> dict[str, Any]
     kinds = [line.split(":", 1)[1].strip() for line in rendered.splitlines() if line.startswith("kind:")]
     progress.say(f"serving chart for staging renders {len(kinds)} objects: {', '.join(sorted(set(kinds)))}")
     progress.say(f"  model.storageUri={storage_uri}")
-    policy = subprocess.run([str(infra_python), "-m", "policies.harness", "--stack", "staging"], cwd=ROOT,
-                            capture_output=True, text=True, check=False)
-    policy_line = policy.stdout.splitlines()[0] if policy.stdout else f"policy pack failed: {policy.stderr[-200:]}"
+    policy_code, policy_out, policy_err = checks.result("policy")
+    policy_line = policy_out.splitlines()[0] if policy_out else f"policy pack failed: {policy_err[-200:]}"
     progress.say(f"staging stack: {outputs['total']} resources would be created, among them")
     for resource_type, count in outputs["counts"].items():
         if resource_type in HIGHLIGHTS:
             progress.say(f"  {count:3d} x {resource_type}")
     progress.say(policy_line)
     return {"skipped": False, "storage_uri": storage_uri, "chart_kinds": kinds, "policy": policy_line,
-            "policy_passed": policy.returncode == 0, **outputs}
+            "policy_passed": policy_code == 0, **outputs}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -225,6 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with contextlib.ExitStack() as stack:
             stack.callback(_stop_descendants)  # last, after the servers' own stops
+            checks = PlatformChecks() if not args.skip_platform else None
             with progress.step("Generate the fraud data set into the local object store"):
                 data = workdir / "store" / "data" / "fraud.csv"
                 data.parent.mkdir(parents=True)
@@ -272,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
                 summary["platform"] = (
                     {"skipped": True}
                     if args.skip_platform
-                    else platform_preview(client.get_model_version_download_uri(DEFAULT_MODEL_NAME, champion.version), progress)
+                    else platform_preview(client.get_model_version_download_uri(DEFAULT_MODEL_NAME, champion.version), checks, progress)
                 )
 
             with progress.step("Write the report"):

@@ -19,17 +19,26 @@ from infra.components.kubeflow_pipelines import KubeflowPipelines, PipelineStore
 from infra.components.load_balancer_controller import INGRESS_CLASS, LoadBalancerController
 from infra.components.minio import Minio
 from infra.components.mlflow_server import ArtifactStore, MlflowServer
-from infra.components.model_serving import PLATFORM_VALUES_CONFIGMAP, ModelServing, PlatformValues, platform_values, serving_values
+from infra.components.model_serving import (
+    PLATFORM_VALUES_CONFIGMAP,
+    ModelServing,
+    PlatformValues,
+    inference_service_name,
+    platform_values,
+    serving_values,
+)
 from infra.components.monitoring_stack import RELEASE_NAME, MonitoringStack
 from infra.components.network_flows import NetworkFlows
 from infra.components.platform_namespace import PlatformNamespace
 from infra.components.storage_class import DefaultStorageClass
-from infra.components.training_pipelines import TrainingPipelines
+from infra.components.pushgateway import Pushgateway
+from infra.components.training_pipelines import TrainingPipelines, source_commit
 from infra.config import Settings
 from infra.workloads import CLUSTER_AUTOSCALER, LOAD_BALANCER_CONTROLLER, MLFLOW_PREFIX
+from pipelines import image
+from pipelines.cluster import DRIFT_PIPELINE, REQUEST_LOG_PREFIX, TRAINING_PIPELINE
 
 OBJECT_STORE_SECRET = "object-store-credentials"
-PIPELINE_NAME = "fraud-detection-training"
 
 
 @dataclass(frozen=True)
@@ -43,6 +52,8 @@ class AwsResources:
     role_arns: dict[str, pulumi.Output[str]]
     database_host: pulumi.Output[str]
     database_password: pulumi.Output[str]
+    # The ECR repository of the pipeline step image.
+    step_image_repository: pulumi.Output[str]
 
 
 def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) -> dict[str, Any]:
@@ -135,28 +146,59 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
     if settings.monitoring:
         MonitoringStack("monitoring", namespaces.MONITORING.name, settings.is_aws, in_ns(namespaces.MONITORING.name))
 
-    # The team's workloads: the training pipeline and the served model.
-    parameters: dict[str, Any] = {
-        "data_uri": data_bucket.apply(lambda bucket: settings.pipeline_data_uri or f"s3://{bucket}/fraud/latest.csv"),
-        "tracking_uri": mlflow.url,
-        "auc_floor": settings.pipeline_auc_floor,
-        "min_improvement": settings.pipeline_min_improvement,
-        "s3_endpoint_url": minio.endpoint if minio else "",
-    }
-    training = TrainingPipelines(
-        "training",
-        namespaces.KUBEFLOW.name,
-        PIPELINE_NAME,
-        kfp.api_url,
-        settings.pipeline_schedule,
-        parameters,
-        opts=pulumi.ResourceOptions(provider=provider, depends_on=[kfp]),
-    )
+    pushgateway = None
+    if settings.monitoring:
+        pushgateway = Pushgateway("pushgateway", namespaces.MONITORING.name, RELEASE_NAME, in_ns(namespaces.MONITORING.name))
 
-    outputs: dict[str, Any] = {"mlflowUrl": mlflow.url, "kfpApiUrl": kfp.api_url, "pipelineVersion": training.version}
+    # The team's workloads: the training and drift pipelines, and the served model.
+    served = inference_service_name(settings.serving_model_name)
+    # KServe's logger writes the served model's requests to S3 (on MinIO it would need the agent's endpoint config).
+    request_log = artifacts_bucket.apply(lambda bucket: f"s3://{bucket}/{REQUEST_LOG_PREFIX}") if settings.object_store == "s3" else None
+    outputs: dict[str, Any] = {"mlflowUrl": mlflow.url, "kfpApiUrl": kfp.api_url}
+    if settings.pipeline_step_image_digest:
+        repository = aws.step_image_repository if aws else pulumi.Output.from_input(image.LOCAL_REPOSITORY)
+        step_image = repository.apply(lambda repo: image.reference(repo, settings.pipeline_step_image_digest))
+        after_kfp = pulumi.ResourceOptions(provider=provider, depends_on=[kfp])
+        training = TrainingPipelines(
+            "training", namespaces.KUBEFLOW.name, TRAINING_PIPELINE, kfp.api_url, settings.pipeline_schedule,
+            {
+                "data_uri": data_bucket.apply(lambda bucket: settings.pipeline_data_uri or f"s3://{bucket}/fraud/latest.csv"),
+                "tracking_uri": mlflow.url,
+                "auc_floor": settings.pipeline_auc_floor,
+                "min_improvement": settings.pipeline_min_improvement,
+                "s3_endpoint_url": minio.endpoint if minio else "",
+                # Lineage: the commit the pipelines and the step image were built from.
+                "git_commit": source_commit() or "unknown",
+            },
+            step_image, opts=after_kfp,
+        )
+        outputs["pipelineVersion"] = training.version
+        outputs["stepImage"] = step_image
+        if request_log is not None and settings.drift_schedule:
+            drift = TrainingPipelines(
+                "drift", namespaces.KUBEFLOW.name, DRIFT_PIPELINE, kfp.api_url, settings.drift_schedule,
+                {
+                    "log_uri": request_log,
+                    "tracking_uri": mlflow.url,
+                    "namespace": namespaces.MODELS.name,
+                    "inference_service": served,
+                    "pushgateway_url": pushgateway.url if pushgateway else "",
+                },
+                step_image, opts=after_kfp,
+            )
+            outputs["driftPipelineVersion"] = drift.version
+    else:
+        reason = ("not deployed: no step image yet; build pipelines/Dockerfile, push it to "
+                  + ("this stack's ECR repository (output stepImageRepository)" if aws else image.LOCAL_REPOSITORY)
+                  + " and set mlplatform:pipelineStepImageDigest (the deploy workflow does both)")
+        pulumi.log.warn(f"pipelines {reason}")
+        outputs["pipelineVersion"] = reason
+    if aws is not None:
+        outputs["stepImageRepository"] = aws.step_image_repository
+
     # One owner per serving release (README "Who owns the serving release").
     if settings.serving_owner == "helm":
-        values = platform_values(settings, roles.get("serving"), flows.chart_object_store(settings), RELEASE_NAME)
+        values = platform_values(settings, roles.get("serving"), flows.chart_object_store(settings), RELEASE_NAME, request_log or "")
         PlatformValues(f"{settings.serving_model_name}-platform-values", namespaces.MODELS.name, values,
                        in_ns(namespaces.MODELS.name))
         outputs["servingOwner"] = f"helm: pulumi up never changes the release; its platform values are in ConfigMap {PLATFORM_VALUES_CONFIGMAP}"
@@ -164,7 +206,7 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
         ModelServing(
             settings.serving_model_name,
             namespaces.MODELS.name,
-            serving_values(settings, roles.get("serving"), flows.chart_object_store(settings), RELEASE_NAME),
+            serving_values(settings, roles.get("serving"), flows.chart_object_store(settings), RELEASE_NAME, request_log or ""),
             in_ns(namespaces.MODELS.name, namespaces.KSERVE.name),
         )
         outputs["servingOwner"] = "stack: roll out by changing the serving keys of this stack file"

@@ -234,6 +234,8 @@ class Settings(_Frozen):
     kserve_deployment_mode: Literal["Standard", "Knative"]
     gateway_namespace: str
     pipeline_schedule: str
+    pipeline_step_image_digest: str
+    drift_schedule: str
     pipeline_data_uri: str
     pipeline_auc_floor: float = Field(ge=0.5, le=1.0)
     pipeline_min_improvement: float = Field(ge=0.0, le=0.5)
@@ -268,7 +270,14 @@ class Settings(_Frozen):
             raise ValueError("must be a lowercase DNS label of at most 40 characters")
         return value
 
-    @field_validator("pipeline_schedule")
+    @field_validator("pipeline_step_image_digest")
+    @classmethod
+    def _digest(cls, value: str) -> str:
+        if value and not re.match(r"^sha256:[0-9a-f]{64}$", value):
+            raise ValueError("not an image digest: sha256:<64 hex digits>, as `docker buildx build --push` prints it")
+        return value
+
+    @field_validator("pipeline_schedule", "drift_schedule")
     @classmethod
     def _cron(cls, value: str) -> str:
         if value and len(value.split()) != 5:

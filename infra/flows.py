@@ -15,6 +15,8 @@ KFP_API_PORT = 8888
 MLFLOW_PODS = {"app.kubernetes.io/name": "mlflow"}
 POSTGRES_PODS = {"app.kubernetes.io/name": "postgres"}
 MINIO_PODS = {"app": "minio"}
+PUSHGATEWAY_PORT = 9091
+PUSHGATEWAY_PODS = {"app.kubernetes.io/name": "pushgateway"}
 
 
 def _to_object_store(name: str, source: str, settings: Settings) -> Flow:
@@ -70,7 +72,9 @@ def platform_flows(settings: Settings, vpc_cidr: str) -> list[Flow]:
             Flow("monitoring-to-models", ns.MONITORING.name, ns.MODELS.name, (MODEL_METRICS_PORT, 9091)),
             Flow("monitoring-to-mlflow", ns.MONITORING.name, ns.MLFLOW.name, (MLFLOW_PORT,), target_pods=MLFLOW_PODS),
             Flow("monitoring-to-kubeflow", ns.MONITORING.name, ns.KUBEFLOW.name, (KFP_API_PORT,)),
-            Flow("monitoring-internal", ns.MONITORING.name, ns.MONITORING.name, (9090, 9093, 9100, 8080, 3000, 10250)),
+            Flow("monitoring-internal", ns.MONITORING.name, ns.MONITORING.name, (9090, 9093, 9100, 8080, 3000, 10250, PUSHGATEWAY_PORT)),
+            # The drift pipeline's steps push the drift score.
+            Flow("pipelines-to-pushgateway", ns.KUBEFLOW.name, ns.MONITORING.name, (PUSHGATEWAY_PORT,), target_pods=PUSHGATEWAY_PODS),
             Flow("monitoring-to-apiserver", ns.MONITORING.name, "", (443, 6443, 10250), cidr="0.0.0.0/0"),
         ]
     return flows

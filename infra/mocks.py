@@ -109,6 +109,11 @@ class PlatformMocks(pulumi.runtime.Mocks):
         elif kind == "aws:eks/nodeGroup:NodeGroup":
             state["nodeGroupName"] = f"{state.get('nodeGroupNamePrefix', name)}{_digest(name, 20)}"
             state["resources"] = [{"autoscalingGroups": [{"name": f"eks-{state['nodeGroupName']}"}], "remoteAccessSecurityGroupId": ""}]
+        elif kind == "aws:ecr/repository:Repository":
+            repository = state.get("name") or resource_id
+            state.update(repositoryUrl=f"{ACCOUNT_ID}.dkr.ecr.{self.region}.amazonaws.com/{repository}",
+                         arn=f"arn:aws:ecr:{self.region}:{ACCOUNT_ID}:repository/{repository}", registryId=ACCOUNT_ID)
+            resource_id = repository
         elif kind == "aws:rds/instance:Instance":
             state.update(address=f"{name}.c1a2b3c4d5e6.{self.region}.rds.amazonaws.com", endpoint=f"{name}.c1a2b3c4d5e6.{self.region}.rds.amazonaws.com:5432")
         elif kind in ("random:index/randomPassword:RandomPassword", "random:index/randomString:RandomString"):

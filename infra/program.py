@@ -20,6 +20,7 @@ from infra.components.network import Network
 from infra.components.node_group import NodeGroup
 from infra.components.rds_postgres import RdsPostgres
 from infra.components.secure_bucket import SecureBucket
+from infra.components.step_image_repository import StepImageRepository
 from infra.config import Settings
 
 BUCKET_PURPOSES = ("data", "artifacts")
@@ -58,6 +59,7 @@ def _build_aws(settings: Settings) -> dict[str, Any]:
         )
         for purpose in BUCKET_PURPOSES
     }
+    steps = StepImageRepository(name, s3_key.arn, settings.protect, opts)
     roles = {
         workload.name: IrsaRole(
             f"{name}-{workload.name}",
@@ -106,6 +108,7 @@ def _build_aws(settings: Settings) -> dict[str, Any]:
             role_arns={name: role.arn for name, role in roles.items()},
             database_host=database.host if database else pulumi.Output.from_input(""),
             database_password=database.password if database else pulumi.Output.secret(""),
+            step_image_repository=steps.url,
         ),
     )
 

@@ -126,4 +126,6 @@ IMAGES = {
     # Runs the stdlib-only pipeline upload script.
     "python": "docker.io/library/python:3.11.15-slim-bookworm",
     "mlserver": f"docker.io/seldonio/mlserver:{MLSERVER_VERSION}",
+    # Batch jobs' metrics (the drift score); not part of kube-prometheus-stack.
+    "pushgateway": "quay.io/prometheus/pushgateway:v1.11.4",
 }

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from infra import versions
+from pipelines.cluster import REQUEST_LOG_PREFIX as REQUEST_LOG_PREFIX_NAME
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,8 @@ class Workload:
 # models, KFP pipeline artifacts).
 MLFLOW_PREFIX = "mlflow/"
 PIPELINES_PREFIX = "pipelines/"
+# The served models' request log (KServe's logger writes, the drift pipeline reads).
+REQUEST_LOG_PREFIX = f"{REQUEST_LOG_PREFIX_NAME}/"
 
 MLFLOW = Workload(
     name="mlflow",
@@ -52,13 +55,14 @@ PIPELINES = Workload(
     # Pipeline steps run as pipeline-runner; the KFP API server and UI read and
     # write pipeline artifacts too.
     service_accounts=("pipeline-runner", "ml-pipeline", "ml-pipeline-ui"),
-    grants=(("data", "", "read"), ("artifacts", PIPELINES_PREFIX, "write")),
+    grants=(("data", "", "read"), ("artifacts", PIPELINES_PREFIX, "write"), ("artifacts", REQUEST_LOG_PREFIX, "read")),
 )
 SERVING = Workload(
     name="serving",
     namespace="models",
     service_accounts=("model-serving",),
-    grants=(("artifacts", MLFLOW_PREFIX, "read"),),
+    # Reads the models; KServe's logger (same pod, same identity) writes the requests.
+    grants=(("artifacts", MLFLOW_PREFIX, "read"), ("artifacts", REQUEST_LOG_PREFIX, "write")),
 )
 EBS_CSI = Workload(
     name="ebs-csi",

@@ -9,6 +9,15 @@ pipeline and the serving chart's values all read it.
   the serving values point MLServer at it (infra/components/model_serving.py).
 """
 
+# The pipelines as KFP knows them (the program uploads and schedules them by these names).
+TRAINING_PIPELINE = "fraud-detection-training"
+DRIFT_PIPELINE = "model-drift"
+
+# The served models' request log: KServe's logger writes each request under this prefix of the
+# artifacts bucket, in its storage path; the drift pipeline reads it back (pipelines/drift/).
+REQUEST_LOG_PREFIX = "inference-logs"
+REQUEST_LOG_STORE_PATH = "requests"
+
 MLFLOW_CREDENTIALS_SECRET = "mlflow-credentials"
 # Secret key -> the env var the MLflow client reads for basic auth.
 MLFLOW_CREDENTIALS_ENV = {"username": "MLFLOW_TRACKING_USERNAME", "password": "MLFLOW_TRACKING_PASSWORD"}

@@ -15,6 +15,9 @@ import re
 IMAGE_NAME = "mlplatform-pipeline-steps"
 # What the committed, compiled pipelines name; the program swaps in the environment's pinned image.
 COMPILED_IMAGE = f"{IMAGE_NAME}:compiled"
+# The local stack's registry (kind's documented local registry on port 5001): `make step-image
+# IMAGE=localhost:5001/mlplatform-pipeline-steps:dev && docker push ...`, then set the digest.
+LOCAL_REPOSITORY = f"localhost:5001/{IMAGE_NAME}"
 # The folder the image puts the project's `pipelines` package in (on its PYTHONPATH).
 IMAGE_SOURCE_ROOT = "/opt/mlplatform"
 

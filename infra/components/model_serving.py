@@ -11,7 +11,7 @@ import yaml
 from infra import paths
 from infra.config import Settings
 from infra.workloads import SERVING
-from pipelines.cluster import SERVING_CODE_DIR, SERVING_IMPLEMENTATION
+from pipelines.cluster import REQUEST_LOG_STORE_PATH, SERVING_CODE_DIR, SERVING_IMPLEMENTATION
 
 # KServe downloads the model here (constants.DefaultModelLocalMountPath).
 MODEL_MOUNT = "/mnt/models"
@@ -31,8 +31,15 @@ def load_balancer_cidrs(settings: Settings) -> tuple[str, ...]:
     return settings.public_subnet_cidrs if settings.serving_ingress == "internet-facing" else settings.private_subnet_cidrs
 
 
-def platform_values(settings: Settings, role_arn: str | None, object_store: dict[str, Any], monitoring_release: str) -> dict[str, Any]:
-    """The values the platform decides, whoever owns the release: identity, network peers, scaling bounds, monitoring."""
+def inference_service_name(release: str, chart: str = "model-serving") -> str:
+    """The InferenceService the chart names for ``release`` (its ``model-serving.fullname``; a test renders it)."""
+    return (release if chart in release else f"{release}-{chart}")[:45].rstrip("-")
+
+
+def platform_values(settings: Settings, role_arn: str | None, object_store: dict[str, Any], monitoring_release: str,
+                    request_log_url: pulumi.Input[str] = "") -> dict[str, Any]:
+    """The values the platform decides, whoever owns the release: identity, network peers, scaling bounds, monitoring,
+    and the request log (KServe's logger, on where the object store is S3)."""
     (service_account,) = SERVING.service_accounts
     return {
         # Every model the pipelines register carries its runtime (pipelines/serving_runtime.py).
@@ -55,6 +62,8 @@ def platform_values(settings: Settings, role_arn: str | None, object_store: dict
             "loadBalancerCidrs": list(load_balancer_cidrs(settings)),
         },
         "monitoring": {"enabled": settings.monitoring, "release": monitoring_release},
+        "requestLogging": {"enabled": bool(request_log_url), "mode": "request", "url": request_log_url,
+                           "storePath": REQUEST_LOG_STORE_PATH},
     }
 
 
@@ -70,9 +79,11 @@ def rollout_values(settings: Settings) -> dict[str, Any]:
     return values
 
 
-def serving_values(settings: Settings, role_arn: str | None, object_store: dict[str, Any], monitoring_release: str) -> dict[str, Any]:
+def serving_values(settings: Settings, role_arn: str | None, object_store: dict[str, Any], monitoring_release: str,
+                   request_log_url: pulumi.Input[str] = "") -> dict[str, Any]:
     """The chart's values when the stack owns the release: promoting a model is a change of the stack file."""
-    platform, rollout = platform_values(settings, role_arn, object_store, monitoring_release), rollout_values(settings)
+    platform = platform_values(settings, role_arn, object_store, monitoring_release, request_log_url)
+    rollout = rollout_values(settings)
     return {**platform, **rollout, "model": {**platform["model"], **rollout["model"]}}
 
 

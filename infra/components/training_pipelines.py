@@ -1,15 +1,17 @@
-"""Deploy the compiled training pipeline to the environment's KFP, with its recurring run.
+"""Deploy a compiled pipeline to the environment's KFP, with its recurring run.
 
-The pipeline version is named by the content hash of the compiled spec and the
-run's parameters; an in-cluster Job (named by the same hash) uploads it. The
-same spec and parameters give the same version and the same Job, so a second
-`pulumi up` without a pipeline change changes nothing.
+Every step is pinned to the environment's step image by digest (pipelines/image.py) before
+upload. The pipeline version is named by the content hash of that spec, the schedule and the
+run's parameters; an in-cluster Job (named by the same hash) uploads it. The same inputs give
+the same version and the same Job, so a second `pulumi up` without a change changes nothing.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +20,28 @@ import pulumi_kubernetes as k8s
 
 from infra import versions
 from infra.workload_security import container_security, pod_security
+from pipelines import image
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 COMPILED = ROOT / "pipelines" / "compiled"
 UPLOADER = ROOT / "infra" / "jobs" / "upload_pipeline.py"
+
+
+# What the step image and the pipelines are built from: the commit that last changed them is the
+# lineage a trained model records (its git_commit tag).
+PIPELINE_SOURCES = ("pipelines", "requirements/steps.lock")
+
+
+def source_commit() -> str:
+    """The last commit that changed the pipelines or the step image's lock, with ``-dirty`` when they have
+    uncommitted changes; ``GITHUB_SHA`` outside a git checkout; empty when neither is known."""
+    git = ["git", "-C", str(ROOT)]
+    found = subprocess.run([*git, "log", "-1", "--format=%H", "--", *PIPELINE_SOURCES], capture_output=True, text=True, check=False)
+    commit = found.stdout.strip() if found.returncode == 0 else ""
+    if not commit:
+        return os.environ.get("GITHUB_SHA", "")
+    dirty = subprocess.run([*git, "status", "--porcelain", "--", *PIPELINE_SOURCES], capture_output=True, text=True, check=False)
+    return f"{commit}-dirty" if dirty.stdout.strip() else commit
 
 
 def version_name(pipeline_name: str, spec: str, schedule: str, parameters: dict[str, Any]) -> str:
@@ -31,7 +51,7 @@ def version_name(pipeline_name: str, spec: str, schedule: str, parameters: dict[
 
 
 class TrainingPipelines(pulumi.ComponentResource):
-    """The compiled pipeline in a ConfigMap and the Job that uploads and schedules it."""
+    """A compiled pipeline, pinned to the step image, in a ConfigMap, and the Job that uploads and schedules it."""
 
     version: pulumi.Output[str]
 
@@ -43,12 +63,14 @@ class TrainingPipelines(pulumi.ComponentResource):
         api_url: str,
         schedule: str,
         parameters: dict[str, pulumi.Input[Any]],
+        step_image: pulumi.Input[str],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("mlplatform:k8s:TrainingPipelines", name, None, opts)
-        spec = (COMPILED / f"{pipeline_name}.yaml").read_text()
+        compiled = (COMPILED / f"{pipeline_name}.yaml").read_text()
+        spec = pulumi.Output.from_input(step_image).apply(lambda ref: image.pin(compiled, ref))
         resolved = pulumi.Output.from_input(parameters)
-        self.version = resolved.apply(lambda params: version_name(pipeline_name, spec, schedule, params))
+        self.version = pulumi.Output.all(spec, resolved).apply(lambda args: version_name(pipeline_name, args[0], schedule, args[1]))
         suffix = self.version.apply(lambda version: version.rsplit("-", 1)[1])
         config_name = suffix.apply(lambda s: f"{pipeline_name}-{s}")
         labels = {"app.kubernetes.io/name": "pipeline-upload", "app.kubernetes.io/part-of": "mlplatform"}

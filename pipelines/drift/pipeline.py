@@ -14,11 +14,12 @@ from typing import NamedTuple
 from kfp import dsl
 from kfp.dsl import Artifact, Output
 
+from pipelines.cluster import DRIFT_PIPELINE
 from pipelines.fraud import components
 from pipelines.fraud.contract import as_parameter
 from pipelines.fraud.pipeline import DEFAULT_MODEL_NAME, with_mlflow_credentials
 
-PIPELINE_NAME = "model-drift"
+PIPELINE_NAME = DRIFT_PIPELINE
 DRIFT_METRIC = "model_drift_score"
 FEATURE_METRIC = "model_drift_feature_psi"
 PUSH_JOB = "model-drift"
@@ -53,12 +54,12 @@ def detect_drift(
     import numpy as np
     from mlflow.exceptions import MlflowException
 
-    from pipelines.drift.requests import COMPONENT, feature_rows
+    from pipelines.drift.requests import feature_rows, folder
     from pipelines.drift.stats import feature_drift
 
     result = namedtuple("Drift", ["status", "drift_score", "drifted"])
     since = time.time() - lookback_hours * 3600
-    where = f"{log_uri.rstrip('/')}/{namespace}/{inference_service}/{COMPONENT}/"
+    where = f"{log_uri.rstrip('/')}/{folder('', namespace, inference_service)}/"
     documents = []
     if log_uri.startswith("s3://"):
         import boto3
@@ -128,7 +129,7 @@ def detect_drift(
     summary = ", ".join(f"{n} (PSI {verdict['features'][n]['psi']:.2f})" for n in drifted) or "none"
     print(f"DRIFT REPORT: {json.dumps(verdict)}", flush=True)
     return finish("ok", f"drift score {verdict['drift_score']:.2f} over {len(current)} rows vs champion "
-                  f"v{champion.version}; drifted features: {summary}", float(np.round(verdict["drift_score"], 6)), drifted)
+                  f"v{champion.version}; drifted features: {summary}", float(verdict["drift_score"]), drifted)
 
 
 @dsl.pipeline(name=PIPELINE_NAME, description="Input drift of the served model: its logged requests vs the champion's training data.")

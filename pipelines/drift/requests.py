@@ -22,14 +22,21 @@ from pathlib import PurePosixPath
 
 import numpy as np
 
+from pipelines.cluster import REQUEST_LOG_STORE_PATH
+
 REQUEST_TYPE = "org.kubeflow.serving.inference.request"  # the agent's CEInferenceRequest
 COMPONENT = "predictor"
 
 
+def folder(prefix: str, namespace: str, inference_service: str, component: str = COMPONENT,
+           store_path: str = REQUEST_LOG_STORE_PATH) -> str:
+    """The folder the agent writes one InferenceService's requests to (without the bucket)."""
+    return str(PurePosixPath(*[part for part in (prefix.strip("/"), namespace, inference_service, component, store_path) if part]))
+
+
 def object_key(prefix: str, namespace: str, inference_service: str, record_id: str, component: str = COMPONENT) -> str:
     """Where the agent puts one logged request (without the bucket)."""
-    parts = [part for part in (prefix.strip("/"), namespace, inference_service, component) if part]
-    return str(PurePosixPath(*parts, f"{record_id}-request.json"))
+    return f"{folder(prefix, namespace, inference_service, component)}/{record_id}-request.json"
 
 
 def log_record(body: bytes, record_id: str, namespace: str, inference_service: str, component: str = COMPONENT) -> dict:

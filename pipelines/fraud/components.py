@@ -78,10 +78,18 @@ def validate(
     min_rows: int,
     min_positives: int,
     max_null_fraction: float,
-    validated: Output[Dataset],
+    test_fraction: float,
+    seed: int,
+    train: Output[Dataset],
+    test: Output[Dataset],
 ):
-    """Check the data against the contract (pipelines/fraud/contract.py); a failure stops the pipeline with a one-line reason."""
+    """Check the data against the contract (pipelines/fraud/contract.py), then split it: stratified train / held-out
+    test with a fixed seed. A contract failure stops the pipeline with a one-line reason.
+
+    One step, not two: each step is a process that imports pandas and scikit-learn first.
+    """
     import pandas as pd
+    from sklearn.model_selection import train_test_split
 
     from pipelines.fraud.contract import ContractError, check, read
 
@@ -94,24 +102,13 @@ def validate(
     for note in notes:
         print(f"DATA NOTE: {note}", flush=True)
     frame = pd.DataFrame(columns)
-    frame.to_csv(validated.path, index=False)
-    positives = int((frame[contract["label"]] == 1).sum())
-    validated.metadata.update(
-        {"rows": len(frame), "positives": positives, "positive_rate": positives / len(frame), "notes": notes}
-    )
-
-
-@step
-def split(validated: Input[Dataset], label: str, test_fraction: float, seed: int, train: Output[Dataset], test: Output[Dataset]):
-    """Stratified train / held-out test split with a fixed seed."""
-    import pandas as pd
-    from sklearn.model_selection import train_test_split
-
-    frame = pd.read_csv(validated.path)
+    label = contract["label"]
     train_frame, test_frame = train_test_split(frame, test_size=test_fraction, stratify=frame[label], random_state=seed)
     for artifact, part in ((train, train_frame), (test, test_frame)):
         part.to_csv(artifact.path, index=False)
-        artifact.metadata.update({"rows": len(part), "positives": int(part[label].sum()), "seed": seed})
+        positives = int((part[label] == 1).sum())
+        artifact.metadata.update({"rows": len(part), "positives": positives, "positive_rate": positives / len(part),
+                                  "seed": seed, "notes": notes})
 
 
 @step
@@ -180,7 +177,7 @@ def train(
     fit_x, calibration_x, fit_y, calibration_y = train_test_split(
         features, target, test_size=0.2, stratify=target, random_state=seed
     )
-    search = GridSearchCV(pipeline, grid, scoring="roc_auc", cv=StratifiedKFold(3, shuffle=True, random_state=seed), n_jobs=1)
+    search = GridSearchCV(pipeline, grid, scoring="roc_auc", cv=StratifiedKFold(3, shuffle=True, random_state=seed), n_jobs=2)
     search.fit(fit_x, fit_y)
     precision, recall, thresholds = precision_recall_curve(calibration_y, search.best_estimator_.predict_proba(calibration_x)[:, 1])
     f1 = 2 * precision * recall / np.clip(precision + recall, 1e-12, None)
@@ -389,20 +386,26 @@ def register(
     gate_report: Input[Artifact],
     threshold: float,
     serving_runtime: str,
+    decision: str,
 ) -> NamedTuple("Registered", version=str, storage_uri=str):
-    """Log the model with signature, input example and its serving runtime; register it with lineage tags, alias it challenger.
+    """Log the model with signature, input example and its serving runtime; register it with lineage tags, alias it
+    challenger, and move the champion alias to it when the gate's ``decision`` is "promote".
 
     ``serving_runtime`` is the source of pipelines/serving_runtime.py (compiled into the
     pipeline): it lands in the model's code/ folder, where the serving side loads it from.
     """
     import tempfile
     from collections import namedtuple
+    from importlib import metadata
     from pathlib import Path
 
     import joblib
     import mlflow
     import pandas as pd
     from mlflow.models import infer_signature
+
+    # What loading and scoring the pickled pipeline needs.
+    SERVING_REQUIREMENTS = ("mlflow", "scikit-learn", "numpy", "scipy", "pandas", "joblib")
 
     estimator = joblib.load(model.path)
     frame = pd.read_csv(test_data.path)
@@ -422,6 +425,9 @@ def register(
             # artifacts come only from the platform's own registry bucket.
             serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_PICKLE,
             code_paths=[str(runtime)],
+            # The exact versions that trained it (the step image's lock): no import-tracing
+            # subprocess to infer them (3 s per run), and nothing left unpinned.
+            pip_requirements=[f"{name}=={metadata.version(name)}" for name in SERVING_REQUIREMENTS],
         )
     version = str(info.registered_model_version)
     tags = {
@@ -437,16 +443,8 @@ def register(
     client.set_registered_model_alias(model_name, "challenger", version)
     storage_uri = client.get_model_version_download_uri(model_name, version)
     print(f"REGISTERED: {model_name} v{version} at {storage_uri}", flush=True)
+    if decision == "promote":
+        client.set_registered_model_alias(model_name, "champion", version)
+        client.set_model_version_tag(model_name, version, "promoted", "true")
+        print(f"CHAMPION: {model_name} v{version}", flush=True)
     return namedtuple("Registered", ["version", "storage_uri"])(version, storage_uri)
-
-
-@step
-def promote(tracking_uri: str, model_name: str, version: str):
-    """Move the champion alias to the version that passed the gate."""
-    import mlflow
-
-    mlflow.set_tracking_uri(tracking_uri)
-    client = mlflow.MlflowClient()
-    client.set_registered_model_alias(model_name, "champion", version)
-    client.set_model_version_tag(model_name, version, "promoted", "true")
-    print(f"CHAMPION: {model_name} v{version}", flush=True)

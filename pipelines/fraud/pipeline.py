@@ -1,4 +1,4 @@
-"""The fraud-detection training pipeline: ingest -> validate -> split -> train -> evaluate -> gate -> register (-> promote).
+"""The fraud-detection training pipeline: ingest -> validate (and split) -> train -> evaluate -> gate -> register (and promote).
 
 When there is no data at ``data_uri`` yet (a new environment's first scheduled run), ingest says
 "NO DATA YET" and the run ends successfully through the ``no-data`` branch.
@@ -10,11 +10,11 @@ from typing import NamedTuple
 
 from kfp import dsl, kubernetes
 
-from pipelines.cluster import MLFLOW_CREDENTIALS_ENV, MLFLOW_CREDENTIALS_SECRET
+from pipelines.cluster import MLFLOW_CREDENTIALS_ENV, MLFLOW_CREDENTIALS_SECRET, TRAINING_PIPELINE
 from pipelines.fraud import components
-from pipelines.fraud.contract import LABEL, as_parameter
+from pipelines.fraud.contract import as_parameter
 
-PIPELINE_NAME = "fraud-detection-training"
+PIPELINE_NAME = TRAINING_PIPELINE
 DEFAULT_MODEL_NAME = "fraud-detector"
 DEFAULT_CONTRACT = as_parameter()
 # The serving runtime the register step puts into every model (pipelines/cluster.py).
@@ -61,11 +61,12 @@ def fraud_training(
             min_rows=min_rows,
             min_positives=min_positives,
             max_null_fraction=max_null_fraction,
+            test_fraction=test_fraction,
+            seed=seed,
         )
-        parts = components.split(validated=checked.outputs["validated"], label=LABEL, test_fraction=test_fraction, seed=seed)
         trained = with_mlflow_credentials(
             components.train(
-                train_data=parts.outputs["train"],
+                train_data=checked.outputs["train"],
                 contract=contract,
                 param_grid=param_grid,
                 seed=seed,
@@ -79,7 +80,7 @@ def fraud_training(
         evaluated = with_mlflow_credentials(
             components.evaluate(
                 model=trained.outputs["model"],
-                test_data=parts.outputs["test"],
+                test_data=checked.outputs["test"],
                 contract=contract,
                 threshold=trained.outputs["threshold"],
                 tracking_uri=tracking_uri,
@@ -88,7 +89,7 @@ def fraud_training(
         )
         decided = with_mlflow_credentials(
             components.gate(
-                test_data=parts.outputs["test"],
+                test_data=checked.outputs["test"],
                 contract=contract,
                 roc_auc=evaluated.outputs["roc_auc"],
                 p95_latency_ms=evaluated.outputs["p95_latency_ms"],
@@ -102,7 +103,7 @@ def fraud_training(
         registered = with_mlflow_credentials(
             components.register(
                 model=trained.outputs["model"],
-                test_data=parts.outputs["test"],
+                test_data=checked.outputs["test"],
                 contract=contract,
                 tracking_uri=tracking_uri,
                 run_id=trained.outputs["run_id"],
@@ -113,12 +114,9 @@ def fraud_training(
                 gate_report=decided.outputs["report"],
                 threshold=trained.outputs["threshold"],
                 serving_runtime=SERVING_RUNTIME_SOURCE,
+                decision=decided.outputs["Output"],
             )
         )
-        with dsl.If(decided.outputs["Output"] == "promote", name="gate-passed"):
-            with_mlflow_credentials(
-                components.promote(tracking_uri=tracking_uri, model_name=model_name, version=registered.outputs["version"])
-            )
     with dsl.Else(name="no-data"):
         skipped = components.no_data(data_uri=data_uri)
     outputs = NamedTuple("TrainingOutputs", decision=str, version=str, storage_uri=str)  # noqa: UP014 - as in the signature

@@ -338,6 +338,7 @@ BAD_VALUES = {
     "default-service-account": r"serviceAccount\.name must not be default",
     "no-object-store": r"networkPolicy\.objectStore needs cidrs \(S3\) or namespace \(MinIO\)",
     "missing-resources-limits": r"at '/resources': missing property 'limits'",
+    "request-logging-without-url": r"requestLogging\.url is required with requestLogging\.enabled",
 }
 
 

@@ -6,11 +6,20 @@ import pytest
 
 from infra import offline
 
+# What the deploy workflow passes once it has pushed the step image (pipelines/Dockerfile).
+STEP_IMAGE = {"pipelineStepImageDigest": "sha256:" + "5e" * 32}
+
+
+@pytest.fixture(scope="session")
+def step_image() -> dict[str, str]:
+    """The config override the deploy workflow passes once it has pushed the step image."""
+    return dict(STEP_IMAGE)
+
 
 @pytest.fixture(scope="session")
 def stack_runs() -> dict[str, offline.OfflineRun]:
-    """Every stack's resource graph, keyed by stack name."""
-    return {stack: offline.run(stack) for stack in offline.STACKS}
+    """Every stack's resource graph as the deploy workflow applies it (step image digest given), keyed by stack name."""
+    return {stack: offline.run(stack, STEP_IMAGE) for stack in offline.STACKS}
 
 
 @pytest.fixture(params=offline.STACKS)

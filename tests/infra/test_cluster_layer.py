@@ -16,6 +16,7 @@ from infra.components.platform_namespace import psa_labels
 from infra.mocks import Registration
 from infra.pod_security import pod_spec_of, restricted_violations
 from pipelines import cluster as credentials
+from pipelines import image
 
 ROOT = Path(__file__).resolve().parents[2]
 RELEASE = "kubernetes:helm.sh/v3:Release"
@@ -194,32 +195,81 @@ def test_seaweedfs_is_replaced_by_the_platform_store() -> None:
     assert any("mlpipeline-minio-artifact" in p["patch"] for p in deleted)
 
 
-def test_pipeline_upload_is_idempotent(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The same spec and parameters give the same version and Job name; a changed spec gives a new version."""
-    first, second = offline.run("staging"), offline.run("staging")
-    jobs = [[r.inputs["metadata"]["name"] for r in run.of_type("kubernetes:batch/v1:Job")] for run in (first, second)]
-    assert jobs[0] == jobs[1] and jobs[0][0].startswith("upload-")
+def _uploads(run: offline.OfflineRun) -> dict[str, dict]:
+    """The upload Jobs by pipeline name: their env."""
+    jobs = {}
+    for job in run.of_type("kubernetes:batch/v1:Job"):
+        env = {e["name"]: e["value"] for e in job.inputs["spec"]["template"]["spec"]["containers"][0]["env"]}
+        jobs[env["PIPELINE_NAME"]] = {"name": job.inputs["metadata"]["name"], **env}
+    return jobs
+
+
+def test_pipeline_upload_is_idempotent(step_image: dict[str, str]) -> None:
+    """The same spec, image and parameters give the same version and Job name; a changed one gives a new version."""
+    first, second = offline.run("staging", step_image), offline.run("staging", step_image)
+    assert _uploads(first) == _uploads(second) and all(j["name"].startswith("upload-") for j in _uploads(first).values())
     assert first.outputs["pipelineVersion"] == second.outputs["pipelineVersion"]
     assert first.outputs["pipelineVersion"].startswith("fraud-detection-training-")
+    assert first.outputs["driftPipelineVersion"].startswith("model-drift-")
     name = training_pipelines.version_name
     assert name("p", "spec", "0 3 * * *", {"a": 1}) == name("p", "spec", "0 3 * * *", {"a": 1})
     assert name("p", "spec", "0 3 * * *", {"a": 1}) != name("p", "spec2", "0 3 * * *", {"a": 1})
     assert name("p", "spec", "0 3 * * *", {"a": 1}) != name("p", "spec", "0 4 * * *", {"a": 1})
-    changed = offline.run("staging", {"pipelineAucFloor": "0.95"})
+    changed = offline.run("staging", {**step_image, "pipelineAucFloor": "0.95"})
     assert changed.outputs["pipelineVersion"] != first.outputs["pipelineVersion"]
+    rebuilt = offline.run("staging", {"pipelineStepImageDigest": "sha256:" + "7f" * 32})
+    assert rebuilt.outputs["pipelineVersion"] != first.outputs["pipelineVersion"]
+
+
+def test_no_step_image_no_pipelines_and_the_output_says_why() -> None:
+    """Without a step image digest nothing is uploaded, and the stack output says what to do."""
+    run = offline.run("staging")
+    assert run.of_type("kubernetes:batch/v1:Job") == []
+    assert run.outputs["pipelineVersion"].startswith("not deployed: no step image yet")
+    assert "pipelineStepImageDigest" in run.outputs["pipelineVersion"]
+    assert run.outputs["stepImageRepository"].endswith("/mlp-staging-pipeline-steps")
+
+
+def test_every_deployed_step_runs_the_stacks_image_by_digest(stack_runs: dict[str, offline.OfflineRun], step_image: dict[str, str]) -> None:
+    """Each uploaded spec pins every step to the stack's repository at the given digest, and installs nothing."""
+    for stack, run in stack_runs.items():
+        configs = [c for c in run.of_type("kubernetes:core/v1:ConfigMap") if "pipeline.yaml" in c.inputs.get("data", {})]
+        assert len(configs) == (2 if run.settings.object_store == "s3" else 1), stack
+        repository = run.outputs.get("stepImageRepository", image.LOCAL_REPOSITORY)
+        for config in configs:
+            spec = config.inputs["data"]["pipeline.yaml"]
+            assert set(image.images(spec)) == {f"{repository}@{step_image['pipelineStepImageDigest']}"}, stack
+            assert "pip install" not in spec, stack
+
+
+def test_step_image_repository_is_immutable_scanned_and_encrypted(aws_run: offline.OfflineRun) -> None:
+    """The ECR repository: immutable tags, scan on push, the stack's KMS key; protected where the stack protects."""
+    (repository,) = aws_run.of_type("aws:ecr/repository:Repository")
+    assert repository.inputs["imageTagMutability"] == "IMMUTABLE"
+    assert repository.inputs["imageScanningConfiguration"]["scanOnPush"] is True
+    (encryption,) = repository.inputs["encryptionConfigurations"]
+    assert encryption["encryptionType"] == "KMS" and encryption["kmsKey"].startswith("arn:aws:kms:")
 
 
 def test_recurring_run_parameters_come_from_the_stack(stack_runs: dict[str, offline.OfflineRun]) -> None:
-    """The upload Job carries the stack's schedule and thresholds, MLflow's service URL and the data URI."""
+    """The upload Jobs carry the stack's schedules and thresholds, MLflow's service URL, the data URI and the lineage commit."""
     for run in stack_runs.values():
-        (job,) = run.of_type("kubernetes:batch/v1:Job")
-        env = {e["name"]: e["value"] for e in job.inputs["spec"]["template"]["spec"]["containers"][0]["env"]}
-        assert env["SCHEDULE"] == run.settings.pipeline_schedule
-        parameters = json.loads(env["PARAMETERS"])
+        jobs = _uploads(run)
+        training = jobs["fraud-detection-training"]
+        assert training["SCHEDULE"] == run.settings.pipeline_schedule
+        parameters = json.loads(training["PARAMETERS"])
         assert parameters["tracking_uri"] == "http://mlflow.mlflow.svc.cluster.local:5000"
         assert parameters["auc_floor"] == run.settings.pipeline_auc_floor
+        assert parameters["git_commit"] == training_pipelines.source_commit() and parameters["git_commit"]
         if run.settings.object_store == "s3":
             assert parameters["data_uri"] == f"s3://{run.outputs['dataBucket']}/fraud/latest.csv"
+            drift = jobs["model-drift"]
+            assert drift["SCHEDULE"] == run.settings.drift_schedule
+            drift_parameters = json.loads(drift["PARAMETERS"])
+            assert drift_parameters["log_uri"] == f"s3://{run.outputs['artifactsBucket']}/inference-logs"
+            assert drift_parameters["inference_service"] == f"{run.settings.serving_model_name}-model-serving"
+            assert drift_parameters["pushgateway_url"] == (
+                "http://pushgateway.monitoring.svc.cluster.local:9091" if run.settings.monitoring else "")
 
 
 def test_serving_release_gets_the_stack_values(stack_runs: dict[str, offline.OfflineRun]) -> None:
@@ -341,17 +391,23 @@ def test_pipeline_steps_read_the_mlflow_credentials_the_program_creates(stack_ru
         for s in stack_runs["local"].of_type("kubernetes:core/v1:Secret")
     ), "without MLflow auth there is no credentials Secret"
 
-    spec, platform = yaml.safe_load_all((ROOT / "pipelines" / "compiled" / "fraud-detection-training.yaml").read_text())
-    executors = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
-    tasks = {**spec["root"]["dag"]["tasks"]}
-    for task in spec["root"]["dag"]["tasks"].values():
-        tasks.update(spec["components"][task["componentRef"]["name"]].get("dag", {}).get("tasks", {}))
-    mlflow_steps = [
-        spec["components"][task["componentRef"]["name"]]["executorLabel"]
-        for task in tasks.values()
-        if "tracking_uri" in task.get("inputs", {}).get("parameters", {})
-    ]
-    assert len(mlflow_steps) == 5, mlflow_steps
+    for name, count in (("fraud-detection-training", 4), ("model-drift", 1)):
+        spec, platform = yaml.safe_load_all((ROOT / "pipelines" / "compiled" / f"{name}.yaml").read_text())
+        executors = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+        # Every task, at any depth of the branches.
+        tasks = {**spec["root"]["dag"]["tasks"]}
+        for component in spec["components"].values():
+            tasks.update(component.get("dag", {}).get("tasks", {}))
+        mlflow_steps = [
+            spec["components"][task["componentRef"]["name"]]["executorLabel"]
+            for task in tasks.values()
+            if "tracking_uri" in task.get("inputs", {}).get("parameters", {})
+        ]
+        assert len(mlflow_steps) == count, (name, mlflow_steps)
+        _reads_the_credentials(executors, mlflow_steps)
+
+
+def _reads_the_credentials(executors: dict, mlflow_steps: list[str]) -> None:
     for executor in mlflow_steps:
         (secret,) = executors[executor]["secretAsEnv"]
         assert secret["secretName"] == credentials.MLFLOW_CREDENTIALS_SECRET, executor

@@ -1,30 +1,65 @@
-"""Fixtures for the pipeline tests: data files and a real MLflow server per test module."""
+"""Fixtures for the ML tests, built around one run of the demo.
+
+The demo (``python -m demo``) is the whole local lifecycle: two training runs through kfp.local
+(a champion, then a rejected weak challenger), serving, the drift pipeline, the platform step. It
+runs once per session; the pipeline tests read what its runs left in MLflow, through a fresh
+MLflow server over a copy of the demo's store (so the demo's own "no process left behind" check
+still holds). Every pipeline run costs ~20 s of fixed per-step cost, so they are not repeated.
+"""
 
 from __future__ import annotations
 
+import json
+import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from pipelines.fraud.data import generate
 from pipelines.mlflow_server import mlflow_server
+from pipelines.run import PipelineResult
 
+ROOT = Path(__file__).resolve().parents[2]
 # Small enough to keep the suite fast, large enough for ~180 positives so the
 # held-out split has a stable ROC AUC.
 TEST_ROWS = 6000
 
 
-@pytest.fixture(scope="module")
-def tracking_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real `mlflow server` (SQLite backend, local artifacts) on a free localhost port."""
-    with mlflow_server(tmp_path_factory.mktemp("mlflow")) as url:
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """One full demo run on 6000 rows, over the leftovers of an earlier (broken) run."""
+    workdir = tmp_path_factory.mktemp("demo") / ".demo"
+    (workdir / "mlflow").mkdir(parents=True)
+    (workdir / "mlflow" / "mlflow.db").write_text("not a database: a previous run died here")
+    (workdir / "stale-marker").write_text("from a previous run")
+    result = subprocess.run(
+        [sys.executable, "-m", "demo", "--rows", str(TEST_ROWS), "--workdir", str(workdir)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result, workdir
+
+
+@pytest.fixture(scope="session")
+def tracking_uri(demo_run: tuple, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real `mlflow server` (SQLite, local artifacts) over a copy of the demo's store: its two runs are in it."""
+    _, workdir = demo_run
+    store = tmp_path_factory.mktemp("mlflow") / "store"
+    shutil.copytree(workdir / "mlflow", store)
+    with mlflow_server(store) as url:
         yield url
 
 
-@pytest.fixture(scope="module")
-def fraud_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The synthetic fraud data set as CSV."""
-    path = tmp_path_factory.mktemp("data") / "fraud.csv"
-    generate(TEST_ROWS, seed=11).to_csv(path, index=False)
-    return path
+@pytest.fixture(scope="session")
+def fraud_csv(demo_run: tuple) -> Path:
+    """The synthetic fraud data set the demo trained on."""
+    return demo_run[1] / "store" / "data" / "fraud.csv"
+
+
+@pytest.fixture(scope="session")
+def runs(demo_run: tuple) -> dict[str, PipelineResult]:
+    """The demo's two training runs: the first (champion) and the deliberately weak second one (challenger)."""
+    summary = json.loads((demo_run[1] / "summary.json").read_text())
+    return {name: PipelineResult(**result) for name, result in summary["runs"].items()}

@@ -99,7 +99,7 @@ def test_bad_files_are_refused_with_one_plain_line(tmp_path: Path, name: str, me
     path = tmp_path / "bad.csv"
     path.write_text(BAD_FILES[name][0])
     with pytest.raises(contract.ContractError) as refusal:
-        _check(path)
+        _check(path, min_rows=1)
     assert message in str(refusal.value) and "\n" not in str(refusal.value), str(refusal.value)
 
 
@@ -117,9 +117,11 @@ def test_validate_step_writes_typed_columns(tmp_path: Path) -> None:
     frame = generate(3000, seed=5)
     frame[contract.LABEL] = frame[contract.LABEL].map({0: "false", 1: "true"})
     frame.to_csv(raw, index=False)
-    validated = dsl.Dataset(uri=str(tmp_path / "validated.csv"))
+    train, test = dsl.Dataset(uri=str(tmp_path / "train.csv")), dsl.Dataset(uri=str(tmp_path / "test.csv"))
     components.validate.python_func(raw=dsl.Dataset(uri=str(raw)), contract=contract.as_parameter(), min_rows=1000,
-                                    min_positives=20, max_null_fraction=0.0, validated=validated)
-    written = pd.read_csv(validated.path)
+                                    min_positives=20, max_null_fraction=0.0, test_fraction=0.2, seed=1, train=train, test=test)
+    written = pd.concat([pd.read_csv(train.path), pd.read_csv(test.path)])
     assert set(written[contract.LABEL].unique()) == {0, 1} and written[contract.LABEL].dtype.kind == "i"
-    assert validated.metadata["rows"] == 3000
+    assert (train.metadata["rows"], test.metadata["rows"]) == (2400, 600)
+    # Stratified: both parts keep the fraud rate.
+    assert abs(train.metadata["positive_rate"] - test.metadata["positive_rate"]) < 0.01

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import json
 import os
 import signal
@@ -42,6 +43,7 @@ print(json.dumps(out))
 """
 
 
+@functools.cache
 def declared(stack: str, auth: bool) -> dict:
     """The MLflow container, its Secrets and its in-cluster address as the program declares them."""
     if not INFRA_PYTHON.exists():

@@ -12,6 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from demo.run import STEPS
+from pipelines.fraud.contract import FEATURES
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -30,26 +33,12 @@ def leftover_processes(workdir: Path) -> list[str]:
     return found
 
 
-@pytest.fixture(scope="module")
-def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], Path]:
-    """One full demo run on 6000 rows, over the leftovers of an earlier (broken) run."""
-    workdir = tmp_path_factory.mktemp("demo") / ".demo"
-    (workdir / "mlflow").mkdir(parents=True)
-    (workdir / "mlflow" / "mlflow.db").write_text("not a database: a previous run died here")
-    (workdir / "stale-marker").write_text("from a previous run")
-    result = subprocess.run(
-        [sys.executable, "-m", "demo", "--rows", "6000", "--workdir", str(workdir)],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
-    )
-    return result, workdir
-
-
 def test_demo_succeeds_with_progress_lines(demo_run: tuple) -> None:
     """The demo exits 0 and shows numbered steps with timings."""
     result, workdir = demo_run
     assert result.returncode == 0, result.stderr[-2000:]
-    for index in range(1, 8):
-        assert f"[{index}/7]" in result.stdout
+    for index in range(1, STEPS + 1):
+        assert f"[{index}/{STEPS}]" in result.stdout
     assert "done in" in result.stdout and (workdir / "report.md").exists()
     import re
 
@@ -78,9 +67,19 @@ def test_demo_serving_answers_v2(demo_run: tuple) -> None:
     assert set(serving["refused"]) == {"shape/data mismatch", "wrong feature count", "wrong datatype", "empty batch", "unknown model"}
     for name, refusal in serving["refused"].items():
         assert 400 <= refusal["status"] < 500, (name, refusal)
-    assert "the model takes 8" in serving["refused"]["wrong feature count"]["body"]
+    assert f"the model takes {len(FEATURES)}" in serving["refused"]["wrong feature count"]["body"]
     assert "empty batch" in serving["refused"]["empty batch"]["body"]
     assert serving["single_row_ms"]["p50"] > 0
+
+
+def test_demo_drift_step_names_the_shifted_features(demo_run: tuple) -> None:
+    """After serving, the demo logs a shifted batch and the drift pipeline names the shifted features."""
+    result, workdir = demo_run
+    drift = json.loads((workdir / "summary.json").read_text())["drift"]
+    assert drift["status"] == "ok"
+    assert {"distance_from_home", "online_order"} <= set(drift["drifted"])
+    assert drift["drift_score"] == len(drift["drifted"]) / len(FEATURES)
+    assert "drifted features: " in result.stdout
 
 
 def test_demo_platform_step(demo_run: tuple) -> None:
@@ -110,9 +109,9 @@ def test_demo_cleans_up_on_ctrl_c(tmp_path: Path) -> None:
     output = ""
     deadline = time.monotonic() + 120
     assert process.stdout is not None
-    while "[3/7]" not in output and time.monotonic() < deadline:
+    while f"[3/{STEPS}]" not in output and time.monotonic() < deadline:
         output += process.stdout.readline()
-    assert "[3/7]" in output, output
+    assert f"[3/{STEPS}]" in output, output
     assert any("mlflow" in line for line in leftover_processes(workdir)), "the MLflow server should be running now"
     time.sleep(2)
     process.send_signal(signal.SIGINT)

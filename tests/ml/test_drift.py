@@ -18,7 +18,7 @@ from pipelines.drift.stats import feature_drift, psi
 from pipelines.fraud.contract import COLUMNS, FEATURES
 from pipelines.fraud.data import drifted, generate
 from pipelines.fraud.pipeline import DEFAULT_MODEL_NAME
-from pipelines.run import run_drift, run_pipeline
+from pipelines.run import run_drift
 
 KINDS = [COLUMNS[name].kind for name in FEATURES]
 
@@ -29,8 +29,9 @@ def _v2(rows: np.ndarray) -> bytes:
 
 
 def test_object_key_is_kserve_agents_layout() -> None:
-    """<prefix>/<namespace>/<isvc>/<component>/<id>-request.json, as KServe v0.20.0's BlobStore.getObjectKey builds it."""
-    assert request_log.object_key("inference-logs", "models", "fraud", "abc") == "inference-logs/models/fraud/predictor/abc-request.json"
+    """<url path>/<namespace>/<isvc>/<component>/<storage path>/<id>-request.json, as KServe v0.20.0's BlobStore.getObjectKey builds it."""
+    key = request_log.object_key("inference-logs", "models", "fraud", "abc")
+    assert key == "inference-logs/models/fraud/predictor/requests/abc-request.json"
 
 
 def test_records_are_read_back_single_and_batched() -> None:
@@ -87,11 +88,10 @@ class _Pushgateway(BaseHTTPRequestHandler):
 
 
 @pytest.fixture(scope="module")
-def champion(tracking_uri: str, fraud_csv: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A champion trained by the real training pipeline (its run logs the drift reference sample)."""
-    result = run_pipeline(str(fraud_csv), tracking_uri, tmp_path_factory.mktemp("kfp"), echo=False, model_name="drift-model")
-    assert result.promoted, result.gate_reason
-    return result.version
+def champion(runs: dict) -> str:
+    """The champion of the shared training runs (its training run logged the drift reference sample)."""
+    assert runs["first"].promoted, runs["first"].gate_reason
+    return runs["first"].version
 
 
 def _log(rows: pd.DataFrame, root: Path, batch: int = 50) -> None:
@@ -114,7 +114,7 @@ def test_drift_pipeline_reports_the_drifted_features_to_mlflow_and_prometheus(
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         found = run_drift(str(tmp_path / "logs"), tracking_uri, tmp_path / "kfp", "models", "fraud", echo=False,
-                          model_name="drift-model", pushgateway_url=f"http://127.0.0.1:{server.server_port}")
+                          pushgateway_url=f"http://127.0.0.1:{server.server_port}")
     finally:
         server.shutdown()
     assert found.status == "ok"
@@ -125,8 +125,9 @@ def test_drift_pipeline_reports_the_drifted_features_to_mlflow_and_prometheus(
     assert f"model_drift_score {found.drift_score}" in body
     mlflow.set_tracking_uri(tracking_uri)
     client = mlflow.MlflowClient()
-    assert client.get_model_version("drift-model", champion).tags["drift_score"] == f"{found.drift_score:.3f}"
-    (run,) = mlflow.search_runs(experiment_names=["drift-model-drift"], output_format="list")
+    assert client.get_model_version(DEFAULT_MODEL_NAME, champion).tags["drift_score"] == f"{found.drift_score:.3f}"
+    run = mlflow.search_runs(experiment_names=[f"{DEFAULT_MODEL_NAME}-drift"], order_by=["attributes.start_time DESC"],
+                             max_results=1, output_format="list")[0]
     report = mlflow.artifacts.load_dict(f"runs:/{run.info.run_id}/drift_report.json")
     assert report["drifted"] == found.drifted and report["champion_version"] == champion
 
@@ -134,5 +135,5 @@ def test_drift_pipeline_reports_the_drifted_features_to_mlflow_and_prometheus(
 def test_drift_pipeline_without_enough_requests_gives_no_verdict(champion: str, tracking_uri: str, tmp_path: Path) -> None:
     """Too few logged rows: status not-enough-data, score 0, and the run still succeeds."""
     _log(generate(20, seed=9), tmp_path / "logs")
-    found = run_drift(str(tmp_path / "logs"), tracking_uri, tmp_path / "kfp", "models", "fraud", echo=False, model_name="drift-model")
+    found = run_drift(str(tmp_path / "logs"), tracking_uri, tmp_path / "kfp", "models", "fraud", echo=False)
     assert (found.status, found.drift_score, found.drifted) == ("not-enough-data", 0.0, [])

@@ -18,16 +18,6 @@ from pipelines.run import PipelineFailed, run_pipeline
 # grid; 0.90 (also the gate's default floor) catches a broken feature pipeline
 # or label leak-free regression while leaving room for seed-to-seed variance.
 AUC_FLOOR = 0.90
-WEAK_GRID = {"max_iter": [3], "max_depth": [1]}
-
-
-@pytest.fixture(scope="module")
-def runs(tracking_uri: str, fraud_csv: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """A first run (becomes champion) and a deliberately weak second run, against the same registry."""
-    root = tmp_path_factory.mktemp("kfp")
-    first = run_pipeline(str(fraud_csv), tracking_uri, root, run_name="first")
-    second = run_pipeline(str(fraud_csv), tracking_uri, root, run_name="weak", param_grid=WEAK_GRID)
-    return {"first": first, "second": second}
 
 
 def client(tracking_uri: str) -> mlflow.MlflowClient:

@@ -170,6 +170,9 @@ names the key and the fix.
 {{- else if not (regexMatch "^(s3|gs|pvc|https)://.+" $v.model.storageUri) }}
 {{- $errors = append $errors (printf "model.storageUri %q is not supported: use an s3://, gs://, pvc:// or https:// URI" $v.model.storageUri) }}
 {{- end }}
+{{- if and $v.requestLogging.enabled (not $v.requestLogging.url) }}
+{{- $errors = append $errors "requestLogging.url is required with requestLogging.enabled: the s3://<bucket>/<prefix> KServe's logger writes to" }}
+{{- end }}
 {{- if and (eq $v.deploymentMode "Standard") (not (has $v.autoscaling.scaleMetric (list "cpu" "memory"))) }}
 {{- $errors = append $errors (printf "autoscaling.scaleMetric %q needs deploymentMode Knative: Standard mode scales with the HPA on cpu or memory only" $v.autoscaling.scaleMetric) }}
 {{- end }}
