@@ -58,8 +58,8 @@ demo: setup ## the main job on its embedded default: the whole ML lifecycle loca
 	$(ML)/bin/python -m demo
 
 test: setup lint ## lint, then the whole test suite (both environments)
-	$(INFRA)/bin/python -m pytest tests/infra tests/charts tests/conformance
-	$(ML)/bin/python -m pytest tests/ml
+	$(INFRA)/bin/python -m pytest -n 2 --dist loadfile tests/infra tests/charts tests/conformance
+	$(ML)/bin/python -m pytest -n 2 --dist loadgroup tests/ml
 
 lint: $(INFRA)/.installed ## ruff over the Python code
 	$(INFRA)/bin/ruff check infra policies pipelines demo tests scripts benchmarks

@@ -31,8 +31,8 @@ import requests
 
 from demo import report
 from demo.serving import ModelServer, model_server, prepare_model_dir, v2_request
-from pipelines.fraud.contract import FEATURES, LABEL
 from pipelines.drift.requests import log_record, object_key
+from pipelines.fraud.contract import FEATURES, LABEL
 from pipelines.fraud.data import drifted, generate
 from pipelines.fraud.pipeline import DEFAULT_MODEL_NAME
 from pipelines.mlflow_server import mlflow_server

@@ -30,8 +30,8 @@ from infra.components.model_serving import (
 from infra.components.monitoring_stack import RELEASE_NAME, MonitoringStack
 from infra.components.network_flows import NetworkFlows
 from infra.components.platform_namespace import PlatformNamespace
-from infra.components.storage_class import DefaultStorageClass
 from infra.components.pushgateway import Pushgateway
+from infra.components.storage_class import DefaultStorageClass
 from infra.components.training_pipelines import TrainingPipelines, source_commit
 from infra.config import Settings
 from infra.workloads import CLUSTER_AUTOSCALER, LOAD_BALANCER_CONTROLLER, MLFLOW_PREFIX

@@ -16,8 +16,7 @@ from kfp.dsl import Artifact, Output
 
 from pipelines.cluster import DRIFT_PIPELINE
 from pipelines.fraud import components
-from pipelines.fraud.contract import as_parameter
-from pipelines.fraud.pipeline import DEFAULT_MODEL_NAME, with_mlflow_credentials
+from pipelines.fraud.pipeline import DEFAULT_CONTRACT, DEFAULT_MODEL_NAME, with_mlflow_credentials
 
 PIPELINE_NAME = DRIFT_PIPELINE
 DRIFT_METRIC = "model_drift_score"
@@ -51,7 +50,6 @@ def detect_drift(
     from pathlib import Path
 
     import mlflow
-    import numpy as np
     from mlflow.exceptions import MlflowException
 
     from pipelines.drift.requests import feature_rows, folder
@@ -140,7 +138,7 @@ def model_drift(
     inference_service: str,
     s3_endpoint_url: str = "",
     model_name: str = DEFAULT_MODEL_NAME,
-    contract: dict = as_parameter(),
+    contract: dict = DEFAULT_CONTRACT,
     lookback_hours: float = 24.0,
     min_rows: int = 200,
     psi_threshold: float = 0.2,

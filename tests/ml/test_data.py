@@ -31,6 +31,14 @@ def test_generator_is_deterministic_and_realistic() -> None:
     assert 0.01 <= first[contract.LABEL].mean() <= 0.05
 
 
+@pytest.fixture
+def small_csv(tmp_path: Path) -> Path:
+    """A small generated data file (the ingest tests need no demo run)."""
+    path = tmp_path / "fraud.csv"
+    generate(500, seed=11).to_csv(path, index=False)
+    return path
+
+
 def test_generator_refuses_nonsense() -> None:
     """A non-positive row count is refused with a clear message."""
     with pytest.raises(ValueError, match="rows must be positive, got 0"):
@@ -69,14 +77,14 @@ def test_every_lock_pins_exact_versions_with_hashes() -> None:
             assert _pins(lock).get(name) == version, f"{lock.name} does not hold {name}=={version} of {source.name}: run make lock"
 
 
-def test_ingest_local_records_rows_and_hash(tmp_path: Path, fraud_csv: Path) -> None:
+def test_ingest_local_records_rows_and_hash(tmp_path: Path, small_csv: Path) -> None:
     """ingest copies the file, counts rows and records its sha256 for lineage."""
     raw = dsl.Dataset(uri=str(tmp_path / "raw.csv"))
-    status, rows, digest = components.ingest.python_func(data_uri=str(fraud_csv), s3_endpoint_url="", raw=raw)
+    status, rows, digest = components.ingest.python_func(data_uri=str(small_csv), s3_endpoint_url="", raw=raw)
     assert status == "ready"
-    assert rows == len(pd.read_csv(fraud_csv))
+    assert rows == len(pd.read_csv(small_csv))
     assert re.fullmatch(r"[0-9a-f]{64}", digest) and raw.metadata["sha256"] == digest
-    assert Path(raw.path).read_bytes() == fraud_csv.read_bytes()
+    assert Path(raw.path).read_bytes() == small_csv.read_bytes()
 
 
 def test_ingest_without_data_yet_reports_it_and_does_not_fail(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -88,7 +96,7 @@ def test_ingest_without_data_yet_reports_it_and_does_not_fail(tmp_path: Path, ca
     assert "NO DATA YET: nothing at /nowhere/fraud.csv" in capsys.readouterr().out
 
 
-def test_ingest_from_s3_endpoint(tmp_path: Path, fraud_csv: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ingest_from_s3_endpoint(tmp_path: Path, small_csv: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """ingest reads s3:// through boto3 with a configurable endpoint (MinIO-style), here moto's server."""
     port = free_port()
     server = subprocess.Popen(
@@ -106,10 +114,10 @@ def test_ingest_from_s3_endpoint(tmp_path: Path, fraud_csv: Path, monkeypatch: p
                 break
             except Exception:  # noqa: BLE001 - server still starting
                 time.sleep(0.1)
-        client.put_object(Bucket="mlp-data", Key="fraud/v1.csv", Body=fraud_csv.read_bytes())
+        client.put_object(Bucket="mlp-data", Key="fraud/v1.csv", Body=small_csv.read_bytes())
         raw = dsl.Dataset(uri=str(tmp_path / "raw.csv"))
         status, rows, _ = components.ingest.python_func(data_uri="s3://mlp-data/fraud/v1.csv", s3_endpoint_url=endpoint, raw=raw)
-        assert (status, rows) == ("ready", len(pd.read_csv(fraud_csv)))
+        assert (status, rows) == ("ready", len(pd.read_csv(small_csv)))
         missing = components.ingest.python_func(data_uri="s3://mlp-data/fraud/latest.csv", s3_endpoint_url=endpoint,
                                                 raw=dsl.Dataset(uri=str(tmp_path / "none.csv")))
         assert missing[0] == "missing"

@@ -3,34 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from demo.run import STEPS
 from pipelines.fraud.contract import FEATURES
+from tests.ml.processes import leftover_processes
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def leftover_processes(workdir: Path) -> list[str]:
-    """Command lines of processes that still mention the demo's workdir."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if str(workdir) in cmdline:
-            found.append(cmdline)
-    return found
+# One worker runs every test that reads the session's demo run (pytest-xdist --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("demo")
 
 
 def test_demo_succeeds_with_progress_lines(demo_run: tuple) -> None:
@@ -96,29 +79,6 @@ def test_demo_platform_step(demo_run: tuple) -> None:
 def test_demo_leaves_no_process_behind(demo_run: tuple) -> None:
     """After the demo, no MLflow or model server process is left running."""
     _, workdir = demo_run
-    assert leftover_processes(workdir) == []
-
-
-def test_demo_cleans_up_on_ctrl_c(tmp_path: Path) -> None:
-    """Ctrl-C in the middle of the pipeline stops every server the demo started."""
-    workdir = tmp_path / ".demo"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "demo", "--rows", "6000", "--workdir", str(workdir), "--skip-platform"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    output = ""
-    deadline = time.monotonic() + 120
-    assert process.stdout is not None
-    while f"[3/{STEPS}]" not in output and time.monotonic() < deadline:
-        output += process.stdout.readline()
-    assert f"[3/{STEPS}]" in output, output
-    assert any("mlflow" in line for line in leftover_processes(workdir)), "the MLflow server should be running now"
-    time.sleep(2)
-    process.send_signal(signal.SIGINT)
-    rest, _ = process.communicate(timeout=120)
-    assert process.returncode == 130, output + rest
-    assert "every process the demo started has been stopped" in rest
-    time.sleep(1)
     assert leftover_processes(workdir) == []
 
 

@@ -20,6 +20,10 @@ from pipelines.fraud.data import drifted, generate
 from pipelines.fraud.pipeline import DEFAULT_MODEL_NAME
 from pipelines.run import run_drift
 
+# One worker runs every test that reads the session's demo run (pytest-xdist --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("demo")
+
+
 KINDS = [COLUMNS[name].kind for name in FEATURES]
 
 

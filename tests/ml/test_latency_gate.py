@@ -10,12 +10,17 @@ from pathlib import Path
 import joblib
 import mlflow
 import pandas as pd
+import pytest
 from kfp import dsl
 from sklearn.ensemble import HistGradientBoostingClassifier
 
 from pipelines.fraud import components
 from pipelines.fraud.contract import FEATURES, LABEL, as_parameter
 from pipelines.fraud.pipeline import fraud_training
+
+# One worker runs every test that reads the session's demo run (pytest-xdist --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("demo")
+
 
 HOGS = 5  # busy processes: load 5 beside the check (CI has 2 cores)
 

@@ -14,6 +14,9 @@ from pipelines.fraud.contract import FEATURES, LABEL
 from pipelines.fraud.pipeline import DEFAULT_MODEL_NAME
 from pipelines.run import PipelineFailed, run_pipeline
 
+# One worker runs every test that reads the session's demo run (pytest-xdist --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("demo")
+
 # The generator's signal gives a held-out ROC AUC of about 0.94 with the default
 # grid; 0.90 (also the gate's default floor) catches a broken feature pipeline
 # or label leak-free regression while leaving room for seed-to-seed variance.
@@ -106,6 +109,7 @@ RUNTIME_EXPORT = """
 import json, sys
 from infra import offline
 from tests.conformance import render
+
 root = render.upstream_root()
 if root is None:
     print(json.dumps(None)); sys.exit(0)
