@@ -189,8 +189,9 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
             outputs["driftPipelineVersion"] = drift.version
     else:
         reason = ("not deployed: no step image yet; build pipelines/Dockerfile, push it to "
-                  + ("this stack's ECR repository (output stepImageRepository)" if aws else image.LOCAL_REPOSITORY)
-                  + " and set mlplatform:pipelineStepImageDigest (the deploy workflow does both)")
+                  + ("this stack's ECR repository (output stepImageRepository) and set mlplatform:pipelineStepImageDigest "
+                     "(the deploy workflow does both: scripts/publish_step_image.sh)" if aws else
+                     f"{image.LOCAL_REPOSITORY} and set mlplatform:pipelineStepImageDigest to its digest"))
         pulumi.log.warn(f"pipelines {reason}")
         outputs["pipelineVersion"] = reason
     if aws is not None:

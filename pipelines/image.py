@@ -10,7 +10,10 @@ still run an image without one. Steps install nothing at run time.
 
 from __future__ import annotations
 
+import hashlib
 import re
+import sys
+from pathlib import Path
 
 IMAGE_NAME = "mlplatform-pipeline-steps"
 # What the committed, compiled pipelines name; the program swaps in the environment's pinned image.
@@ -20,6 +23,19 @@ COMPILED_IMAGE = f"{IMAGE_NAME}:compiled"
 LOCAL_REPOSITORY = f"localhost:5001/{IMAGE_NAME}"
 # The folder the image puts the project's `pipelines` package in (on its PYTHONPATH).
 IMAGE_SOURCE_ROOT = "/opt/mlplatform"
+
+ROOT = Path(__file__).resolve().parent.parent
+# What the image is built from, relative to the repository root: the Dockerfile, the lock, and the
+# parts of the package it copies (a test checks the Dockerfile's COPY lines name exactly these).
+IMAGE_SOURCES = (
+    "pipelines/Dockerfile",
+    "requirements/steps.lock",
+    "pipelines/__init__.py",
+    "pipelines/cluster.py",
+    "pipelines/image.py",
+    "pipelines/fraud/",
+    "pipelines/drift/",
+)
 
 DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 _PINNED = re.compile(r"^[a-z0-9][a-z0-9.:/_-]*@sha256:[0-9a-f]{64}$")
@@ -49,3 +65,21 @@ def pin(spec: str, image: str) -> str:
     if loose:
         raise ValueError(f"the spec still runs images without a digest: {sorted(set(loose))}")
     return pinned
+
+
+def content_tag(root: Path = ROOT) -> str:
+    """``src-<16 hex>``: a hash of everything the image is built from. The deploy workflow pushes the image
+    under this (immutable) tag once, and reuses its digest while nothing in :data:`IMAGE_SOURCES` changes."""
+    digest = hashlib.sha256()
+    for source in IMAGE_SOURCES:
+        path = root / source
+        files = sorted(p for p in path.rglob("*.py") if "__pycache__" not in p.parts) if source.endswith("/") else [path]
+        for file in files:
+            digest.update(file.relative_to(root).as_posix().encode() + b"\0" + file.read_bytes() + b"\0")
+    return f"src-{digest.hexdigest()[:16]}"
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] != ["tag"]:
+        sys.exit("usage: python -m pipelines.image tag   (prints the step image's content tag)")
+    print(content_tag())

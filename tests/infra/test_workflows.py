@@ -63,9 +63,28 @@ def test_deploy_workflow_gates_prod_behind_staging_and_an_environment() -> None:
     assert jobs["staging"]["needs"] == ["test"] and jobs["staging"]["environment"] == "staging"
     assert jobs["prod"]["needs"] == ["staging"] and jobs["prod"]["environment"] == "prod"
     for stage in ("staging", "prod"):
-        up = next(s for s in jobs[stage]["steps"] if s.get("uses", "").startswith("pulumi/actions@"))
-        assert up["with"]["command"] == "up" and up["with"]["stack-name"] == stage and up["with"]["policyPacks"] == "policies"
+        steps = jobs[stage]["steps"]
+        ups = [i for i, s in enumerate(steps) if s.get("uses", "").startswith("pulumi/actions@") and s.get("with", {}).get("command") == "up"]
+        for index in ups:
+            up = steps[index]["with"]
+            assert up["stack-name"] == stage and up["policyPacks"] == "policies"
+        # The step image is published and its digest set before the first up; on a stack's first
+        # deploy (no repository yet) after it, then the stack is brought up again.
+        image = next(i for i, s in enumerate(steps) if s.get("id") == "image")
+        assert f"scripts/publish_step_image.sh {stage}" in steps[image]["run"] and image < ups[0]
+        assert any("pipelineStepImageDigest" in s.get("run", "") and i < ups[0] for i, s in enumerate(steps))
+        first = next(i for i, s in enumerate(steps) if s.get("id") == "first-image")
+        assert ups[0] < first < ups[1] and steps[ups[1]]["if"] == "steps.image.outputs.digest == ''"
     publish = jobs["publish-chart"]
     assert publish["permissions"] == {"contents": "read", "packages": "write"}
     assert any("helm push" in step.get("run", "") for step in publish["steps"])
     assert any(step.get("id") == "bump" for step in publish["steps"])
+
+
+def test_step_image_script_tags_by_content_and_pushes_by_digest() -> None:
+    """The publish script uses the content tag, reuses a pushed image, and prints the digest it pins."""
+    script = (WORKFLOWS.parents[1] / "scripts" / "publish_step_image.sh").read_text()
+    assert "python3 -m pipelines.image tag" in script
+    assert "aws ecr describe-images" in script and "imageDigest" in script
+    assert "docker buildx build -f pipelines/Dockerfile" in script and "--push" in script
+    assert "containerimage.digest" in script

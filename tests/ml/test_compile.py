@@ -71,3 +71,32 @@ def test_compiled_pipeline_structure(tmp_path: Path) -> None:
     assert "gate" in inner["register"]["dependentTasks"]
     parameters = spec["root"]["inputDefinitions"]["parameters"]
     assert {"data_uri", "tracking_uri", "min_improvement", "auc_floor", "param_grid", "contract"} <= set(parameters)
+
+
+def test_dockerfile_copies_exactly_the_image_sources_and_installs_only_the_lock() -> None:
+    """The Dockerfile's COPY sources are image.IMAGE_SOURCES (what the content tag hashes); pip installs only the hashed lock."""
+    dockerfile = (compile_module.COMPILED.parents[1] / "pipelines" / "Dockerfile").read_text()
+    copied = {source for line in dockerfile.splitlines() if line.startswith("COPY ") for source in line.split()[1:-1]}
+    assert copied == set(image.IMAGE_SOURCES) - {"pipelines/Dockerfile"}
+    installs = [line for line in dockerfile.splitlines() if "pip install" in line]
+    assert installs and all("--require-hashes" in line and "--no-deps" in line and "steps.lock" in line for line in installs)
+    (base,) = [line.split()[1] for line in dockerfile.splitlines() if line.startswith("FROM ")]
+    assert ":" in base and not base.endswith(":latest")
+
+
+def test_content_tag_follows_what_the_image_is_built_from(tmp_path: Path) -> None:
+    """The content tag changes when a step's source changes, and not otherwise."""
+    import shutil
+
+    root = compile_module.COMPILED.parents[1]
+    for source in image.IMAGE_SOURCES:
+        target = tmp_path / source
+        if source.endswith("/"):
+            shutil.copytree(root / source, target, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(root / source, target)
+    assert image.content_tag(tmp_path) == image.content_tag(root)
+    step = tmp_path / "pipelines" / "drift" / "stats.py"
+    step.write_text(step.read_text() + "\n# changed\n")
+    assert image.content_tag(tmp_path) != image.content_tag(root)
