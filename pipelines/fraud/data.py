@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipelines.fraud.contract import LABEL, PUBLIC_COLUMNS
+from pipelines.fraud.contract import COLUMNS, LABEL, PUBLIC_COLUMNS
 
 
 def generate(rows: int, seed: int = 7) -> pd.DataFrame:
@@ -56,8 +56,14 @@ def generate(rows: int, seed: int = 7) -> pd.DataFrame:
             LABEL: fraud,
         }
     )
-    # Exactly the columns of the public card_transdata.csv, in its order.
-    return frame[PUBLIC_COLUMNS]
+    # Exactly the columns of the public card_transdata.csv, in its order, and its spelling:
+    # binary columns and the label as 0.0/1.0.
+    return _as_public(frame)
+
+
+def _as_public(frame: pd.DataFrame) -> pd.DataFrame:
+    binary = [name for name in PUBLIC_COLUMNS if COLUMNS[name].kind == "binary"]
+    return frame[PUBLIC_COLUMNS].astype({name: float for name in binary})
 
 
 def drifted(frame: pd.DataFrame, seed: int = 13) -> pd.DataFrame:
@@ -67,7 +73,7 @@ def drifted(frame: pd.DataFrame, seed: int = 13) -> pd.DataFrame:
     shifted["distance_from_home"] = np.minimum(shifted["distance_from_home"] * 8.0, 20_000.0).round(3)
     shifted["online_order"] = rng.binomial(1, 0.97, len(shifted))
     shifted["used_chip"] = rng.binomial(1, 0.05, len(shifted))
-    return shifted
+    return _as_public(shifted)
 
 
 def main(argv: list[str] | None = None) -> int:

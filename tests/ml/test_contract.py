@@ -33,9 +33,13 @@ def test_the_public_data_sets_columns_and_spelling_are_accepted(tmp_path: Path) 
     assert contract.FEATURES == PUBLIC_HEADER.split(",")[:-1]
 
 
-def test_generator_writes_the_public_schema() -> None:
-    """The synthetic generator writes exactly the public data set's columns."""
-    assert list(generate(100).columns) == PUBLIC_HEADER.split(",")
+def test_generator_writes_the_public_schema_and_spelling(tmp_path: Path) -> None:
+    """The synthetic generator writes exactly the public data set's columns, binaries and label as 0.0/1.0."""
+    path = tmp_path / "fraud.csv"
+    generate(100).to_csv(path, index=False)
+    header, first = path.read_text().splitlines()[:2]
+    assert header == PUBLIC_HEADER
+    assert all(value in ("0.0", "1.0") for value in first.split(",")[3:])
 
 
 def test_optional_amount_is_checked_when_present_and_is_no_feature(tmp_path: Path) -> None:

@@ -28,28 +28,36 @@ INFRA_PYTHON = ROOT / ".venv-infra" / "bin" / "python"
 EXPORT = """
 import json, sys
 from infra import offline
-run = offline.run(sys.argv[1], {"mlflowBasicAuth": sys.argv[2] == "on"})
-out = {"secrets": {}}
-for r in run.resources:
-    meta = r.inputs.get("metadata", {})
-    if r.type == "kubernetes:apps/v1:Deployment" and meta.get("name") == "mlflow":
-        out["container"] = r.inputs["spec"]["template"]["spec"]["containers"][0]
-        out["volumes"] = r.inputs["spec"]["template"]["spec"].get("volumes", [])
-    if r.type == "kubernetes:core/v1:Secret":
-        out["secrets"][meta["namespace"] + "/" + meta["name"]] = r.inputs.get("stringData", {})
-    if r.type == "kubernetes:core/v1:Service" and meta.get("name") == "mlflow":
-        out["host"] = f"{meta['name']}.{meta['namespace']}.svc.cluster.local:{int(r.inputs['spec']['ports'][0]['port'])}"
-print(json.dumps(out))
+both = {}
+for auth in ("off", "on"):
+    run = offline.run(sys.argv[1], {"mlflowBasicAuth": auth == "on"})
+    out = {"secrets": {}}
+    for r in run.resources:
+        meta = r.inputs.get("metadata", {})
+        if r.type == "kubernetes:apps/v1:Deployment" and meta.get("name") == "mlflow":
+            out["container"] = r.inputs["spec"]["template"]["spec"]["containers"][0]
+            out["volumes"] = r.inputs["spec"]["template"]["spec"].get("volumes", [])
+        if r.type == "kubernetes:core/v1:Secret":
+            out["secrets"][meta["namespace"] + "/" + meta["name"]] = r.inputs.get("stringData", {})
+        if r.type == "kubernetes:core/v1:Service" and meta.get("name") == "mlflow":
+            out["host"] = f"{meta['name']}.{meta['namespace']}.svc.cluster.local:{int(r.inputs['spec']['ports'][0]['port'])}"
+    both[auth] = out
+print(json.dumps(both))
 """
 
 
-@functools.cache
 def declared(stack: str, auth: bool) -> dict:
     """The MLflow container, its Secrets and its in-cluster address as the program declares them."""
+    return _declared(stack)["on" if auth else "off"]
+
+
+@functools.cache
+def _declared(stack: str) -> dict:
+    """Both MLflow variants (auth off and on) of ``stack``, from one run of the infra environment."""
     if not INFRA_PYTHON.exists():
         pytest.fail("the infra environment is missing: run `make setup`")
     result = subprocess.run(
-        [str(INFRA_PYTHON), "-c", EXPORT, stack, "on" if auth else "off"], cwd=ROOT, capture_output=True, text=True, timeout=300
+        [str(INFRA_PYTHON), "-c", EXPORT, stack], cwd=ROOT, capture_output=True, text=True, timeout=300
     )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout.strip().splitlines()[-1])
