@@ -78,27 +78,35 @@ def _reason_from(log_text: str) -> str:
     return f"{task} failed; see its log above"
 
 
+def _run_locally(pipeline: Any, pipeline_root: Path, log_name: str, echo: bool, **arguments: Any) -> dict[str, Any]:
+    """Run ``pipeline`` once with kfp.local; its outputs. Raises :class:`PipelineFailed` with the failing step's reason.
+
+    The steps' output goes to ``<pipeline_root>/<log_name>-<ms>.log`` and, with ``echo``, to the console.
+    """
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(pipeline_root), raise_on_error=True)
+    # The steps import the project's `pipelines` package, as they do from the step image's PYTHONPATH.
+    paths = os.environ.get("PYTHONPATH", "").split(os.pathsep)
+    if str(ROOT) not in paths:
+        os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), *paths]))
+    pipeline_root.mkdir(parents=True, exist_ok=True)
+    log_path = pipeline_root / f"{log_name}-{int(time.time() * 1000)}.log"
+    streams = (sys.stdout, log_path.open("w+")) if echo else (log_path.open("w+"),)
+    with streams[-1], contextlib.redirect_stdout(Tee(*streams)):
+        try:
+            return dict(pipeline(**arguments).outputs)
+        except RuntimeError as error:
+            streams[-1].flush()
+            raise PipelineFailed(_reason_from(log_path.read_text() + "\n" + str(error))) from None
+
+
 def run_pipeline(data_uri: str, tracking_uri: str, pipeline_root: Path, echo: bool = True, **params: Any) -> PipelineResult:
     """Run the fraud pipeline once; raises :class:`PipelineFailed` with the failing step's reason.
 
     The steps' output goes to a log file under ``pipeline_root`` and, with ``echo``, to the console.
     """
-    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(pipeline_root), raise_on_error=True)
-    # The steps import the project's `pipelines` package, as they do from the step image's PYTHONPATH.
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH", "")]))
     params.setdefault("git_commit", git_commit())
     started = time.perf_counter()
-    log_path = pipeline_root / f"run-{int(time.time() * 1000)}.log"
-    pipeline_root.mkdir(parents=True, exist_ok=True)
-    streams = (sys.stdout, log_path.open("w+")) if echo else (log_path.open("w+"),)
-    log = streams[-1]
-    with log, contextlib.redirect_stdout(Tee(*streams)):
-        try:
-            task = fraud_training(data_uri=data_uri, tracking_uri=tracking_uri, **params)
-        except RuntimeError as error:
-            log.flush()
-            raise PipelineFailed(_reason_from(log_path.read_text() + "\n" + str(error))) from None
-    outputs = task.outputs
+    outputs = _run_locally(fraud_training, pipeline_root, "run", echo, data_uri=data_uri, tracking_uri=tracking_uri, **params)
     if outputs["decision"] == "no-data":
         return PipelineResult(False, f"no data yet at {data_uri}", "", "", time.perf_counter() - started)
     mlflow.set_tracking_uri(tracking_uri)
@@ -125,20 +133,9 @@ class DriftResult:
 def run_drift(log_uri: str, tracking_uri: str, pipeline_root: Path, namespace: str, inference_service: str,
               echo: bool = True, **params: Any) -> DriftResult:
     """Run the model-drift pipeline once over the request log at ``log_uri``; raises :class:`PipelineFailed`."""
-    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(pipeline_root), raise_on_error=True)
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH", "")]))
     started = time.perf_counter()
-    pipeline_root.mkdir(parents=True, exist_ok=True)
-    log_path = pipeline_root / f"drift-{int(time.time() * 1000)}.log"
-    streams = (sys.stdout, log_path.open("w+")) if echo else (log_path.open("w+"),)
-    with streams[-1], contextlib.redirect_stdout(Tee(*streams)):
-        try:
-            task = model_drift(log_uri=log_uri, tracking_uri=tracking_uri, namespace=namespace,
-                               inference_service=inference_service, **params)
-        except RuntimeError as error:
-            streams[-1].flush()
-            raise PipelineFailed(_reason_from(log_path.read_text() + "\n" + str(error))) from None
-    outputs = task.outputs
+    outputs = _run_locally(model_drift, pipeline_root, "drift", echo, log_uri=log_uri, tracking_uri=tracking_uri,
+                           namespace=namespace, inference_service=inference_service, **params)
     drifted = [name for name in str(outputs["drifted"]).split(",") if name]
     return DriftResult(str(outputs["status"]), float(outputs["drift_score"]), drifted, time.perf_counter() - started)
 
