@@ -60,6 +60,8 @@ demo: setup ## the main job on its embedded default: the whole ML lifecycle loca
 
 test: setup lint ## lint, then the whole test suite (both environments)
 	$(INFRA)/bin/python -m pytest -n 2 --dist loadfile tests/infra tests/charts tests/conformance
+	@# Compile what the steps import once, before parallel processes would each compile it.
+	$(ML)/bin/python -c "import kfp.dsl, mlflow.sklearn, sklearn.ensemble, sklearn.metrics, pandas, matplotlib.pyplot, mlserver"
 	$(ML)/bin/python -m pytest -n 2 --dist loadgroup tests/ml
 
 lint: $(INFRA)/.installed ## ruff over the Python code

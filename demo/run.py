@@ -17,6 +17,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -58,10 +59,12 @@ class Progress:
 
     @contextlib.contextmanager
     def step(self, title: str) -> Iterator[None]:
+        _raise_if_interrupted()
         self.index += 1
         print(f"\n[{self.index}/{self.total}] {title}", flush=True)
         began = time.perf_counter()
         yield
+        _raise_if_interrupted()
         print(f"      done in {time.perf_counter() - began:.1f} s", flush=True)
 
     def say(self, line: str) -> None:
@@ -72,13 +75,27 @@ class Progress:
         return time.perf_counter() - self.started
 
 
-def _terminate_on_sigterm() -> None:
-    """Turn SIGTERM into KeyboardInterrupt so the cleanup below runs."""
+_INTERRUPTED = threading.Event()
+
+
+def _stop_on_signals() -> None:
+    """Turn SIGINT and SIGTERM into KeyboardInterrupt so the cleanup below runs.
+
+    The signal is also remembered: a KeyboardInterrupt raised where a library catches everything
+    is raised again at the next step boundary (:meth:`Progress.step`), so no interrupt is lost.
+    """
 
     def handler(signum: int, frame: Any) -> None:
+        _INTERRUPTED.set()
         raise KeyboardInterrupt(f"signal {signum}")
 
     signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+def _raise_if_interrupted() -> None:
+    if _INTERRUPTED.is_set():
+        raise KeyboardInterrupt("interrupted")
 
 
 def _stop_descendants() -> None:
@@ -235,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, default=ROOT / ".demo", help="where everything lives (default .demo/)")
     parser.add_argument("--skip-platform", action="store_true", help="skip the chart render and the stack preview")
     args = parser.parse_args(argv)
-    _terminate_on_sigterm()
+    _stop_on_signals()
     workdir = args.workdir.resolve()
     # Start clean: a previous run's stores never leak into this one.
     shutil.rmtree(workdir, ignore_errors=True)
