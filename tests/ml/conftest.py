@@ -13,12 +13,14 @@ import json
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import boto3
 import pytest
 
-from pipelines.mlflow_server import mlflow_server
+from pipelines.mlflow_server import free_port, mlflow_server, stop
 from pipelines.run import PipelineResult
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,3 +65,27 @@ def runs(demo_run: tuple) -> dict[str, PipelineResult]:
     """The demo's two training runs: the first (champion) and the deliberately weak second one (challenger)."""
     summary = json.loads((demo_run[1] / "summary.json").read_text())
     return {name: PipelineResult(**result) for name, result in summary["runs"].items()}
+
+
+@pytest.fixture
+def s3_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """An S3 API on localhost (moto's server, as MinIO would be) with throwaway credentials in the env."""
+    port = free_port()
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    for key, value in {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(key, value)
+    try:
+        client = boto3.client("s3", endpoint_url=endpoint)
+        for _ in range(100):
+            try:
+                client.list_buckets()
+                break
+            except Exception:  # noqa: BLE001 - server still starting
+                time.sleep(0.1)
+        yield endpoint
+    finally:
+        stop(server)

@@ -5,9 +5,6 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import re
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import boto3
@@ -17,7 +14,6 @@ from kfp import dsl
 
 from pipelines.fraud import components, contract
 from pipelines.fraud.data import generate
-from pipelines.mlflow_server import free_port, stop
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -96,34 +92,18 @@ def test_ingest_without_data_yet_reports_it_and_does_not_fail(tmp_path: Path, ca
     assert "NO DATA YET: nothing at /nowhere/fraud.csv" in capsys.readouterr().out
 
 
-def test_ingest_from_s3_endpoint(tmp_path: Path, small_csv: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ingest_from_s3_endpoint(tmp_path: Path, small_csv: Path, s3_endpoint: str) -> None:
     """ingest reads s3:// through boto3 with a configurable endpoint (MinIO-style), here moto's server."""
-    port = free_port()
-    server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )
-    try:
-        endpoint = f"http://127.0.0.1:{port}"
-        for key, value in {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1"}.items():
-            monkeypatch.setenv(key, value)
-        client = boto3.client("s3", endpoint_url=endpoint)
-        for _ in range(100):
-            try:
-                client.create_bucket(Bucket="mlp-data")
-                break
-            except Exception:  # noqa: BLE001 - server still starting
-                time.sleep(0.1)
-        client.put_object(Bucket="mlp-data", Key="fraud/v1.csv", Body=small_csv.read_bytes())
-        raw = dsl.Dataset(uri=str(tmp_path / "raw.csv"))
-        status, rows, _ = components.ingest.python_func(data_uri="s3://mlp-data/fraud/v1.csv", s3_endpoint_url=endpoint, raw=raw)
-        assert (status, rows) == ("ready", len(pd.read_csv(small_csv)))
-        missing = components.ingest.python_func(data_uri="s3://mlp-data/fraud/latest.csv", s3_endpoint_url=endpoint,
-                                                raw=dsl.Dataset(uri=str(tmp_path / "none.csv")))
-        assert missing[0] == "missing"
-        assert raw.metadata["source"] == "s3://mlp-data/fraud/v1.csv"
-    finally:
-        stop(server)
+    client = boto3.client("s3", endpoint_url=s3_endpoint)
+    client.create_bucket(Bucket="mlp-data")
+    client.put_object(Bucket="mlp-data", Key="fraud/v1.csv", Body=small_csv.read_bytes())
+    raw = dsl.Dataset(uri=str(tmp_path / "raw.csv"))
+    status, rows, _ = components.ingest.python_func(data_uri="s3://mlp-data/fraud/v1.csv", s3_endpoint_url=s3_endpoint, raw=raw)
+    assert (status, rows) == ("ready", len(pd.read_csv(small_csv)))
+    assert raw.metadata["source"] == "s3://mlp-data/fraud/v1.csv"
+    missing = components.ingest.python_func(data_uri="s3://mlp-data/fraud/latest.csv", s3_endpoint_url=s3_endpoint,
+                                            raw=dsl.Dataset(uri=str(tmp_path / "none.csv")))
+    assert missing[0] == "missing"
 
 
 def test_contract_parameter_is_json() -> None:

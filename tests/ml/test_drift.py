@@ -141,3 +141,35 @@ def test_drift_pipeline_without_enough_requests_gives_no_verdict(champion: str, 
     _log(generate(20, seed=9), tmp_path / "logs")
     found = run_drift(str(tmp_path / "logs"), tracking_uri, tmp_path / "kfp", "models", "fraud", echo=False)
     assert (found.status, found.drift_score, found.drifted) == ("not-enough-data", 0.0, [])
+
+
+def test_drift_step_reads_the_request_log_from_s3(champion: str, tracking_uri: str, fraud_csv: Path, s3_endpoint: str,
+                                                   tmp_path: Path) -> None:
+    """In a cluster the log is on S3: the step lists the InferenceService's folder and reads every request object there."""
+    import boto3
+    from kfp import dsl
+
+    from pipelines.drift.pipeline import DRIFT_METRIC, FEATURE_METRIC, PUSH_JOB, detect_drift
+    from pipelines.fraud import components
+    from pipelines.fraud.contract import as_parameter
+
+    client = boto3.client("s3", endpoint_url=s3_endpoint)
+    client.create_bucket(Bucket="mlp-artifacts")
+    rows = drifted(pd.read_csv(fraud_csv).sample(n=400, random_state=2))[FEATURES].to_numpy(dtype=float)
+    for start in range(0, len(rows), 100):
+        record_id = str(uuid.uuid4())
+        key = request_log.object_key("inference-logs", "models", "fraud", record_id)
+        body = json.dumps(request_log.log_record(_v2(rows[start:start + 100]), record_id, "models", "fraud"))
+        client.put_object(Bucket="mlp-artifacts", Key=key, Body=body.encode())
+    # Another InferenceService's requests, and a response object, stay out of it.
+    client.put_object(Bucket="mlp-artifacts", Key=request_log.object_key("inference-logs", "models", "other", "x"), Body=b"{}")
+    client.put_object(Bucket="mlp-artifacts", Key="inference-logs/models/fraud/predictor/requests/y-response.json", Body=b"{}")
+    report = dsl.Artifact(uri=str(tmp_path / "report.json"))
+    status, score, drifted_names = detect_drift.python_func(
+        log_uri="s3://mlp-artifacts/inference-logs", s3_endpoint_url=s3_endpoint, namespace="models", inference_service="fraud",
+        tracking_uri=tracking_uri, model_name=DEFAULT_MODEL_NAME, reference_artifact=components.REFERENCE_ARTIFACT,
+        contract=as_parameter(), lookback_hours=1.0, min_rows=200, psi_threshold=0.2, pushgateway_url="",
+        drift_metric=DRIFT_METRIC, feature_metric=FEATURE_METRIC, push_job=PUSH_JOB, report=report,
+    )
+    assert status == "ok" and report.metadata["requests"] == 4 and report.metadata["rows"] == 400
+    assert {"distance_from_home", "online_order"} <= set(drifted_names.split(","))
