@@ -19,7 +19,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,7 @@ import requests
 
 from demo import report
 from demo.serving import ModelServer, model_server, prepare_model_dir, v2_request
-from pipelines.drift.requests import log_record, object_key
+from pipelines.drift.requests import write_record
 from pipelines.fraud.contract import FEATURES, LABEL
 from pipelines.fraud.data import drifted, generate
 from pipelines.fraud.pipeline import DEFAULT_MODEL_NAME
@@ -177,18 +176,11 @@ def send_logged(server: ModelServer, rows: list[list[float]], log_root: Path, ba
     On a cluster the InferenceService's logger (KServe's agent) does the logging; here nothing sits
     in front of MLServer, so the demo writes the same records (pipelines/drift/requests.py).
     """
-    sent = 0
     for start in range(0, len(rows), batch):
-        body = json.dumps(v2_request(rows[start:start + batch])).encode()
-        response = requests.post(f"{server.url}/v2/models/{server.model_name}/infer", data=body,
-                                 headers={"Content-Type": "application/json"}, timeout=10)
-        response.raise_for_status()
-        record_id = str(uuid.uuid4())
-        path = log_root / object_key("", NAMESPACE, INFERENCE_SERVICE, record_id)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(log_record(body, record_id, NAMESPACE, INFERENCE_SERVICE)))
-        sent += len(rows[start:start + batch])
-    return sent
+        payload = v2_request(rows[start:start + batch])
+        server.infer(payload).raise_for_status()
+        write_record(log_root, json.dumps(payload).encode(), NAMESPACE, INFERENCE_SERVICE)
+    return len(rows)
 
 
 class PlatformChecks:

@@ -19,6 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
+from pipelines import image
+
 PROJECT = "mlplatform"
 
 # EKS standard support as of 2026-11 (1.33 left standard support in July 2026).
@@ -273,7 +275,7 @@ class Settings(_Frozen):
     @field_validator("pipeline_step_image_digest")
     @classmethod
     def _digest(cls, value: str) -> str:
-        if value and not re.match(r"^sha256:[0-9a-f]{64}$", value):
+        if value and not image.DIGEST.match(value):
             raise ValueError("not an image digest: sha256:<64 hex digits>, as `docker buildx build --push` prints it")
         return value
 

@@ -39,7 +39,7 @@ def inference_service_name(release: str, chart: str = "model-serving") -> str:
 def platform_values(settings: Settings, role_arn: str | None, object_store: dict[str, Any], monitoring_release: str,
                     request_log_url: pulumi.Input[str] = "") -> dict[str, Any]:
     """The values the platform decides, whoever owns the release: identity, network peers, scaling bounds, monitoring,
-    and the request log (KServe's logger, on where the object store is S3)."""
+    and the request log (KServe's logger; ``request_log_url`` is empty where the object store is not S3)."""
     (service_account,) = SERVING.service_accounts
     return {
         # Every model the pipelines register carries its runtime (pipelines/serving_runtime.py).

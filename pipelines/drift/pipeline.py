@@ -69,18 +69,21 @@ def detect_drift(
                 if item["Key"].endswith("-request.json") and item["LastModified"].timestamp() >= since:
                     documents.append(client.get_object(Bucket=bucket, Key=item["Key"])["Body"].read().decode())
     else:
-        folder = Path(where.removeprefix("file://"))
-        if folder.is_dir():
-            documents = [p.read_text() for p in sorted(folder.glob("*-request.json")) if p.stat().st_mtime >= since]
+        local_dir = Path(where.removeprefix("file://"))
+        if local_dir.is_dir():
+            documents = [p.read_text() for p in sorted(local_dir.glob("*-request.json")) if p.stat().st_mtime >= since]
 
     features = contract["features"]
     current, skipped = feature_rows(documents, len(features))
 
-    def finish(status: str, message: str, score: float = 0.0, drifted: tuple = ()) -> tuple:
+    def finish(status: str, message: str, verdict: dict | None = None) -> tuple:
+        """One line to the log; the status (and the verdict, when there is one) to the report artifact."""
+        verdict = verdict or {"drift_score": 0.0, "drifted": []}
         print(f"DRIFT: {message}", flush=True)
-        report.metadata.update({"status": status, "message": message, "requests": len(documents), "rows": len(current)})
-        Path(report.path).write_text(json.dumps({"status": status, "message": message}) + "\n")
-        return result(status, score, ",".join(drifted))
+        report.metadata.update({"status": status, "message": message, "requests": len(documents), "rows": len(current),
+                                "drift_score": verdict["drift_score"], "drifted": verdict["drifted"]})
+        Path(report.path).write_text(json.dumps({"status": status, "message": message, **verdict}, indent=2) + "\n")
+        return result(status, float(verdict["drift_score"]), ",".join(verdict["drifted"]))
 
     if len(current) < min_rows:
         return finish("not-enough-data", f"{len(current)} request rows in the last {lookback_hours:g} h at {where} "
@@ -121,13 +124,10 @@ def detect_drift(
         push_to_gateway(pushgateway_url, job=push_job, registry=registry,
                         grouping_key={"namespace": namespace, "model": inference_service})
 
-    report.metadata.update({"drift_score": verdict["drift_score"], "drifted": verdict["drifted"]})
-    Path(report.path).write_text(json.dumps(verdict, indent=2) + "\n")
-    drifted = verdict["drifted"]
-    summary = ", ".join(f"{n} (PSI {verdict['features'][n]['psi']:.2f})" for n in drifted) or "none"
+    summary = ", ".join(f"{n} (PSI {verdict['features'][n]['psi']:.2f})" for n in verdict["drifted"]) or "none"
     print(f"DRIFT REPORT: {json.dumps(verdict)}", flush=True)
     return finish("ok", f"drift score {verdict['drift_score']:.2f} over {len(current)} rows vs champion "
-                  f"v{champion.version}; drifted features: {summary}", float(verdict["drift_score"]), drifted)
+                  f"v{champion.version}; drifted features: {summary}", verdict)
 
 
 @dsl.pipeline(name=PIPELINE_NAME, description="Input drift of the served model: its logged requests vs the champion's training data.")

@@ -8,7 +8,7 @@ path>/<id>-request.json``, holding the agent's ``LogRequest`` as JSON: the reque
 ``marshaller_json.go`` at the v0.20.0 tag. The body is a V2 inference request: one input of
 shape ``[rows, features]``.
 
-:func:`log_record` and :func:`object_key` write the same layout (the demo and the tests use them
+:func:`log_record`, :func:`object_key` and :func:`write_record` write the same layout (the demo and the tests use them
 where no KServe agent runs); :func:`feature_rows` reads it back. No dependencies beyond the
 standard library and numpy.
 """
@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import base64
 import json
+import uuid
 from datetime import UTC, datetime
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 
@@ -53,6 +54,15 @@ def log_record(body: bytes, record_id: str, namespace: str, inference_service: s
     }
 
 
+def write_record(root: Path, body: bytes, namespace: str, inference_service: str) -> Path:
+    """Log one request under the local folder ``root`` where the agent would put it in a bucket; the file written."""
+    record_id = str(uuid.uuid4())
+    path = root / object_key("", namespace, inference_service, record_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(log_record(body, record_id, namespace, inference_service)))
+    return path
+
+
 def feature_rows(documents: list[str], features: int) -> tuple[np.ndarray, int]:
     """The request rows of ``features`` values in the logged documents, and how many records were skipped.
 
@@ -61,7 +71,11 @@ def feature_rows(documents: list[str], features: int) -> tuple[np.ndarray, int]:
     """
     rows, skipped = [], 0
     for document in documents:
-        parsed = json.loads(document)
+        try:
+            parsed = json.loads(document)
+        except json.JSONDecodeError:
+            skipped += 1
+            continue
         for record in parsed if isinstance(parsed, list) else [parsed]:
             try:
                 if not str(record.get("reqType", "")).endswith("request"):

@@ -159,7 +159,8 @@ def check(rows: list[list[str]], contract: dict, min_rows: int, min_positives: i
         if share > max_null_fraction:
             raise ContractError(f"column {name!r} is {share:.1%} empty, above the limit of {max_null_fraction:.1%}")
         values = _binary(name, present) if rule["type"] == "binary" else _float(name, present)
-        low, high = min(values), max(values)
+        # A column left wholly empty (only where max_null_fraction allows it) has no range to check.
+        low, high = (min(values), max(values)) if values else (rule["min"], rule["max"])
         if low < rule["min"] or high > rule["max"]:
             raise ContractError(f"column {name!r} ranges over [{low}, {high}], outside the contract's [{rule['min']}, {rule['max']}]")
         if len(present) != len(raw):  # nulls allowed by max_null_fraction stay missing

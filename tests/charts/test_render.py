@@ -11,6 +11,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from infra.components.model_serving import inference_service_name
 from infra.pod_security import pod_spec_of, restricted_violations
 from tests.charts.conftest import CHART, ROOT, SCENARIOS, by_kind, helm, render
 
@@ -421,3 +422,11 @@ def test_load_balancer_scenario(rendered: dict[str, list[dict]]) -> None:
     assert serving["ports"] == [{"protocol": "TCP", "port": 8080}]
     (plain,) = by_kind(rendered["default"], "InferenceService")
     assert not [key for key in plain["metadata"]["annotations"] if key.startswith("alb.")]
+
+
+@pytest.mark.parametrize("release", ["fraud", "model-serving", "fraud-model-serving-v2", "a" * 50])
+def test_program_names_the_inference_service_the_chart_renders(release: str) -> None:
+    """The drift pipeline's InferenceService name (model_serving.inference_service_name) is the chart's fullname."""
+    storage = "s3://mlp-staging-artifacts/mlflow/1/0123456789abcdef/artifacts/model"
+    (isvc,) = by_kind(render(sets=(f"model.storageUri={storage}",), release=release[:53]), "InferenceService")
+    assert isvc["metadata"]["name"] == inference_service_name(release[:53])

@@ -241,6 +241,13 @@ def test_every_deployed_step_runs_the_stacks_image_by_digest(stack_runs: dict[st
             assert "pip install" not in spec, stack
 
 
+def test_step_image_and_upload_job_share_one_python_base() -> None:
+    """The step image's base (pipelines/Dockerfile) is the pinned Python image the upload Job runs (infra/versions.py)."""
+    dockerfile = (ROOT / "pipelines" / "Dockerfile").read_text()
+    (base,) = [line.split()[1] for line in dockerfile.splitlines() if line.startswith("FROM ")]
+    assert base == versions.IMAGES["python"]
+
+
 def test_step_image_repository_is_immutable_scanned_and_encrypted(aws_run: offline.OfflineRun) -> None:
     """The ECR repository: immutable tags, scan on push, the stack's KMS key; protected where the stack protects."""
     (repository,) = aws_run.of_type("aws:ecr/repository:Repository")

@@ -107,6 +107,13 @@ def test_bad_files_are_refused_with_one_plain_line(tmp_path: Path, name: str, me
     assert message in str(refusal.value) and "\n" not in str(refusal.value), str(refusal.value)
 
 
+def test_an_optional_column_left_empty_is_no_crash(tmp_path: Path) -> None:
+    """Where max_null_fraction allows it, a wholly empty optional column passes with its values missing."""
+    rows = [row + "," for row in PUBLIC_ROWS]
+    (tmp_path / "d.csv").write_text("\n".join([PUBLIC_HEADER + ",amount", *rows]) + "\n")
+    assert _check(tmp_path / "d.csv", max_null_fraction=1.0)["amount"] == [None, None]
+
+
 def test_utf16_is_refused(tmp_path: Path) -> None:
     """A UTF-16 file (another spreadsheet export) is refused, saying which encoding to use."""
     path = tmp_path / "u16.csv"

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from demo.serving import v2_request
 from pipelines.drift import requests as request_log
 from pipelines.drift.stats import feature_drift, psi
 from pipelines.fraud.contract import COLUMNS, FEATURES
@@ -28,8 +29,8 @@ KINDS = [COLUMNS[name].kind for name in FEATURES]
 
 
 def _v2(rows: np.ndarray) -> bytes:
-    return json.dumps({"inputs": [{"name": "features", "shape": list(rows.shape), "datatype": "FP64",
-                                   "data": rows.ravel().tolist()}]}).encode()
+    """The body of a V2 infer request for ``rows``, as the demo and the cluster's clients send it."""
+    return json.dumps(v2_request(rows.tolist())).encode()
 
 
 def test_object_key_is_kserve_agents_layout() -> None:
@@ -53,8 +54,8 @@ def test_unreadable_records_are_counted_not_fatal() -> None:
     """A body of another shape or not V2 is skipped and counted."""
     wrong = json.dumps(request_log.log_record(_v2(np.ones((1, 6))), "a", "models", "fraud"))
     garbage = json.dumps({"reqType": "org.kubeflow.serving.inference.request", "bytes": base64.b64encode(b"nope").decode()})
-    found, skipped = request_log.feature_rows([wrong, garbage], 7)
-    assert found.shape == (0, 7) and skipped == 2
+    found, skipped = request_log.feature_rows([wrong, garbage, "{not json"], 7)
+    assert found.shape == (0, 7) and skipped == 3
 
 
 def test_psi_is_zero_for_the_same_sample_and_large_for_a_shift() -> None:
@@ -101,10 +102,7 @@ def champion(runs: dict) -> str:
 def _log(rows: pd.DataFrame, root: Path, batch: int = 50) -> None:
     values = rows[FEATURES].to_numpy(dtype=float)
     for start in range(0, len(values), batch):
-        record_id = str(uuid.uuid4())
-        path = root / request_log.object_key("", "models", "fraud", record_id)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(request_log.log_record(_v2(values[start:start + batch]), record_id, "models", "fraud")))
+        request_log.write_record(root, _v2(values[start:start + batch]), "models", "fraud")
 
 
 def test_drift_pipeline_reports_the_drifted_features_to_mlflow_and_prometheus(
@@ -134,6 +132,10 @@ def test_drift_pipeline_reports_the_drifted_features_to_mlflow_and_prometheus(
                              max_results=1, output_format="list")[0]
     report = mlflow.artifacts.load_dict(f"runs:/{run.info.run_id}/drift_report.json")
     assert report["drifted"] == found.drifted and report["champion_version"] == champion
+    # The run's report artifact holds the same verdict, with its status line.
+    (artifact,) = (tmp_path / "kfp").rglob("report")
+    saved = json.loads(artifact.read_text())
+    assert saved["status"] == "ok" and saved["drifted"] == found.drifted and set(saved["features"]) == set(FEATURES)
 
 
 def test_drift_pipeline_without_enough_requests_gives_no_verdict(champion: str, tracking_uri: str, tmp_path: Path) -> None:
