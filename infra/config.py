@@ -9,10 +9,11 @@ value and what is allowed.
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -22,6 +23,9 @@ from pydantic_core import PydanticCustomError
 from pipelines import image
 
 PROJECT = "mlplatform"
+# Config namespaces a stack file may use: the project's own and the providers' the program creates.
+# Any other namespace is a typo (mlplatfrom:servingMaxReplicas) that Pulumi would silently ignore.
+CONFIG_NAMESPACES = frozenset({PROJECT, "aws", "kubernetes", "random", "pulumi"})
 
 # EKS standard support as of 2026-11 (1.33 left standard support in July 2026).
 # 1.36 is not admitted until its EKS standard-support date has been checked.
@@ -583,8 +587,20 @@ _STRING_KEYS = frozenset(
 )
 
 
+def check_namespaces(keys: Iterable[str]) -> None:
+    """Refuse config keys in a namespace nothing reads (a misspelt ``mlplatform:``), naming the likely intent."""
+    for full_key in keys:
+        namespace, _, key = full_key.partition(":")
+        if namespace in CONFIG_NAMESPACES:
+            continue
+        close = difflib.get_close_matches(namespace, sorted(CONFIG_NAMESPACES), n=1)
+        hint = f"did you mean {close[0]}:{key}?" if close else f"the namespaces read are {', '.join(sorted(CONFIG_NAMESPACES))}"
+        raise ConfigError(f"{full_key}: unknown config namespace '{namespace}', nothing would read this key; {hint}")
+
+
 def decode_config(flat: Mapping[str, str]) -> dict[str, Any]:
     """Turn Pulumi's ``{"mlplatform:key": "<string or JSON>"}`` map into ``{"key": value}``."""
+    check_namespaces(flat)
     decoded: dict[str, Any] = {}
     for full_key, text in flat.items():
         namespace, _, key = full_key.partition(":")

@@ -74,24 +74,53 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
     return overrides
 
 
+def stack_file(stack: str) -> Path:
+    """``stacks/Pulumi.<stack>.yaml``."""
+    return ROOT / "stacks" / f"Pulumi.{stack}.yaml"
+
+
+def _read_stack_file(path: Path) -> dict[str, Any]:
+    """The ``config:`` map of a stack file, or a ConfigError naming the file and the line."""
+    where = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+    try:
+        document = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = f" line {mark.line + 1}:" if mark else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise config.ConfigError(f"{where}:{line} not valid YAML ({problem}); fix the file's syntax") from None
+    entries = document.get("config", {}) if isinstance(document, dict) else None
+    if not isinstance(entries, dict):
+        raise config.ConfigError(f"{where}: expected a mapping `config:` of namespace:key entries")
+    return entries
+
+
 def stack_config(stack: str, overrides: Mapping[str, Any] | None = None) -> dict[str, str]:
     """The flat ``mlplatform:key`` -> string map the CLI would hand the program."""
     project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
     flat = {f"{config.PROJECT}:{key}": _encode(decl["default"]) for key, decl in project.get("config", {}).items()}
-    stack_file = ROOT / "stacks" / f"Pulumi.{stack}.yaml"
-    if not stack_file.exists():
-        raise config.ConfigError(f"no stack file {stack_file.relative_to(ROOT)}; stacks are {', '.join(STACKS)}")
-    for key, value in (yaml.safe_load(stack_file.read_text()) or {}).get("config", {}).items():
+    path = stack_file(stack)
+    if not path.exists():
+        raise config.ConfigError(f"no stack file {path.relative_to(ROOT)}; stacks are {', '.join(STACKS)}")
+    for key, value in _read_stack_file(path).items():
         flat[key] = _encode(value)
     for key, value in (overrides or {}).items():
         flat[f"{config.PROJECT}:{key}"] = _encode(value)
     return flat
 
 
+def settings_of(stack: str, overrides: Mapping[str, Any] | None = None) -> tuple[dict[str, str], config.Settings]:
+    """The flat config and the validated settings of ``stack``; every error names the stack file."""
+    flat = stack_config(stack, overrides)
+    try:
+        return flat, config.parse_settings(config.decode_config(flat))
+    except config.ConfigError as error:
+        raise config.ConfigError(f"{stack_file(stack).relative_to(ROOT)}: {error}") from None
+
+
 def run(stack: str, overrides: Mapping[str, Any] | None = None) -> OfflineRun:
     """Run the program for ``stack`` (config optionally overridden) under mocks."""
-    flat = stack_config(stack, overrides)
-    settings = config.parse_settings(config.decode_config(flat))
+    flat, settings = settings_of(stack, overrides)
     mocks = PlatformMocks(settings.aws_region)
     monitor = RecordingMonitor(mocks)
     pulumi.runtime.set_mocks(mocks, project=config.PROJECT, stack=stack, preview=False, monitor=monitor)

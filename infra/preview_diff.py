@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from infra import cost, offline
+from infra.config import ConfigError
 from infra.snapshot import snapshot
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -143,7 +144,8 @@ def snapshot_at_revision(revision: str, stack: str) -> dict[str, Any]:
             raise SystemExit(f"error: revision {revision} predates infra/snapshot.py; diff against a newer base")
         result = subprocess.run([sys.executable, "-m", "infra.snapshot", "--stack", stack], cwd=tmp, capture_output=True, text=True, check=False)
     if result.returncode != 0:
-        raise SystemExit(f"error: the base revision's program failed for {stack}: {result.stderr.strip()[-500:]}")
+        last = (result.stderr.strip().splitlines() or [f"exit status {result.returncode}"])[-1].removeprefix("error: ")
+        raise SystemExit(f"error: at the base revision {revision}: {last}")
     return json.loads(result.stdout)
 
 
@@ -167,7 +169,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sections = []
     for stack in args.stack or ["staging"]:
-        sections.append(report(stack, snapshot_at_revision(args.base, stack), offline.run(stack), f"`{args.base}`"))
+        try:
+            head = offline.run(stack)
+        except ConfigError as error:
+            print(f"error: stack {stack}: {error}", file=sys.stderr)
+            return 2
+        sections.append(report(stack, snapshot_at_revision(args.base, stack), head, f"`{args.base}`"))
     text = "\n".join(sections)
     print(text)
     if args.out:

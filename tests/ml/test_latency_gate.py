@@ -49,7 +49,9 @@ def test_latency_verdict_is_the_same_at_load_1_and_load_5(tmp_path: Path) -> Non
     joblib.dump(HistGradientBoostingClassifier(max_iter=150, max_leaf_nodes=31, random_state=0).fit(frame[FEATURES], frame[LABEL]), model_path)
     frame.tail(1000).to_csv(test_path, index=False)
     mlflow.set_tracking_uri(tracking_uri)
-    with mlflow.start_run() as run:
+    # An experiment of its own: another test in this process may have left a different one active.
+    experiment = mlflow.MlflowClient(tracking_uri).create_experiment("latency-gate")
+    with mlflow.start_run(experiment_id=experiment) as run:
         pass
     ceiling = fraud_training.component_spec.inputs["max_p95_latency_ms"].default
 
