@@ -16,7 +16,7 @@ PIP_FLAGS := --quiet --disable-pip-version-check
 STACK ?= staging
 export PATH := $(CURDIR)/.bin:$(PATH)
 
-.PHONY: help setup demo test lint preview diff policy compile bench upstream lock step-image clean
+.PHONY: help setup demo test lint preview diff policy compile bench upstream lock step-image provider-schemas clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -73,6 +73,16 @@ preview: $(INFRA)/.installed ## offline preview of STACK (default staging), with
 BASE ?= origin/main
 diff: $(INFRA)/.installed ## offline preview diff of STACK against BASE (default origin/main): changes, policies, cost
 	$(INFRA)/bin/python -m infra.preview_diff --stack $(STACK) --base $(BASE)
+
+# Each provider's replace-on-change inputs (its schema's willReplaceOnChanges) at the locked version,
+# kept in .provider-schemas/ for `make diff`; without them the diff says it cannot tell replacements.
+provider-schemas: $(INFRA)/.installed ## the providers' replace-on-change inputs for `make diff` (needs the Pulumi CLI)
+	@command -v pulumi >/dev/null || { echo "error: provider-schemas needs the Pulumi CLI (https://www.pulumi.com/docs/install/)"; exit 2; }
+	$(INFRA)/bin/python -c "from infra.replacements import provider_versions as v; print(*(f'{p} {n}' for p, n in v().items()), sep='\n')" | \
+	while read -r provider version; do \
+		pulumi plugin install resource "$$provider" "$$version" >/dev/null && \
+		pulumi package get-schema "$$provider@$$version" | $(INFRA)/bin/python -m infra.replacements extract --provider "$$provider" --version "$$version" || exit 1; \
+	done
 
 policy: $(INFRA)/.installed ## the policy pack's report for every stack (offline)
 	$(INFRA)/bin/python -m policies.harness

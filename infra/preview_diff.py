@@ -4,8 +4,11 @@
 
 Runs the program under mocks at the base revision (a clean export of it, in a
 subprocess) and at the working tree, and prints a Markdown report: resources
-added, removed and changed with the changed input keys (old -> new, secrets
-masked), the policy pack's violations at head, and the monthly cost at both.
+added, removed and changed with the changed input keys (old -> new; a secret
+only as "secret changed"), the policy pack's violations at head, and the monthly
+cost at both. A change that makes the provider replace the resource is marked
+"replace" from the provider's schema (infra/replacements.py), and replacements
+and deletions of stateful resources are listed first.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import subprocess
 import sys
 import tarfile
@@ -21,12 +25,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from infra import cost, offline
+from infra import cost, offline, replacements
 from infra.config import ConfigError
-from infra.snapshot import snapshot
+from infra.snapshot import DIGEST_KEY, DIGEST_KEY_ENV, is_secret, snapshot
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_VALUE = 160
+# What holds data or everything else: replacing or deleting one of these loses data or the cluster.
+STATEFUL = frozenset({
+    "aws:s3/bucket:Bucket", "aws:rds/instance:Instance", "aws:kms/key:Key", "aws:eks/cluster:Cluster",
+    "aws:eks/nodeGroup:NodeGroup", "aws:ecr/repository:Repository", "kubernetes:core/v1:PersistentVolumeClaim",
+})
 
 
 @dataclass
@@ -37,6 +46,15 @@ class Diff:
     removed: list[dict] = field(default_factory=list)
     changed: list[tuple[dict, list[tuple[str, Any, Any]]]] = field(default_factory=list)
     unchanged: int = 0
+
+    def replaced(self, rules: replacements.Rules) -> list[tuple[dict, list[str]]]:
+        """Changed resources the provider replaces, with the keys that force it."""
+        found = []
+        for resource, changes in self.changed:
+            keys = [key for key, _, _ in changes if rules.forces_replacement(resource["type"], key)]
+            if keys:
+                found.append((resource, keys))
+        return found
 
 
 def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
@@ -83,16 +101,47 @@ def _show(value: Any) -> str:
     return text if len(text) <= MAX_VALUE else text[: MAX_VALUE - 1] + "…"
 
 
+def _change(resource_type: str, key: str, old: Any, new: Any, rules: replacements.Rules) -> str:
+    shown = "secret changed" if is_secret(old) or is_secret(new) else f"`{_show(old)}` → `{_show(new)}`"
+    mark = " **(forces replacement)**" if rules.forces_replacement(resource_type, key) else ""
+    return f"  - `{key}`: {shown}{mark}"
+
+
+def _attention(result: Diff, rules: replacements.Rules) -> list[str]:
+    """Replacements and deletions of stateful resources, then every other replacement: what a reviewer reads first."""
+    replaced = result.replaced(rules)
+    stateful = [f"- **replace** `{r['type']}` **{r['name']}** (by `{'`, `'.join(keys)}`)"
+                + (": protected, so `pulumi up` will refuse until it is unprotected" if r.get("protect") else "")
+                for r, keys in replaced if r["type"] in STATEFUL]
+    stateful += [f"- **delete** `{r['type']}` **{r['name']}**" + (" (protected: `pulumi up` will refuse)" if r.get("protect") else "")
+                 for r in result.removed if r["type"] in STATEFUL]
+    others = [f"- **replace** `{r['type']}` **{r['name']}** (by `{'`, `'.join(keys)}`)" for r, keys in replaced if r["type"] not in STATEFUL]
+    lines = []
+    if stateful:
+        lines += ["### ⚠️ Stateful resources replaced or deleted", ""] + stateful + [""]
+    if others:
+        lines += ["### Replaced", ""] + others + [""]
+    if rules.missing:
+        lines += [f"_Replacements not known for {', '.join(f'{p} {v}' for p, v in sorted(rules.missing.items()))}: "
+                  "no provider schema here; run `make provider-schemas` (needs the Pulumi CLI)._", ""]
+    return lines
+
+
 def render(
-    stack: str, base_label: str, result: Diff, violations: list, base_cost: list, head_cost: list, prices: dict[str, Any]
+    stack: str, base_label: str, result: Diff, violations: list, base_cost: list, head_cost: list, prices: dict[str, Any],
+    rules: replacements.Rules | None = None,
 ) -> str:
     """The Markdown report of one stack."""
+    rules = rules if rules is not None else replacements.load()
+    # A count of replacements only when every provider's schema was read (otherwise a lower bound).
+    replaced = "" if rules.missing else f" ({len(result.replaced(rules))} replaced)"
     lines = [
         f"## Offline preview: `{stack}` ({base_label} → working tree)",
         "",
-        f"**{len(result.added)} to add, {len(result.changed)} to change, {len(result.removed)} to delete**, "
+        f"**{len(result.added)} to add, {len(result.changed)} to change{replaced}, {len(result.removed)} to delete**, "
         f"{result.unchanged} unchanged.",
         "",
+        *_attention(result, rules),
     ]
     for title, items in (("Added", result.added), ("Deleted", result.removed)):
         if items:
@@ -100,8 +149,10 @@ def render(
     if result.changed:
         lines += ["### Changed", ""]
         for resource, changes in result.changed:
-            lines.append(f"- `{resource['type']}` **{resource['name']}**")
-            lines += [f"  - `{key}`: `{_show(old)}` → `{_show(new)}`" for key, old, new in changes]
+            forced = [rules.forces_replacement(resource["type"], key) for key, _, _ in changes]
+            action = "**replace**" if any(forced) else "update" if None not in forced else "update or replace"
+            lines.append(f"- {action} `{resource['type']}` **{resource['name']}**")
+            lines += [_change(resource["type"], key, old, new, rules) for key, old, new in changes]
         lines.append("")
     mandatory = [v for v in violations if v.level == "mandatory"]
     lines += [f"### Policy pack at head: {len(mandatory)} mandatory, {len(violations) - len(mandatory)} advisory", ""]
@@ -142,14 +193,17 @@ def snapshot_at_revision(revision: str, stack: str) -> dict[str, Any]:
         export_revision(revision, Path(tmp))
         if not (Path(tmp) / "infra" / "snapshot.py").exists():
             raise SystemExit(f"error: revision {revision} predates infra/snapshot.py; diff against a newer base")
-        result = subprocess.run([sys.executable, "-m", "infra.snapshot", "--stack", stack], cwd=tmp, capture_output=True, text=True, check=False)
+        # The same digest key as this process's snapshots: a secret that changed shows as changed.
+        result = subprocess.run([sys.executable, "-m", "infra.snapshot", "--stack", stack], cwd=tmp, capture_output=True, text=True,
+                                check=False, env={**os.environ, DIGEST_KEY_ENV: DIGEST_KEY})
     if result.returncode != 0:
         last = (result.stderr.strip().splitlines() or [f"exit status {result.returncode}"])[-1].removeprefix("error: ")
         raise SystemExit(f"error: at the base revision {revision}: {last}")
     return json.loads(result.stdout)
 
 
-def report(stack: str, base: dict[str, Any], head_run: offline.OfflineRun, base_label: str) -> str:
+def report(stack: str, base: dict[str, Any], head_run: offline.OfflineRun, base_label: str,
+           rules: replacements.Rules | None = None) -> str:
     """Diff, policy results and costs of one stack as Markdown."""
     from policies.harness import evaluate
 
@@ -157,7 +211,7 @@ def report(stack: str, base: dict[str, Any], head_run: offline.OfflineRun, base_
     region, prices = head_run.settings.aws_region, cost.load_prices()
     return render(
         stack, base_label, diff(base, head), evaluate(head_run),
-        cost.estimate(base, region, prices), cost.estimate(head, region, prices), prices,
+        cost.estimate(base, region, prices), cost.estimate(head, region, prices), prices, rules,
     )
 
 

@@ -8,7 +8,11 @@ Run in a checkout of any revision (the diff runs it at the base and at the head)
 from __future__ import annotations
 
 import argparse
+import hashlib
+import hmac
 import json
+import os
+import secrets
 import sys
 from typing import Any
 
@@ -16,11 +20,26 @@ from infra import offline
 from infra.config import ConfigError
 from infra.offline import SECRET
 
+# The diff sets one random key for both of its snapshots (base and head), so that a changed secret
+# shows as changed; the digest is keyed, never printed, and means nothing outside that one diff.
+DIGEST_KEY_ENV = "MLPLATFORM_SNAPSHOT_KEY"
+DIGEST_KEY = os.environ.get(DIGEST_KEY_ENV) or secrets.token_hex(32)
+
+
+def masked(value: Any) -> str:
+    """``[secret]#<keyed digest>``: equal for equal values within one diff, and not the value."""
+    digest = hmac.new(DIGEST_KEY.encode(), json.dumps(value, sort_keys=True, default=str).encode(), hashlib.sha256).hexdigest()[:16]
+    return f"{SECRET}#{digest}"
+
+
+def is_secret(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith(SECRET)
+
 
 def mask(value: Any, secret_paths: tuple[str, ...], path: str = "") -> Any:
-    """``value`` with every secret path replaced by ``[secret]``."""
+    """``value`` with every secret path replaced by :func:`masked`."""
     if path in secret_paths:
-        return SECRET
+        return masked(value)
     if isinstance(value, dict):
         return {k: mask(v, secret_paths, f"{path}.{k}" if path else k) for k, v in value.items()}
     if isinstance(value, list):

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
-from infra import cost, offline, preview_diff
+from infra import cost, offline, preview_diff, replacements
 from infra.snapshot import SECRET, snapshot
 
 
@@ -89,3 +92,100 @@ def test_cost_compares_spot_and_on_demand() -> None:
     discount = cost.load_prices()["spot_discount"]
     hourly = cost.load_prices()["regions"]["us-east-1"]["ec2_hour"]["m7i.xlarge"]
     assert abs(spot.desired - hourly * 730 * (1 - discount) * 1) < 0.01
+
+
+# pulumi-aws's schema in its own format (`pulumi package get-schema aws@<version>`), cut to the node
+# group: instanceTypes and launchTemplate.name are ForceNew upstream (willReplaceOnChanges), the scaling
+# config is updated in place. The extraction below is the one `make provider-schemas` runs.
+SCHEMA_EXCERPT = {
+    "name": "aws",
+    "resources": {
+        "aws:eks/nodeGroup:NodeGroup": {
+            "inputProperties": {
+                "instanceTypes": {"type": "array", "items": {"type": "string"}, "willReplaceOnChanges": True},
+                "scalingConfig": {"$ref": "#/types/aws:eks/NodeGroupScalingConfig:NodeGroupScalingConfig"},
+                "launchTemplate": {"$ref": "#/types/aws:eks/NodeGroupLaunchTemplate:NodeGroupLaunchTemplate"},
+            }
+        }
+    },
+    "types": {
+        "aws:eks/NodeGroupScalingConfig:NodeGroupScalingConfig": {"properties": {"desiredSize": {"type": "integer"}}},
+        "aws:eks/NodeGroupLaunchTemplate:NodeGroupLaunchTemplate": {
+            "properties": {"name": {"type": "string", "willReplaceOnChanges": True}, "version": {"type": "string"}}
+        },
+    },
+}
+
+
+def rules_from_excerpt(tmp_path) -> replacements.Rules:
+    """The replace rules as `make provider-schemas` writes them, from the excerpt (through the CLI)."""
+    version = replacements.provider_versions()["aws"]
+    schema = json.dumps({**SCHEMA_EXCERPT, "version": version})
+    result = subprocess.run([sys.executable, "-m", "infra.replacements", "extract", "--provider", "aws", "--version", version,
+                             "--out-dir", str(tmp_path)], input=schema, capture_output=True, text=True, check=True)
+    assert "1 resource types with replace-on-change inputs" in result.stdout
+    return replacements.load(tmp_path, {"aws": version})
+
+
+def test_extract_follows_nested_types() -> None:
+    """Replace-on-change paths come from the schema's own flags, nested object types included."""
+    assert replacements.extract(SCHEMA_EXCERPT) == {"aws:eks/nodeGroup:NodeGroup": ["instanceTypes", "launchTemplate.name"]}
+
+
+def test_node_group_instance_types_change_is_a_replacement_at_the_top(tmp_path) -> None:
+    """A changed instance list replaces the node group: the report says so first, above the changes."""
+    rules = rules_from_excerpt(tmp_path)
+    base = snap("prod")
+    groups = json.loads(offline.stack_config("prod")["mlplatform:nodeGroups"])
+    groups[0]["instanceTypes"] = ["m7i.2xlarge"]
+    text = preview_diff.report("prod", base, offline.run("prod", {"nodeGroups": groups}), "`base`", rules)
+    assert "**0 to add, 1 to change (1 replaced), 0 to delete**" in text
+    top = text.index("### ⚠️ Stateful resources replaced or deleted")
+    assert top < text.index("### Changed")
+    assert "- **replace** `aws:eks/nodeGroup:NodeGroup` **mlp-prod-system** (by `instanceTypes[0]`)" in text[top:text.index("### Changed")]
+    assert "`instanceTypes[0]`: `m7i.xlarge` → `m7i.2xlarge` **(forces replacement)**" in text
+
+
+def test_scaling_change_is_an_update(tmp_path) -> None:
+    """Changing a group's size is an in-place update: nothing is listed as replaced."""
+    rules = rules_from_excerpt(tmp_path)
+    base = snap("prod")
+    groups = json.loads(offline.stack_config("prod")["mlplatform:nodeGroups"])
+    groups[0]["maxSize"] += 1
+    text = preview_diff.report("prod", base, offline.run("prod", {"nodeGroups": groups}), "`base`", rules)
+    assert "(0 replaced)" in text and "Stateful resources replaced" not in text
+    assert "- update `aws:eks/nodeGroup:NodeGroup` **mlp-prod-system**" in text
+
+
+def test_without_a_schema_replacements_are_unknown_not_guessed(tmp_path) -> None:
+    """No provider schema: the report says it cannot tell, and counts no replacements."""
+    rules = replacements.load(tmp_path, {"aws": "7.51.1"})
+    assert rules.forces_replacement("aws:eks/nodeGroup:NodeGroup", "instanceTypes[0]") is None
+    base = snap("staging")
+    text = preview_diff.report("staging", base, offline.run("staging", {"servingMaxReplicas": 5}), "`base`", rules)
+    assert "_Replacements not known for aws 7.51.1: no provider schema here; run `make provider-schemas`" in text
+    assert "replaced)" not in text
+
+
+def test_a_changed_secret_shows_as_changed_and_masked(tmp_path) -> None:
+    """MLflow's config Secret changes with basic auth on: listed as "secret changed", no value, no digest."""
+    run = offline.run("staging", {"mlflowBasicAuth": True})
+    text = preview_diff.report("staging", snap("staging"), run, "`base`", rules_from_excerpt(tmp_path))
+    assert "`kubernetes:core/v1:Secret` **mlflow-config**" in text
+    assert "  - `stringData`: secret changed" in text
+    (secret,) = [r for r in run.resources if r.type == "kubernetes:core/v1:Secret" and r.name == "mlflow-config"]
+    for value in secret.inputs["stringData"].values():
+        assert value not in text
+    assert "[secret]#" not in text
+
+
+def test_base_snapshot_uses_the_same_digest_key() -> None:
+    """A snapshot in another process (as the base revision's is) masks an unchanged secret exactly as the head does."""
+    from infra.snapshot import DIGEST_KEY, DIGEST_KEY_ENV
+
+    result = subprocess.run([sys.executable, "-m", "infra.snapshot", "--stack", "staging"], cwd=preview_diff.ROOT, capture_output=True,
+                            text=True, check=True, env={**os.environ, DIGEST_KEY_ENV: DIGEST_KEY})
+    base = json.loads(result.stdout)
+    head = snap("staging")
+    urn = next(u for u, r in head["resources"].items() if r["name"] == "mlflow-config")
+    assert base["resources"][urn]["inputs"]["stringData"] == head["resources"][urn]["inputs"]["stringData"]
