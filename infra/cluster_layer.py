@@ -10,6 +10,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra import flows, namespaces
+from infra.components.argocd import ArgoCd, GitOpsServing
 from infra.components.cert_manager import CertManager
 from infra.components.cluster_autoscaler import ClusterAutoscaler
 from infra.components.cluster_postgres import ClusterPostgres
@@ -203,6 +204,18 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
         PlatformValues(f"{settings.serving_model_name}-platform-values", namespaces.MODELS.name, values,
                        in_ns(namespaces.MODELS.name))
         outputs["servingOwner"] = f"helm: pulumi up never changes the release; its platform values are in ConfigMap {PLATFORM_VALUES_CONFIGMAP}"
+    elif settings.gitops == "argocd":
+        argocd = ArgoCd("argocd", namespaces.ARGOCD.name, in_ns(namespaces.ARGOCD.name))
+        if settings.serving_storage_uri:
+            GitOpsServing(
+                settings.serving_model_name, namespaces.ARGOCD.name, settings.gitops_repo_url, settings.gitops_revision,
+                namespaces.MODELS.name,
+                serving_values(settings, roles.get("serving"), flows.chart_object_store(settings), RELEASE_NAME, request_log or ""),
+                argocd, in_ns(namespaces.ARGOCD.name, namespaces.MODELS.name, namespaces.KSERVE.name),
+            )
+            outputs["servedModel"] = settings.serving_storage_uri
+        outputs["servingOwner"] = (f"argocd: Application {namespaces.ARGOCD.name}/{settings.serving_model_name} syncs "
+                                   f"charts/model-serving from {settings.gitops_repo_url}@{settings.gitops_revision} with this stack's values")
     elif settings.serving_storage_uri:
         ModelServing(
             settings.serving_model_name,

@@ -60,6 +60,9 @@ LOG_RETENTION_DAYS = frozenset(
 GPU_TAINT = {"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}
 GPU_NODE_LABEL = ("nvidia.com/gpu.present", "true")
 
+# GitHub-hosted runners come from anywhere on the internet: they reach only an API endpoint open to it.
+HOSTED_RUNNER = ("ubuntu-24.04",)
+
 _INSTANCE_TYPE = re.compile(r"^(?P<family>[a-z][a-z0-9-]*)\.(?P<size>[a-z0-9]+)$")
 _DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]{0,30}[a-z0-9])?$")
 
@@ -259,6 +262,10 @@ class Settings(_Frozen):
     serving_ingress: Literal["none", "internal", "internet-facing"]
     serving_domain: str
     serving_certificate_arn: str
+    gitops: Literal["", "argocd"]
+    gitops_repo_url: str
+    gitops_revision: str
+    ci_runner_labels: tuple[str, ...]
     node_groups: tuple[NodeGroupSettings, ...]
     tags: dict[str, str] = Field(default_factory=dict)
 
@@ -323,6 +330,28 @@ class Settings(_Frozen):
     def _model_uri(cls, value: str) -> str:
         if value and not re.match(r"^(s3|gs|pvc|https)://.+", value):
             raise ValueError("a model URI is s3://, gs://, pvc:// or https://")
+        return value
+
+    @field_validator("gitops_repo_url")
+    @classmethod
+    def _repo_url(cls, value: str) -> str:
+        if value and not re.match(r"^(https://[^\s/]+/\S+|git@[^\s:]+:\S+|ssh://\S+)$", value):
+            raise ValueError("not a git repository URL (https://github.com/org/repo.git or git@github.com:org/repo.git)")
+        return value
+
+    @field_validator("gitops_revision")
+    @classmethod
+    def _revision(cls, value: str) -> str:
+        if not re.match(r"^[\w./-]+$", value) or value.startswith("-"):
+            raise ValueError("not a git branch, tag or commit (for example main, v1.2.0 or a commit SHA)")
+        return value
+
+    @field_validator("ci_runner_labels")
+    @classmethod
+    def _runner_labels(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for label in value:
+            if not re.match(r"^[\w.-]+$", label):
+                raise ValueError(f"'{label}' is not a runner label (letters, digits, '.', '_', '-')")
         return value
 
     @field_validator("aws_region")
@@ -402,6 +431,7 @@ class Settings(_Frozen):
         self._check_zones()
         self._check_network()
         self._check_endpoint()
+        self._check_runner()
         self._check_node_groups()
         if self.environment == "prod" and not self.protect:
             raise _invalid("protect", "prod must protect its stateful resources; set protect: true")
@@ -439,6 +469,13 @@ class Settings(_Frozen):
             raise _invalid("servingCanaryStorageUri", "set servingCanaryName too (for example v2), or remove it")
         if (self.serving_canary_name or self.serving_gpu) and not self.serving_storage_uri and self.serving_owner == "stack":
             raise _invalid("servingStorageUri", "a canary or GPU serving needs a model; set servingStorageUri")
+        if self.gitops == "argocd":
+            if not self.gitops_repo_url:
+                raise _invalid("gitopsRepoUrl", "gitops: argocd syncs the serving chart from git; set the repository URL")
+            if self.serving_owner != "stack":
+                raise _invalid("gitops", "Argo CD syncs the release with this stack's values, so servingOwner must be stack, not helm")
+        elif self.gitops_repo_url:
+            raise _invalid("gitopsRepoUrl", "set without gitops: argocd; drop it or set gitops: argocd")
         if self.serving_ingress != "none" and self.is_aws:
             if not self.serving_domain:
                 raise _invalid("servingDomain", "required with servingIngress: models are served at <name>-models.<domain>")
@@ -498,6 +535,12 @@ class Settings(_Frozen):
         if self.environment == "prod" and any(_network(c).prefixlen == 0 for c in self.public_access_cidrs):
             raise _invalid("publicAccessCidrs", "0.0.0.0/0 opens the prod API server to the internet; list your VPN or office CIDRs")
 
+    def _check_runner(self) -> None:
+        if self.ci_runner_labels and "self-hosted" not in self.ci_runner_labels and not self.endpoint_open_to_internet:
+            raise _invalid("ciRunnerLabels", f"{list(self.ci_runner_labels)} is a GitHub-hosted runner, which cannot reach this "
+                                             "cluster's API (private endpoint or publicAccessCidrs); give a self-hosted runner's labels "
+                                             "inside the VPC, or leave it empty")
+
     def _check_node_groups(self) -> None:
         names = [group.name for group in self.node_groups]
         duplicates = sorted({name for name in names if names.count(name) > 1})
@@ -509,6 +552,23 @@ class Settings(_Frozen):
     @property
     def is_aws(self) -> bool:
         return self.cloud == "aws"
+
+    @property
+    def endpoint_open_to_internet(self) -> bool:
+        """Whether the public API endpoint admits every address (CIDR coverage: 0.0.0.0/1 + 128.0.0.0/1 counts)."""
+        if not self.endpoint_public_access:
+            return False
+        blocks = ipaddress.collapse_addresses(_network(c) for c in self.public_access_cidrs)
+        return any(block.prefixlen == 0 for block in blocks)
+
+    @property
+    def ci_runner(self) -> tuple[str, ...]:
+        """The runs-on labels of CI jobs that reach this cluster's API: hosted only where the endpoint is open to all."""
+        if not self.is_aws:
+            return ()
+        if self.ci_runner_labels:
+            return self.ci_runner_labels
+        return HOSTED_RUNNER if self.endpoint_open_to_internet else ("self-hosted", "linux", f"mlplatform-{self.environment}")
 
     @property
     def name(self) -> str:

@@ -17,6 +17,9 @@ POSTGRES_PODS = {"app.kubernetes.io/name": "postgres"}
 MINIO_PODS = {"app": "minio"}
 PUSHGATEWAY_PORT = 9091
 PUSHGATEWAY_PODS = {"app.kubernetes.io/name": "pushgateway"}
+# Argo CD's server (8080), repo server (8081), Redis (6379), and the metrics of controller, server and repo server.
+ARGOCD_PORTS = (8080, 8081, 6379, 8082, 8083, 8084, 7000)
+ARGOCD_REPO_SERVER_PODS = {"app.kubernetes.io/name": "argocd-repo-server"}
 
 
 def _to_object_store(name: str, source: str, settings: Settings) -> Flow:
@@ -67,6 +70,14 @@ def platform_flows(settings: Settings, vpc_cidr: str) -> list[Flow]:
         flows.append(Flow("mlflow-to-rds", ns.MLFLOW.name, "", (POSTGRES_PORT,), MLFLOW_PODS, cidr=vpc_cidr))
     if settings.object_store == "minio":
         flows.append(Flow("minio-internal", ns.MINIO.name, ns.MINIO.name, (MINIO_PORT, 9001), MINIO_PODS, MINIO_PODS))
+    if settings.gitops == "argocd":
+        flows += [
+            Flow("argocd-internal", ns.ARGOCD.name, ns.ARGOCD.name, ARGOCD_PORTS),
+            # The application controller and the server apply and watch through the API server.
+            Flow("argocd-to-apiserver", ns.ARGOCD.name, "", (443, 6443), cidr="0.0.0.0/0"),
+            # The repo server clones the GitOps repository (HTTPS; a git host outside the VPC).
+            Flow("argocd-to-git", ns.ARGOCD.name, "", (443,), ARGOCD_REPO_SERVER_PODS, cidr="0.0.0.0/0", cidr_except=PRIVATE_RANGES),
+        ]
     if settings.monitoring:
         flows += [
             Flow("monitoring-to-models", ns.MONITORING.name, ns.MODELS.name, (MODEL_METRICS_PORT, 9091)),

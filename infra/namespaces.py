@@ -39,6 +39,8 @@ POSTGRES = NamespaceSpec("postgres")
 MONITORING = NamespaceSpec(
     "monitoring", enforce="privileged", reason="node-exporter needs the host's network, PID namespace and /proc, /sys"
 )
+# Argo CD's chart runs every pod restricted (non-root, no privilege escalation, RuntimeDefault seccomp).
+ARGOCD = NamespaceSpec("argocd")
 NVIDIA = NamespaceSpec(
     "nvidia-device-plugin",
     enforce="privileged",
@@ -55,6 +57,8 @@ def for_stack(settings: Settings) -> list[NamespaceSpec]:
         namespaces.append(POSTGRES)
     if settings.monitoring:
         namespaces.append(MONITORING)
+    if settings.gitops == "argocd":
+        namespaces.append(ARGOCD)
     if settings.is_aws and settings.enable_gpu_nodes and any(g.is_gpu for g in settings.enabled_node_groups):
         namespaces.append(NVIDIA)
     return namespaces

@@ -103,8 +103,14 @@ AWS_LOAD_BALANCER_CONTROLLER = Chart(
 # Its IAM policy, as the controller's release publishes it (docs/install/iam_policy.json at v3.5.0).
 AWS_LOAD_BALANCER_CONTROLLER_IAM_POLICY = "infra/iam/aws-load-balancer-controller-v3.5.0.json"
 
+# The GitOps option (gitops: argocd): Argo CD v3.4.4 syncs the serving chart from git.
+ARGO_CD = Chart(
+    "argo-cd", "9.7.1", "https://argoproj.github.io/argo-helm",
+    source=Source("argo-cd-chart-9.7.1", "argoproj/argo-helm", "argo-cd-9.7.1", "charts/argo-cd"),
+)
+
 CHARTS = (CERT_MANAGER, KSERVE_CRD, KSERVE_RESOURCES, KSERVE_RUNTIME_CONFIGS, NVIDIA_DEVICE_PLUGIN,
-          KUBE_PROMETHEUS_STACK, CLUSTER_AUTOSCALER, AWS_LOAD_BALANCER_CONTROLLER, MINIO)
+          KUBE_PROMETHEUS_STACK, CLUSTER_AUTOSCALER, AWS_LOAD_BALANCER_CONTROLLER, MINIO, ARGO_CD)
 
 KFP_VERSION = "2.17.0"
 KFP_MANIFESTS = "https://github.com/kubeflow/pipelines/manifests/kustomize"

@@ -12,7 +12,7 @@ import pytest
 
 from infra import offline
 from tests.conformance import render
-from tests.infra.conftest import stack_runs  # noqa: F401 - the shared session fixture
+from tests.infra.conftest import RUNS, stack_runs  # noqa: F401 - the shared session fixture
 
 SKIP_REASON = "no upstream sources: ../shared/upstream is absent; run `make upstream` to fetch them into .upstream/"
 
@@ -32,7 +32,7 @@ def stack_objects(upstream: Path, stack_runs: dict[str, offline.OfflineRun]) -> 
     return {stack: render.stack_objects(run, upstream) for stack, run in stack_runs.items()}
 
 
-@pytest.fixture(params=offline.STACKS)
+@pytest.fixture(params=RUNS)
 def stack(request: pytest.FixtureRequest) -> str:
-    """One stack's name (parametrised over every stack)."""
+    """One stack's name (parametrised over every stack and option variant)."""
     return request.param

@@ -16,10 +16,19 @@ def step_image() -> dict[str, str]:
     return dict(STEP_IMAGE)
 
 
+# Options no committed stack turns on, run like a stack ("<stack>+<option>") so that the conformance
+# suite renders and checks what they install.
+VARIANTS = {
+    "staging+argocd": ("staging", {"gitops": "argocd", "gitopsRepoUrl": "https://github.com/example/mlplatform.git"}),
+}
+RUNS = (*offline.STACKS, *VARIANTS)
+
+
 @pytest.fixture(scope="session")
 def stack_runs() -> dict[str, offline.OfflineRun]:
-    """Every stack's resource graph as the deploy workflow applies it (step image digest given), keyed by stack name."""
-    return {stack: offline.run(stack, STEP_IMAGE) for stack in offline.STACKS}
+    """Every stack's (and variant's) resource graph as the deploy workflow applies it (step image digest given)."""
+    runs = {stack: offline.run(stack, STEP_IMAGE) for stack in offline.STACKS}
+    return runs | {name: offline.run(stack, {**STEP_IMAGE, **options}) for name, (stack, options) in VARIANTS.items()}
 
 
 @pytest.fixture(params=offline.STACKS)

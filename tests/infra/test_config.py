@@ -140,6 +140,14 @@ BAD_CONFIGS = [
     ("staging", {"servingMinReplicas": 5, "servingMaxReplicas": 2}, r"servingMinReplicas.*greater than servingMaxReplicas 2"),
     ("staging", {"kserveDeploymentMode": "Serverless"}, r"kserveDeploymentMode = \"Serverless\": Input should be 'Standard' or 'Knative'"),
     ("prod", {"servingGpu": True, "servingStorageUri": ""}, r"mlplatform:servingStorageUri.*needs a model"),
+    ("staging", {"gitops": "argocd"}, r"mlplatform:gitopsRepoUrl.*syncs the serving chart from git; set the repository URL"),
+    ("staging", {"gitops": "flux"}, r"mlplatform:gitops = \"flux\": Input should be '' or 'argocd'"),
+    ("staging", {"gitopsRepoUrl": "https://github.com/example/mlplatform.git"}, r"gitopsRepoUrl.*set without gitops: argocd"),
+    ("staging", {"gitops": "argocd", "gitopsRepoUrl": "github.com/x"}, r"gitopsRepoUrl.*not a git repository URL"),
+    ("staging", {"gitops": "argocd", "gitopsRepoUrl": "https://github.com/example/mlplatform.git", "servingOwner": "helm",
+                 "servingStorageUri": "", "servingPredictorName": ""}, r"mlplatform:gitops.*servingOwner must be stack"),
+    ("prod", {"ciRunnerLabels": ["ubuntu-24.04"]}, r"mlplatform:ciRunnerLabels.*cannot reach this cluster's API"),
+    ("staging", {"ciRunnerLabels": ["ubuntu 24.04"]}, r"ciRunnerLabels.*not a runner label"),
 ]
 
 
@@ -150,6 +158,17 @@ def test_bad_config_is_refused_with_one_line(stack: str, overrides: dict, messag
         settings_for(stack, **overrides)
     assert "\n" not in str(raised.value)
     assert str(raised.value).startswith("invalid stack config: mlplatform:")
+
+
+def test_ci_runner_follows_the_endpoint() -> None:
+    """A cluster whose API the internet cannot reach gets a runner in its VPC; hosted runners only where it is open to all."""
+    assert settings_for("prod").ci_runner == ("self-hosted", "linux", "mlplatform-prod")
+    assert settings_for("staging").ci_runner == ("self-hosted", "linux", "mlplatform-staging")
+    assert settings_for("local").ci_runner == ()
+    # CIDR coverage, not strings: two halves of the address space are the whole internet.
+    halves = settings_for("dev", publicAccessCidrs=["0.0.0.0/1", "128.0.0.0/1"])
+    assert halves.endpoint_open_to_internet and halves.ci_runner == config.HOSTED_RUNNER
+    assert settings_for("dev", ciRunnerLabels=["self-hosted", "gpu-box"]).ci_runner == ("self-hosted", "gpu-box")
 
 
 def test_bad_config_fails_before_any_resource_is_declared() -> None:

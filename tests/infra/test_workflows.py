@@ -41,7 +41,7 @@ def test_pr_workflow_previews_every_stack_with_the_policy_pack() -> None:
     jobs = workflow["jobs"]
     assert {"test", "chart", "pipelines", "offline-preview", "preview"} <= set(jobs)
     preview = jobs["preview"]
-    assert preview["needs"] == ["test"]
+    assert preview["needs"] == ["test", "runners"]
     assert preview["strategy"]["matrix"]["stack"] == ["dev", "staging", "prod"]
     assert preview["permissions"] == {"contents": "read", "id-token": "write", "pull-requests": "write"}
     steps = {step["uses"].split("@")[0]: step for step in preview["steps"] if "uses" in step}
@@ -60,8 +60,8 @@ def test_deploy_workflow_gates_prod_behind_staging_and_an_environment() -> None:
     assert workflow["on"]["push"]["branches"] == ["main"]
     assert workflow["concurrency"]["cancel-in-progress"] is False
     jobs = workflow["jobs"]
-    assert jobs["staging"]["needs"] == ["test"] and jobs["staging"]["environment"] == "staging"
-    assert jobs["prod"]["needs"] == ["staging"] and jobs["prod"]["environment"] == "prod"
+    assert jobs["staging"]["needs"] == ["test", "runners"] and jobs["staging"]["environment"] == "staging"
+    assert jobs["prod"]["needs"] == ["staging", "runners"] and jobs["prod"]["environment"] == "prod"
     for stage in ("staging", "prod"):
         steps = jobs[stage]["steps"]
         ups = [i for i, s in enumerate(steps) if s.get("uses", "").startswith("pulumi/actions@") and s.get("with", {}).get("command") == "up"]
@@ -88,3 +88,50 @@ def test_step_image_script_tags_by_content_and_pushes_by_digest() -> None:
     assert "aws ecr describe-images" in script and "imageDigest" in script
     assert "docker buildx build -f pipelines/Dockerfile" in script and "--push" in script
     assert "containerimage.digest" in script
+
+
+RUNS_ON = re.compile(r"\$\{\{ fromJSON\(needs\.runners\.outputs\.labels\)(?:\[matrix\.stack\]|\.(?P<stack>[\w-]+)) \}\}")
+
+
+def _stacks_reached(job: dict) -> set[str]:
+    """The stacks whose cluster a job reaches: a pulumi command (preview, up) or the step image script against them."""
+    stacks: set[str] = set()
+    for step in job["steps"]:
+        target = ""
+        if step.get("uses", "").startswith("pulumi/actions@") and step.get("with", {}).get("command"):
+            target = step["with"]["stack-name"]
+        elif "publish_step_image.sh" in step.get("run", ""):
+            target = re.split(r"[\s)]", step["run"].split("publish_step_image.sh", 1)[1].strip())[0]
+        if target == "${{ matrix.stack }}":
+            stacks |= set(job["strategy"]["matrix"]["stack"])
+        elif target:
+            stacks.add(target)
+    return stacks
+
+
+@pytest.mark.parametrize("name", ["pr.yml", "deploy.yml"])
+def test_cluster_jobs_run_where_each_stacks_api_is_reachable(name: str) -> None:
+    """Each job that previews or deploys a stack runs on that stack's runner (from its stack file); every other job on a hosted one."""
+    from infra import ci_runners, offline
+
+    labels = ci_runners.runner_labels()
+    workflow = load(name)
+    runners = workflow["jobs"]["runners"]
+    assert runners["runs-on"] == "ubuntu-24.04"
+    assert any("python -m infra.ci_runners" in step.get("run", "") for step in runners["steps"])
+    reached_any = False
+    for job_name, job in workflow["jobs"].items():
+        stacks = _stacks_reached(job)
+        if not stacks:
+            assert job["runs-on"] == "ubuntu-24.04", f"{name}:{job_name} reaches no cluster: a hosted runner"
+            continue
+        reached_any = True
+        match = RUNS_ON.fullmatch(job["runs-on"])
+        assert match and "runners" in job["needs"], f"{name}:{job_name} runs-on {job['runs-on']}"
+        for stack in stacks:
+            resolved = labels[match.group("stack") or stack]
+            settings = offline.settings_of(stack)[1]
+            assert resolved == list(settings.ci_runner), (job_name, stack)
+            if not settings.endpoint_open_to_internet:
+                assert "self-hosted" in resolved, f"{name}:{job_name}: a hosted runner cannot reach {stack}'s API"
+    assert reached_any
