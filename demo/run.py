@@ -31,6 +31,7 @@ import requests
 
 from demo import report
 from demo.serving import ModelServer, model_server, prepare_model_dir, v2_request
+from pipelines.cluster import served_uri
 from pipelines.drift.requests import write_record
 from pipelines.fraud.contract import FEATURES, LABEL
 from pipelines.fraud.data import drifted, generate
@@ -217,7 +218,7 @@ def platform_preview(champion_source: str, checks: PlatformChecks, progress: Pro
     outputs = json.loads(stdout)
     # The champion's path under the staging artifacts bucket (MLflow serves
     # artifacts from s3://<bucket>/mlflow/ there).
-    storage_uri = f"s3://{outputs['outputs']['artifactsBucket']}/mlflow/{champion_source.removeprefix('mlflow-artifacts:/')}"
+    storage_uri = served_uri(outputs["outputs"]["artifactsBucket"], champion_source)
     rendered = subprocess.run(
         [str(helm), "template", "fraud", str(ROOT / "charts" / "model-serving"), "--namespace", "models",
          "--set", f"model.storageUri={storage_uri}", "--set", "serviceAccount.name=model-serving",

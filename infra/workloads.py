@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from infra import versions
+from pipelines.cluster import MLFLOW_ARTIFACTS_PREFIX
 from pipelines.cluster import REQUEST_LOG_PREFIX as REQUEST_LOG_PREFIX_NAME
 
 
@@ -38,7 +39,7 @@ class Workload:
 
 # Bucket purposes: data (training data sets) and artifacts (MLflow runs and
 # models, KFP pipeline artifacts).
-MLFLOW_PREFIX = "mlflow/"
+MLFLOW_PREFIX = f"{MLFLOW_ARTIFACTS_PREFIX}/"
 PIPELINES_PREFIX = "pipelines/"
 # The served models' request log (KServe's logger writes, the drift pipeline reads).
 REQUEST_LOG_PREFIX = f"{REQUEST_LOG_PREFIX_NAME}/"

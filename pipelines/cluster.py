@@ -16,6 +16,17 @@ DRIFT_PIPELINE = "model-drift"
 # The served models' request log: KServe's logger writes each request under this prefix of the
 # artifacts bucket, in its storage path; the drift pipeline reads it back (pipelines/drift/).
 REQUEST_LOG_PREFIX = "inference-logs"
+# Where MLflow keeps runs and models in the artifacts bucket: its server's --artifacts-destination is
+# s3://<bucket>/mlflow, so an mlflow-artifacts:/<path> URI is s3://<bucket>/mlflow/<path>.
+MLFLOW_ARTIFACTS_PREFIX = "mlflow"
+
+
+def served_uri(artifacts_bucket: str, download_uri: str) -> str:
+    """The s3:// URI KServe loads a registered model from, given its MLflow download URI (``mlflow-artifacts:/...``)."""
+    path = download_uri.removeprefix("mlflow-artifacts:")
+    if path == download_uri:
+        raise ValueError(f"{download_uri!r} is not an mlflow-artifacts: URI (is the server run with --serve-artifacts?)")
+    return f"s3://{artifacts_bucket}/{MLFLOW_ARTIFACTS_PREFIX}/{path.lstrip('/')}"
 REQUEST_LOG_STORE_PATH = "requests"
 
 MLFLOW_CREDENTIALS_SECRET = "mlflow-credentials"

@@ -18,12 +18,20 @@ def load(name: str) -> dict:
     return workflow
 
 
-@pytest.mark.parametrize("name", ["pr.yml", "deploy.yml"])
+ALL = sorted(path.name for path in WORKFLOWS.glob("*.yml"))
+# Reusable workflows of this repository, called by path.
+LOCAL_WORKFLOW = re.compile(r"^\./\.github/workflows/[\w-]+\.yml$")
+
+
+@pytest.mark.parametrize("name", ALL)
 def test_actions_are_pinned_and_permissions_least_privilege(name: str) -> None:
     """Every action is pinned to an exact version or SHA; the default token is read-only."""
     workflow = load(name)
     assert workflow["permissions"] == {"contents": "read"}
     for job_name, job in workflow["jobs"].items():
+        if "uses" in job:
+            assert LOCAL_WORKFLOW.match(job["uses"]) and (WORKFLOWS.parent.parent / job["uses"]).exists(), job["uses"]
+            continue
         for step in job["steps"]:
             if "uses" in step:
                 assert PINNED.match(step["uses"]), f"{name}:{job_name} uses {step['uses']}"
@@ -90,38 +98,46 @@ def test_step_image_script_tags_by_content_and_pushes_by_digest() -> None:
     assert "containerimage.digest" in script
 
 
-RUNS_ON = re.compile(r"\$\{\{ fromJSON\(needs\.runners\.outputs\.labels\)(?:\[matrix\.stack\]|\.(?P<stack>[\w-]+)) \}\}")
+RUNS_ON = re.compile(r"\$\{\{ fromJSON\(needs\.runners\.outputs\.labels\)(?:\[(?:matrix|inputs)\.stack\]|\.(?P<stack>[\w-]+)) \}\}")
 
 
-def _stacks_reached(job: dict) -> set[str]:
-    """The stacks whose cluster a job reaches: a pulumi command (preview, up) or the step image script against them."""
+def _stacks_reached(workflow: dict, job: dict) -> set[str]:
+    """The stacks whose cluster a job reaches: a pulumi command (preview, up), the step image script, or a stack's outputs."""
     stacks: set[str] = set()
-    for step in job["steps"]:
+    for step in job.get("steps", []):
         target = ""
+        run = step.get("run", "")
         if step.get("uses", "").startswith("pulumi/actions@") and step.get("with", {}).get("command"):
             target = step["with"]["stack-name"]
-        elif "publish_step_image.sh" in step.get("run", ""):
-            target = re.split(r"[\s)]", step["run"].split("publish_step_image.sh", 1)[1].strip())[0]
+        elif "publish_step_image.sh" in run:
+            target = re.split(r"[\s)]", run.split("publish_step_image.sh", 1)[1].strip())[0]
+        elif "pulumi stack output" in run or "kubectl" in run:
+            target = "${{ inputs.stack }}"
         if target == "${{ matrix.stack }}":
             stacks |= set(job["strategy"]["matrix"]["stack"])
+        elif target == "${{ inputs.stack }}":
+            stacks |= set(workflow["on"]["workflow_dispatch"]["inputs"]["stack"]["options"])
         elif target:
             stacks.add(target)
     return stacks
 
 
-@pytest.mark.parametrize("name", ["pr.yml", "deploy.yml"])
+@pytest.mark.parametrize("name", ["pr.yml", "deploy.yml", "promote.yml"])
 def test_cluster_jobs_run_where_each_stacks_api_is_reachable(name: str) -> None:
-    """Each job that previews or deploys a stack runs on that stack's runner (from its stack file); every other job on a hosted one."""
+    """Each job that previews, deploys or promotes a stack runs on that stack's runner (from its stack file); every other job on a hosted one."""
     from infra import ci_runners, offline
 
     labels = ci_runners.runner_labels()
     workflow = load(name)
-    runners = workflow["jobs"]["runners"]
-    assert runners["runs-on"] == "ubuntu-24.04"
-    assert any("python -m infra.ci_runners" in step.get("run", "") for step in runners["steps"])
+    assert workflow["jobs"]["runners"] == {"uses": "./.github/workflows/runners.yml"}
+    (labeller,) = load("runners.yml")["jobs"].values()
+    assert labeller["runs-on"] == "ubuntu-24.04"
+    assert any("python -m infra.ci_runners" in step.get("run", "") for step in labeller["steps"])
     reached_any = False
     for job_name, job in workflow["jobs"].items():
-        stacks = _stacks_reached(job)
+        if job_name == "runners":
+            continue
+        stacks = _stacks_reached(workflow, job)
         if not stacks:
             assert job["runs-on"] == "ubuntu-24.04", f"{name}:{job_name} reaches no cluster: a hosted runner"
             continue
@@ -135,3 +151,15 @@ def test_cluster_jobs_run_where_each_stacks_api_is_reachable(name: str) -> None:
             if not settings.endpoint_open_to_internet:
                 assert "self-hosted" in resolved, f"{name}:{job_name}: a hosted runner cannot reach {stack}'s API"
     assert reached_any
+
+
+def test_promote_workflow_opens_the_pull_request_with_a_token_that_triggers_checks() -> None:
+    """workflow_dispatch per stack; the proposal is pushed and opened with PROMOTION_TOKEN (GITHUB_TOKEN's PRs run no workflow)."""
+    workflow = load("promote.yml")
+    assert workflow["on"]["workflow_dispatch"]["inputs"]["stack"]["options"] == ["dev", "staging", "prod"]
+    job = workflow["jobs"]["propose"]
+    checkout = next(step for step in job["steps"] if step.get("uses", "").startswith("actions/checkout@"))
+    assert checkout["with"]["token"] == "${{ secrets.PROMOTION_TOKEN }}"
+    (propose,) = [step for step in job["steps"] if "pipelines.promote" in step.get("run", "")]
+    assert "--open-pr" in propose["run"] and propose["env"]["GH_TOKEN"] == "${{ secrets.PROMOTION_TOKEN }}"
+    assert job["permissions"] == {"contents": "read", "id-token": "write"}
