@@ -13,7 +13,7 @@ try:
     settings = config.load()
 except config.ConfigError as error:
     # One clean line instead of a traceback; nothing has been declared yet.
-    raise pulumi.RunError(str(error)) from None
+    raise pulumi.RunError(f"stacks/Pulumi.{pulumi.get_stack()}.yaml: {error}") from None
 
 for key, value in program.build(settings).items():
     pulumi.export(key, value)
