@@ -9,17 +9,17 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra import flows, namespaces
+from infra import flows, namespaces, object_store
 from infra.components.argocd import ArgoCd, GitOpsServing
 from infra.components.cert_manager import CertManager
 from infra.components.cluster_autoscaler import ClusterAutoscaler
 from infra.components.cluster_postgres import ClusterPostgres
 from infra.components.gpu_device_plugin import GpuDevicePlugin
 from infra.components.kserve import Kserve, ingress_values
-from infra.components.kubeflow_pipelines import KubeflowPipelines, PipelineStore
+from infra.components.kubeflow_pipelines import KubeflowPipelines
 from infra.components.load_balancer_controller import INGRESS_CLASS, LoadBalancerController
-from infra.components.minio import Minio
-from infra.components.mlflow_server import ArtifactStore, MlflowServer
+from infra.components.minio import BUCKETS, Minio
+from infra.components.mlflow_server import MlflowServer
 from infra.components.model_serving import (
     PLATFORM_VALUES_CONFIGMAP,
     ModelServing,
@@ -35,11 +35,9 @@ from infra.components.pushgateway import Pushgateway
 from infra.components.storage_class import DefaultStorageClass
 from infra.components.training_pipelines import TrainingPipelines, source_commit
 from infra.config import Settings
-from infra.workloads import CLUSTER_AUTOSCALER, LOAD_BALANCER_CONTROLLER, MLFLOW_PREFIX
+from infra.workloads import CLUSTER_AUTOSCALER, LOAD_BALANCER_CONTROLLER
 from pipelines import image
 from pipelines.cluster import DRIFT_PIPELINE, REQUEST_LOG_PREFIX, TRAINING_PIPELINE
-
-OBJECT_STORE_SECRET = "object-store-credentials"
 
 
 @dataclass(frozen=True)
@@ -79,23 +77,21 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
     def in_ns(*names: str) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(provider=provider, depends_on=[*(spaces[n] for n in names), *storage])
 
-    NetworkFlows("platform-flows", flows.platform_flows(settings, settings.vpc_cidr), in_ns(*spaces))
-
-    # Object store: S3 from the AWS layer, or MinIO with generated credentials.
-    minio = None
+    # Object store: S3 from the AWS layer, or MinIO with generated credentials; decided here, once.
     if settings.object_store == "minio":
+        store = object_store.minio(settings.aws_region, BUCKETS)
         minio = Minio("minio", namespaces.MINIO.name, in_ns(namespaces.MINIO.name))
         for space in (namespaces.MLFLOW.name, namespaces.KUBEFLOW.name):
             k8s.core.v1.Secret(
                 f"{space}-object-store-credentials",
-                metadata={"name": OBJECT_STORE_SECRET, "namespace": space},
-                string_data={"rootUser": minio.access_key, "rootPassword": minio.secret_key},
+                metadata={"name": store.credentials_secret, "namespace": space},
+                string_data={object_store.USER_KEY: minio.access_key, object_store.PASSWORD_KEY: minio.secret_key},
                 opts=in_ns(space),
             )
-        data_bucket, artifacts_bucket = pulumi.Output.from_input("data"), pulumi.Output.from_input("artifacts")
     else:
         assert aws is not None, "objectStore s3 needs the AWS layer"
-        data_bucket, artifacts_bucket = aws.data_bucket, aws.artifacts_bucket
+        store = object_store.s3(settings.aws_region, aws.data_bucket, aws.artifacts_bucket)
+    NetworkFlows("platform-flows", flows.platform_flows(settings, settings.vpc_cidr, store), in_ns(*spaces))
     roles = aws.role_arns if aws else {}
 
     # MLflow's database: RDS from the AWS layer, or Postgres in the cluster.
@@ -112,11 +108,7 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
         "mlflow",
         namespaces.MLFLOW.name,
         database_uri=database_uri,
-        artifacts=ArtifactStore(
-            destination=artifacts_bucket.apply(lambda bucket: f"s3://{bucket}/{MLFLOW_PREFIX.rstrip('/')}"),
-            endpoint=minio.endpoint if minio else "",
-            credentials_secret=OBJECT_STORE_SECRET if minio else "",
-        ),
+        store=store,
         role_arn=roles.get("mlflow"),
         basic_auth=settings.mlflow_basic_auth,
         client_namespaces=(namespaces.KUBEFLOW.name,),
@@ -126,12 +118,7 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
     kfp = KubeflowPipelines(
         "kubeflow-pipelines",
         namespaces.KUBEFLOW.name,
-        PipelineStore(
-            bucket=artifacts_bucket,
-            region=settings.aws_region,
-            endpoint=f"minio.{namespaces.MINIO.name}.svc.cluster.local:9000" if minio else "",
-            credentials_secret=OBJECT_STORE_SECRET if minio else "",
-        ),
+        store,
         role_arn=roles.get("pipelines"),
         opts=in_ns(namespaces.KUBEFLOW.name),
     )
@@ -154,7 +141,7 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
     # The team's workloads: the training and drift pipelines, and the served model.
     served = inference_service_name(settings.serving_model_name)
     # KServe's logger writes the served model's requests to S3 (on MinIO it would need the agent's endpoint config).
-    request_log = artifacts_bucket.apply(lambda bucket: f"s3://{bucket}/{REQUEST_LOG_PREFIX}") if settings.object_store == "s3" else None
+    request_log = None if store.is_minio else store.artifacts_bucket.apply(lambda bucket: f"s3://{bucket}/{REQUEST_LOG_PREFIX}")
     outputs: dict[str, Any] = {"mlflowUrl": mlflow.url, "kfpApiUrl": kfp.api_url}
     if settings.pipeline_step_image_digest:
         repository = aws.step_image_repository if aws else pulumi.Output.from_input(image.LOCAL_REPOSITORY)
@@ -163,11 +150,11 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
         training = TrainingPipelines(
             "training", namespaces.KUBEFLOW.name, TRAINING_PIPELINE, kfp.api_url, settings.pipeline_schedule,
             {
-                "data_uri": data_bucket.apply(lambda bucket: settings.pipeline_data_uri or f"s3://{bucket}/fraud/latest.csv"),
+                "data_uri": store.data_bucket.apply(lambda bucket: settings.pipeline_data_uri or f"s3://{bucket}/fraud/latest.csv"),
                 "tracking_uri": mlflow.url,
                 "auc_floor": settings.pipeline_auc_floor,
                 "min_improvement": settings.pipeline_min_improvement,
-                "s3_endpoint_url": minio.endpoint if minio else "",
+                "s3_endpoint_url": store.endpoint_url,
                 # Lineage: the commit the pipelines and the step image were built from.
                 "git_commit": source_commit() or "unknown",
             },
@@ -200,7 +187,7 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
 
     # One owner per serving release (README "Who owns the serving release").
     if settings.serving_owner == "helm":
-        values = platform_values(settings, roles.get("serving"), flows.chart_object_store(settings), RELEASE_NAME, request_log or "")
+        values = platform_values(settings, roles.get("serving"), flows.chart_object_store(store), RELEASE_NAME, request_log or "")
         PlatformValues(f"{settings.serving_model_name}-platform-values", namespaces.MODELS.name, values,
                        in_ns(namespaces.MODELS.name))
         outputs["servingOwner"] = f"helm: pulumi up never changes the release; its platform values are in ConfigMap {PLATFORM_VALUES_CONFIGMAP}"
@@ -210,7 +197,7 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
             GitOpsServing(
                 settings.serving_model_name, namespaces.ARGOCD.name, settings.gitops_repo_url, settings.gitops_revision,
                 namespaces.MODELS.name,
-                serving_values(settings, roles.get("serving"), flows.chart_object_store(settings), RELEASE_NAME, request_log or ""),
+                serving_values(settings, roles.get("serving"), flows.chart_object_store(store), RELEASE_NAME, request_log or ""),
                 argocd, in_ns(namespaces.ARGOCD.name, namespaces.MODELS.name, namespaces.KSERVE.name),
             )
             outputs["servedModel"] = settings.serving_storage_uri
@@ -220,7 +207,7 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
         ModelServing(
             settings.serving_model_name,
             namespaces.MODELS.name,
-            serving_values(settings, roles.get("serving"), flows.chart_object_store(settings), RELEASE_NAME, request_log or ""),
+            serving_values(settings, roles.get("serving"), flows.chart_object_store(store), RELEASE_NAME, request_log or ""),
             in_ns(namespaces.MODELS.name, namespaces.KSERVE.name),
         )
         outputs["servingOwner"] = "stack: roll out by changing the serving keys of this stack file"

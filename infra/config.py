@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
+from infra import gpu
 from pipelines import image
 
 PROJECT = "mlplatform"
@@ -45,20 +46,12 @@ AWS_REGIONS = frozenset(
     }
 )
 
-# Instance families with NVIDIA GPUs that the EKS NVIDIA AMIs support (x86_64).
-NVIDIA_GPU_FAMILIES = frozenset(
-    {"p3", "p3dn", "p4d", "p4de", "p5", "p5e", "p5en", "p6-b200", "g4dn", "g5", "g6", "g6e", "g6f", "gr6", "g7e"}
-)
-NVIDIA_AMI_TYPES = ("AL2023_x86_64_NVIDIA", "BOTTLEROCKET_x86_64_NVIDIA")
 STANDARD_AMI_TYPES = ("AL2023_x86_64_STANDARD", "AL2023_ARM_64_STANDARD", "BOTTLEROCKET_x86_64", "BOTTLEROCKET_ARM_64")
 
 # Allowed CloudWatch Logs retention values, in days.
 LOG_RETENTION_DAYS = frozenset(
     {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
 )
-
-GPU_TAINT = {"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}
-GPU_NODE_LABEL = ("nvidia.com/gpu.present", "true")
 
 # GitHub-hosted runners come from anywhere on the internet: they reach only an API endpoint open to it.
 HOSTED_RUNNER = ("ubuntu-24.04",)
@@ -80,23 +73,6 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True)
 
 
-# GPUs per instance by size, for the NVIDIA families (the Cluster Autoscaler's scale-from-zero
-# node template must say how many nvidia.com/gpu a new node brings). p4d/p4de/p5*/p6 are 8-GPU only.
-_EIGHT_GPU_FAMILIES = frozenset({"p3dn", "p4d", "p4de", "p5", "p5e", "p5en", "p6-b200"})
-_GPUS_BY_SIZE = {"8xlarge": 1, "12xlarge": 4, "24xlarge": 4, "48xlarge": 8, "metal": 8}
-_P3_GPUS_BY_SIZE = {"2xlarge": 1, "8xlarge": 4, "16xlarge": 8}
-
-
-def gpus_per_instance(instance_type: str) -> int:
-    """NVIDIA GPUs of a GPU instance type: ``g5.xlarge`` -> 1, ``g5.12xlarge`` -> 4, ``p4d.24xlarge`` -> 8."""
-    family, size = instance_family(instance_type), instance_size(instance_type)
-    if family in _EIGHT_GPU_FAMILIES:
-        return 8
-    if family == "p3":
-        return _P3_GPUS_BY_SIZE.get(size, 1)
-    return _GPUS_BY_SIZE.get(size, 1)
-
-
 def instance_family(instance_type: str) -> str:
     """``g5.xlarge`` -> ``g5``."""
     return instance_type.split(".", 1)[0]
@@ -114,10 +90,7 @@ class NodeGroupSettings(_Frozen):
     role: Literal["system", "cpu", "gpu"]
     capacity_type: Literal["ON_DEMAND", "SPOT"]
     instance_types: tuple[str, ...]
-    ami_type: Literal[
-        "AL2023_x86_64_STANDARD", "AL2023_ARM_64_STANDARD", "AL2023_x86_64_NVIDIA",
-        "BOTTLEROCKET_x86_64", "BOTTLEROCKET_ARM_64", "BOTTLEROCKET_x86_64_NVIDIA",
-    ]
+    ami_type: Literal[(*STANDARD_AMI_TYPES, *gpu.AMI_TYPES)]  # noqa: F821 - ruff does not read the starred Literal
     min_size: int = Field(ge=0)
     max_size: int = Field(ge=1)
     desired_size: int = Field(ge=0)
@@ -153,18 +126,18 @@ class NodeGroupSettings(_Frozen):
                 "desiredSize",
                 f"desiredSize {self.desired_size} is outside [minSize, maxSize] = [{self.min_size}, {self.max_size}]",
             )
-        gpu_types = [t for t in self.instance_types if instance_family(t) in NVIDIA_GPU_FAMILIES]
+        gpu_types = [t for t in self.instance_types if instance_family(t) in gpu.FAMILIES]
         if self.role == "gpu":
             cpu_only = [t for t in self.instance_types if t not in gpu_types]
             if cpu_only:
                 raise _invalid(
                     "instanceTypes",
                     f"{cpu_only} have no NVIDIA GPU; a gpu group takes only GPU families "
-                    f"({', '.join(sorted(NVIDIA_GPU_FAMILIES))})",
+                    f"({', '.join(sorted(gpu.FAMILIES))})",
                 )
-            if self.ami_type not in NVIDIA_AMI_TYPES:
-                raise _invalid("amiType", f"'{self.ami_type}' has no NVIDIA driver; a gpu group needs one of {list(NVIDIA_AMI_TYPES)}")
-            counts = {t: gpus_per_instance(t) for t in self.instance_types}
+            if self.ami_type not in gpu.AMI_TYPES:
+                raise _invalid("amiType", f"'{self.ami_type}' has no NVIDIA driver; a gpu group needs one of {list(gpu.AMI_TYPES)}")
+            counts = {t: gpu.per_instance(t) for t in self.instance_types}
             if len(set(counts.values())) > 1:
                 raise _invalid(
                     "instanceTypes",
@@ -174,7 +147,7 @@ class NodeGroupSettings(_Frozen):
         else:
             if gpu_types:
                 raise _invalid("instanceTypes", f"{gpu_types} are GPU instances in a {self.role} group; move them to a gpu group")
-            if self.ami_type in NVIDIA_AMI_TYPES:
+            if self.ami_type in gpu.AMI_TYPES:
                 raise _invalid("amiType", f"'{self.ami_type}' is a GPU AMI in a {self.role} group; use one of {list(STANDARD_AMI_TYPES)}")
         if self.capacity_type == "SPOT":
             if len(self.instance_types) < 3:
@@ -205,7 +178,7 @@ class NodeGroupSettings(_Frozen):
     @property
     def gpus_per_node(self) -> int:
         """GPUs of every node of the group (0 for CPU groups; one count, validated above)."""
-        return gpus_per_instance(self.instance_types[0]) if self.is_gpu else 0
+        return gpu.per_instance(self.instance_types[0]) if self.is_gpu else 0
 
 
 class Settings(_Frozen):

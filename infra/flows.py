@@ -1,20 +1,65 @@
-"""Which connections the platform needs, per stack: the input of the NetworkFlows component."""
+"""Which connections the platform needs, per stack: the input of the NetworkFlows component.
+
+A :class:`Flow` is one permitted connection; the component (components/network_flows.py) turns
+each into NetworkPolicies. Components read their ports and pod labels from here, never the reverse.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from infra import namespaces as ns
-from infra.components.network_flows import PRIVATE_RANGES, Flow
 from infra.config import Settings
+from infra.object_store import MINIO_CONSOLE_PORT, MINIO_PODS, MINIO_PORT, ObjectStore
+
+PRIVATE_RANGES = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
+
+
+@dataclass(frozen=True)
+class Flow:
+    """Pods in ``source`` may open TCP connections to ``target`` on ``ports``.
+
+    ``source``/``target`` are namespaces; ``cidr`` replaces the target (egress to
+    outside) or, with ``source`` empty, the source (ingress from outside).
+    """
+
+    name: str
+    source: str
+    target: str
+    ports: tuple[int, ...]
+    source_pods: dict[str, str] = field(default_factory=dict)
+    target_pods: dict[str, str] = field(default_factory=dict)
+    cidr: str = ""
+    cidr_except: tuple[str, ...] = ()
+    # False when the platform does not own the source namespace (an ingress gateway):
+    # then only the target's ingress policy is declared.
+    source_managed: bool = True
+    # False when the target's policy is not the platform's (the models namespace: the serving
+    # chart declares its pods' policy): then only the source's egress policy is declared.
+    target_managed: bool = True
+
+    def peer(self, namespace: str, pods: dict[str, str]) -> dict:
+        if not namespace:
+            block: dict = {"cidr": self.cidr}
+            if self.cidr_except:
+                block["except"] = list(self.cidr_except)
+            return {"ipBlock": block}
+        peer: dict = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}}
+        if pods:
+            peer["podSelector"] = {"matchLabels": dict(pods)}
+        return peer
+
+    @property
+    def port_list(self) -> list[dict]:
+        return [{"protocol": "TCP", "port": port} for port in self.ports]
+
 
 MLFLOW_PORT = 5000
 POSTGRES_PORT = 5432
-MINIO_PORT = 9000
-MODEL_HTTP_PORT = 8080
 MODEL_METRICS_PORT = 8082
 KFP_API_PORT = 8888
 MLFLOW_PODS = {"app.kubernetes.io/name": "mlflow"}
 POSTGRES_PODS = {"app.kubernetes.io/name": "postgres"}
-MINIO_PODS = {"app": "minio"}
 PUSHGATEWAY_PORT = 9091
 PUSHGATEWAY_PODS = {"app.kubernetes.io/name": "pushgateway"}
 # Argo CD's server (8080), repo server (8081), Redis (6379), and the metrics of controller, server and repo server.
@@ -22,16 +67,16 @@ ARGOCD_PORTS = (8080, 8081, 6379, 8082, 8083, 8084, 7000)
 ARGOCD_REPO_SERVER_PODS = {"app.kubernetes.io/name": "argocd-repo-server"}
 
 
-def _to_object_store(name: str, source: str, settings: Settings) -> Flow:
-    if settings.object_store == "minio":
+def _to_object_store(name: str, source: str, store: ObjectStore) -> Flow:
+    if store.is_minio:
         return Flow(f"{name}-to-minio", source, ns.MINIO.name, (MINIO_PORT,), target_pods=MINIO_PODS)
     # S3 has no fixed address range: HTTPS outside the private ranges.
     return Flow(f"{name}-to-s3", source, "", (443,), cidr="0.0.0.0/0", cidr_except=PRIVATE_RANGES)
 
 
-def chart_object_store(settings: Settings) -> dict:
+def chart_object_store(store: ObjectStore) -> dict:
     """The serving chart's networkPolicy.objectStore value: the same peer the platform's flows allow."""
-    flow = _to_object_store("models", ns.MODELS.name, settings)
+    flow = _to_object_store("models", ns.MODELS.name, store)
     return {
         "cidrs": [flow.cidr] if flow.cidr else [],
         "except": list(flow.cidr_except),
@@ -41,18 +86,18 @@ def chart_object_store(settings: Settings) -> dict:
     }
 
 
-def platform_flows(settings: Settings, vpc_cidr: str) -> list[Flow]:
+def platform_flows(settings: Settings, vpc_cidr: str, store: ObjectStore) -> list[Flow]:
     """Every allow the platform needs; anything else is denied."""
     flows = [
         # Pipelines: KFP's own components talk to each other; steps log to MLflow and the store.
         Flow("kubeflow-internal", ns.KUBEFLOW.name, ns.KUBEFLOW.name, (KFP_API_PORT, 8887, 8080, 3306, 5432, 9090, 8443)),
         Flow("pipelines-to-mlflow", ns.KUBEFLOW.name, ns.MLFLOW.name, (MLFLOW_PORT,), target_pods=MLFLOW_PODS),
-        _to_object_store("pipelines", ns.KUBEFLOW.name, settings),
+        _to_object_store("pipelines", ns.KUBEFLOW.name, store),
         # MLflow: its database and its artifact store.
-        _to_object_store("mlflow", ns.MLFLOW.name, settings),
-        # Serving: the storage initializer downloads the model; the gateway calls it.
-        _to_object_store("models", ns.MODELS.name, settings),
-        Flow("gateway-to-models", settings.gateway_namespace, ns.MODELS.name, (MODEL_HTTP_PORT, 8012), source_managed=False),
+        _to_object_store("mlflow", ns.MLFLOW.name, store),
+        # Serving: the models namespace's policy is the serving chart's (its networkPolicy values,
+        # chart_object_store below): ingress from the gateway, the load balancer and monitoring, egress
+        # to the store. The platform declares only the other ends.
         # Controllers reach the API server; the API server calls their webhooks.
         *[
             Flow(f"{name}-to-apiserver", name, "", (443, 6443), cidr="0.0.0.0/0")
@@ -68,8 +113,8 @@ def platform_flows(settings: Settings, vpc_cidr: str) -> list[Flow]:
         )
     else:
         flows.append(Flow("mlflow-to-rds", ns.MLFLOW.name, "", (POSTGRES_PORT,), MLFLOW_PODS, cidr=vpc_cidr))
-    if settings.object_store == "minio":
-        flows.append(Flow("minio-internal", ns.MINIO.name, ns.MINIO.name, (MINIO_PORT, 9001), MINIO_PODS, MINIO_PODS))
+    if store.is_minio:
+        flows.append(Flow("minio-internal", ns.MINIO.name, ns.MINIO.name, (MINIO_PORT, MINIO_CONSOLE_PORT), MINIO_PODS, MINIO_PODS))
     if settings.gitops == "argocd":
         flows += [
             Flow("argocd-internal", ns.ARGOCD.name, ns.ARGOCD.name, ARGOCD_PORTS),
@@ -80,7 +125,7 @@ def platform_flows(settings: Settings, vpc_cidr: str) -> list[Flow]:
         ]
     if settings.monitoring:
         flows += [
-            Flow("monitoring-to-models", ns.MONITORING.name, ns.MODELS.name, (MODEL_METRICS_PORT, 9091)),
+            Flow("monitoring-to-models", ns.MONITORING.name, ns.MODELS.name, (MODEL_METRICS_PORT, 9091), target_managed=False),
             Flow("monitoring-to-mlflow", ns.MONITORING.name, ns.MLFLOW.name, (MLFLOW_PORT,), target_pods=MLFLOW_PODS),
             Flow("monitoring-to-kubeflow", ns.MONITORING.name, ns.KUBEFLOW.name, (KFP_API_PORT,)),
             Flow("monitoring-internal", ns.MONITORING.name, ns.MONITORING.name, (9090, 9093, 9100, 8080, 3000, 10250, PUSHGATEWAY_PORT)),

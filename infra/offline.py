@@ -41,12 +41,6 @@ class OfflineRun:
     def of_type(self, resource_type: str) -> list[Registration]:
         return [r for r in self.resources if r.type == resource_type]
 
-    def one(self, resource_type: str, name: str) -> Registration:
-        matches = [r for r in self.resources if r.type == resource_type and r.name == name]
-        if len(matches) != 1:
-            raise LookupError(f"{len(matches)} {resource_type} named {name} in stack {self.stack}")
-        return matches[0]
-
     def public_outputs(self) -> dict[str, Any]:
         """The stack outputs with secret ones masked."""
         return {key: SECRET if key in SECRET_OUTPUTS else value for key, value in self.outputs.items()}

@@ -20,7 +20,11 @@ from pulumi_policy import (
     StackValidationArgs,
 )
 
+from infra import gpu
 from policies.helpers import COST, SECURITY, as_json, environment_of, get, message, resource_environment, resource_policy, stack_policy
+
+# The platform's GPU taint as a person writes it: nvidia.com/gpu=true:NoSchedule.
+GPU_TAINT = f"{gpu.TAINT['key']}={gpu.TAINT['value']}:{gpu.TAINT_EFFECT}"
 
 BUCKETS = ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")
 SSE = (
@@ -39,7 +43,6 @@ RDS_PARAMETERS = "aws:rds/parameterGroup:ParameterGroup"
 ROLE = "aws:iam/role:Role"
 ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
 POLICY_DOCUMENTS = ("aws:iam/rolePolicy:RolePolicy", "aws:iam/policy:Policy")
-NVIDIA_AMIS = ("AL2023_x86_64_NVIDIA", "BOTTLEROCKET_x86_64_NVIDIA", "AL2023_ARM_64_NVIDIA", "BOTTLEROCKET_ARM_64_NVIDIA")
 ALL_LOG_TYPES = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
 
 
@@ -246,14 +249,14 @@ def encrypted_volumes(args: ResourceValidationArgs, report: ReportViolation) -> 
 
 
 def gpu_tainted(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    if args.resource_type != NODE_GROUP or get(args.props, "amiType") not in NVIDIA_AMIS:
+    if args.resource_type != NODE_GROUP or get(args.props, "amiType") not in gpu.ALL_NVIDIA_AMI_TYPES:
         return
     taints = get(args.props, "taints", []) or []
-    if not any(t.get("key") == "nvidia.com/gpu" and t.get("effect") == "NO_SCHEDULE" for t in taints):
+    if not any(t.get("key") == gpu.TAINT["key"] and t.get("effect") == gpu.TAINT["effect"] for t in taints):
         report(message(
-            "A GPU node group is not tainted nvidia.com/gpu:NoSchedule.",
+            f"A GPU node group is not tainted {GPU_TAINT}.",
             "ordinary pods would fill the most expensive nodes and keep them from scaling to zero.",
-            "add the taint nvidia.com/gpu=true:NoSchedule to the node group.",
+            f"add the taint {GPU_TAINT} to the node group.",
         ))
 
 
@@ -271,7 +274,7 @@ def spot_diversified(args: ResourceValidationArgs, report: ReportViolation) -> N
 
 
 def gpu_budget(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    if args.resource_type != NODE_GROUP or get(args.props, "amiType") not in NVIDIA_AMIS:
+    if args.resource_type != NODE_GROUP or get(args.props, "amiType") not in gpu.ALL_NVIDIA_AMI_TYPES:
         return
     budget = args.get_config().get("maxGpuNodes", 8)
     maximum = get(args.props, "scalingConfig.maxSize", 0) or 0
@@ -431,8 +434,8 @@ POLICIES = [
                     {"maxHopLimit": {"type": "integer", "default": 1}}),
     resource_policy("nodes-encrypted-volumes", "Node volumes are encrypted.", SECURITY, Severity.HIGH, encrypted_volumes,
                     "Map every volume in the launch template with ebs.encrypted true."),
-    resource_policy("gpu-nodes-tainted", "GPU node groups are tainted nvidia.com/gpu:NoSchedule.", SECURITY, Severity.MEDIUM, gpu_tainted,
-                    "Add the nvidia.com/gpu=true:NoSchedule taint."),
+    resource_policy("gpu-nodes-tainted", f"GPU node groups are tainted {GPU_TAINT}.", SECURITY, Severity.MEDIUM, gpu_tainted,
+                    f"Add the {GPU_TAINT} taint."),
     resource_policy("spot-nodes-diversified", "SPOT node groups are diversified over several instance types.", SECURITY, Severity.MEDIUM,
                     spot_diversified, "List at least 3 instance types of one size.",
                     {"minInstanceTypes": {"type": "integer", "default": 3}}),

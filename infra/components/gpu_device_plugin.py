@@ -5,8 +5,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra import versions
-from infra.config import GPU_NODE_LABEL, GPU_TAINT
+from infra import gpu, versions
 
 
 class GpuDevicePlugin(pulumi.ComponentResource):
@@ -21,8 +20,8 @@ class GpuDevicePlugin(pulumi.ComponentResource):
             repository_opts={"repo": versions.NVIDIA_DEVICE_PLUGIN.repo},
             namespace=namespace,
             values={
-                "nodeSelector": {GPU_NODE_LABEL[0]: GPU_NODE_LABEL[1]},
-                "tolerations": [{"key": GPU_TAINT["key"], "operator": "Exists", "effect": "NoSchedule"}],
+                "nodeSelector": gpu.node_selector(),
+                "tolerations": [gpu.toleration()],
                 # The EKS NVIDIA AMIs ship the driver; no GPU feature discovery needed.
                 "gfd": {"enabled": False},
                 "nfd": {"enabled": False},

@@ -17,13 +17,13 @@ does not set.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 
 import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
 from infra import paths
+from infra.object_store import PASSWORD_KEY, USER_KEY, ObjectStore
 from infra.workloads import PIPELINES
 
 # Pipeline steps run on the CPU nodes (Argo's workflowDefaults in the base overlay; a test checks they agree).
@@ -34,54 +34,33 @@ ARTIFACT_REPOSITORIES = "artifact-repositories"
 ARTIFACT_REPOSITORY_KEY = "default-s3"
 
 
-@dataclass(frozen=True)
-class PipelineStore:
-    """KFP's artifact store: an S3 bucket (IRSA) or MinIO (generated keys in a secret)."""
-
-    bucket: pulumi.Input[str]
-    region: str
-    endpoint: str = ""  # host:port for MinIO; empty for S3
-    credentials_secret: str = ""
-
-    @property
-    def is_minio(self) -> bool:
-        return bool(self.endpoint)
-
-    @property
-    def overlay(self) -> str:
-        """The overlay of infra/manifests/kubeflow-pipelines for this store."""
-        return "minio" if self.is_minio else "s3"
-
-    @property
-    def address(self) -> tuple[str, str]:
-        """(host, port) of the store's API."""
-        host, _, port = (self.endpoint or f"s3.{self.region}.amazonaws.com:443").partition(":")
-        return host, port
+def overlay(store: ObjectStore) -> str:
+    """The overlay of infra/manifests/kubeflow-pipelines for this store."""
+    return store.kind
 
 
-def launcher_providers(store: PipelineStore) -> str:
+def launcher_providers(store: ObjectStore) -> str:
     """The kfp-launcher provider config: fromEnv (IRSA) on S3, a secret reference on MinIO."""
     if store.is_minio:
         config = {
-            "endpoint": store.endpoint, "disableSSL": True, "region": store.region, "forcePathStyle": True,
+            "endpoint": store.address, "disableSSL": True, "region": store.region, "forcePathStyle": True,
             "credentials": {"fromEnv": False, "secretRef": {"secretName": store.credentials_secret,
-                                                            "accessKeyKey": "rootUser", "secretKeyKey": "rootPassword"}},
+                                                            "accessKeyKey": USER_KEY, "secretKeyKey": PASSWORD_KEY}},
         }
     else:
-        config = {"endpoint": f"s3.{store.region}.amazonaws.com", "disableSSL": False, "region": store.region,
-                  "credentials": {"fromEnv": True}}
+        config = {"endpoint": store.address, "disableSSL": False, "region": store.region, "credentials": {"fromEnv": True}}
     return yaml.safe_dump({"s3": {"default": config}}, sort_keys=True)
 
 
-def argo_artifact_repository(store: PipelineStore, bucket: str) -> str:
+def argo_artifact_repository(store: ObjectStore, bucket: str) -> str:
     """Argo's artifact repository: useSDKCreds (IRSA) on S3, a secret on MinIO."""
     s3: dict = {"bucket": bucket, "keyFormat": "pipelines/artifacts/{{workflow.name}}/{{pod.name}}", "region": store.region}
     if store.is_minio:
-        s3 |= {"endpoint": store.endpoint, "insecure": True,
-               "accessKeySecret": {"name": store.credentials_secret, "key": "rootUser"},
-               "secretKeySecret": {"name": store.credentials_secret, "key": "rootPassword"}}
+        s3 |= {"endpoint": store.address, "insecure": True,
+               "accessKeySecret": {"name": store.credentials_secret, "key": USER_KEY},
+               "secretKeySecret": {"name": store.credentials_secret, "key": PASSWORD_KEY}}
     else:
-        s3 |= {"endpoint": f"s3.{store.region}.amazonaws.com", "useSDKCreds": True}
+        s3 |= {"endpoint": store.address, "useSDKCreds": True}
     return yaml.safe_dump({"archiveLogs": True, "s3": s3}, sort_keys=True)
 
 
@@ -94,20 +73,19 @@ class KubeflowPipelines(pulumi.ComponentResource):
         self,
         name: str,
         namespace: str,
-        store: PipelineStore,
+        store: ObjectStore,
         role_arn: pulumi.Input[str] | None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("mlplatform:k8s:KubeflowPipelines", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        bucket = pulumi.Output.from_input(store.bucket)
-        host, port = store.address
+        bucket = store.artifacts_bucket
         # The per-stack configuration first: the API server and the launcher read it at start.
         configs = [
             k8s.core.v1.ConfigMap(
                 f"{name}-object-store",
                 metadata={"name": OBJECT_STORE_CONFIG, "namespace": namespace},
-                data={"host": host, "port": port, "secure": json.dumps(not store.is_minio), "region": store.region, "bucket": bucket},
+                data={"host": store.host, "port": str(store.port), "secure": json.dumps(not store.is_minio), "region": store.region, "bucket": bucket},
                 opts=child,
             ),
             k8s.core.v1.ConfigMap(
@@ -135,7 +113,7 @@ class KubeflowPipelines(pulumi.ComponentResource):
         )
         platform = k8s.kustomize.v2.Directory(
             f"{name}-platform-agnostic",
-            directory=paths.for_engine(paths.KFP_MANIFESTS / store.overlay),
+            directory=paths.for_engine(paths.KFP_MANIFESTS / overlay(store)),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster_scoped, *configs]),
         )
         if role_arn is not None:

@@ -12,6 +12,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from infra import versions
+from infra.object_store import MINIO_ROOT_SECRET, PASSWORD_KEY, USER_KEY
 
 BUCKETS = ("data", "artifacts")
 
@@ -19,8 +20,6 @@ BUCKETS = ("data", "artifacts")
 class Minio(pulumi.ComponentResource):
     """MinIO in its own namespace with the platform's two buckets."""
 
-    endpoint: str
-    credentials_secret: str
     access_key: pulumi.Output[str]
     secret_key: pulumi.Output[str]
 
@@ -31,8 +30,8 @@ class Minio(pulumi.ComponentResource):
         password = random.RandomPassword(f"{name}-root-password", length=40, special=False, opts=child)
         secret = k8s.core.v1.Secret(
             f"{name}-root",
-            metadata={"name": "minio-root", "namespace": namespace},
-            string_data={"rootUser": user.result, "rootPassword": password.result},
+            metadata={"name": MINIO_ROOT_SECRET, "namespace": namespace},
+            string_data={USER_KEY: user.result, PASSWORD_KEY: password.result},
             opts=child,
         )
         image, tag = versions.IMAGES["minio"].rsplit(":", 1)
@@ -47,7 +46,7 @@ class Minio(pulumi.ComponentResource):
                 "mode": "standalone",
                 "image": {"repository": image, "tag": tag},
                 "mcImage": {"repository": client_image, "tag": client_tag},
-                "existingSecret": "minio-root",
+                "existingSecret": MINIO_ROOT_SECRET,
                 "buckets": [{"name": bucket, "policy": "none", "versioning": True} for bucket in BUCKETS],
                 "persistence": {"size": "20Gi"},
                 "resources": {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}},
@@ -56,8 +55,6 @@ class Minio(pulumi.ComponentResource):
             },
             opts=pulumi.ResourceOptions(parent=self, depends_on=[secret]),
         )
-        self.endpoint = f"http://minio.{namespace}.svc.cluster.local:9000"
-        self.credentials_secret = "minio-root"
         self.access_key = user.result
         self.secret_key = pulumi.Output.secret(password.result)
-        self.register_outputs({"endpoint": self.endpoint})
+        self.register_outputs({})

@@ -9,17 +9,16 @@ in front (README).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from infra import versions
 from infra.flows import MLFLOW_PODS, MLFLOW_PORT
+from infra.object_store import ObjectStore
 from infra.workload_security import container_security, pod_security
 from infra.workloads import MLFLOW
-from pipelines.cluster import MLFLOW_CREDENTIALS_ENV, MLFLOW_CREDENTIALS_SECRET, MLFLOW_SERVER_ENV
+from pipelines.cluster import MLFLOW_ARTIFACTS_PREFIX, MLFLOW_CREDENTIALS_ENV, MLFLOW_CREDENTIALS_SECRET, MLFLOW_SERVER_ENV
 
 ADMIN_USERNAME = "admin"
 
@@ -28,15 +27,6 @@ def allowed_hosts(namespace: str, port: int) -> list[str]:
     """The Host headers MLflow answers (its DNS-rebinding guard): the service's in-cluster names."""
     names = [f"mlflow.{namespace}.svc.cluster.local", f"mlflow.{namespace}.svc", f"mlflow.{namespace}", "mlflow"]
     return [host for name in names for host in (f"{name}:{port}", name)]
-
-
-@dataclass(frozen=True)
-class ArtifactStore:
-    """Where MLflow keeps artifacts: an S3 URI, and for MinIO its endpoint and credentials secret."""
-
-    destination: pulumi.Input[str]
-    endpoint: str = ""
-    credentials_secret: str = ""
 
 
 class MlflowServer(pulumi.ComponentResource):
@@ -49,7 +39,7 @@ class MlflowServer(pulumi.ComponentResource):
         name: str,
         namespace: str,
         database_uri: pulumi.Input[str],
-        artifacts: ArtifactStore,
+        store: ObjectStore,
         role_arn: pulumi.Input[str] | None,
         basic_auth: bool,
         client_namespaces: tuple[str, ...] = (),
@@ -105,15 +95,12 @@ class MlflowServer(pulumi.ComponentResource):
             {"name": "HOME", "value": "/tmp"},
             *({"name": key, "value": value} for key, value in MLFLOW_SERVER_ENV.items()),
         ]
-        if artifacts.endpoint:
-            env += [
-                {"name": "MLFLOW_S3_ENDPOINT_URL", "value": artifacts.endpoint},
-                {"name": "AWS_ACCESS_KEY_ID", "valueFrom": {"secretKeyRef": {"name": artifacts.credentials_secret, "key": "rootUser"}}},
-                {"name": "AWS_SECRET_ACCESS_KEY", "valueFrom": {"secretKeyRef": {"name": artifacts.credentials_secret, "key": "rootPassword"}}},
-            ]
+        if store.is_minio:
+            env += [{"name": "MLFLOW_S3_ENDPOINT_URL", "value": store.endpoint_url}, *store.key_env()]
+        destination = store.artifacts_bucket.apply(lambda bucket: f"s3://{bucket}/{MLFLOW_ARTIFACTS_PREFIX}")
         args = [
             "server", "--host", "0.0.0.0", "--port", str(MLFLOW_PORT), "--workers", "2",
-            "--serve-artifacts", "--artifacts-destination", artifacts.destination,
+            "--serve-artifacts", "--artifacts-destination", destination,
             # Without it MLflow answers 403 to every request whose Host is the service name
             # (its default admits localhost and private IPs only); /health passes either way.
             "--allowed-hosts", ",".join(allowed_hosts(namespace, MLFLOW_PORT)),

@@ -8,7 +8,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
-from infra import paths
+from infra import gpu, paths
 from infra.config import Settings
 from infra.workloads import SERVING
 from pipelines.cluster import REQUEST_LOG_STORE_PATH, SERVING_CODE_DIR, SERVING_IMPLEMENTATION
@@ -46,7 +46,7 @@ def platform_values(settings: Settings, role_arn: str | None, object_store: dict
         "model": {"implementation": SERVING_IMPLEMENTATION, "codePath": f"{MODEL_MOUNT}/{SERVING_CODE_DIR}"},
         "deploymentMode": settings.serving_deployment_mode,
         "autoscaling": {"minReplicas": settings.serving_min_replicas, "maxReplicas": settings.serving_max_replicas},
-        "gpu": {"enabled": settings.serving_gpu, "count": 1},
+        "gpu": gpu.chart_values(settings.serving_gpu),
         "serviceAccount": {"create": True, "name": service_account, "roleArn": role_arn or ""},
         "loadBalancer": {
             "enabled": settings.serving_ingress != "none",

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pulumi
 import pulumi_aws as aws
 
-from infra.config import GPU_NODE_LABEL, GPU_TAINT, NodeGroupSettings
+from infra import gpu
+from infra.config import NodeGroupSettings
 
 
 def root_device(ami_type: str) -> str:
@@ -17,7 +18,7 @@ def node_labels(group: NodeGroupSettings) -> dict[str, str]:
     """Labels the scheduler and the NVIDIA device plugin select on."""
     labels = {"mlplatform.io/role": group.role, "mlplatform.io/node-group": group.name, **group.labels}
     if group.is_gpu:
-        labels[GPU_NODE_LABEL[0]] = GPU_NODE_LABEL[1]
+        labels |= gpu.node_selector()
     return labels
 
 
@@ -35,8 +36,8 @@ def autoscaler_template_tags(group: NodeGroupSettings) -> dict[str, str]:
     """
     tags = {f"{NODE_TEMPLATE}/label/{key}": value for key, value in node_labels(group).items()}
     if group.is_gpu:
-        tags[f"{NODE_TEMPLATE}/taint/{GPU_TAINT['key']}"] = f"{GPU_TAINT['value']}:{_TAINT_EFFECTS[GPU_TAINT['effect']]}"
-        tags[f"{NODE_TEMPLATE}/resources/nvidia.com/gpu"] = str(group.gpus_per_node)
+        tags[f"{NODE_TEMPLATE}/taint/{gpu.TAINT['key']}"] = f"{gpu.TAINT['value']}:{_TAINT_EFFECTS[gpu.TAINT['effect']]}"
+        tags[f"{NODE_TEMPLATE}/resources/{gpu.RESOURCE}"] = str(group.gpus_per_node)
     return dict(sorted(tags.items()))
 
 
@@ -107,7 +108,7 @@ class NodeGroup(pulumi.ComponentResource):
             node_repair_config=aws.eks.NodeGroupNodeRepairConfigArgs(enabled=True),
             launch_template=aws.eks.NodeGroupLaunchTemplateArgs(id=template.id, version=template.latest_version.apply(str)),
             labels=node_labels(group),
-            taints=[aws.eks.NodeGroupTaintArgs(**GPU_TAINT)] if group.is_gpu else None,
+            taints=[aws.eks.NodeGroupTaintArgs(**gpu.TAINT)] if group.is_gpu else None,
             tags={
                 "k8s.io/cluster-autoscaler/enabled": "true",
                 "mlplatform.io/node-group": group.name,

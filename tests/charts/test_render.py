@@ -15,6 +15,9 @@ from infra.components.model_serving import inference_service_name
 from infra.pod_security import pod_spec_of, restricted_violations
 from tests.charts.conftest import CHART, ROOT, SCENARIOS, by_kind, helm, render
 
+# Values the chart must refuse, one file each: test data, kept out of the packaged chart.
+BAD_VALUES_DIR = Path(__file__).resolve().parent / "bad-values"
+
 KUBERNETES_VERSION = "1.35.0"
 VALIDATORS = ROOT / "scripts" / "crd-validators"
 
@@ -185,6 +188,22 @@ def test_gpu_scenario(rendered: dict[str, list[dict]]) -> None:
     assert predictor["model"]["modelFormat"]["name"] == "xgboost"
 
 
+def test_gpu_scenario_is_what_the_platform_gives() -> None:
+    """The ci/ GPU scenario's gpu block is the platform's (infra/gpu.py): the chart spells no GPU fact of its own."""
+    from infra import gpu
+
+    scenario = yaml.safe_load((CHART / "ci" / "gpu-values.yaml").read_text())
+    assert scenario["gpu"] == gpu.chart_values(True)
+    chart = "".join(path.read_text() for path in (CHART / "templates").rglob("*") if path.is_file())
+    assert gpu.RESOURCE not in chart and gpu.NODE_LABEL[0] not in chart
+
+
+def test_gpu_without_the_platform_facts_is_refused() -> None:
+    """gpu.enabled with no resource, node selector or tolerations fails with one line saying where they come from."""
+    result = helm("template", "fraud", str(CHART), "--set", "model.storageUri=s3://b/m", "--set", "gpu.enabled=true", check=False)
+    assert result.returncode != 0 and "gpu.enabled needs gpu.resource, gpu.nodeSelector and gpu.tolerations" in result.stderr
+
+
 def test_standard_scenario(rendered: dict[str, list[dict]]) -> None:
     """Standard: HPA on memory, a PDB, the IRSA annotation and MinIO egress."""
     objects = rendered["standard"]
@@ -345,7 +364,7 @@ BAD_VALUES = {
 
 def test_every_bad_values_file_is_covered() -> None:
     """Each file in bad-values/ has an expected message here, and there are at least 10."""
-    files = {p.stem for p in (CHART / "bad-values").glob("*.yaml")}
+    files = {p.stem for p in BAD_VALUES_DIR.glob("*.yaml")}
     assert files == set(BAD_VALUES)
     assert len(files) >= 10
 
@@ -355,7 +374,7 @@ def test_bad_values_are_refused_with_a_message_naming_the_key(name: str, message
     """Bad values fail at render time, by schema or validateValues, naming the key; nothing is rendered."""
     import re
 
-    result = helm("template", "fraud", str(CHART), "-f", str(CHART / "bad-values" / f"{name}.yaml"), check=False)
+    result = helm("template", "fraud", str(CHART), "-f", str(BAD_VALUES_DIR / f"{name}.yaml"), check=False)
     assert result.returncode != 0, f"{name} rendered:\n{result.stdout[:400]}"
     assert re.search(message, result.stderr), result.stderr
     assert result.stdout.strip() == ""
@@ -430,3 +449,15 @@ def test_program_names_the_inference_service_the_chart_renders(release: str) -> 
     storage = "s3://mlp-staging-artifacts/mlflow/1/0123456789abcdef/artifacts/model"
     (isvc,) = by_kind(render(sets=(f"model.storageUri={storage}",), release=release[:53]), "InferenceService")
     assert isvc["metadata"]["name"] == inference_service_name(release[:53])
+
+
+def test_the_packaged_chart_carries_no_test_fixtures(tmp_path: Path) -> None:
+    """`helm package` ships the templates, values, schema and README; not the ci/ scenarios (.helmignore)."""
+    import tarfile
+
+    helm("package", str(CHART), "--destination", str(tmp_path))
+    (archive,) = tmp_path.glob("*.tgz")
+    with tarfile.open(archive) as tar:
+        names = {name.split("/", 1)[1] for name in tar.getnames()}
+    assert {"Chart.yaml", "values.yaml", "values.schema.json", "README.md", "templates/inferenceservice.yaml"} <= names
+    assert not [name for name in names if name.startswith("ci/") or "bad-values" in name]

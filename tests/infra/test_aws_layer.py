@@ -16,10 +16,6 @@ LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 CLUSTER = "aws:eks/cluster:Cluster"
 
 
-def children(run: offline.OfflineRun, parent: Registration, resource_type: str) -> list[Registration]:
-    return [r for r in run.resources if r.type == resource_type and r.parent == parent.parent]
-
-
 def test_every_stack_runs_to_completion(stack_run: offline.OfflineRun) -> None:
     """The program completes for every stack and exports its outputs."""
     assert stack_run.resources, stack_run.stack

@@ -72,15 +72,21 @@ def flow_names(run: offline.OfflineRun) -> set[str]:
 
 
 def test_platform_flows_exist(stack_runs: dict[str, offline.OfflineRun]) -> None:
-    """Pipelines reach MLflow and the store; MLflow its database and the store; the gateway reaches models."""
+    """Pipelines reach MLflow and the store; MLflow its database and the store; monitoring reaches the models' metrics."""
     for stack, run in stack_runs.items():
         names = flow_names(run)
         store = "minio" if run.settings.object_store == "minio" else "s3"
         database = "postgres" if run.settings.database == "in-cluster" else "rds"
-        expected = {"pipelines-to-mlflow", f"pipelines-to-{store}", f"mlflow-to-{store}", f"mlflow-to-{database}",
-                    f"models-to-{store}", "gateway-to-models"}
+        expected = {"pipelines-to-mlflow", f"pipelines-to-{store}", f"mlflow-to-{store}", f"mlflow-to-{database}"}
         assert expected <= names, (stack, expected - names)
         assert ("monitoring-to-models" in names) == run.settings.monitoring, stack
+
+
+def test_the_models_namespace_policy_has_one_owner(stack_runs: dict[str, offline.OfflineRun]) -> None:
+    """The program declares no policy in models (default deny and DNS aside): the serving chart owns its pods' policy."""
+    for stack, run in stack_runs.items():
+        in_models = {p.inputs["metadata"]["name"] for p in run.of_type(POLICY) if p.inputs["metadata"]["namespace"] == "models"}
+        assert in_models == {"default-deny", "allow-dns"}, (stack, in_models)
 
 
 def test_releases_and_manifests_are_pinned(stack_run: offline.OfflineRun) -> None:

@@ -249,9 +249,13 @@ def test_public_endpoint_forced_through_is_caught() -> None:
 
 def test_untainted_gpu_group_forced_through_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
     """A GPU node group that slipped past config without its taint fails gpu-nodes-tainted."""
+    from types import SimpleNamespace
+
+    from infra import gpu
     from infra.components import node_group
 
-    monkeypatch.setattr(node_group, "GPU_TAINT", {"key": "dedicated", "value": "gpu", "effect": "NO_SCHEDULE"})
+    # The node groups taint with another key; the pack still holds them to the platform's GPU taint.
+    monkeypatch.setattr(node_group, "gpu", SimpleNamespace(**{**vars(gpu), "TAINT": {"key": "dedicated", "value": "gpu", "effect": "NO_SCHEDULE"}}))
     violations = [v for v in evaluate(offline.run("staging")) if v.level == "mandatory"]
     assert {v.policy for v in violations} == {"gpu-nodes-tainted"} and len(violations) == 2
 

@@ -28,7 +28,7 @@ MISTAKES = {
 def checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A git repository holding the program, its stacks and the pack at one commit (the diff's base)."""
     work = tmp_path_factory.mktemp("checkout")
-    tracked = subprocess.run(["git", "ls-files", "infra", "policies", "pipelines", "stacks", "Pulumi.yaml"],
+    tracked = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "infra", "policies", "pipelines", "stacks", "Pulumi.yaml"],
                              cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
     for name in tracked:
         (work / name).parent.mkdir(parents=True, exist_ok=True)

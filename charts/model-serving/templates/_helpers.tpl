@@ -102,7 +102,7 @@ resources:
   limits:
     {{- toYaml $v.resources.limits | nindent 4 }}
     {{- if $v.gpu.enabled }}
-    nvidia.com/gpu: {{ $v.gpu.count | quote }}
+    {{ $v.gpu.resource }}: {{ $v.gpu.count | quote }}
     {{- end }}
 {{- $threads := include "model-serving.threads" $v }}
 # Native thread pools (OpenMP, OpenBLAS, MKL) sized to the CPU the model is given, not the
@@ -219,6 +219,9 @@ names the key and the fix.
 {{- if and $v.networkPolicy.enabled (not $v.networkPolicy.loadBalancerCidrs) }}
 {{- $errors = append $errors "networkPolicy.loadBalancerCidrs is required with loadBalancer.enabled: without the load balancer's subnets the NetworkPolicy drops its traffic" }}
 {{- end }}
+{{- end }}
+{{- if and $v.gpu.enabled (or (not $v.gpu.resource) (not $v.gpu.nodeSelector) (not $v.gpu.tolerations)) }}
+{{- $errors = append $errors "gpu.enabled needs gpu.resource, gpu.nodeSelector and gpu.tolerations: how the cluster's GPU nodes are found and tolerated (the platform's values carry them: ConfigMap model-serving-platform-values)" }}
 {{- end }}
 {{- if and $v.gpu.enabled (eq (int $v.autoscaling.minReplicas) 0) }}
 {{- $errors = append $errors "gpu.enabled with autoscaling.minReplicas 0: a GPU model cold-starts in minutes (node scale-up, driver, model load); keep minReplicas >= 1" }}

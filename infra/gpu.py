@@ -1,0 +1,54 @@
+"""NVIDIA GPU scheduling facts, in one place.
+
+The config validation (which instance families and AMIs a gpu group may use), the node groups (their
+taint and label), the device plugin, the serving chart's values (toleration, node selector, resource)
+and the policy pack all read these; none of them spells a GPU fact itself.
+"""
+
+from __future__ import annotations
+
+# The extended resource the device plugin advertises and a GPU container requests.
+RESOURCE = "nvidia.com/gpu"
+# Every GPU node carries this taint (EKS's spelling of the effect) and this label.
+TAINT = {"key": RESOURCE, "value": "true", "effect": "NO_SCHEDULE"}
+TAINT_EFFECT = "NoSchedule"  # the same effect as Kubernetes spells it in a toleration
+NODE_LABEL = ("nvidia.com/gpu.present", "true")
+
+# Instance families with NVIDIA GPUs that the EKS NVIDIA AMIs support (x86_64).
+FAMILIES = frozenset(
+    {"p3", "p3dn", "p4d", "p4de", "p5", "p5e", "p5en", "p6-b200", "g4dn", "g5", "g6", "g6e", "g6f", "gr6", "g7e"}
+)
+# EKS's NVIDIA AMI types: the x86_64 ones a gpu group of this platform may use (FAMILIES are x86_64),
+# and every NVIDIA AMI type EKS has (a node group with any of them has GPUs, whatever else it claims).
+AMI_TYPES = ("AL2023_x86_64_NVIDIA", "BOTTLEROCKET_x86_64_NVIDIA")
+ALL_NVIDIA_AMI_TYPES = (*AMI_TYPES, "AL2023_ARM_64_NVIDIA", "BOTTLEROCKET_ARM_64_NVIDIA")
+
+# GPUs per instance by size (the Cluster Autoscaler's scale-from-zero node template must say how
+# many nvidia.com/gpu a new node brings). p3dn, p4d/p4de, p5* and p6 come with 8 GPUs only.
+_EIGHT_GPU_FAMILIES = frozenset({"p3dn", "p4d", "p4de", "p5", "p5e", "p5en", "p6-b200"})
+_GPUS_BY_SIZE = {"8xlarge": 1, "12xlarge": 4, "24xlarge": 4, "48xlarge": 8, "metal": 8}
+_P3_GPUS_BY_SIZE = {"2xlarge": 1, "8xlarge": 4, "16xlarge": 8}
+
+
+def per_instance(instance_type: str) -> int:
+    """NVIDIA GPUs of a GPU instance type: ``g5.xlarge`` -> 1, ``g5.12xlarge`` -> 4, ``p4d.24xlarge`` -> 8."""
+    family, size = instance_type.split(".", 1)
+    if family in _EIGHT_GPU_FAMILIES:
+        return 8
+    if family == "p3":
+        return _P3_GPUS_BY_SIZE.get(size, 1)
+    return _GPUS_BY_SIZE.get(size, 1)
+
+
+def toleration() -> dict[str, str]:
+    """What a pod that may run on GPU nodes tolerates."""
+    return {"key": RESOURCE, "operator": "Exists", "effect": TAINT_EFFECT}
+
+
+def node_selector() -> dict[str, str]:
+    return {NODE_LABEL[0]: NODE_LABEL[1]}
+
+
+def chart_values(enabled: bool, count: int = 1) -> dict:
+    """The serving chart's ``gpu`` values: whether, how many, and how GPU nodes are found and tolerated."""
+    return {"enabled": enabled, "count": count, "resource": RESOURCE, "nodeSelector": node_selector(), "tolerations": [toleration()]}
