@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
-from infra import gpu
+from infra import gpu, paths
 from pipelines import image
 
 PROJECT = "mlplatform"
@@ -51,6 +51,11 @@ STANDARD_AMI_TYPES = ("AL2023_x86_64_STANDARD", "AL2023_ARM_64_STANDARD", "BOTTL
 # Allowed CloudWatch Logs retention values, in days.
 LOG_RETENTION_DAYS = frozenset(
     {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
+)
+
+# The model URIs KServe's storage initializer reads: the serving chart's values schema owns the pattern.
+MODEL_URI = re.compile(
+    json.loads((paths.SERVING_CHART / "values.schema.json").read_text())["properties"]["model"]["properties"]["storageUri"]["pattern"]
 )
 
 # GitHub-hosted runners come from anywhere on the internet: they reach only an API endpoint open to it.
@@ -301,7 +306,7 @@ class Settings(_Frozen):
     @field_validator("serving_storage_uri", "serving_canary_storage_uri")
     @classmethod
     def _model_uri(cls, value: str) -> str:
-        if value and not re.match(r"^(s3|gs|pvc|https)://.+", value):
+        if not MODEL_URI.match(value):
             raise ValueError("a model URI is s3://, gs://, pvc:// or https://")
         return value
 

@@ -32,7 +32,7 @@ CASES = {
                           "canary.name needs deploymentMode Standard"),
     "canary-over-100": ({"serving_predictor_name": "v1", "serving_canary_name": "v2", "serving_canary_storage_uri": CANARY_URI,
                          "serving_canary_percent": 120}, "/canary/trafficPercent"),
-    "unsupported-model-scheme": ({"serving_storage_uri": "ftp://models/fraud"}, "is not supported"),
+    "unsupported-model-scheme": ({"serving_storage_uri": "ftp://models/fraud"}, "at '/model/storageUri': 'ftp://models/fraud' does not match"),
     "gpu-scale-to-zero": ({**KNATIVE, "serving_gpu": True, "serving_min_replicas": 0}, "gpu.enabled with autoscaling.minReplicas 0"),
 }
 

@@ -167,8 +167,6 @@ names the key and the fix.
 {{- $errors := list }}
 {{- if not $v.model.storageUri }}
 {{- $errors = append $errors "model.storageUri is required: set it to the model's s3://, gs://, pvc:// or https:// URI (for example --set model.storageUri=s3://bucket/mlflow/1/abc/artifacts/model)" }}
-{{- else if not (regexMatch "^(s3|gs|pvc|https)://.+" $v.model.storageUri) }}
-{{- $errors = append $errors (printf "model.storageUri %q is not supported: use an s3://, gs://, pvc:// or https:// URI" $v.model.storageUri) }}
 {{- end }}
 {{- if and $v.requestLogging.enabled (not $v.requestLogging.url) }}
 {{- $errors = append $errors "requestLogging.url is required with requestLogging.enabled: the s3://<bucket>/<prefix> KServe's logger writes to" }}
@@ -191,8 +189,6 @@ names the key and the fix.
 {{- end }}
 {{- if not $v.canary.storageUri }}
 {{- $errors = append $errors "canary.storageUri is required with canary.name: the model the canary serves" }}
-{{- else if not (regexMatch "^(s3|gs|pvc|https)://.+" $v.canary.storageUri) }}
-{{- $errors = append $errors (printf "canary.storageUri %q is not supported: use an s3://, gs://, pvc:// or https:// URI" $v.canary.storageUri) }}
 {{- else if eq $v.canary.storageUri $v.model.storageUri }}
 {{- $errors = append $errors "canary.storageUri equals model.storageUri: a canary must serve a different model than the stable predictor" }}
 {{- end }}
