@@ -65,27 +65,27 @@ test: setup lint ## lint, then the whole test suite (both environments)
 	$(ML)/bin/python -m pytest -n 2 --dist loadgroup tests/ml
 
 lint: $(INFRA)/.installed ## ruff over the Python code
-	$(INFRA)/bin/ruff check infra policies pipelines demo tests scripts benchmarks
+	$(INFRA)/bin/ruff check infra tooling policies pipelines demo tests scripts benchmarks
 
 preview: $(INFRA)/.installed ## offline preview of STACK (default staging), with resource names
-	$(INFRA)/bin/python -m infra.preview --stack $(STACK) --names
+	$(INFRA)/bin/python -m tooling.preview --stack $(STACK) --names
 
 BASE ?= origin/main
 diff: $(INFRA)/.installed ## offline preview diff of STACK against BASE (default origin/main): changes, policies, cost
-	$(INFRA)/bin/python -m infra.preview_diff --stack $(STACK) --base $(BASE)
+	$(INFRA)/bin/python -m tooling.preview_diff --stack $(STACK) --base $(BASE)
 
 # Each provider's replace-on-change inputs (its schema's willReplaceOnChanges) at the locked version,
 # kept in .provider-schemas/ for `make diff`; without them the diff says it cannot tell replacements.
 provider-schemas: $(INFRA)/.installed ## the providers' replace-on-change inputs for `make diff` (needs the Pulumi CLI)
 	@command -v pulumi >/dev/null || { echo "error: provider-schemas needs the Pulumi CLI (https://www.pulumi.com/docs/install/)"; exit 2; }
-	$(INFRA)/bin/python -c "from infra.replacements import provider_versions as v; print(*(f'{p} {n}' for p, n in v().items()), sep='\n')" | \
+	$(INFRA)/bin/python -c "from tooling.replacements import provider_versions as v; print(*(f'{p} {n}' for p, n in v().items()), sep='\n')" | \
 	while read -r provider version; do \
 		pulumi plugin install resource "$$provider" "$$version" >/dev/null && \
-		pulumi package get-schema "$$provider@$$version" | $(INFRA)/bin/python -m infra.replacements extract --provider "$$provider" --version "$$version" || exit 1; \
+		pulumi package get-schema "$$provider@$$version" | $(INFRA)/bin/python -m tooling.replacements extract --provider "$$provider" --version "$$version" || exit 1; \
 	done
 
 policy: $(INFRA)/.installed ## the policy pack's report for every stack (offline)
-	$(INFRA)/bin/python -m policies.harness
+	$(INFRA)/bin/python -m tooling.policy_report
 
 compile: $(ML)/.installed ## compile the KFP pipelines into pipelines/compiled/
 	$(ML)/bin/python -m pipelines.compile

@@ -21,7 +21,7 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3, help="runs per stack; the best is reported")
     args = parser.parse_args()
     started = time.perf_counter()
-    from infra import offline
+    from tooling import offline
 
     imported = time.perf_counter() - started
     print(f"{'import':<10} {imported:7.3f} s")

@@ -196,8 +196,8 @@ class PlatformChecks:
         self.available = infra_python.exists()
         self.processes: dict[str, subprocess.Popen[str]] = {}
         if self.available:
-            for name, module in (("preview", ["infra.preview", "--stack", "staging", "--outputs-json"]),
-                                 ("policy", ["policies.harness", "--stack", "staging"])):
+            for name, module in (("preview", ["tooling.preview", "--stack", "staging", "--outputs-json"]),
+                                 ("policy", ["tooling.policy_report", "--stack", "staging"])):
                 self.processes[name] = subprocess.Popen([str(infra_python), "-m", *module], cwd=ROOT, text=True,
                                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 

@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 from pydantic.alias_generators import to_camel
 
-from infra import config, flows, object_store, offline
+from infra import config, flows, object_store
 from infra.components.model_serving import serving_values
 from tests.charts.conftest import CHART, helm
+from tooling import offline
 
 CANARY_URI = "s3://mlp-staging-artifacts-123456789012/mlflow/1/models/m-canary/artifacts"
 KNATIVE = {"serving_deployment_mode": "Knative", "kserve_deployment_mode": "Knative"}

@@ -23,9 +23,10 @@ from typing import Any
 
 import yaml
 
-from infra import offline, paths, versions
-from infra.mocks import Registration
+from infra import paths, versions
 from tests.charts.conftest import helm_binary
+from tooling import offline
+from tooling.mocks import Registration
 
 ROOT = paths.ROOT
 UPSTREAM_ROOTS = (ROOT.parent / "shared" / "upstream", ROOT / ".upstream")

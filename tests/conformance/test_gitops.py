@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from infra import namespaces, offline, versions
+from infra import namespaces, versions
 from infra.components import argocd
 from tests.charts.conftest import CHART, by_kind, render
 from tests.conformance.render import RELEASE, Rendered, identity
+from tooling import offline
 
 VARIANT = "staging+argocd"
 # Kinds outside any namespace: the AppProject admits none of them.

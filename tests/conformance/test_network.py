@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from infra import offline
 from tests.conformance.render import Rendered
+from tooling import offline
 
 
 @dataclass(frozen=True)

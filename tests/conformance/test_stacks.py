@@ -13,10 +13,11 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from infra import namespaces, offline
+from infra import namespaces
 from infra.pod_security import pod_spec_of, violations
 from tests.conformance.render import KUBERNETES_VERSION, MISSING_DEPENDENCIES, Rendered, identity, namespace_of
 from tests.crd import strict
+from tooling import offline
 
 Objects = dict[str, list[Rendered]]
 WORKLOADS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "Pod"}

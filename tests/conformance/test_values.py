@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 import yaml
 
-from infra import offline
 from tests.conformance import render
+from tooling import offline
 
 
 def _templates(chart: Path) -> str:

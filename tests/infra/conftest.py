@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from infra import offline
+from tooling import offline
 
 # What the deploy workflow passes once it has pushed the step image (pipelines/Dockerfile).
 STEP_IMAGE = {"pipelineStepImageDigest": "sha256:" + "5e" * 32}

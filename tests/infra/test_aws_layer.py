@@ -6,9 +6,10 @@ import json
 
 import pytest
 
-from infra import offline, workloads
+from infra import workloads
 from infra.components.eks_cluster import CONTROL_PLANE_LOG_TYPES, NODE_ROLE_POLICIES
-from infra.mocks import Registration
+from tooling import offline
+from tooling.mocks import Registration
 
 BUCKET = "aws:s3/bucket:Bucket"
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"

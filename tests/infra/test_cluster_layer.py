@@ -8,14 +8,15 @@ from pathlib import Path
 
 import yaml
 
-from infra import namespaces, offline, paths, versions
+from infra import namespaces, paths, versions
 from infra.components import kubeflow_pipelines as kfp_component
 from infra.components import training_pipelines
 from infra.components.platform_namespace import psa_labels
-from infra.mocks import Registration
 from infra.pod_security import pod_spec_of, restricted_violations
 from pipelines import cluster as credentials
 from pipelines import image
+from tooling import offline
+from tooling.mocks import Registration
 
 ROOT = Path(__file__).resolve().parents[2]
 RELEASE = "kubernetes:helm.sh/v3:Release"

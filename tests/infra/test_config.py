@@ -9,8 +9,9 @@ import pulumi
 import pytest
 import yaml
 
-from infra import config, offline
-from infra.mocks import PlatformMocks, RecordingMonitor
+from infra import config
+from tooling import offline
+from tooling.mocks import PlatformMocks, RecordingMonitor
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PROGRAM = """
 import json, sys
 sys.path.insert(0, "..")
-from infra import offline
+from tooling import offline
 run = offline.run("staging")
 print(json.dumps({
     "charts": [r.inputs["chart"] for r in run.of_type("kubernetes:helm.sh/v3:Release")],

@@ -42,3 +42,10 @@ def test_the_object_store_is_decided_once() -> None:
     MLflow, KFP, MinIO, the flows and the serving values are handed the ObjectStore."""
     readers = sorted(module_name(path) for path in (ROOT / "infra").rglob("*.py") if "settings.object_store" in path.read_text())
     assert readers == ["infra.cluster_layer", "infra.namespaces"]
+
+
+def test_tools_sit_above_the_program_and_the_pack() -> None:
+    """tooling/ imports infra/ and policies/; neither imports tooling/ (nor does the pack import the program's tools)."""
+    below = [path for package in ("infra", "policies", "pipelines") for path in (ROOT / package).rglob("*.py")]
+    offenders = {module_name(path): sorted(n for n in imports(path) if n.startswith("tooling")) for path in below}
+    assert {module: names for module, names in offenders.items() if names} == {}

@@ -18,10 +18,10 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from infra import offline
-from policies.harness import evaluate
 from policies.helpers import config_defaults
 from policies.pack import POLICIES
+from tooling import offline
+from tooling.policy_report import evaluate
 
 BY_NAME = {policy.name: policy for policy in POLICIES}
 SECURE_BUCKET_POLICY = json.dumps({"Statement": [{"Effect": "Deny", "Principal": "*", "Action": "s3:*",

@@ -7,8 +7,8 @@ import os
 import subprocess
 import sys
 
-from infra import cost, offline, preview_diff, replacements
-from infra.snapshot import SECRET, snapshot
+from tooling import cost, offline, preview_diff, replacements
+from tooling.snapshot import SECRET, snapshot
 
 
 def snap(stack: str, overrides: dict | None = None) -> dict:
@@ -121,7 +121,7 @@ def rules_from_excerpt(tmp_path) -> replacements.Rules:
     """The replace rules as `make provider-schemas` writes them, from the excerpt (through the CLI)."""
     version = replacements.provider_versions()["aws"]
     schema = json.dumps({**SCHEMA_EXCERPT, "version": version})
-    result = subprocess.run([sys.executable, "-m", "infra.replacements", "extract", "--provider", "aws", "--version", version,
+    result = subprocess.run([sys.executable, "-m", "tooling.replacements", "extract", "--provider", "aws", "--version", version,
                              "--out-dir", str(tmp_path)], input=schema, capture_output=True, text=True, check=True)
     assert "1 resource types with replace-on-change inputs" in result.stdout
     return replacements.load(tmp_path, {"aws": version})
@@ -181,9 +181,9 @@ def test_a_changed_secret_shows_as_changed_and_masked(tmp_path) -> None:
 
 def test_base_snapshot_uses_the_same_digest_key() -> None:
     """A snapshot in another process (as the base revision's is) masks an unchanged secret exactly as the head does."""
-    from infra.snapshot import DIGEST_KEY, DIGEST_KEY_ENV
+    from tooling.snapshot import DIGEST_KEY, DIGEST_KEY_ENV
 
-    result = subprocess.run([sys.executable, "-m", "infra.snapshot", "--stack", "staging"], cwd=preview_diff.ROOT, capture_output=True,
+    result = subprocess.run([sys.executable, "-m", "tooling.snapshot", "--stack", "staging"], cwd=preview_diff.ROOT, capture_output=True,
                             text=True, check=True, env={**os.environ, DIGEST_KEY_ENV: DIGEST_KEY})
     base = json.loads(result.stdout)
     head = snap("staging")

@@ -28,7 +28,7 @@ MISTAKES = {
 def checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A git repository holding the program, its stacks and the pack at one commit (the diff's base)."""
     work = tmp_path_factory.mktemp("checkout")
-    tracked = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "infra", "policies", "pipelines", "stacks", "Pulumi.yaml"],
+    tracked = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "infra", "tooling", "policies", "pipelines", "stacks", "charts", "Pulumi.yaml"],
                              cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
     for name in tracked:
         (work / name).parent.mkdir(parents=True, exist_ok=True)
@@ -40,8 +40,8 @@ def checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return work
 
 
-@pytest.mark.parametrize("command", [["infra.preview", "--stack", "staging", "--names"],
-                                     ["infra.preview_diff", "--stack", "staging", "--base", "HEAD"]], ids=["preview", "diff"])
+@pytest.mark.parametrize("command", [["tooling.preview", "--stack", "staging", "--names"],
+                                     ["tooling.preview_diff", "--stack", "staging", "--base", "HEAD"]], ids=["preview", "diff"])
 @pytest.mark.parametrize("mistake", sorted(MISTAKES))
 def test_a_broken_stack_file_gives_one_line(checkout: Path, mistake: str, command: list[str]) -> None:
     """Each mistake, in `make preview` and `make diff`: exit 2, one stderr line naming the file and the key."""

@@ -59,7 +59,7 @@ def test_pr_workflow_previews_every_stack_with_the_policy_pack() -> None:
     assert pulumi["policyPacks"] == "policies" and pulumi["stack-name"] == "${{ matrix.stack }}"
     assert "AWS_ACCESS_KEY_ID" not in (WORKFLOWS / "pr.yml").read_text()
     offline = " ".join(step.get("run", "") for step in jobs["offline-preview"]["steps"])
-    assert "infra.preview_diff" in offline and "GITHUB_STEP_SUMMARY" in offline
+    assert "tooling.preview_diff" in offline and "GITHUB_STEP_SUMMARY" in offline
 
 
 def test_deploy_workflow_gates_prod_behind_staging_and_an_environment() -> None:
@@ -125,14 +125,14 @@ def _stacks_reached(workflow: dict, job: dict) -> set[str]:
 @pytest.mark.parametrize("name", ["pr.yml", "deploy.yml", "promote.yml"])
 def test_cluster_jobs_run_where_each_stacks_api_is_reachable(name: str) -> None:
     """Each job that previews, deploys or promotes a stack runs on that stack's runner (from its stack file); every other job on a hosted one."""
-    from infra import ci_runners, offline
+    from tooling import ci_runners, offline
 
     labels = ci_runners.runner_labels()
     workflow = load(name)
     assert workflow["jobs"]["runners"] == {"uses": "./.github/workflows/runners.yml"}
     (labeller,) = load("runners.yml")["jobs"].values()
     assert labeller["runs-on"] == "ubuntu-24.04"
-    assert any("python -m infra.ci_runners" in step.get("run", "") for step in labeller["steps"])
+    assert any("python -m tooling.ci_runners" in step.get("run", "") for step in labeller["steps"])
     reached_any = False
     for job_name, job in workflow["jobs"].items():
         if job_name == "runners":

@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 INFRA_PYTHON = ROOT / ".venv-infra" / "bin" / "python"
 EXPORT = """
 import json, sys
-from infra import offline
+from tooling import offline
 both = {}
 for auth in ("off", "on"):
     run = offline.run(sys.argv[1], {"mlflowBasicAuth": auth == "on"})

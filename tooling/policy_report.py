@@ -1,6 +1,6 @@
 """Run the whole policy pack over a stack's resource graph offline (program under mocks).
 
-    python -m policies.harness [--stack staging ...] [--override key=value ...]
+    python -m tooling.policy_report [--stack staging ...] [--override key=value ...]
 
 Builds the engine's arguments from the mocked registrations (camelCase inputs,
 resource options, provider), calls every validator with a collecting report, and
@@ -25,10 +25,10 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from infra import offline
-from infra.mocks import Registration
 from policies.helpers import config_defaults
 from policies.pack import POLICIES
+from tooling import offline
+from tooling.mocks import Registration
 
 
 @dataclass(frozen=True)

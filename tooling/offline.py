@@ -2,7 +2,7 @@
 
 ``stack_config`` merges the project defaults of ``Pulumi.yaml`` with
 ``stacks/Pulumi.<stack>.yaml`` the way the CLI does, and ``run`` executes the
-real program against :mod:`infra.mocks`, returning every registration and the
+real program against :mod:`tooling.mocks`, returning every registration and the
 stack outputs. Tests, the preview and the benchmarks all go through here.
 """
 
@@ -20,7 +20,7 @@ from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 from infra import config, program
-from infra.mocks import PlatformMocks, RecordingMonitor, Registration
+from tooling.mocks import PlatformMocks, RecordingMonitor, Registration
 
 ROOT = Path(__file__).resolve().parent.parent
 STACKS = ("dev", "staging", "prod", "local")

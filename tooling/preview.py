@@ -1,6 +1,6 @@
 """Offline preview: what a stack would create, grouped by resource type.
 
-    python -m infra.preview --stack staging [--stack prod ...] [--names]
+    python -m tooling.preview --stack staging [--stack prod ...] [--names]
 
 Runs the real program under mocks (no cloud account, no Pulumi CLI) and prints
 the resources by type. Invalid stack config fails with its one-line error.
@@ -13,8 +13,8 @@ import json
 import sys
 import time
 
-from infra import offline
 from infra.config import ConfigError
+from tooling import offline
 
 
 def render(run: offline.OfflineRun, names: bool = False) -> str:

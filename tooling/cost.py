@@ -1,4 +1,4 @@
-"""Monthly cost estimate of a stack's resource graph from the price table in infra/prices.yaml.
+"""Monthly cost estimate of a stack's resource graph from the price table in tooling/prices.yaml.
 
 Node groups are priced at desired and at max size; a SPOT group at the
 configured discount, with on-demand shown beside it; multi-type groups at their
@@ -31,7 +31,7 @@ def load_prices() -> dict[str, Any]:
 
 
 def estimate(snapshot: dict[str, Any], region: str, prices: dict[str, Any] | None = None) -> list[CostLine]:
-    """Cost lines for every priced resource in ``snapshot`` (see infra.snapshot)."""
+    """Cost lines for every priced resource in ``snapshot`` (see tooling.snapshot)."""
     prices = prices or load_prices()
     table = prices["regions"].get(region)
     if table is None:

@@ -6,7 +6,7 @@ offline diff marks a change as a replacement from exactly that, never from a han
 
 The schemas come from the Pulumi CLI at the versions in ``requirements/infra.lock``:
 
-    make provider-schemas      # pulumi package get-schema aws@<version> | python -m infra.replacements extract ...
+    make provider-schemas      # pulumi package get-schema aws@<version> | python -m tooling.replacements extract ...
 
 which keeps only the replace-on-change paths of each resource type, in ``.provider-schemas/``
 (ignored by git, a few hundred KB). Where a provider's schema is absent the diff says that it

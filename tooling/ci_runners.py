@@ -1,6 +1,6 @@
 """Which runner each stack's cluster jobs run on, from the stack files (the one owner of that fact).
 
-    python -m infra.ci_runners            # {"dev": ["self-hosted", "linux", "mlplatform-dev"], ...}
+    python -m tooling.ci_runners            # {"dev": ["self-hosted", "linux", "mlplatform-dev"], ...}
 
 The workflows' first job prints this map; every job that previews or deploys a stack takes its
 ``runs-on`` from it (``fromJSON(needs.runners.outputs.labels)[stack]``). A cluster whose API
@@ -12,8 +12,8 @@ from __future__ import annotations
 import json
 import sys
 
-from infra import offline
 from infra.config import ConfigError
+from tooling import offline
 
 
 def runner_labels() -> dict[str, list[str]]:

@@ -1,6 +1,6 @@
 """A stack's resource graph as JSON, secrets masked: what the offline preview diff compares.
 
-    python -m infra.snapshot --stack staging [--override key=value ...]
+    python -m tooling.snapshot --stack staging [--override key=value ...]
 
 Run in a checkout of any revision (the diff runs it at the base and at the head).
 """
@@ -16,9 +16,9 @@ import secrets
 import sys
 from typing import Any
 
-from infra import offline
 from infra.config import ConfigError
-from infra.offline import SECRET
+from tooling import offline
+from tooling.offline import SECRET
 
 # The diff sets one random key for both of its snapshots (base and head), so that a changed secret
 # shows as changed; the digest is keyed, never printed, and means nothing outside that one diff.

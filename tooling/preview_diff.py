@@ -1,13 +1,13 @@
 """Offline preview diff: what a change does to a stack, with no cloud credentials.
 
-    python -m infra.preview_diff --stack staging [--stack prod] --base origin/main [--out report.md]
+    python -m tooling.preview_diff --stack staging [--stack prod] --base origin/main [--out report.md]
 
 Runs the program under mocks at the base revision (a clean export of it, in a
 subprocess) and at the working tree, and prints a Markdown report: resources
 added, removed and changed with the changed input keys (old -> new; a secret
 only as "secret changed"), the policy pack's violations at head, and the monthly
 cost at both. A change that makes the provider replace the resource is marked
-"replace" from the provider's schema (infra/replacements.py), and replacements
+"replace" from the provider's schema (tooling/replacements.py), and replacements
 and deletions of stateful resources are listed first.
 """
 
@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from infra import cost, offline, replacements
 from infra.config import ConfigError
-from infra.snapshot import DIGEST_KEY, DIGEST_KEY_ENV, is_secret, snapshot
+from tooling import cost, offline, replacements
+from tooling.snapshot import DIGEST_KEY, DIGEST_KEY_ENV, is_secret, snapshot
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_VALUE = 160
@@ -191,10 +191,12 @@ def snapshot_at_revision(revision: str, stack: str) -> dict[str, Any]:
     """The snapshot of ``stack`` as the program at ``revision`` declares it."""
     with tempfile.TemporaryDirectory(prefix="preview-base-") as tmp:
         export_revision(revision, Path(tmp))
-        if not (Path(tmp) / "infra" / "snapshot.py").exists():
-            raise SystemExit(f"error: revision {revision} predates infra/snapshot.py; diff against a newer base")
+        # The snapshot tool as that revision has it (it moved from infra/ to tooling/).
+        module = next((f"{package}.snapshot" for package in ("tooling", "infra") if (Path(tmp) / package / "snapshot.py").exists()), None)
+        if module is None:
+            raise SystemExit(f"error: revision {revision} predates the snapshot tool; diff against a newer base")
         # The same digest key as this process's snapshots: a secret that changed shows as changed.
-        result = subprocess.run([sys.executable, "-m", "infra.snapshot", "--stack", stack], cwd=tmp, capture_output=True, text=True,
+        result = subprocess.run([sys.executable, "-m", module, "--stack", stack], cwd=tmp, capture_output=True, text=True,
                                 check=False, env={**os.environ, DIGEST_KEY_ENV: DIGEST_KEY})
     if result.returncode != 0:
         last = (result.stderr.strip().splitlines() or [f"exit status {result.returncode}"])[-1].removeprefix("error: ")
@@ -205,7 +207,7 @@ def snapshot_at_revision(revision: str, stack: str) -> dict[str, Any]:
 def report(stack: str, base: dict[str, Any], head_run: offline.OfflineRun, base_label: str,
            rules: replacements.Rules | None = None) -> str:
     """Diff, policy results and costs of one stack as Markdown."""
-    from policies.harness import evaluate
+    from tooling.policy_report import evaluate
 
     head = json.loads(json.dumps(snapshot(head_run), default=str))
     region, prices = head_run.settings.aws_region, cost.load_prices()

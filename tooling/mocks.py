@@ -138,7 +138,7 @@ class PlatformMocks(pulumi.runtime.Mocks):
         if token == "aws:eks/getAddonVersion:getAddonVersion":
             addon = args.args["addonName"]
             return {"addonName": addon, "kubernetesVersion": args.args.get("kubernetesVersion"), "version": ADDON_DEFAULT_VERSIONS[addon], "id": addon}, []
-        raise NotImplementedError(f"offline preview has no answer for invoke {token}; add one to infra/mocks.py")
+        raise NotImplementedError(f"offline preview has no answer for invoke {token}; add one to tooling/mocks.py")
 
 
 class RecordingMonitor(MockMonitor):
