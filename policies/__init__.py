@@ -1,1 +1,1 @@
-"""The platform's CrossGuard policy pack (pulumi-policy): rules in aws_rules.py and kubernetes_rules.py."""
+"""The platform's CrossGuard policy pack (pulumi-policy): one module of rules per area (s3, eks, nodes, rds, iam, protection, kubernetes), collected in pack.py."""

@@ -1,14 +1,29 @@
-"""Small helpers shared by the rules: property access, environments, policy construction."""
+"""Small helpers shared by the rules: property access, environments, and the ``rule`` decorator.
+
+A rule is its function with its metadata right above it::
+
+    MAX_GPU_NODES = Tunable("maxGpuNodes", {"type": "integer"}, 8)
+
+    @rule("gpu-node-budget", "GPU node groups stay within the GPU budget.", COST, Severity.LOW,
+          "Lower maxSize or raise maxGpuNodes.", tunables=[MAX_GPU_NODES])
+    def gpu_budget(args, report): ... MAX_GPU_NODES.read(args) ...
+
+A tunable's default lives in its ``Tunable`` only: the rule reads it from there and the pack's
+config schema advertises it from there.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
 
 from pulumi_policy import (
     EnforcementLevel,
     PolicyConfigSchema,
+    PolicyResource,
     ResourceValidationArgs,
     ResourceValidationPolicy,
     Severity,
@@ -85,6 +100,45 @@ def stack_policy(name: str, description: str, level: EnforcementLevel, severity:
                  remediation: str, config: dict[str, dict[str, Any]] | None = None) -> StackValidationPolicy:
     """A policy that sees the whole stack (for joins across resources)."""
     return _policy(StackValidationPolicy, name, description, level, severity, validate, remediation, config)
+
+
+@dataclass(frozen=True)
+class Tunable:
+    """A setting of a rule that a stack's policy config may change; its default is here and only here."""
+
+    name: str
+    schema: dict[str, Any]
+    default: Any
+
+    def read(self, args: Any) -> Any:
+        """The value the engine passes for this stack, or the default."""
+        return args.get_config().get(self.name, self.default)
+
+    def spec(self) -> dict[str, Any]:
+        return {**self.schema, "default": self.default}
+
+
+def rule(name: str, description: str, level: EnforcementLevel, severity: Severity, remediation: str,
+         tunables: Sequence[Tunable] = (), stack: bool = False) -> Callable[[Callable], Callable]:
+    """Attach a rule's policy (metadata, tunables) to its validating function."""
+
+    def attach(validate: Callable) -> Callable:
+        config = {tunable.name: tunable.spec() for tunable in tunables} or None
+        make = stack_policy if stack else resource_policy
+        validate.policy = make(name, description, level, severity, validate, remediation, config)  # type: ignore[attr-defined]
+        return validate
+
+    return attach
+
+
+def policies_of(*modules: ModuleType) -> list[Any]:
+    """The policies of the rules each module defines, in the order they are written."""
+    return [value.policy for module in modules for value in vars(module).values() if callable(value) and hasattr(value, "policy")]
+
+
+def of_type(resources: Iterable[PolicyResource], types: tuple[str, ...]) -> list[PolicyResource]:
+    """The resources of a stack that have one of ``types``."""
+    return [r for r in resources if r.resource_type in types]
 
 
 def config_defaults(policy: Any) -> dict[str, Any]:

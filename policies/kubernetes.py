@@ -8,7 +8,7 @@ from typing import Any
 from pulumi_policy import ReportViolation, ResourceValidationArgs, Severity, StackValidationArgs
 
 from infra.pod_security import pod_spec_of, restricted_violations
-from policies.helpers import SECURITY, get, message, resource_policy, stack_policy
+from policies.helpers import SECURITY, Tunable, get, message, rule
 
 NAMESPACE = "kubernetes:core/v1:Namespace"
 NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
@@ -41,6 +41,8 @@ def _containers(spec: dict) -> list[dict]:
     return spec.get("containers", []) + spec.get("initContainers", [])
 
 
+@rule("namespace-pod-security-labels", "Every namespace carries Pod Security Admission labels.",
+      SECURITY, Severity.HIGH, "Label enforce (restricted or a documented exception), audit and warn.")
 def namespace_psa(args: ResourceValidationArgs, report: ReportViolation) -> None:
     if args.resource_type != NAMESPACE:
         return
@@ -63,6 +65,8 @@ def _is_default_deny(policy: dict) -> bool:
     )
 
 
+@rule("namespace-default-deny", "Every namespace has a default-deny NetworkPolicy.",
+      SECURITY, Severity.HIGH, "Add a default-deny NetworkPolicy; allow each flow explicitly.", stack=True)
 def namespace_default_deny(args: StackValidationArgs, report: ReportViolation) -> None:
     denied = {
         get(r.props, "metadata.namespace")
@@ -82,6 +86,8 @@ def namespace_default_deny(args: StackValidationArgs, report: ReportViolation) -
             )
 
 
+@rule("containers-restricted", "Containers run as non-root, unprivileged, with no privilege escalation and ALL dropped.",
+      SECURITY, Severity.HIGH, "Apply the restricted security contexts.")
 def container_security(args: ResourceValidationArgs, report: ReportViolation) -> None:
     spec = _pod_spec(args)
     if spec is None:
@@ -95,6 +101,8 @@ def container_security(args: ResourceValidationArgs, report: ReportViolation) ->
         ))
 
 
+@rule("containers-resources", "Containers set CPU and memory requests and limits.",
+      SECURITY, Severity.MEDIUM, "Set requests and limits.")
 def container_resources(args: ResourceValidationArgs, report: ReportViolation) -> None:
     spec = _pod_spec(args)
     if spec is None:
@@ -114,6 +122,8 @@ def _images(spec: dict) -> list[str]:
     return [c.get("image", "") for c in _containers(spec)]
 
 
+@rule("images-pinned", "Images are pinned by tag or digest, never latest.",
+      SECURITY, Severity.MEDIUM, "Pin a version tag or a digest.")
 def image_pinned(args: ResourceValidationArgs, report: ReportViolation) -> None:
     spec = _pod_spec(args)
     if spec is None:
@@ -128,11 +138,18 @@ def image_pinned(args: ResourceValidationArgs, report: ReportViolation) -> None:
             ))
 
 
+ALLOWED_REGISTRIES = Tunable("allowedRegistries", {"type": "array", "items": {"type": "string"}}, DEFAULT_REGISTRIES)
+
+
+
+@rule("images-allowed-registries", "Images come from allowed registries.",
+      SECURITY, Severity.HIGH, "Use an allowed registry or extend allowedRegistries.",
+      tunables=[ALLOWED_REGISTRIES])
 def image_registry(args: ResourceValidationArgs, report: ReportViolation) -> None:
     spec = _pod_spec(args)
     if spec is None:
         return
-    allowed = args.get_config().get("allowedRegistries", DEFAULT_REGISTRIES)
+    allowed = ALLOWED_REGISTRIES.read(args)
     for image in _images(spec):
         first = image.split("/", 1)[0]
         registry = first if ("." in first or ":" in first) and "/" in image else "docker.io"
@@ -144,6 +161,8 @@ def image_registry(args: ResourceValidationArgs, report: ReportViolation) -> Non
             ))
 
 
+@rule("no-public-load-balancer", "No Service creates an internet-facing load balancer unless annotated internal.",
+      SECURITY, Severity.CRITICAL, "Annotate it internal or use the gateway.")
 def no_public_load_balancer(args: ResourceValidationArgs, report: ReportViolation) -> None:
     if args.resource_type != SERVICE or get(args.props, "spec.type") != "LoadBalancer":
         return
@@ -160,6 +179,8 @@ def no_public_load_balancer(args: ResourceValidationArgs, report: ReportViolatio
         ))
 
 
+@rule("releases-and-manifests-pinned", "Helm releases and kustomize sources are pinned.",
+      SECURITY, Severity.MEDIUM, "Pin chart versions and ?ref= tags.")
 def releases_pinned(args: ResourceValidationArgs, report: ReportViolation) -> None:
     if args.resource_type in (RELEASE, CHART_V4):
         version = str(get(args.props, "version", "") or "")
@@ -195,34 +216,18 @@ def _check_serving(max_replicas: Any, resources: Any | None, limit: int, what: s
         ))
 
 
+MAX_MODEL_REPLICAS = Tunable("maxReplicas", {"type": "integer"}, 20)
+
+
+
+@rule("inference-service-bounded", "Served models have bounded replicas and resources.",
+      SECURITY, Severity.MEDIUM, "Bound maxReplicas and set resources.",
+      tunables=[MAX_MODEL_REPLICAS])
 def inference_service_bounded(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    limit = args.get_config().get("maxReplicas", 20)
+    limit = MAX_MODEL_REPLICAS.read(args)
     if args.resource_type == INFERENCE_SERVICE:
         predictor = get(args.props, "spec.predictor", {}) or {}
         _check_serving(predictor.get("maxReplicas"), get(predictor, "model.resources") or {}, limit, "InferenceService", report)
     elif args.resource_type == RELEASE and str(get(args.props, "chart", "")).endswith(SERVING_CHART):
         values = get(args.props, "values", {}) or {}
         _check_serving(get(values, "autoscaling.maxReplicas", 3), get(values, "resources"), limit, "The model-serving release", report)
-
-
-POLICIES = [
-    resource_policy("namespace-pod-security-labels", "Every namespace carries Pod Security Admission labels.", SECURITY, Severity.HIGH,
-                    namespace_psa, "Label enforce (restricted or a documented exception), audit and warn."),
-    stack_policy("namespace-default-deny", "Every namespace has a default-deny NetworkPolicy.", SECURITY, Severity.HIGH,
-                 namespace_default_deny, "Add a default-deny NetworkPolicy; allow each flow explicitly."),
-    resource_policy("containers-restricted", "Containers run as non-root, unprivileged, with no privilege escalation and ALL dropped.",
-                    SECURITY, Severity.HIGH, container_security, "Apply the restricted security contexts."),
-    resource_policy("containers-resources", "Containers set CPU and memory requests and limits.", SECURITY, Severity.MEDIUM,
-                    container_resources, "Set requests and limits."),
-    resource_policy("images-pinned", "Images are pinned by tag or digest, never latest.", SECURITY, Severity.MEDIUM, image_pinned,
-                    "Pin a version tag or a digest."),
-    resource_policy("images-allowed-registries", "Images come from allowed registries.", SECURITY, Severity.HIGH, image_registry,
-                    "Use an allowed registry or extend allowedRegistries.",
-                    {"allowedRegistries": {"type": "array", "items": {"type": "string"}, "default": DEFAULT_REGISTRIES}}),
-    resource_policy("no-public-load-balancer", "No Service creates an internet-facing load balancer unless annotated internal.", SECURITY,
-                    Severity.CRITICAL, no_public_load_balancer, "Annotate it internal or use the gateway."),
-    resource_policy("releases-and-manifests-pinned", "Helm releases and kustomize sources are pinned.", SECURITY, Severity.MEDIUM,
-                    releases_pinned, "Pin chart versions and ?ref= tags."),
-    resource_policy("inference-service-bounded", "Served models have bounded replicas and resources.", SECURITY, Severity.MEDIUM,
-                    inference_service_bounded, "Bound maxReplicas and set resources.", {"maxReplicas": {"type": "integer", "default": 20}}),
-]

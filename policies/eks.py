@@ -1,0 +1,113 @@
+"""EKS rules: the control plane's logging, encryption, endpoint and version, and NetworkPolicy enforcement.
+"""
+
+from __future__ import annotations
+
+from pulumi_policy import ReportViolation, ResourceValidationArgs, Severity, StackValidationArgs
+
+from infra.config import SUPPORTED_KUBERNETES_VERSIONS
+from policies.helpers import (
+    SECURITY,
+    Tunable,
+    as_json,
+    get,
+    message,
+    of_type,
+    rule,
+)
+
+CLUSTER = "aws:eks/cluster:Cluster"
+
+
+ADDON = "aws:eks/addon:Addon"
+
+
+ALL_LOG_TYPES = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
+
+
+REQUIRED_LOG_TYPES = Tunable("requiredLogTypes", {"type": "array", "items": {"type": "string"}}, ALL_LOG_TYPES)
+
+
+@rule("eks-control-plane-logging", "EKS sends every control-plane log type to CloudWatch.",
+      SECURITY, Severity.HIGH, "Enable api, audit, authenticator, controllerManager and scheduler logs.",
+      tunables=[REQUIRED_LOG_TYPES])
+def eks_logging(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if args.resource_type != CLUSTER:
+        return
+    required = REQUIRED_LOG_TYPES.read(args)
+    missing = sorted(set(required) - set(get(args.props, "enabledClusterLogTypes", []) or []))
+    if missing:
+        report(message(
+            f"EKS control-plane log types {missing} are off.",
+            "without audit and authenticator logs nobody can tell who did what to the cluster.",
+            "set enabled_cluster_log_types to all of api, audit, authenticator, controllerManager, scheduler.",
+        ))
+
+
+@rule("eks-secrets-encryption", "EKS envelope-encrypts Secrets with a KMS key.",
+      SECURITY, Severity.HIGH, "Set encryption_config with a customer-managed KMS key for resources [secrets].")
+def eks_secrets_encryption(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if args.resource_type != CLUSTER:
+        return
+    config = get(args.props, "encryptionConfig") or {}
+    if "secrets" not in (get(config, "resources", []) or []) or not get(config, "provider.keyArn"):
+        report(message(
+            "EKS secrets are not envelope-encrypted with a KMS key.",
+            "Kubernetes Secrets (database passwords, tokens) would sit in etcd with AWS-managed encryption only.",
+            "set encryption_config with resources [secrets] and a customer-managed KMS key.",
+        ))
+
+
+@rule("eks-endpoint-restricted", "The EKS API endpoint is private or limited to known CIDRs, never 0.0.0.0/0.",
+      SECURITY, Severity.CRITICAL, "Turn the public endpoint off or restrict public_access_cidrs.")
+def eks_endpoint(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if args.resource_type != CLUSTER:
+        return
+    vpc = get(args.props, "vpcConfig") or {}
+    if get(vpc, "endpointPublicAccess", True) is False:
+        return
+    cidrs = get(vpc, "publicAccessCidrs") or ["0.0.0.0/0"]
+    if "0.0.0.0/0" in cidrs:
+        report(message(
+            "The EKS API endpoint is open to the whole internet (0.0.0.0/0).",
+            "the API server becomes a target for credential stuffing and any future auth bypass.",
+            "set endpointPublicAccess false, or publicAccessCidrs to your VPN or office ranges.",
+        ))
+
+
+SUPPORTED_VERSIONS = Tunable("supportedVersions", {"type": "array", "items": {"type": "string"}}, list(SUPPORTED_KUBERNETES_VERSIONS))
+
+
+@rule("eks-supported-version", "EKS runs a Kubernetes version in standard support.",
+      SECURITY, Severity.MEDIUM, "Upgrade to a supported version.",
+      tunables=[SUPPORTED_VERSIONS])
+def eks_version(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if args.resource_type != CLUSTER:
+        return
+    supported = SUPPORTED_VERSIONS.read(args)
+    version = get(args.props, "version")
+    if version not in supported:
+        report(message(
+            f"EKS version {version} is outside the supported window {supported}.",
+            "outside standard support AWS bills extended support and security fixes stop.",
+            f"upgrade kubernetesVersion to one of {supported}.",
+        ))
+
+
+@rule("eks-vpc-cni-network-policy", "The vpc-cni add-on enforces NetworkPolicies.",
+      SECURITY, Severity.HIGH, "Configure vpc-cni with enableNetworkPolicy \"true\".", stack=True)
+def vpc_cni_network_policy(args: StackValidationArgs, report: ReportViolation) -> None:
+    clusters = of_type(args.resources, (CLUSTER,))
+    if not clusters:
+        return
+    cni = [a for a in of_type(args.resources, (ADDON,)) if get(a.props, "addonName") == "vpc-cni"]
+    enabled = [a for a in cni if get(as_json(get(a.props, "configurationValues", "{}")) or {}, "enableNetworkPolicy") in ("true", True)]
+    if not enabled:
+        report(
+            message(
+                "The vpc-cni add-on does not enforce NetworkPolicies (enableNetworkPolicy is not \"true\").",
+                "every default-deny and allow policy in the cluster would be silently ignored.",
+                "manage vpc-cni as an EKS add-on with configuration_values {\"enableNetworkPolicy\": \"true\"}.",
+            ),
+            cni[0].urn if cni else clusters[0].urn,
+        )

@@ -1,0 +1,86 @@
+"""RDS rules: encryption, no public address, backups and deletion protection, TLS only.
+"""
+
+from __future__ import annotations
+
+from pulumi_policy import ReportViolation, ResourceValidationArgs, Severity, StackValidationArgs
+
+from policies.helpers import (
+    SECURITY,
+    Tunable,
+    get,
+    message,
+    of_type,
+    resource_environment,
+    rule,
+)
+
+RDS = "aws:rds/instance:Instance"
+
+
+RDS_PARAMETERS = "aws:rds/parameterGroup:ParameterGroup"
+
+
+@rule("rds-storage-encrypted", "RDS storage is encrypted.",
+      SECURITY, Severity.HIGH, "Set storage_encrypted true.")
+def rds_encrypted(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if args.resource_type == RDS and get(args.props, "storageEncrypted") is not True:
+        report(message(
+            "The RDS instance's storage is not encrypted.",
+            "the model registry's database and its snapshots would rest in clear.",
+            "set storage_encrypted true (encryption cannot be added later without a snapshot restore).",
+        ))
+
+
+@rule("rds-not-public", "RDS is not publicly accessible.",
+      SECURITY, Severity.CRITICAL, "Set publicly_accessible false.")
+def rds_private(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if args.resource_type == RDS and get(args.props, "publiclyAccessible") is True:
+        report(message(
+            "The RDS instance is publicly accessible.",
+            "the database would get a public address reachable from the internet.",
+            "set publicly_accessible false and reach it from the VPC only.",
+        ))
+
+
+MIN_BACKUP_RETENTION_DAYS = Tunable("minBackupRetentionDays", {"type": "integer"}, 7)
+
+
+@rule("rds-backups-and-deletion-protection", "RDS keeps enough backups; prod has deletion protection.",
+      SECURITY, Severity.MEDIUM, "Raise backup_retention_period; set deletion_protection in prod.",
+      tunables=[MIN_BACKUP_RETENTION_DAYS])
+def rds_backups(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if args.resource_type != RDS:
+        return
+    minimum = MIN_BACKUP_RETENTION_DAYS.read(args)
+    days = get(args.props, "backupRetentionPeriod", 0) or 0
+    if days < minimum:
+        report(message(
+            f"RDS keeps {days:.0f} days of backups, fewer than {minimum}.",
+            "a bad migration noticed after the window could not be undone.",
+            f"set backup_retention_period to at least {minimum}.",
+        ))
+    if resource_environment(args) == "prod" and get(args.props, "deletionProtection") is not True:
+        report(message(
+            "The prod RDS instance has no deletion protection.",
+            "one mistaken destroy would delete the model registry.",
+            "set deletion_protection true in prod.",
+        ))
+
+
+@rule("rds-force-ssl", "RDS refuses unencrypted connections (rds.force_ssl = 1).",
+      SECURITY, Severity.HIGH, "Attach a parameter group with rds.force_ssl = 1.", stack=True)
+def rds_force_ssl(args: StackValidationArgs, report: ReportViolation) -> None:
+    groups = {get(g.props, "name"): g for g in of_type(args.resources, (RDS_PARAMETERS,)) if get(g.props, "name")}
+    for instance in of_type(args.resources, (RDS,)):
+        group = groups.get(get(instance.props, "parameterGroupName"))
+        parameters = {p.get("name"): str(p.get("value")) for p in (get(group.props, "parameters", []) if group else [])}
+        if parameters.get("rds.force_ssl") != "1":
+            report(
+                message(
+                    "The RDS instance accepts unencrypted connections (rds.force_ssl is not 1).",
+                    "database credentials and registry data could cross the VPC in clear text.",
+                    "attach a parameter group with rds.force_ssl = 1.",
+                ),
+                instance.urn,
+            )
