@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
+from pulumi_aws import Region
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
@@ -32,19 +33,8 @@ CONFIG_NAMESPACES = frozenset({PROJECT, "aws", "kubernetes", "random", "pulumi"}
 # 1.36 is not admitted until its EKS standard-support date has been checked.
 SUPPORTED_KUBERNETES_VERSIONS = ("1.34", "1.35")
 
-AWS_REGIONS = frozenset(
-    {
-        "us-east-1", "us-east-2", "us-west-1", "us-west-2",
-        "ca-central-1", "ca-west-1", "mx-central-1", "sa-east-1",
-        "eu-central-1", "eu-central-2", "eu-west-1", "eu-west-2", "eu-west-3",
-        "eu-north-1", "eu-south-1", "eu-south-2",
-        "ap-east-1", "ap-east-2", "ap-south-1", "ap-south-2",
-        "ap-northeast-1", "ap-northeast-2", "ap-northeast-3",
-        "ap-southeast-1", "ap-southeast-2", "ap-southeast-3", "ap-southeast-4",
-        "ap-southeast-5", "ap-southeast-7",
-        "me-south-1", "me-central-1", "il-central-1", "af-south-1",
-    }
-)
+# The regions pulumi-aws knows (its Region enum), not a hand-kept list.
+AWS_REGIONS = frozenset(region.value for region in Region)
 
 STANDARD_AMI_TYPES = ("AL2023_x86_64_STANDARD", "AL2023_ARM_64_STANDARD", "BOTTLEROCKET_x86_64", "BOTTLEROCKET_ARM_64")
 
