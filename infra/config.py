@@ -410,6 +410,8 @@ class Settings(_Frozen):
                 raise _invalid("rdsBackupRetentionDays", f"{self.rds_backup_retention_days}: prod keeps at least 7 days of backups")
             if self.database != "rds":
                 raise _invalid("database", "prod keeps MLflow's registry on RDS (backups, Multi-AZ), not in-cluster")
+            if not self.mlflow_basic_auth:
+                raise _invalid("mlflowBasicAuth", "prod's MLflow holds the models production serves; it must require credentials: set it true")
         if self.protect and self.force_destroy_buckets:
             raise _invalid("forceDestroyBuckets", "cannot force-destroy buckets of a protected stack; set it to false")
         return self
@@ -500,8 +502,9 @@ class Settings(_Frozen):
             return
         if not self.public_access_cidrs:
             raise _invalid("publicAccessCidrs", "the public endpoint needs the CIDRs allowed to reach it (never implicitly 0.0.0.0/0)")
-        if self.environment == "prod" and any(_network(c).prefixlen == 0 for c in self.public_access_cidrs):
-            raise _invalid("publicAccessCidrs", "0.0.0.0/0 opens the prod API server to the internet; list your VPN or office CIDRs")
+        if self.environment == "prod" and self.endpoint_open_to_internet:
+            raise _invalid("publicAccessCidrs", f"{list(self.public_access_cidrs)} cover every address and open the prod API server "
+                                                "to the internet; list your VPN or office CIDRs")
 
     def _check_runner(self) -> None:
         if self.ci_runner_labels and "self-hosted" not in self.ci_runner_labels and not self.endpoint_open_to_internet:
@@ -615,6 +618,13 @@ _STRING_KEYS = frozenset(
 )
 
 
+def check_stack(stack: str, settings: Settings) -> None:
+    """A stack named prod is prod: a prod stack file cannot claim another environment (and so escape prod's rules)."""
+    named_prod = stack == "prod" or stack.startswith("prod-") or stack.endswith("-prod")
+    if named_prod and settings.environment != "prod":
+        raise ConfigError(f"{PROJECT}:environment = {settings.environment!r}: stack {stack} is a prod stack; set environment: prod")
+
+
 def check_namespaces(keys: Iterable[str]) -> None:
     """Refuse config keys in a namespace nothing reads (a misspelt ``mlplatform:``), naming the likely intent."""
     for full_key in keys:
@@ -646,6 +656,9 @@ def decode_config(flat: Mapping[str, str]) -> dict[str, Any]:
 
 def load() -> Settings:
     """Read the running stack's configuration (inside a Pulumi program)."""
+    import pulumi
     import pulumi.runtime.config
 
-    return parse_settings(decode_config(pulumi.runtime.config.CONFIG.get()))
+    settings = parse_settings(decode_config(pulumi.runtime.config.CONFIG.get()))
+    check_stack(pulumi.get_stack(), settings)
+    return settings

@@ -86,8 +86,20 @@ def chart_object_store(store: ObjectStore) -> dict:
     }
 
 
+def control_plane_cidrs(settings: Settings, vpc_cidr: str) -> tuple[str, ...]:
+    """Where the API server talks to pods from and is reached at: on EKS its cross-account ENIs and the
+    private endpoint, in the VPC; on a local cluster (kind, minikube, k3d) a private range. Never the internet."""
+    return (vpc_cidr,) if settings.is_aws else PRIVATE_RANGES
+
+
+def _control_plane(name: str, source: str, target: str, ports: tuple[int, ...], cidrs: tuple[str, ...]) -> list[Flow]:
+    """One flow per control-plane CIDR (a NetworkPolicy peer holds one ipBlock)."""
+    return [Flow(name if len(cidrs) == 1 else f"{name}-{index}", source, target, ports, cidr=cidr) for index, cidr in enumerate(cidrs)]
+
+
 def platform_flows(settings: Settings, vpc_cidr: str, store: ObjectStore) -> list[Flow]:
     """Every allow the platform needs; anything else is denied."""
+    control_plane = control_plane_cidrs(settings, vpc_cidr)
     flows = [
         # Pipelines: KFP's own components talk to each other; steps log to MLflow and the store.
         Flow("kubeflow-internal", ns.KUBEFLOW.name, ns.KUBEFLOW.name, (KFP_API_PORT, 8887, 8080, 3306, 5432, 9090, 8443)),
@@ -100,11 +112,12 @@ def platform_flows(settings: Settings, vpc_cidr: str, store: ObjectStore) -> lis
         # to the store. The platform declares only the other ends.
         # Controllers reach the API server; the API server calls their webhooks.
         *[
-            Flow(f"{name}-to-apiserver", name, "", (443, 6443), cidr="0.0.0.0/0")
+            flow
             for name in (ns.KUBEFLOW.name, ns.KSERVE.name, ns.CERT_MANAGER.name)
+            for flow in _control_plane(f"{name}-to-apiserver", name, "", (443, 6443), control_plane)
         ],
-        Flow("apiserver-to-kserve-webhook", "", ns.KSERVE.name, (9443,), cidr="0.0.0.0/0"),
-        Flow("apiserver-to-cert-manager-webhook", "", ns.CERT_MANAGER.name, (10250,), cidr="0.0.0.0/0"),
+        *_control_plane("apiserver-to-kserve-webhook", "", ns.KSERVE.name, (9443,), control_plane),
+        *_control_plane("apiserver-to-cert-manager-webhook", "", ns.CERT_MANAGER.name, (10250,), control_plane),
         Flow("cert-manager-acme", ns.CERT_MANAGER.name, "", (443,), cidr="0.0.0.0/0", cidr_except=PRIVATE_RANGES),
     ]
     if settings.database == "in-cluster":
@@ -119,7 +132,7 @@ def platform_flows(settings: Settings, vpc_cidr: str, store: ObjectStore) -> lis
         flows += [
             Flow("argocd-internal", ns.ARGOCD.name, ns.ARGOCD.name, ARGOCD_PORTS),
             # The application controller and the server apply and watch through the API server.
-            Flow("argocd-to-apiserver", ns.ARGOCD.name, "", (443, 6443), cidr="0.0.0.0/0"),
+            *_control_plane("argocd-to-apiserver", ns.ARGOCD.name, "", (443, 6443), control_plane),
             # The repo server clones the GitOps repository (HTTPS; a git host outside the VPC).
             Flow("argocd-to-git", ns.ARGOCD.name, "", (443,), ARGOCD_REPO_SERVER_PODS, cidr="0.0.0.0/0", cidr_except=PRIVATE_RANGES),
         ]
@@ -131,6 +144,6 @@ def platform_flows(settings: Settings, vpc_cidr: str, store: ObjectStore) -> lis
             Flow("monitoring-internal", ns.MONITORING.name, ns.MONITORING.name, (9090, 9093, 9100, 8080, 3000, 10250, PUSHGATEWAY_PORT)),
             # The drift pipeline's steps push the drift score.
             Flow("pipelines-to-pushgateway", ns.KUBEFLOW.name, ns.MONITORING.name, (PUSHGATEWAY_PORT,), target_pods=PUSHGATEWAY_PODS),
-            Flow("monitoring-to-apiserver", ns.MONITORING.name, "", (443, 6443, 10250), cidr="0.0.0.0/0"),
+            *_control_plane("monitoring-to-apiserver", ns.MONITORING.name, "", (443, 6443, 10250), control_plane),
         ]
     return flows

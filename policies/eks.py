@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pulumi_policy import ReportViolation, ResourceValidationArgs, Severity, StackValidationArgs
 
 from infra.config import SUPPORTED_KUBERNETES_VERSIONS
@@ -10,6 +12,7 @@ from policies.helpers import (
     SECURITY,
     Tunable,
     as_json,
+    covers_internet,
     get,
     message,
     of_type,
@@ -67,9 +70,9 @@ def eks_endpoint(args: ResourceValidationArgs, report: ReportViolation) -> None:
     if get(vpc, "endpointPublicAccess", True) is False:
         return
     cidrs = get(vpc, "publicAccessCidrs") or ["0.0.0.0/0"]
-    if "0.0.0.0/0" in cidrs:
+    if covers_internet(cidrs):
         report(message(
-            "The EKS API endpoint is open to the whole internet (0.0.0.0/0).",
+            f"The EKS API endpoint is open to the whole internet ({', '.join(cidrs)} cover every address).",
             "the API server becomes a target for credential stuffing and any future auth bypass.",
             "set endpointPublicAccess false, or publicAccessCidrs to your VPN or office ranges.",
         ))
@@ -111,3 +114,31 @@ def vpc_cni_network_policy(args: StackValidationArgs, report: ReportViolation) -
             ),
             cni[0].urn if cni else clusters[0].urn,
         )
+
+
+ACCESS_POLICY_ASSOCIATION = "aws:eks/accessPolicyAssociation:AccessPolicyAssociation"
+CLUSTER_ADMIN_POLICY = "AmazonEKSClusterAdminPolicy"
+
+
+def _account(arn: Any) -> str | None:
+    """The account of an ARN (arn:aws:iam::123456789012:role/x), or None for an unknown value."""
+    parts = str(arn or "").split(":")
+    return parts[4] if len(parts) > 5 and parts[4].isdigit() else None
+
+
+@rule("cluster-admins-in-account", "Cluster-admin access goes only to principals of the cluster's own AWS account.",
+      SECURITY, Severity.CRITICAL, "Grant another account's people a role in this account (reviewed), not cluster-admin directly.",
+      stack=True)
+def cluster_admins_in_account(args: StackValidationArgs, report: ReportViolation) -> None:
+    accounts = {_account(get(c.props, "roleArn")) for c in of_type(args.resources, (CLUSTER,))} - {None}
+    for association in of_type(args.resources, (ACCESS_POLICY_ASSOCIATION,)):
+        if not str(get(association.props, "policyArn", "")).endswith(CLUSTER_ADMIN_POLICY):
+            continue
+        principal = get(association.props, "principalArn")
+        account = _account(principal)
+        if accounts and account and account not in accounts:
+            report(message(
+                f"{principal} of account {account} is cluster-admin of a cluster in {', '.join(sorted(accounts))}.",
+                "whoever controls that other account controls every workload, secret and model of this cluster.",
+                "remove it from clusterAdminArns; let that account assume a role of this account if it must.",
+            ), association.urn)

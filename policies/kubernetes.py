@@ -8,7 +8,7 @@ from typing import Any
 from pulumi_policy import ReportViolation, ResourceValidationArgs, Severity, StackValidationArgs
 
 from infra.pod_security import pod_spec_of, restricted_violations
-from policies.helpers import SECURITY, Tunable, get, message, rule
+from policies.helpers import SECURITY, Tunable, covers_internet, get, message, resource_environment, rule
 
 NAMESPACE = "kubernetes:core/v1:Namespace"
 NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
@@ -231,3 +231,73 @@ def inference_service_bounded(args: ResourceValidationArgs, report: ReportViolat
     elif args.resource_type == RELEASE and str(get(args.props, "chart", "")).endswith(SERVING_CHART):
         values = get(args.props, "values", {}) or {}
         _check_serving(get(values, "autoscaling.maxReplicas", 3), get(values, "resources"), limit, "The model-serving release", report)
+
+
+DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+APPLICATION = "kubernetes:argoproj.io/v1alpha1:Application"
+# Where a served model may come from: the object stores KServe's storage initializer reads with the
+# serving identity. An https:// host is a third party the cluster would download code from.
+MODEL_SCHEMES = ("s3", "gs", "pvc")
+ALLOWED_MODEL_HOSTS = Tunable("allowedModelHosts", {"type": "array", "items": {"type": "string"}}, [])
+
+
+def _serving_values(args: ResourceValidationArgs) -> dict | None:
+    """The serving chart's values, whoever installs it: the program's Helm release or Argo CD's Application."""
+    if args.resource_type == RELEASE and str(get(args.props, "chart", "")).endswith(SERVING_CHART):
+        return get(args.props, "values", {}) or {}
+    if args.resource_type == APPLICATION and str(get(args.props, "spec.source.path", "")).endswith(SERVING_CHART):
+        return get(args.props, "spec.source.helm.valuesObject", {}) or {}
+    return None
+
+
+def _model_uris(args: ResourceValidationArgs) -> list[str]:
+    if args.resource_type == INFERENCE_SERVICE:
+        return [get(args.props, "spec.predictor.model.storageUri", "")]
+    values = _serving_values(args)
+    return [get(values, "model.storageUri", ""), get(values, "canary.storageUri", "")] if values is not None else []
+
+
+@rule("models-from-allowed-sources", "Served models load from the object store (s3://, gs://, pvc://) or an allowed https host.",
+      SECURITY, Severity.HIGH, "Serve from the platform's artifacts bucket, or add the host to allowedModelHosts after a review.",
+      tunables=[ALLOWED_MODEL_HOSTS])
+def model_source(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    allowed = ALLOWED_MODEL_HOSTS.read(args)
+    for uri in filter(None, _model_uris(args)):
+        scheme, _, rest = str(uri).partition("://")
+        if scheme in MODEL_SCHEMES or (scheme == "https" and rest.split("/", 1)[0] in allowed):
+            continue
+        report(message(
+            f"A served model loads from {uri}, outside the object store and the allowed hosts.",
+            "the predictor would download and run a model (and its code) from a host the platform does not control.",
+            "register the model through the pipelines (s3://<artifacts bucket>/mlflow/...) or allow the host in allowedModelHosts.",
+        ))
+
+
+@rule("network-policies-no-internet-ingress", "No NetworkPolicy admits ingress from address ranges that cover the internet.",
+      SECURITY, Severity.HIGH, "Name the peers: the VPC (control plane, load balancer subnets) or namespaces.")
+def no_internet_ingress(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if args.resource_type != NETWORK_POLICY:
+        return
+    for allowed in get(args.props, "spec.ingress", []) or []:
+        cidrs = [get(peer, "ipBlock.cidr") for peer in allowed.get("from", []) or [] if get(peer, "ipBlock.cidr")]
+        if cidrs and covers_internet(cidrs):
+            report(message(
+                f"NetworkPolicy {get(args.props, 'metadata.name')} admits ingress from {', '.join(cidrs)}: every address.",
+                "anything that can route to a node reaches those pods (a webhook, a model) past the default deny.",
+                "allow the control plane's or the load balancer's CIDRs (the VPC), or a namespace selector.",
+            ))
+
+
+@rule("mlflow-auth-in-prod", "Prod's MLflow runs with authentication (its basic-auth app).",
+      SECURITY, Severity.HIGH, "Set mlflowBasicAuth: true in the prod stack.")
+def mlflow_auth_in_prod(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if args.resource_type != DEPLOYMENT or get(args.props, "metadata.name") != "mlflow" or resource_environment(args) != "prod":
+        return
+    containers = get(args.props, "spec.template.spec.containers", []) or [{}]
+    arguments = list(containers[0].get("args") or [])
+    if "--app-name" not in arguments or arguments[arguments.index("--app-name") + 1:][:1] != ["basic-auth"]:
+        report(message(
+            "Prod's MLflow accepts every request without credentials.",
+            "any pod that can reach it can overwrite registered models, which are what production serves.",
+            "set mlflowBasicAuth: true (the pipelines get the credentials through a Secret).",
+        ))

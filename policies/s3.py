@@ -18,9 +18,11 @@ from policies.helpers import (
     as_json,
     environment_of,
     get,
+    is_prod_stack,
     message,
     of_type,
     rule,
+    stack_of,
 )
 
 BUCKETS = ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")
@@ -102,7 +104,8 @@ def s3_versioning(args: StackValidationArgs, report: ReportViolation) -> None:
     environments = set(VERSIONED_ENVIRONMENTS.read(args))
     companions = _companions(args, VERSIONING)
     for bucket in of_type(args.resources, BUCKETS):
-        if environment_of(bucket.provider.props if bucket.provider else None) not in environments:
+        environment = "prod" if is_prod_stack(stack_of(bucket.urn)) else environment_of(bucket.provider.props if bucket.provider else None)
+        if environment not in environments:
             continue
         versioning = _find(bucket, companions)
         if get(versioning.props if versioning else None, "versioningConfiguration.status") != "Enabled":

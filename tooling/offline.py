@@ -107,7 +107,9 @@ def settings_of(stack: str, overrides: Mapping[str, Any] | None = None) -> tuple
     """The flat config and the validated settings of ``stack``; every error names the stack file."""
     flat = stack_config(stack, overrides)
     try:
-        return flat, config.parse_settings(config.decode_config(flat))
+        settings = config.parse_settings(config.decode_config(flat))
+        config.check_stack(stack, settings)
+        return flat, settings
     except config.ConfigError as error:
         raise config.ConfigError(f"{stack_file(stack).relative_to(ROOT)}: {error}") from None
 

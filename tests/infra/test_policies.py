@@ -266,3 +266,18 @@ def test_gpu_budget_is_an_advisory() -> None:
     groups[3]["maxSize"] = 40
     violations = evaluate(offline.run("prod", {"nodeGroups": groups}))
     assert [(v.policy, v.level) for v in violations] == [("gpu-node-budget", "advisory")]
+
+
+def test_prod_is_decided_by_the_stack_name_as_well_as_the_setting() -> None:
+    """A resource of a stack named prod is prod even when its provider is tagged staging (a mislabelled stack file)."""
+    from types import SimpleNamespace
+
+    from policies.helpers import covers_internet, is_prod_stack, resource_environment
+
+    tagged_staging = SimpleNamespace(props={"defaultTags": {"tags": {"environment": "staging"}}})
+    for stack, expected in (("prod", "prod"), ("eu-prod", "prod"), ("staging", "staging"), ("product", "staging")):
+        args = SimpleNamespace(urn=f"urn:pulumi:{stack}::mlplatform::aws:s3/bucket:Bucket::b", provider=tagged_staging)
+        assert resource_environment(args) == expected, stack
+    assert is_prod_stack("prod-eu") and not is_prod_stack("preprod2")
+    assert covers_internet(["0.0.0.0/1", "128.0.0.0/1"]) and covers_internet(["0.0.0.0/0"])
+    assert not covers_internet(["0.0.0.0/1", "192.168.0.0/16"]) and not covers_internet(["10.0.0.0/8"])
