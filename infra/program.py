@@ -93,7 +93,10 @@ def _build_aws(settings: Settings) -> dict[str, Any]:
         settings, cluster.name, cluster.endpoint, cluster.certificate_authority, [*node_groups, *late_addons]
     )
     database = (
-        RdsPostgres(f"{name}-mlflow-db", settings, network.vpc_id, network.private_subnet_ids, opts)
+        RdsPostgres(
+            f"{name}-mlflow-db", settings, network.vpc_id, network.private_subnet_ids, cluster.security_group_id,
+            EncryptionKey(f"{name}-rds", f"RDS encryption for {name}", settings.protect, opts).arn, opts,
+        )
         if settings.database == "rds"
         else None
     )

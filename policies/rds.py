@@ -21,15 +21,42 @@ RDS = "aws:rds/instance:Instance"
 RDS_PARAMETERS = "aws:rds/parameterGroup:ParameterGroup"
 
 
-@rule("rds-storage-encrypted", "RDS storage is encrypted.",
-      SECURITY, Severity.HIGH, "Set storage_encrypted true.")
+@rule("rds-storage-encrypted", "RDS storage is encrypted with a customer-managed KMS key.",
+      SECURITY, Severity.HIGH, "Set storage_encrypted true and kms_key_id to the platform's key.")
 def rds_encrypted(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    if args.resource_type == RDS and get(args.props, "storageEncrypted") is not True:
+    if args.resource_type != RDS:
+        return
+    if get(args.props, "storageEncrypted") is not True:
         report(message(
             "The RDS instance's storage is not encrypted.",
             "the model registry's database and its snapshots would rest in clear.",
             "set storage_encrypted true (encryption cannot be added later without a snapshot restore).",
         ))
+    elif not get(args.props, "kmsKeyId"):
+        report(message(
+            "The RDS instance is encrypted with the AWS-managed key (aws/rds), not the platform's.",
+            "nobody can restrict, audit or rotate who decrypts the registry's data and snapshots, or share a snapshot safely.",
+            "set kms_key_id to the platform's customer-managed key (it cannot be changed later without a snapshot restore).",
+        ))
+
+
+SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
+POSTGRES_PORT = 5432
+
+
+@rule("rds-reachable-from-the-cluster-only", "The database's security group admits security groups, never address ranges.",
+      SECURITY, Severity.HIGH, "Allow 5432 from the cluster security group only.")
+def rds_reachable_from_cluster_only(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if args.resource_type != SECURITY_GROUP:
+        return
+    for ingress in get(args.props, "ingress", []) or []:
+        ports = (ingress.get("fromPort") or 0, ingress.get("toPort") or 0)
+        if ports[0] <= POSTGRES_PORT <= ports[1] and (ingress.get("cidrBlocks") or ingress.get("ipv6CidrBlocks")):
+            report(message(
+                f"A security group admits Postgres (5432) from {ingress.get('cidrBlocks') or ingress.get('ipv6CidrBlocks')}.",
+                "every host in those ranges (the public subnets' load balancers and NAT included) can try the database.",
+                "admit only the cluster security group (security_groups), whose nodes and pods are the database's clients.",
+            ))
 
 
 @rule("rds-not-public", "RDS is not publicly accessible.",

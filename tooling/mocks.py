@@ -98,6 +98,8 @@ class PlatformMocks(pulumi.runtime.Mocks):
                 identities=[{"oidcs": [{"issuer": issuer}]}],
                 certificateAuthority={"data": "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0t"},
                 status="ACTIVE",
+                # EKS creates the cluster security group; managed node groups' nodes (and so pods) carry it.
+                vpcConfig={**(state.get("vpcConfig") or {}), "clusterSecurityGroupId": f"sg-{_digest(name + 'cluster', 17)}"},
             )
             resource_id = state.get("name", name)
         elif kind == "aws:iam/openIdConnectProvider:OpenIdConnectProvider":

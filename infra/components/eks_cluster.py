@@ -134,6 +134,8 @@ class EksCluster(pulumi.ComponentResource):
         self.certificate_authority = cluster.certificate_authority.apply(lambda ca: ca.data)
         self.version = cluster.version
         self.node_role_arn = node_role.arn
+        # The security group EKS creates for the cluster: managed node groups' nodes, and so their pods, carry it.
+        self.security_group_id = cluster.vpc_config.apply(lambda vpc: vpc.cluster_security_group_id)
         self.oidc_provider_arn = oidc.arn
         self.oidc_issuer_url = oidc.url.apply(lambda url: url if url.startswith("https://") else f"https://{url}")
         self.register_outputs(

@@ -14,7 +14,7 @@ USERNAME = "mlflow"
 
 
 class RdsPostgres(pulumi.ComponentResource):
-    """A private Postgres instance reachable from the VPC only."""
+    """A private Postgres instance reachable only from the cluster's nodes and pods, encrypted with the platform's key."""
 
     host: pulumi.Output[str]
     password: pulumi.Output[str]
@@ -25,6 +25,8 @@ class RdsPostgres(pulumi.ComponentResource):
         settings: Settings,
         vpc_id: pulumi.Input[str],
         subnet_ids: list[pulumi.Output[str]],
+        clients_security_group: pulumi.Input[str],
+        kms_key_arn: pulumi.Input[str],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("mlplatform:aws:RdsPostgres", name, None, opts)
@@ -35,8 +37,9 @@ class RdsPostgres(pulumi.ComponentResource):
         security_group = aws.ec2.SecurityGroup(
             name,
             vpc_id=vpc_id,
-            description=f"{name}: Postgres from inside the VPC only",
-            ingress=[aws.ec2.SecurityGroupIngressArgs(protocol="tcp", from_port=5432, to_port=5432, cidr_blocks=[settings.vpc_cidr])],
+            description=f"{name}: Postgres from the cluster security group only",
+            # Not the VPC's CIDR: that would admit the public subnets (load balancers, NAT) too.
+            ingress=[aws.ec2.SecurityGroupIngressArgs(protocol="tcp", from_port=5432, to_port=5432, security_groups=[clients_security_group])],
             opts=child,
         )
         parameters = aws.rds.ParameterGroup(
@@ -60,6 +63,8 @@ class RdsPostgres(pulumi.ComponentResource):
             max_allocated_storage=200,
             storage_type="gp3",
             storage_encrypted=True,
+            # The platform's own key, not the AWS-managed aws/rds: its policy and rotation are ours.
+            kms_key_id=kms_key_arn,
             db_name=DATABASE,
             username=USERNAME,
             password=password.result,

@@ -485,3 +485,17 @@ def test_the_packaged_chart_carries_no_test_fixtures(tmp_path: Path) -> None:
         names = {name.split("/", 1)[1] for name in tar.getnames()}
     assert {"Chart.yaml", "values.yaml", "values.schema.json", "README.md", "templates/inferenceservice.yaml"} <= names
     assert not [name for name in names if name.startswith("ci/") or "bad-values" in name]
+
+
+PROBES = {"startupProbe": "/v2/health/live", "readinessProbe": "/v2/health/ready", "livenessProbe": "/v2/health/live"}
+
+
+def test_every_model_container_has_health_probes(rendered: dict[str, list[dict]]) -> None:
+    """Stable and canary model containers: startup, readiness and liveness on MLServer's V2 health paths, on the http port."""
+    for scenario, objects in rendered.items():
+        (isvc,) = by_kind(objects, "InferenceService")
+        models = [isvc["spec"]["predictor"]["model"]] + [c["predictor"]["model"] for c in isvc["spec"].get("canary", [])]
+        values = yaml.safe_load((CHART / "values.yaml").read_text())
+        for model in models:
+            for probe, path in PROBES.items():
+                assert model[probe]["httpGet"] == {"path": path, "port": values["ports"]["http"]}, (scenario, probe)

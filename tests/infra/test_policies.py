@@ -281,3 +281,26 @@ def test_prod_is_decided_by_the_stack_name_as_well_as_the_setting() -> None:
     assert is_prod_stack("prod-eu") and not is_prod_stack("preprod2")
     assert covers_internet(["0.0.0.0/1", "128.0.0.0/1"]) and covers_internet(["0.0.0.0/0"])
     assert not covers_internet(["0.0.0.0/1", "192.168.0.0/16"]) and not covers_internet(["10.0.0.0/8"])
+
+
+def _violations(validate, resource_type: str, props: dict) -> list[str]:
+    from types import SimpleNamespace
+
+    found: list[str] = []
+    validate(SimpleNamespace(resource_type=resource_type, props=props, urn="urn:pulumi:prod::mlplatform::x::y"),
+             lambda message, urn=None: found.append(message))
+    return found
+
+
+def test_rds_needs_the_platforms_key_and_the_cluster_security_group() -> None:
+    """Both ways: the program's database passes; the AWS-managed key and a CIDR ingress are each refused."""
+    from policies import rds
+
+    run = offline.run("prod")
+    (instance,) = run.of_type(rds.RDS)
+    assert _violations(rds.rds_encrypted, rds.RDS, instance.inputs) == []
+    assert "AWS-managed key" in _violations(rds.rds_encrypted, rds.RDS, {**instance.inputs, "kmsKeyId": None})[0]
+    (group,) = [g for g in run.of_type(rds.SECURITY_GROUP) if "mlflow-db" in g.name]
+    assert _violations(rds.rds_reachable_from_cluster_only, rds.SECURITY_GROUP, group.inputs) == []
+    opened = [{"protocol": "tcp", "fromPort": 5432, "toPort": 5432, "cidrBlocks": ["10.30.0.0/16"]}]
+    assert "10.30.0.0/16" in _violations(rds.rds_reachable_from_cluster_only, rds.SECURITY_GROUP, {"ingress": opened})[0]

@@ -172,5 +172,7 @@ def test_champion_serves_as_the_rendered_mlserver_runtime(runs: dict, tracking_u
             assert "\n" not in refused.json().get("error", refused.text).strip(), name
         unknown = requests.post(f"{server.url}/v2/models/nope/infer", json=v2_request(rows), timeout=10)
         assert unknown.status_code == 404
-        assert requests.get(f"{server.url}/v2/health/ready", timeout=5).status_code == 200
+        # The chart's probes (tests/charts: startup and liveness on /v2/health/live, readiness on /v2/health/ready).
+        for probe in ("/v2/health/live", "/v2/health/ready"):
+            assert requests.get(f"{server.url}{probe}", timeout=5).status_code == 200, probe
         assert server.infer(v2_request(rows)).status_code == 200, "the server answers after the malformed requests"

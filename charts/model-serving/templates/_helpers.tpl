@@ -119,6 +119,21 @@ env:
   - name: PYTHONPATH
     value: {{ $v.model.codePath | quote }}
   {{- end }}
+# MLServer's V2 health endpoints (the load balancer checks /v2/health/ready too): no traffic until the
+# model is loaded, a restart when the server stops answering; the startup probe gives the download and
+# the load up to 5 minutes before liveness counts.
+startupProbe:
+  httpGet: {path: /v2/health/live, port: {{ $v.ports.http }}}
+  periodSeconds: 5
+  failureThreshold: 60
+readinessProbe:
+  httpGet: {path: /v2/health/ready, port: {{ $v.ports.http }}}
+  periodSeconds: 10
+  failureThreshold: 3
+livenessProbe:
+  httpGet: {path: /v2/health/live, port: {{ $v.ports.http }}}
+  periodSeconds: 15
+  failureThreshold: 4
 securityContext:
   {{- toYaml $v.securityContext | nindent 2 }}
   runAsUser: {{ $v.podSecurityContext.runAsUser }}
