@@ -98,7 +98,7 @@ BAD_CONFIGS = [
     ("dev", {"nodeGroups": [{**GROUP, "instanceTypes": ["large"]}]}, r"'large' is not an EC2 instance type"),
     ("dev", {"nodeGroups": [{**GROUP, "name": "System_Nodes"}]}, r"nodeGroups\[0\]\.name = \"System_Nodes\": must be a lowercase DNS label"),
     ("dev", {"nodeGroups": [{**GROUP, "instanceType": "m7i.large"}]}, r"nodeGroups\[0\]\.instanceType: unknown key"),
-    ("prod", {"endpointPublicAccess": True, "publicAccessCidrs": ["0.0.0.0/0"]}, r"publicAccessCidrs.*0.0.0.0/0 opens the prod API server"),
+    ("prod", {"endpointPublicAccess": True, "publicAccessCidrs": ["0.0.0.0/0"]}, r"publicAccessCidrs.*cover every address and open the prod API server"),
     ("dev", {"endpointPublicAccess": True, "publicAccessCidrs": []}, r"publicAccessCidrs.*needs the CIDRs allowed"),
     ("dev", {"natGateways": "many"}, r"mlplatform:natGateways = \"many\": Input should be 'single' or 'perAz'"),
     ("dev", {"environment": "qa"}, r"mlplatform:environment = \"qa\": Input should be 'dev', 'staging', 'prod' or 'local'"),

@@ -75,7 +75,8 @@ GPU_GROUP = {"amiType": "AL2023_x86_64_NVIDIA", "capacityType": "ON_DEMAND", "in
              "taints": [{"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}]}
 SPOT_GROUP = {"amiType": "AL2023_x86_64_STANDARD", "capacityType": "SPOT", "instanceTypes": ["m7i.xlarge", "m6i.xlarge", "m5.xlarge"],
               "launchTemplate": {"id": "lt-1"}}
-RDS = {"storageEncrypted": True, "publiclyAccessible": False, "backupRetentionPeriod": 7, "deletionProtection": True}
+RDS = {"storageEncrypted": True, "kmsKeyId": "arn:aws:kms:us-east-1:1:key/k", "publiclyAccessible": False, "backupRetentionPeriod": 7,
+       "deletionProtection": True}
 TRUST = {"Statement": [{"Effect": "Allow", "Action": "sts:AssumeRoleWithWebIdentity", "Principal": {"Federated": "arn"},
                         "Condition": {"StringEquals": {"oidc/id/X:sub": "system:serviceaccount:mlflow:mlflow",
                                                        "oidc/id/X:aud": "sts.amazonaws.com"}}}]}
@@ -133,6 +134,19 @@ RESOURCE_CASES = [
      {"metadata": {"name": "s"}, "spec": {"type": "LoadBalancer"}}, "dev"),
     ("releases-and-manifests-pinned", "kubernetes:helm.sh/v3:Release", {"chart": "minio", "version": "5.4.0"},
      {"chart": "minio", "version": ""}, "dev"),
+    ("rds-reachable-from-the-cluster-only", "aws:ec2/securityGroup:SecurityGroup",
+     {"ingress": [{"protocol": "tcp", "fromPort": 5432, "toPort": 5432, "securityGroups": ["sg-cluster"]}]},
+     {"ingress": [{"protocol": "tcp", "fromPort": 5432, "toPort": 5432, "cidrBlocks": ["10.20.0.0/16"]}]}, "dev"),
+    ("models-from-allowed-sources", "kubernetes:serving.kserve.io/v1beta1:InferenceService",
+     {"spec": {"predictor": {"model": {"storageUri": "s3://mlp-dev-artifacts-1/mlflow/1/models/m-1/artifacts"}}}},
+     {"spec": {"predictor": {"model": {"storageUri": "https://models.example.net/fraud"}}}}, "dev"),
+    ("network-policies-no-internet-ingress", "kubernetes:networking.k8s.io/v1:NetworkPolicy",
+     {"metadata": {"name": "p"}, "spec": {"ingress": [{"from": [{"ipBlock": {"cidr": "10.20.0.0/16"}}]}]}},
+     {"metadata": {"name": "p"}, "spec": {"ingress": [{"from": [{"ipBlock": {"cidr": "0.0.0.0/1"}}, {"ipBlock": {"cidr": "128.0.0.0/1"}}]}]}},
+     "dev"),
+    ("mlflow-auth-in-prod", DEPLOYMENT,
+     {"metadata": {"name": "mlflow"}, "spec": {"template": {"spec": {"containers": [{"args": ["server", "--app-name", "basic-auth"]}]}}}},
+     {"metadata": {"name": "mlflow"}, "spec": {"template": {"spec": {"containers": [{"args": ["server"]}]}}}}, "prod"),
     ("inference-service-bounded", "kubernetes:serving.kserve.io/v1beta1:InferenceService",
      {"spec": {"predictor": {"maxReplicas": 5, "model": {"resources": {"requests": {"cpu": "1"}, "limits": {"cpu": "1"}}}}}},
      {"spec": {"predictor": {"maxReplicas": 500, "model": {}}}}, "dev"),
@@ -189,6 +203,15 @@ STACK_CASES = [
     ("rds-force-ssl",
      [resource("aws:rds/instance:Instance", {"parameterGroupName": "pg"}), resource("aws:rds/parameterGroup:ParameterGroup", {"name": "pg", "parameters": [{"name": "rds.force_ssl", "value": "1"}]})],
      [resource("aws:rds/instance:Instance", {"parameterGroupName": "pg"}), resource("aws:rds/parameterGroup:ParameterGroup", {"name": "pg", "parameters": []})]),
+    ("cluster-admins-in-account",
+     [resource("aws:eks/cluster:Cluster", {**CLUSTER, "roleArn": "arn:aws:iam::111111111111:role/cluster"}),
+      resource("aws:eks/accessPolicyAssociation:AccessPolicyAssociation", {
+          "principalArn": "arn:aws:iam::111111111111:role/admin",
+          "policyArn": "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"})],
+     [resource("aws:eks/cluster:Cluster", {**CLUSTER, "roleArn": "arn:aws:iam::111111111111:role/cluster"}),
+      resource("aws:eks/accessPolicyAssociation:AccessPolicyAssociation", {
+          "principalArn": "arn:aws:iam::999999999999:role/admin",
+          "policyArn": "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"})]),
     ("namespace-default-deny",
      [resource("kubernetes:core/v1:Namespace", {"metadata": {"name": "models"}}),
       resource("kubernetes:networking.k8s.io/v1:NetworkPolicy", {"metadata": {"namespace": "models"}, "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}})],
