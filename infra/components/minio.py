@@ -15,6 +15,8 @@ from infra import versions
 from infra.object_store import MINIO_ROOT_SECRET, PASSWORD_KEY, USER_KEY
 
 BUCKETS = ("data", "artifacts")
+RESTRICTED_POD = {"runAsUser": 1000, "runAsGroup": 1000, "fsGroup": 1000, "runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+RESTRICTED_CONTAINER = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
 
 
 class Minio(pulumi.ComponentResource):
@@ -50,8 +52,14 @@ class Minio(pulumi.ComponentResource):
                 "buckets": [{"name": bucket, "policy": "none", "versioning": True} for bucket in BUCKETS],
                 "persistence": {"size": "20Gi"},
                 "resources": {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}},
-                "securityContext": {"enabled": True, "runAsUser": 1000, "runAsGroup": 1000, "fsGroup": 1000},
-                "containerSecurityContext": {"readOnlyRootFilesystem": False, "allowPrivilegeEscalation": False},
+                # Restricted pods throughout (the namespace enforces it): the server, and the post-install job
+                # that creates the buckets (its mc config and /tmp are emptyDirs, writable as a non-root user).
+                "securityContext": {"enabled": True, **RESTRICTED_POD},
+                "containerSecurityContext": {"readOnlyRootFilesystem": False, **RESTRICTED_CONTAINER},
+                "postJob": {"securityContext": {"enabled": True, **RESTRICTED_POD}},
+                **{job: {"securityContext": {"enabled": True},
+                         "containerSecurityContext": {"runAsNonRoot": True, "runAsUser": 1000, **RESTRICTED_CONTAINER}}
+                   for job in ("makeBucketJob", "makeUserJob")},
             },
             opts=pulumi.ResourceOptions(parent=self, depends_on=[secret]),
         )

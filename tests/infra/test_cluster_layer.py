@@ -137,7 +137,11 @@ def test_rds_per_environment(stack_runs: dict[str, offline.OfflineRun]) -> None:
         (parameters,) = stack_runs[stack].of_type("aws:rds/parameterGroup:ParameterGroup")
         assert {p["name"]: p["value"] for p in parameters.inputs["parameters"]}["rds.force_ssl"] == "1"
         (group,) = stack_runs[stack].of_type("aws:ec2/securityGroup:SecurityGroup")
-        assert group.inputs["ingress"][0]["cidrBlocks"] == [stack_runs[stack].settings.vpc_cidr]
+        # Only the cluster security group (its nodes and pods), never an address range.
+        (cluster,) = stack_runs[stack].of_type("aws:eks/cluster:Cluster")
+        (ingress,) = group.inputs["ingress"]
+        assert ingress["securityGroups"] == [cluster.outputs["vpcConfig"]["clusterSecurityGroupId"]] and not ingress.get("cidrBlocks")
+        assert inputs["kmsKeyId"].startswith("arn:aws:kms:")
     for stack in ("dev", "local"):
         assert not stack_runs[stack].of_type("aws:rds/instance:Instance")
         assert [r for r in stack_runs[stack].of_type("kubernetes:apps/v1:StatefulSet") if r.inputs["metadata"]["name"] == "postgres"]
