@@ -7,6 +7,7 @@ from typing import Any
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs, Severity, StackValidationArgs
 
+from infra import namespaces
 from infra.pod_security import pod_spec_of, restricted_violations
 from policies.helpers import SECURITY, Tunable, covers_internet, get, message, resource_environment, rule
 
@@ -47,12 +48,21 @@ def namespace_psa(args: ResourceValidationArgs, report: ReportViolation) -> None
     if args.resource_type != NAMESPACE:
         return
     labels = get(args.props, "metadata.labels", {}) or {}
+    name = get(args.props, "metadata.name")
     missing = [m for m in ("enforce", "audit", "warn") if f"pod-security.kubernetes.io/{m}" not in labels]
     if missing:
         report(message(
-            f"Namespace {get(args.props, 'metadata.name')} lacks Pod Security labels {missing}.",
+            f"Namespace {name} lacks Pod Security labels {missing}.",
             "without an enforce label any pod, privileged or not, is admitted.",
             "label it pod-security.kubernetes.io/enforce=restricted (or the documented exception) and audit/warn=restricted.",
+        ))
+        return
+    enforced, floor = labels["pod-security.kubernetes.io/enforce"], EXCEPTIONS.get(name, "restricted")
+    if PSA_LEVELS.index(enforced) < PSA_LEVELS.index(floor):
+        report(message(
+            f"Namespace {name} enforces {enforced}, below {floor} (infra/namespaces.py's table).",
+            "pods that the table's level refuses (root, host access, privilege escalation) would be admitted.",
+            f"enforce {floor}, or add the exception and its reason to the table, where a test checks it against upstream.",
         ))
 
 
@@ -231,6 +241,31 @@ def inference_service_bounded(args: ResourceValidationArgs, report: ReportViolat
     elif args.resource_type == RELEASE and str(get(args.props, "chart", "")).endswith(SERVING_CHART):
         values = get(args.props, "values", {}) or {}
         _check_serving(get(values, "autoscaling.maxReplicas", 3), get(values, "resources"), limit, "The model-serving release", report)
+
+
+# Pod Security levels, weakest first, and the namespaces the platform's table lets enforce less than restricted.
+PSA_LEVELS = ("privileged", "baseline", "restricted")
+EXCEPTIONS = {spec.name: spec.enforce for spec in vars(namespaces).values() if isinstance(spec, namespaces.NamespaceSpec)}
+# An env var named like a credential, or a value that carries one (user:password@ in a URI).
+SECRET_NAME = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|PRIVATE_?KEY|ACCESS_?KEY|API_?KEY|CREDENTIAL", re.IGNORECASE)
+SECRET_VALUE = re.compile(r"://[^/\s:@]+:[^/\s@]+@")
+
+
+@rule("secrets-not-in-env-values", "Credentials reach containers through Secrets (secretKeyRef or a mounted file), never as literal env values.",
+      SECURITY, Severity.HIGH, "Put the value in a Secret and reference it with valueFrom.secretKeyRef.")
+def secrets_not_in_env_values(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    spec = _pod_spec(args)
+    if spec is None:
+        return
+    for container in _containers(spec):
+        for env in container.get("env") or []:
+            value = env.get("value")
+            if isinstance(value, str) and value and (SECRET_NAME.search(env.get("name", "")) or SECRET_VALUE.search(value)):
+                report(message(
+                    f"Container {container.get('name')} gets {env.get('name')} as a literal value.",
+                    "the credential sits in the workload's spec, readable by anyone who can read Deployments, and in Pulumi's state.",
+                    "store it in a Secret and use valueFrom.secretKeyRef (or mount it as a file).",
+                ))
 
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"

@@ -403,9 +403,12 @@ def test_pipeline_steps_read_the_mlflow_credentials_the_program_creates(stack_ru
     ]
     assert [s["metadata"]["namespace"] for s in secrets] == [namespaces.KUBEFLOW.name]
     assert set(secrets[0]["stringData"]) == set(credentials.MLFLOW_CREDENTIALS_ENV)
+    # On by default on every stack; turned off, there is no credentials Secret.
+    for stack, run in stack_runs.items():
+        assert run.settings.mlflow_basic_auth, stack
     assert not any(
         s.inputs["metadata"]["name"] == credentials.MLFLOW_CREDENTIALS_SECRET
-        for s in stack_runs["local"].of_type("kubernetes:core/v1:Secret")
+        for s in offline.run("local", {"mlflowBasicAuth": False}).of_type("kubernetes:core/v1:Secret")
     ), "without MLflow auth there is no credentials Secret"
 
     for name, count in (("fraud-detection-training", 4), ("model-drift", 1)):

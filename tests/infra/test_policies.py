@@ -127,6 +127,8 @@ RESOURCE_CASES = [
      {"metadata": {"name": "n", "labels": {}}}, "dev"),
     ("containers-restricted", DEPLOYMENT, deployment(), deployment(container={"securityContext": {"privileged": True}}), "dev"),
     ("containers-resources", DEPLOYMENT, deployment(), deployment(container={"resources": {"limits": {"cpu": "1"}}}), "dev"),
+    ("secrets-not-in-env-values", DEPLOYMENT, deployment(container={"env": [{"name": "LOG_LEVEL", "value": "info"}]}),
+     deployment(container={"env": [{"name": "DATABASE_URI", "value": "postgresql://mlflow:hunter2@db:5432/mlflow"}]}), "dev"),
     ("images-pinned", DEPLOYMENT, deployment(), deployment(container={"image": "ghcr.io/mlflow/mlflow:latest"}), "dev"),
     ("images-allowed-registries", DEPLOYMENT, deployment(), deployment(container={"image": "evil.example.com/miner:1.0"}), "dev"),
     ("no-public-load-balancer", "kubernetes:core/v1:Service",
@@ -327,3 +329,12 @@ def test_rds_needs_the_platforms_key_and_the_cluster_security_group() -> None:
     assert _violations(rds.rds_reachable_from_cluster_only, rds.SECURITY_GROUP, group.inputs) == []
     opened = [{"protocol": "tcp", "fromPort": 5432, "toPort": 5432, "cidrBlocks": ["10.30.0.0/16"]}]
     assert "10.30.0.0/16" in _violations(rds.rds_reachable_from_cluster_only, rds.SECURITY_GROUP, {"ingress": opened})[0]
+
+
+
+def test_namespaces_enforce_at_least_the_tables_level() -> None:
+    """kserve labelled baseline is refused (the table says restricted); kubeflow at baseline is its documented exception."""
+    labels = {f"pod-security.kubernetes.io/{mode}": "baseline" for mode in ("enforce", "audit", "warn")}
+    refused = run_resource("namespace-pod-security-labels", "kubernetes:core/v1:Namespace", {"metadata": {"name": "kserve", "labels": labels}}, "dev")
+    assert len(refused) == 1 and "below restricted" in refused[0]
+    assert run_resource("namespace-pod-security-labels", "kubernetes:core/v1:Namespace", {"metadata": {"name": "kubeflow", "labels": labels}}, "dev") == []

@@ -168,8 +168,8 @@ def test_without_a_schema_replacements_are_unknown_not_guessed(tmp_path) -> None
 
 
 def test_a_changed_secret_shows_as_changed_and_masked(tmp_path) -> None:
-    """MLflow's config Secret changes with basic auth on: listed as "secret changed", no value, no digest."""
-    run = offline.run("staging", {"mlflowBasicAuth": True})
+    """MLflow's config Secret changes with basic auth off: listed as "secret changed", no value, no digest."""
+    run = offline.run("staging", {"mlflowBasicAuth": False})
     text = preview_diff.report("staging", snap("staging"), run, "`base`", rules_from_excerpt(tmp_path))
     assert "`kubernetes:core/v1:Secret` **mlflow-config**" in text
     assert "  - `stringData`: secret changed" in text
