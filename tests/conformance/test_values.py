@@ -50,7 +50,9 @@ def unread_keys(values: dict, chart: Path) -> list[str]:
     def passed_whole(path: str) -> bool:
         ref = re.escape(f".Values.{path}")
         return bool(re.search(rf"(toYaml|range [^:]*:=|toJson|tpl \(toYaml)\s*\(?\s*{ref}\b", templates)
-                    or re.search(rf"with {ref}\s*-?\}}\}}[\s\S]{{0,200}}?toYaml \.", templates))
+                    or re.search(rf"with {ref}\s*-?\}}\}}[\s\S]{{0,200}}?toYaml \.", templates)
+                    # `omit .Values.x "enabled" | toYaml`: the map passed on whole but for a switch (MinIO's contexts).
+                    or re.search(rf"omit {ref}\b[^}}]*?\|\s*toYaml", templates))
 
     def walk(value: Any, default: Any, path: str) -> list[str]:
         found = []
