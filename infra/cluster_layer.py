@@ -35,7 +35,7 @@ from infra.components.pushgateway import Pushgateway
 from infra.components.storage_class import DefaultStorageClass
 from infra.components.training_pipelines import TrainingPipelines, source_commit
 from infra.config import Settings
-from infra.workloads import CLUSTER_AUTOSCALER, LOAD_BALANCER_CONTROLLER
+from infra.workloads import CLUSTER_AUTOSCALER, LOAD_BALANCER_CONTROLLER, PIPELINES, PIPELINES_UI
 from pipelines import image
 from pipelines.cluster import DRIFT_PIPELINE, REQUEST_LOG_PREFIX, TRAINING_PIPELINE
 
@@ -119,7 +119,8 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
         "kubeflow-pipelines",
         namespaces.KUBEFLOW.name,
         store,
-        role_arn=roles.get("pipelines"),
+        role_arns={account: roles[workload.name] for workload in (PIPELINES, PIPELINES_UI) for account in workload.service_accounts}
+        if roles else None,
         opts=in_ns(namespaces.KUBEFLOW.name),
     )
 

@@ -53,10 +53,16 @@ MLFLOW = Workload(
 PIPELINES = Workload(
     name="pipelines",
     namespace="kubeflow",
-    # Pipeline steps run as pipeline-runner; the KFP API server and UI read and
-    # write pipeline artifacts too.
-    service_accounts=("pipeline-runner", "ml-pipeline", "ml-pipeline-ui"),
+    # Pipeline steps run as pipeline-runner; the KFP API server stores pipeline packages and artifacts.
+    service_accounts=("pipeline-runner", "ml-pipeline"),
     grants=(("data", "", "read"), ("artifacts", PIPELINES_PREFIX, "write"), ("artifacts", REQUEST_LOG_PREFIX, "read")),
+)
+# The KFP UI shows artifacts: its own role, which can only read them (it must not write or delete them).
+PIPELINES_UI = Workload(
+    name="pipelines-ui",
+    namespace="kubeflow",
+    service_accounts=("ml-pipeline-ui",),
+    grants=(("artifacts", PIPELINES_PREFIX, "read"),),
 )
 SERVING = Workload(
     name="serving",
@@ -119,4 +125,4 @@ LOAD_BALANCER_CONTROLLER = Workload(
     ),
 )
 
-WORKLOADS = (MLFLOW, PIPELINES, SERVING, EBS_CSI, CLUSTER_AUTOSCALER, LOAD_BALANCER_CONTROLLER)
+WORKLOADS = (MLFLOW, PIPELINES, PIPELINES_UI, SERVING, EBS_CSI, CLUSTER_AUTOSCALER, LOAD_BALANCER_CONTROLLER)

@@ -17,6 +17,7 @@ does not set.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -24,7 +25,6 @@ import yaml
 
 from infra import paths
 from infra.object_store import PASSWORD_KEY, USER_KEY, ObjectStore
-from infra.workloads import PIPELINES
 
 # Pipeline steps run on the CPU nodes (Argo's workflowDefaults in the base overlay; a test checks they agree).
 STEP_NODE_SELECTOR = {"mlplatform.io/role": "cpu"}
@@ -74,7 +74,7 @@ class KubeflowPipelines(pulumi.ComponentResource):
         name: str,
         namespace: str,
         store: ObjectStore,
-        role_arn: pulumi.Input[str] | None,
+        role_arns: Mapping[str, pulumi.Input[str]] | None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("mlplatform:k8s:KubeflowPipelines", name, None, opts)
@@ -116,13 +116,13 @@ class KubeflowPipelines(pulumi.ComponentResource):
             directory=paths.for_engine(paths.KFP_MANIFESTS / overlay(store)),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster_scoped, *configs]),
         )
-        if role_arn is not None:
-            for account in PIPELINES.service_accounts:
-                k8s.core.v1.ServiceAccountPatch(
-                    f"{name}-{account}-irsa",
-                    metadata={"name": account, "namespace": namespace,
-                              "annotations": {"eks.amazonaws.com/role-arn": role_arn}},
-                    opts=pulumi.ResourceOptions(parent=self, depends_on=[platform]),
-                )
+        # One IRSA role per workload: the steps and the API server write, the UI only reads.
+        for account, account_role in (role_arns or {}).items():
+            k8s.core.v1.ServiceAccountPatch(
+                f"{name}-{account}-irsa",
+                metadata={"name": account, "namespace": namespace,
+                          "annotations": {"eks.amazonaws.com/role-arn": account_role}},
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[platform]),
+            )
         self.api_url = f"http://ml-pipeline.{namespace}.svc.cluster.local:8888"
         self.register_outputs({"api_url": self.api_url})

@@ -230,6 +230,10 @@ def test_irsa_access_is_scoped_to_prefixes(aws_run: offline.OfflineRun, workload
     if workload is workloads.SERVING:
         # Models are read-only to serving; it writes only its request log (KServe's logger).
         assert all(w.endswith(f"/{workloads.REQUEST_LOG_PREFIX}*") for w in writes), writes
+    if workload is workloads.PIPELINES_UI:
+        # The KFP UI shows artifacts: no action of its role writes or deletes anything.
+        actions = {a for s in statements for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])}
+        assert actions and all(a.split(":")[1].startswith(("Get", "List", "Decrypt", "Describe")) for a in actions), actions
 
 
 def test_subnets_carry_eks_tags(aws_run: offline.OfflineRun) -> None:

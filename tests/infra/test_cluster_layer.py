@@ -158,9 +158,9 @@ def test_service_accounts_carry_their_irsa_roles(aws_run: offline.OfflineRun) ->
     roles = aws_run.outputs["roleArns"]
     mlflow = _by_name(aws_run, "kubernetes:core/v1:ServiceAccount", "mlflow", "mlflow")
     assert mlflow.inputs["metadata"]["annotations"]["eks.amazonaws.com/role-arn"] == roles["mlflow"]
-    for account in ("pipeline-runner", "ml-pipeline", "ml-pipeline-ui"):
+    for account, role in (("pipeline-runner", "pipelines"), ("ml-pipeline", "pipelines"), ("ml-pipeline-ui", "pipelines-ui")):
         patch = _by_name(aws_run, "kubernetes:core/v1:ServiceAccountPatch", account, "kubeflow")
-        assert patch.inputs["metadata"]["annotations"]["eks.amazonaws.com/role-arn"] == roles["pipelines"]
+        assert patch.inputs["metadata"]["annotations"]["eks.amazonaws.com/role-arn"] == roles[role]
     serving = [r for r in aws_run.of_type(RELEASE) if r.inputs["chart"] == "charts/model-serving"]
     if aws_run.settings.serving_storage_uri:
         (release,) = serving
