@@ -46,6 +46,21 @@ def _build_aws(settings: Settings) -> dict[str, Any]:
 
     s3_key = EncryptionKey(f"{name}-s3", f"S3 encryption for {name}", settings.protect, opts)
     account_id = caller.account_id
+    # Prod keeps S3 server access logs of its buckets in a locked log bucket (who read or changed a model).
+    access_logs = (
+        SecureBucket(
+            f"{name}-access-logs",
+            bucket_name=account_id.apply(lambda account: f"{name}-access-logs-{account}"),
+            kms_key_arn=s3_key.arn,
+            protect=settings.protect,
+            force_destroy=False,
+            noncurrent_version_days=settings.noncurrent_version_days,
+            opts=opts,
+            log_delivery_account=account_id,
+        )
+        if settings.environment == "prod"
+        else None
+    )
     buckets = {
         purpose: SecureBucket(
             f"{name}-{purpose}",
@@ -56,6 +71,7 @@ def _build_aws(settings: Settings) -> dict[str, Any]:
             force_destroy=settings.force_destroy_buckets,
             noncurrent_version_days=settings.noncurrent_version_days,
             opts=opts,
+            access_log_bucket=access_logs.bucket if access_logs else None,
         )
         for purpose in BUCKET_PURPOSES
     }

@@ -141,3 +141,22 @@ def s3_tls_only(args: StackValidationArgs, report: ReportViolation) -> None:
                 ),
                 bucket.urn,
             )
+
+
+LOGGING = ("aws:s3/bucketLogging:BucketLogging", "aws:s3/bucketLoggingV2:BucketLoggingV2")
+
+
+@rule("s3-access-logging-in-prod", "Prod buckets deliver their server access logs to a log bucket.",
+      SECURITY, Severity.MEDIUM, "Add aws.s3.BucketLogging to the stack's access-log bucket for every prod bucket.", stack=True)
+def s3_access_logging(args: StackValidationArgs, report: ReportViolation) -> None:
+    logging = _companions(args, LOGGING)
+    targets = {str(get(r.props, "targetBucket")) for r in of_type(args.resources, LOGGING)}
+    for bucket in of_type(args.resources, BUCKETS):
+        prod = is_prod_stack(stack_of(bucket.urn)) or environment_of(bucket.provider.props if bucket.provider else None) == "prod"
+        if not prod or _bucket_keys(bucket) & targets or _find(bucket, logging):
+            continue
+        report(message(
+            f"Prod bucket {get(bucket.props, 'bucket')} has no server access logging.",
+            "nobody could tell who read or replaced a model or a training set.",
+            "deliver its access logs to the stack's locked access-log bucket (aws.s3.BucketLogging).",
+        ), bucket.urn)

@@ -36,7 +36,8 @@ def test_expected_resource_counts(stack_runs: dict[str, offline.OfflineRun]) -> 
         assert counts["aws:ec2/subnet:Subnet"] == subnets, stack
         assert counts["aws:ec2/natGateway:NatGateway"] == nats, stack
         assert counts[NODE_GROUP] == groups == counts[LAUNCH_TEMPLATE], stack
-        assert counts[CLUSTER] == 1 and counts[BUCKET] == 2, stack
+        # data and artifacts; prod adds its locked access-log bucket.
+        assert counts[CLUSTER] == 1 and counts[BUCKET] == 2 + (stack == "prod"), stack
         assert counts.get("aws:rds/instance:Instance", 0) == (0 if stack == "dev" else 1), stack
         assert counts["aws:iam/role:Role"] == 2 + len(workloads.WORKLOADS), stack
         assert counts["aws:eks/addon:Addon"] == 6, stack
@@ -144,13 +145,20 @@ def _companion(run: offline.OfflineRun, resource_type: str, bucket: Registration
 
 
 def test_buckets_are_private_encrypted_versioned_tls_only(aws_run: offline.OfflineRun) -> None:
-    """Each bucket has SSE-KMS with bucket key, versioning, public access block, ownership, TLS-only policy, lifecycle."""
+    """Each bucket has SSE-KMS with bucket key (the access-log bucket: SSE-S3, which log delivery needs), versioning,
+    public access block, ownership, a TLS-only policy and lifecycle; prod's buckets log to the locked log bucket."""
+    log_buckets = [b for b in aws_run.of_type(BUCKET) if "-access-logs" in b.name]
+    assert len(log_buckets) == (aws_run.settings.environment == "prod")
     for bucket in aws_run.of_type(BUCKET):
+        is_log = bucket in log_buckets
         sse = _companion(aws_run, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration", bucket)
         rule = sse["rules"][0]
-        assert rule["applyServerSideEncryptionByDefault"]["sseAlgorithm"] == "aws:kms", bucket.urn
-        assert rule["applyServerSideEncryptionByDefault"]["kmsMasterKeyId"].startswith("arn:aws:kms:"), bucket.urn
-        assert rule["bucketKeyEnabled"] is True, bucket.urn
+        if is_log:
+            assert rule["applyServerSideEncryptionByDefault"]["sseAlgorithm"] == "AES256", bucket.urn
+        else:
+            assert rule["applyServerSideEncryptionByDefault"]["sseAlgorithm"] == "aws:kms", bucket.urn
+            assert rule["applyServerSideEncryptionByDefault"]["kmsMasterKeyId"].startswith("arn:aws:kms:"), bucket.urn
+            assert rule["bucketKeyEnabled"] is True, bucket.urn
         versioning = _companion(aws_run, "aws:s3/bucketVersioning:BucketVersioning", bucket)
         assert versioning["versioningConfiguration"]["status"] == "Enabled", bucket.urn
         block = _companion(aws_run, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", bucket)
@@ -158,12 +166,21 @@ def test_buckets_are_private_encrypted_versioned_tls_only(aws_run: offline.Offli
         ownership = _companion(aws_run, "aws:s3/bucketOwnershipControls:BucketOwnershipControls", bucket)
         assert ownership["rule"]["objectOwnership"] == "BucketOwnerEnforced", bucket.urn
         policy = json.loads(_companion(aws_run, "aws:s3/bucketPolicy:BucketPolicy", bucket)["policy"])
-        (deny,) = policy["Statement"]
+        deny = policy["Statement"][0]
         assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}, bucket.urn
         assert bucket.outputs["arn"] in deny["Resource"], bucket.urn
+        if is_log:
+            delivery, locked = policy["Statement"][1:]
+            assert delivery["Principal"] == {"Service": "logging.s3.amazonaws.com"} and delivery["Action"] == "s3:PutObject"
+            assert locked["Effect"] == "Deny" and locked["Principal"] == "*" and "s3:DeleteObjectVersion" in locked["Action"]
+        else:
+            assert len(policy["Statement"]) == 1, bucket.urn
         lifecycle = _companion(aws_run, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", bucket)
         days = lifecycle["rules"][0]["noncurrentVersionExpiration"]["noncurrentDays"]
         assert days == aws_run.settings.noncurrent_version_days, bucket.urn
+        if aws_run.settings.environment == "prod" and not is_log:
+            logging = _companion(aws_run, "aws:s3/bucketLogging:BucketLogging", bucket)
+            assert logging["targetBucket"] == log_buckets[0].inputs["bucket"], bucket.urn
 
 
 def test_protection_follows_the_environment(stack_runs: dict[str, offline.OfflineRun]) -> None:

@@ -172,7 +172,8 @@ def test_rules_ignore_other_resource_types() -> None:
         assert run_resource(name, other, bad, environment) == [], name
 
 
-def bucket_set(*, sse: bool = True, block: bool = True, versioning: bool = True, tls: bool = True, v2: bool = False) -> list[PolicyResource]:
+def bucket_set(*, sse: bool = True, block: bool = True, versioning: bool = True, tls: bool = True, v2: bool = False,
+               logging: bool = False) -> list[PolicyResource]:
     bucket_type = "aws:s3/bucketV2:BucketV2" if v2 else "aws:s3/bucket:Bucket"
     resources = [resource(bucket_type, {"bucket": "data-1", "id": "data-1"}, "data", "prod")]
     if sse:
@@ -186,6 +187,8 @@ def bucket_set(*, sse: bool = True, block: bool = True, versioning: bool = True,
         resources.append(resource("aws:s3/bucketVersioning:BucketVersioning", {"bucket": "data-1", "versioningConfiguration": {"status": "Enabled"}}))
     if tls:
         resources.append(resource("aws:s3/bucketPolicy:BucketPolicy", {"bucket": "data-1", "policy": SECURE_BUCKET_POLICY}))
+    if logging:
+        resources.append(resource("aws:s3/bucketLogging:BucketLogging", {"bucket": "data-1", "targetBucket": "logs-1", "targetPrefix": "data-1/"}))
     return resources
 
 
@@ -194,6 +197,7 @@ STACK_CASES = [
     ("s3-bucket-public-access-block", bucket_set(), bucket_set(block=False)),
     ("s3-bucket-versioning", bucket_set(), bucket_set(versioning=False)),
     ("s3-bucket-tls-only", bucket_set(), bucket_set(tls=False)),
+    ("s3-access-logging-in-prod", bucket_set(logging=True), bucket_set()),
     ("eks-vpc-cni-network-policy",
      [resource("aws:eks/cluster:Cluster", CLUSTER), resource("aws:eks/addon:Addon", {"addonName": "vpc-cni", "configurationValues": '{"enableNetworkPolicy": "true"}'})],
      [resource("aws:eks/cluster:Cluster", CLUSTER), resource("aws:eks/addon:Addon", {"addonName": "vpc-cni"})]),
