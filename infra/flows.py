@@ -58,6 +58,11 @@ MLFLOW_PORT = 5000
 POSTGRES_PORT = 5432
 MODEL_METRICS_PORT = 8082
 KFP_API_PORT = 8888
+MYSQL_PORT = 3306
+MYSQL_PODS = {"app": "mysql"}
+# The KFP 2.17.0 servers that use MySQL (each reads mysql-secret), by their pods' labels.
+KFP_MYSQL_CLIENTS = {"ml-pipeline": {"app": "ml-pipeline"}, "cache-server": {"app": "cache-server"},
+                     "metadata-grpc": {"component": "metadata-grpc-server"}}
 MLFLOW_PODS = {"app.kubernetes.io/name": "mlflow"}
 POSTGRES_PODS = {"app.kubernetes.io/name": "postgres"}
 PUSHGATEWAY_PORT = 9091
@@ -102,7 +107,10 @@ def platform_flows(settings: Settings, vpc_cidr: str, store: ObjectStore) -> lis
     control_plane = control_plane_cidrs(settings, vpc_cidr)
     flows = [
         # Pipelines: KFP's own components talk to each other; steps log to MLflow and the store.
-        Flow("kubeflow-internal", ns.KUBEFLOW.name, ns.KUBEFLOW.name, (KFP_API_PORT, 8887, 8080, 3306, 5432, 9090, 8443)),
+        Flow("kubeflow-internal", ns.KUBEFLOW.name, ns.KUBEFLOW.name, (KFP_API_PORT, 8887, 8080, 9090, 8443)),
+        # KFP's MySQL: only its own servers, never a pipeline step (user code runs in kubeflow too).
+        *[Flow(f"{client}-to-mysql", ns.KUBEFLOW.name, ns.KUBEFLOW.name, (MYSQL_PORT,), labels, MYSQL_PODS)
+          for client, labels in KFP_MYSQL_CLIENTS.items()],
         Flow("pipelines-to-mlflow", ns.KUBEFLOW.name, ns.MLFLOW.name, (MLFLOW_PORT,), target_pods=MLFLOW_PODS),
         _to_object_store("pipelines", ns.KUBEFLOW.name, store),
         # MLflow: its database and its artifact store.

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 
 import pulumi
 import pulumi_kubernetes as k8s
+import pulumi_random as random
 import yaml
 
 from infra import paths
@@ -32,6 +33,8 @@ OBJECT_STORE_CONFIG = "mlplatform-object-store"
 LAUNCHER_CONFIG = "kfp-launcher"
 ARTIFACT_REPOSITORIES = "artifact-repositories"
 ARTIFACT_REPOSITORY_KEY = "default-s3"
+# The Secret KFP 2.17.0's MySQL clients read their credentials from (keys username, password).
+MYSQL_SECRET = "mysql-secret"
 
 
 def overlay(store: ObjectStore) -> str:
@@ -80,8 +83,18 @@ class KubeflowPipelines(pulumi.ComponentResource):
         super().__init__("mlplatform:k8s:KubeflowPipelines", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         bucket = store.artifacts_bucket
+        # KFP's MySQL with a generated root password (upstream ships root with an empty one). Its clients,
+        # the API server, the cache server and MLMD's gRPC server, read it from this Secret; MySQL itself
+        # takes it at first start (infra/manifests/kubeflow-pipelines/base). Only they may reach it (flows.py).
+        mysql_password = random.RandomPassword(f"{name}-mysql-root", length=32, special=False, opts=child)
         # The per-stack configuration first: the API server and the launcher read it at start.
         configs = [
+            k8s.core.v1.Secret(
+                f"{name}-mysql",
+                metadata={"name": MYSQL_SECRET, "namespace": namespace},
+                string_data={"username": "root", "password": mysql_password.result},
+                opts=child,
+            ),
             k8s.core.v1.ConfigMap(
                 f"{name}-object-store",
                 metadata={"name": OBJECT_STORE_CONFIG, "namespace": namespace},

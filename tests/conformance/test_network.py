@@ -104,3 +104,28 @@ def test_only_the_test_pod_and_the_load_balancer_reach_the_model(stack: str, sta
     assert allowed(policies, Pod("", ip=inside), model, 8080), "the internal ALB's subnets cannot reach the model"
     assert not allowed(policies, Pod("", ip=outside), model, 8080), "an address outside the ALB's subnets reaches the model"
     assert not allowed(policies, Pod("", ip=inside), model, 8082), "the ALB reaches the metrics port"
+
+
+def test_kfp_mysql_has_a_password_and_only_kfp_servers_reach_it(stack: str, stack_objects: dict[str, list[Rendered]]) -> None:
+    """Upstream's root with an empty password is gone: MySQL takes the program's generated one, every pod that reads
+    mysql-secret is one of the clients the flows admit, and no other policy opens 3306."""
+    from infra import flows
+
+    objects = [item.obj for item in stack_objects[stack]]
+    (mysql,) = [o for o in objects if o.get("kind") == "Deployment" and o["metadata"]["name"] == "mysql"]
+    env = {e["name"]: e for e in mysql["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert "MYSQL_ALLOW_EMPTY_PASSWORD" not in env
+    assert env["MYSQL_ROOT_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "mysql-secret", "key": "password"}
+    (secret,) = [o for o in objects if o.get("kind") == "Secret" and o["metadata"]["name"] == "mysql-secret"]
+    assert secret["stringData"]["password"] and secret["stringData"]["username"] == "root"
+    readers = [o for o in objects if o.get("kind") in ("Deployment", "StatefulSet") and "mysql-secret" in str(o["spec"]["template"])
+               and o["metadata"]["name"] != "mysql"]
+    assert readers, "KFP's servers read mysql-secret"
+    for reader in readers:
+        labels = reader["spec"]["template"]["metadata"]["labels"]
+        assert any(selector.items() <= labels.items() for selector in flows.KFP_MYSQL_CLIENTS.values()), reader["metadata"]["name"]
+    ingress = [o for o in objects if o.get("kind") == "NetworkPolicy" and o["metadata"].get("namespace") == "kubeflow"
+               and any(p.get("port") == flows.MYSQL_PORT for rule in o["spec"].get("ingress", []) for p in rule.get("ports", []))]
+    assert ingress and all(o["spec"]["podSelector"] == {"matchLabels": flows.MYSQL_PODS} for o in ingress)
+    sources = [peer["podSelector"]["matchLabels"] for o in ingress for rule in o["spec"]["ingress"] for peer in rule["from"]]
+    assert sorted(map(str, sources)) == sorted(map(str, flows.KFP_MYSQL_CLIENTS.values()))
