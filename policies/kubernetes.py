@@ -8,7 +8,7 @@ from typing import Any
 from pulumi_policy import ReportViolation, ResourceValidationArgs, Severity, StackValidationArgs
 
 from infra import namespaces
-from infra.pod_security import pod_spec_of, restricted_violations
+from infra.pod_security import pod_spec_of, violations
 from policies.helpers import SECURITY, Tunable, covers_internet, get, message, resource_environment, rule
 
 NAMESPACE = "kubernetes:core/v1:Namespace"
@@ -28,7 +28,8 @@ WORKLOADS = {
     "kubernetes:batch/v1:CronJob": "CronJob",
 }
 SERVING_CHART = "charts/model-serving"
-DEFAULT_REGISTRIES = ["docker.io", "quay.io", "ghcr.io", "registry.k8s.io", "public.ecr.aws", "nvcr.io"]
+# gcr.io: KFP 2.17.0's MLMD server (gcr.io/tfx-oss-public/ml_metadata_store_server) is published there only.
+DEFAULT_REGISTRIES = ["docker.io", "quay.io", "ghcr.io", "registry.k8s.io", "public.ecr.aws", "nvcr.io", "gcr.io"]
 _PINNED_VERSION = re.compile(r"^v?\d+\.\d+\.\d+([-+][\w.]+)?$")
 
 
@@ -102,10 +103,13 @@ def container_security(args: ResourceValidationArgs, report: ReportViolation) ->
     spec = _pod_spec(args)
     if spec is None:
         return
-    problems = restricted_violations(spec)
+    # The namespace's level from the table: restricted, or its documented exception (the GPU device plugin's hostPath).
+    namespace = get(args.props, "metadata.namespace") or get(args.props, "metadata._namespaceDefault", "")
+    level = EXCEPTIONS.get(namespace, "restricted")
+    problems = violations(spec, level)
     if problems:
         report(message(
-            f"{args.resource_type.rsplit(':', 1)[-1]} {get(args.props, 'metadata.name')} breaks the restricted profile: {'; '.join(problems[:4])}.",
+            f"{args.resource_type.rsplit(':', 1)[-1]} {get(args.props, 'metadata.name')} breaks the {level} profile: {'; '.join(problems[:4])}.",
             "a root, privileged or capability-holding container turns one bug into a node compromise.",
             "set runAsNonRoot, seccomp RuntimeDefault, allowPrivilegeEscalation false and drop ALL capabilities.",
         ))
@@ -248,6 +252,8 @@ PSA_LEVELS = ("privileged", "baseline", "restricted")
 EXCEPTIONS = {spec.name: spec.enforce for spec in vars(namespaces).values() if isinstance(spec, namespaces.NamespaceSpec)}
 # An env var named like a credential, or a value that carries one (user:password@ in a URI).
 SECRET_NAME = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|PRIVATE_?KEY|ACCESS_?KEY|API_?KEY|CREDENTIAL", re.IGNORECASE)
+# ... unless it names where a credential is kept rather than holding it (KServe's SECRET_NAME, a *_FILE path).
+REFERENCE_NAME = re.compile(r"_(NAME|FILE|PATH|DIR|REF|ARN|KEY_ID|NAMESPACE)$", re.IGNORECASE)
 SECRET_VALUE = re.compile(r"://[^/\s:@]+:[^/\s@]+@")
 
 
@@ -260,7 +266,8 @@ def secrets_not_in_env_values(args: ResourceValidationArgs, report: ReportViolat
     for container in _containers(spec):
         for env in container.get("env") or []:
             value = env.get("value")
-            if isinstance(value, str) and value and (SECRET_NAME.search(env.get("name", "")) or SECRET_VALUE.search(value)):
+            name = env.get("name", "")
+            if isinstance(value, str) and value and ((SECRET_NAME.search(name) and not REFERENCE_NAME.search(name)) or SECRET_VALUE.search(value)):
                 report(message(
                     f"Container {container.get('name')} gets {env.get('name')} as a literal value.",
                     "the credential sits in the workload's spec, readable by anyone who can read Deployments, and in Pulumi's state.",
