@@ -142,3 +142,17 @@ def cluster_admins_in_account(args: StackValidationArgs, report: ReportViolation
                 "whoever controls that other account controls every workload, secret and model of this cluster.",
                 "remove it from clusterAdminArns; let that account assume a role of this account if it must.",
             ), association.urn)
+
+
+LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
+
+
+@rule("log-groups-encrypted", "CloudWatch log groups are encrypted with a customer-managed KMS key.",
+      SECURITY, Severity.MEDIUM, "Set kms_key_id to a platform key whose policy admits CloudWatch Logs for these groups.")
+def log_groups_encrypted(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if args.resource_type == LOG_GROUP and not get(args.props, "kmsKeyId"):
+        report(message(
+            f"Log group {get(args.props, 'name')} is encrypted only with CloudWatch's own key.",
+            "the control plane's audit and authenticator logs are readable by anyone with logs:GetLogEvents, with no key policy in the way.",
+            "set kms_key_id to the platform's logs key (its policy admits CloudWatch Logs for this stack's groups only).",
+        ))

@@ -11,7 +11,7 @@ import json
 import pulumi
 import pulumi_aws as aws
 
-from infra.components.encryption_key import EncryptionKey
+from infra.components.encryption_key import EncryptionKey, logs_key_policy
 from infra.config import Settings
 
 CONTROL_PLANE_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
@@ -68,11 +68,20 @@ class EksCluster(pulumi.ComponentResource):
         ]
 
         secrets_key = EncryptionKey(f"{name}-secrets", f"EKS secrets envelope encryption for {name}", settings.protect, child)
-        # Created before the cluster so EKS does not create it without retention.
+        # Created before the cluster so EKS does not create it without retention, and encrypted with a key
+        # of the platform's that CloudWatch Logs may use for this stack's EKS log groups only.
+        log_group_name = f"/aws/eks/{settings.name}/cluster"
+        caller = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
+        logs_key = EncryptionKey(
+            f"{name}-logs", f"CloudWatch Logs encryption for {name}", settings.protect, child,
+            policy=caller.account_id.apply(lambda account: logs_key_policy(
+                account, settings.aws_region, f"arn:aws:logs:{settings.aws_region}:{account}:log-group:/aws/eks/{settings.name}/")),
+        )
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-control-plane",
-            name=f"/aws/eks/{settings.name}/cluster",
+            name=log_group_name,
             retention_in_days=settings.log_retention_days,
+            kms_key_id=logs_key.arn,
             opts=child,
         )
 

@@ -301,3 +301,15 @@ def test_gpu_and_spot_groups_can_be_switched_off() -> None:
     run = offline.run("staging", {"enableGpuNodes": False, "enableSpotNodes": False})
     groups = run.of_type(NODE_GROUP)
     assert [g.inputs["nodeGroupNamePrefix"] for g in groups] == ["system-"]
+
+
+def test_control_plane_logs_are_encrypted_with_a_key_only_their_groups_may_use(aws_run: offline.OfflineRun) -> None:
+    """The EKS log group uses the platform's logs key; the key lets CloudWatch Logs use it for this stack's EKS groups only."""
+    (group,) = aws_run.of_type("aws:cloudwatch/logGroup:LogGroup")
+    (key,) = [k for k in aws_run.of_type("aws:kms/key:Key") if k.outputs["arn"] == group.inputs["kmsKeyId"]]
+    statements = {s["Sid"]: s for s in json.loads(key.inputs["policy"])["Statement"]}
+    logs = statements["CloudWatchLogs"]
+    assert logs["Principal"] == {"Service": f"logs.{aws_run.settings.aws_region}.amazonaws.com"}
+    prefix = logs["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"]
+    assert prefix.endswith(f":log-group:/aws/eks/{aws_run.settings.name}/*") and group.inputs["name"].startswith(f"/aws/eks/{aws_run.settings.name}/")
+    assert statements["AccountAdministers"]["Principal"]["AWS"].endswith(":root")

@@ -136,6 +136,8 @@ RESOURCE_CASES = [
      {"metadata": {"name": "s"}, "spec": {"type": "LoadBalancer"}}, "dev"),
     ("releases-and-manifests-pinned", "kubernetes:helm.sh/v3:Release", {"chart": "minio", "version": "5.4.0"},
      {"chart": "minio", "version": ""}, "dev"),
+    ("log-groups-encrypted", "aws:cloudwatch/logGroup:LogGroup", {"name": "/aws/eks/x/cluster", "kmsKeyId": "arn:aws:kms:us-east-1:1:key/k"},
+     {"name": "/aws/eks/x/cluster"}, "dev"),
     ("rds-reachable-from-the-cluster-only", "aws:ec2/securityGroup:SecurityGroup",
      {"ingress": [{"protocol": "tcp", "fromPort": 5432, "toPort": 5432, "securityGroups": ["sg-cluster"]}]},
      {"ingress": [{"protocol": "tcp", "fromPort": 5432, "toPort": 5432, "cidrBlocks": ["10.20.0.0/16"]}]}, "dev"),
