@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import runpy
 from pathlib import Path
 
@@ -197,3 +198,20 @@ def test_readme_documents_every_key() -> None:
     declared = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]
     missing = [key for key in declared if f"| `{key}` |" not in readme]
     assert missing == []
+
+
+def test_readme_layout_names_every_module() -> None:
+    """The README's Layout names every Python module and script of the tree (a new one must be placed there)."""
+    root = Path(__file__).resolve().parents[2]
+    readme = (root / "README.md").read_text()
+    layout = readme.split("## Layout", 1)[1].split("\n## ", 1)[0]
+    words = set(re.findall(r"[\w.-]+", layout))
+    files = [
+        *(p for folder in ("infra", "tooling", "pipelines", "policies", "demo", "benchmarks", "pipelines/fraud", "pipelines/drift")
+          for p in (root / folder).glob("*.py") if p.name != "__init__.py"),
+        *(p for p in (root / "scripts").iterdir() if not p.name.startswith(("__", "."))),
+    ]
+    missing = sorted(str(p.relative_to(root)) for p in files if p.name not in words and p.stem not in words)
+    assert missing == [], f"README Layout does not name {missing}"
+    for folder in ("components/", "jobs/", "manifests/", "iam/", "fraud/", "drift/", "tooling/", "policies/"):
+        assert folder in layout, folder
