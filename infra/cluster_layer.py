@@ -68,7 +68,7 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
         ClusterAutoscaler(
             "cluster-autoscaler", aws.cluster_name, settings.aws_region, aws.role_arns[CLUSTER_AUTOSCALER.name], opts
         )
-        if settings.serving_ingress != "none":
+        if settings.serving.ingress != "none":
             LoadBalancerController(
                 "aws-load-balancer-controller", aws.cluster_name, settings.aws_region, aws.vpc_id,
                 aws.role_arns[LOAD_BALANCER_CONTROLLER.name], opts,
@@ -91,11 +91,11 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
     else:
         assert aws is not None, "objectStore s3 needs the AWS layer"
         store = object_store.s3(settings.aws_region, aws.data_bucket, aws.artifacts_bucket)
-    NetworkFlows("platform-flows", flows.platform_flows(settings, settings.vpc_cidr, store), in_ns(*spaces))
+    NetworkFlows("platform-flows", flows.platform_flows(settings, settings.network.vpc_cidr, store), in_ns(*spaces))
     roles = aws.role_arns if aws else {}
 
     # MLflow's database: RDS from the AWS layer, or Postgres in the cluster.
-    if settings.database == "in-cluster":
+    if settings.database.kind == "in-cluster":
         postgres = ClusterPostgres("postgres", namespaces.POSTGRES.name, in_ns(namespaces.POSTGRES.name))
         host, password, ssl = postgres.host, postgres.password, "disable"
     else:
@@ -127,7 +127,7 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
     cert_manager = CertManager("cert-manager", namespaces.CERT_MANAGER.name, in_ns(namespaces.CERT_MANAGER.name))
     Kserve(
         "kserve", namespaces.KSERVE.name, settings.kserve_deployment_mode, [cert_manager.release],
-        ingress=ingress_values(INGRESS_CLASS, settings.serving_domain if settings.serving_ingress != "none" else ""),
+        ingress=ingress_values(INGRESS_CLASS, settings.serving.domain if settings.serving.ingress != "none" else ""),
         opts=in_ns(namespaces.KSERVE.name),
     )
     if namespaces.NVIDIA.name in spaces:
@@ -140,21 +140,21 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
         pushgateway = Pushgateway("pushgateway", namespaces.MONITORING.name, RELEASE_NAME, in_ns(namespaces.MONITORING.name))
 
     # The team's workloads: the training and drift pipelines, and the served model.
-    served = inference_service_name(settings.serving_model_name)
+    served = inference_service_name(settings.serving.model_name)
     # KServe's logger writes the served model's requests to S3 (on MinIO it would need the agent's endpoint config).
     request_log = None if store.is_minio else store.artifacts_bucket.apply(lambda bucket: f"s3://{bucket}/{REQUEST_LOG_PREFIX}")
     outputs: dict[str, Any] = {"mlflowUrl": mlflow.url, "kfpApiUrl": kfp.api_url}
-    if settings.pipeline_step_image_digest:
+    if settings.pipelines.step_image_digest:
         repository = aws.step_image_repository if aws else pulumi.Output.from_input(image.LOCAL_REPOSITORY)
-        step_image = repository.apply(lambda repo: image.reference(repo, settings.pipeline_step_image_digest))
+        step_image = repository.apply(lambda repo: image.reference(repo, settings.pipelines.step_image_digest))
         after_kfp = pulumi.ResourceOptions(provider=provider, depends_on=[kfp])
         training = TrainingPipelines(
-            "training", namespaces.KUBEFLOW.name, TRAINING_PIPELINE, kfp.api_url, settings.pipeline_schedule,
+            "training", namespaces.KUBEFLOW.name, TRAINING_PIPELINE, kfp.api_url, settings.pipelines.schedule,
             {
-                "data_uri": store.data_bucket.apply(lambda bucket: settings.pipeline_data_uri or f"s3://{bucket}/fraud/latest.csv"),
+                "data_uri": store.data_bucket.apply(lambda bucket: settings.pipelines.data_uri or f"s3://{bucket}/fraud/latest.csv"),
                 "tracking_uri": mlflow.url,
-                "auc_floor": settings.pipeline_auc_floor,
-                "min_improvement": settings.pipeline_min_improvement,
+                "auc_floor": settings.pipelines.auc_floor,
+                "min_improvement": settings.pipelines.min_improvement,
                 "s3_endpoint_url": store.endpoint_url,
                 # Lineage: the commit the pipelines and the step image were built from.
                 "git_commit": source_commit() or "unknown",
@@ -163,9 +163,9 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
         )
         outputs["pipelineVersion"] = training.version
         outputs["stepImage"] = step_image
-        if request_log is not None and settings.drift_schedule:
+        if request_log is not None and settings.pipelines.drift_schedule:
             drift = TrainingPipelines(
-                "drift", namespaces.KUBEFLOW.name, DRIFT_PIPELINE, kfp.api_url, settings.drift_schedule,
+                "drift", namespaces.KUBEFLOW.name, DRIFT_PIPELINE, kfp.api_url, settings.pipelines.drift_schedule,
                 {
                     "log_uri": request_log,
                     "tracking_uri": mlflow.url,
@@ -187,30 +187,30 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
         outputs["stepImageRepository"] = aws.step_image_repository
 
     # One owner per serving release (README "Who owns the serving release").
-    if settings.serving_owner == "helm":
+    if settings.serving.owner == "helm":
         values = platform_values(settings, roles.get("serving"), flows.chart_object_store(store), RELEASE_NAME, request_log or "")
-        PlatformValues(f"{settings.serving_model_name}-platform-values", namespaces.MODELS.name, values,
+        PlatformValues(f"{settings.serving.model_name}-platform-values", namespaces.MODELS.name, values,
                        in_ns(namespaces.MODELS.name))
         outputs["servingOwner"] = f"helm: pulumi up never changes the release; its platform values are in ConfigMap {PLATFORM_VALUES_CONFIGMAP}"
-    elif settings.gitops == "argocd":
+    elif settings.gitops.mode == "argocd":
         argocd = ArgoCd("argocd", namespaces.ARGOCD.name, in_ns(namespaces.ARGOCD.name))
-        if settings.serving_storage_uri:
+        if settings.serving.storage_uri:
             GitOpsServing(
-                settings.serving_model_name, namespaces.ARGOCD.name, settings.gitops_repo_url, settings.gitops_revision,
+                settings.serving.model_name, namespaces.ARGOCD.name, settings.gitops.repo_url, settings.gitops.revision,
                 namespaces.MODELS.name,
                 serving_values(settings, roles.get("serving"), flows.chart_object_store(store), RELEASE_NAME, request_log or ""),
                 argocd, in_ns(namespaces.ARGOCD.name, namespaces.MODELS.name, namespaces.KSERVE.name),
             )
-            outputs["servedModel"] = settings.serving_storage_uri
-        outputs["servingOwner"] = (f"argocd: Application {namespaces.ARGOCD.name}/{settings.serving_model_name} syncs "
-                                   f"charts/model-serving from {settings.gitops_repo_url}@{settings.gitops_revision} with this stack's values")
-    elif settings.serving_storage_uri:
+            outputs["servedModel"] = settings.serving.storage_uri
+        outputs["servingOwner"] = (f"argocd: Application {namespaces.ARGOCD.name}/{settings.serving.model_name} syncs "
+                                   f"charts/model-serving from {settings.gitops.repo_url}@{settings.gitops.revision} with this stack's values")
+    elif settings.serving.storage_uri:
         ModelServing(
-            settings.serving_model_name,
+            settings.serving.model_name,
             namespaces.MODELS.name,
             serving_values(settings, roles.get("serving"), flows.chart_object_store(store), RELEASE_NAME, request_log or ""),
             in_ns(namespaces.MODELS.name, namespaces.KSERVE.name),
         )
         outputs["servingOwner"] = "stack: roll out by changing the serving keys of this stack file"
-        outputs["servedModel"] = settings.serving_storage_uri
+        outputs["servedModel"] = settings.serving.storage_uri
     return outputs

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from pulumi_aws import Region
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from pydantic.alias_generators import to_camel
+from pydantic.alias_generators import to_camel, to_snake
 from pydantic_core import PydanticCustomError
 
 from infra import gpu, paths
@@ -176,14 +176,9 @@ class NodeGroupSettings(_Frozen):
         return gpu.per_instance(self.instance_types[0]) if self.is_gpu else 0
 
 
-class Settings(_Frozen):
-    """Everything the program needs to know about one stack."""
+class NetworkSettings(_Frozen):
+    """The VPC: its CIDRs and NAT gateways, or an existing VPC's subnets."""
 
-    environment: Literal["dev", "staging", "prod", "local"]
-    cloud: Literal["aws", "none"]
-    aws_region: str
-    availability_zones: tuple[str, ...]
-    protect: bool
     vpc_cidr: str
     public_subnet_cidrs: tuple[str, ...]
     private_subnet_cidrs: tuple[str, ...]
@@ -191,157 +186,6 @@ class Settings(_Frozen):
     existing_vpc_id: str = ""
     existing_private_subnet_ids: tuple[str, ...] = ()
     existing_public_subnet_ids: tuple[str, ...] = ()
-    kubernetes_version: str
-    endpoint_public_access: bool
-    public_access_cidrs: tuple[str, ...]
-    cluster_admin_arns: tuple[str, ...]
-    log_retention_days: int
-    force_destroy_buckets: bool
-    noncurrent_version_days: int = Field(ge=1, le=3650)
-    kubeconfig_context: str = ""
-    enable_gpu_nodes: bool
-    enable_spot_nodes: bool
-    object_store: Literal["s3", "minio"]
-    database: Literal["rds", "in-cluster"]
-    rds_instance_class: str
-    rds_backup_retention_days: int = Field(ge=1, le=35)
-    rds_multi_az: bool
-    monitoring: bool
-    mlflow_basic_auth: bool
-    kserve_deployment_mode: Literal["Standard", "Knative"]
-    gateway_namespace: str
-    pipeline_schedule: str
-    pipeline_step_image_digest: str
-    drift_schedule: str
-    pipeline_data_uri: str
-    pipeline_auc_floor: float = Field(ge=0.5, le=1.0)
-    pipeline_min_improvement: float = Field(ge=0.0, le=0.5)
-    serving_model_name: str
-    serving_storage_uri: str
-    serving_deployment_mode: Literal["Standard", "Knative"]
-    serving_min_replicas: int = Field(ge=0)
-    serving_max_replicas: int = Field(ge=1, le=100)
-    serving_owner: Literal["stack", "helm"]
-    serving_predictor_name: str
-    serving_canary_name: str
-    serving_canary_storage_uri: str
-    serving_canary_percent: int = Field(ge=0, le=100)
-    serving_gpu: bool
-    serving_ingress: Literal["none", "internal", "internet-facing"]
-    serving_domain: str
-    serving_certificate_arn: str
-    gitops: Literal["", "argocd"]
-    gitops_repo_url: str
-    gitops_revision: str
-    ci_runner_labels: tuple[str, ...]
-    node_groups: tuple[NodeGroupSettings, ...]
-    tags: dict[str, str] = Field(default_factory=dict)
-
-    @field_validator("rds_instance_class")
-    @classmethod
-    def _instance_class(cls, value: str) -> str:
-        if not re.match(r"^db\.[a-z0-9]+\.[a-z0-9]+$", value):
-            raise ValueError("not an RDS instance class (db.<family>.<size>, for example db.t4g.medium)")
-        return value
-
-    @field_validator("gateway_namespace", "serving_model_name")
-    @classmethod
-    def _dns_label(cls, value: str) -> str:
-        if not re.match(r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$", value):
-            raise ValueError("must be a lowercase DNS label of at most 40 characters")
-        return value
-
-    @field_validator("pipeline_step_image_digest")
-    @classmethod
-    def _digest(cls, value: str) -> str:
-        if value and not image.DIGEST.match(value):
-            raise ValueError("not an image digest: sha256:<64 hex digits>, as `docker buildx build --push` prints it")
-        return value
-
-    @field_validator("pipeline_schedule", "drift_schedule")
-    @classmethod
-    def _cron(cls, value: str) -> str:
-        if value and len(value.split()) != 5:
-            raise ValueError("a cron schedule has 5 fields (minute hour day month weekday), or leave it empty")
-        return value
-
-    @field_validator("pipeline_data_uri")
-    @classmethod
-    def _data_uri(cls, value: str) -> str:
-        if value and not re.match(r"^(s3|file)://.+", value):
-            raise ValueError("training data is read from s3:// (or file:// in tests); leave empty for the data bucket")
-        return value
-
-    @field_validator("serving_predictor_name", "serving_canary_name")
-    @classmethod
-    def _predictor_name(cls, value: str) -> str:
-        if value and not re.match(r"^[a-z]([-a-z0-9]{0,18}[a-z0-9])?$", value):
-            raise ValueError("a predictor name is a short lowercase label such as v2 (letters, digits, '-'; at most 20)")
-        return value
-
-    @field_validator("serving_domain")
-    @classmethod
-    def _domain(cls, value: str) -> str:
-        if value and not re.match(r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z]{2,}$", value):
-            raise ValueError("not a DNS domain (for example models.staging.example.com)")
-        return value
-
-    @field_validator("serving_certificate_arn")
-    @classmethod
-    def _certificate(cls, value: str) -> str:
-        if value and not re.match(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]+$", value):
-            raise ValueError("not an ACM certificate ARN (arn:aws:acm:<region>:<account>:certificate/<id>)")
-        return value
-
-    @field_validator("serving_storage_uri", "serving_canary_storage_uri")
-    @classmethod
-    def _model_uri(cls, value: str) -> str:
-        if not MODEL_URI.match(value):
-            raise ValueError("a model URI is s3://, gs://, pvc:// or https://")
-        return value
-
-    @field_validator("gitops_repo_url")
-    @classmethod
-    def _repo_url(cls, value: str) -> str:
-        if value and not re.match(r"^(https://[^\s/]+/\S+|git@[^\s:]+:\S+|ssh://\S+)$", value):
-            raise ValueError("not a git repository URL (https://github.com/org/repo.git or git@github.com:org/repo.git)")
-        return value
-
-    @field_validator("gitops_revision")
-    @classmethod
-    def _revision(cls, value: str) -> str:
-        if not re.match(r"^[\w./-]+$", value) or value.startswith("-"):
-            raise ValueError("not a git branch, tag or commit (for example main, v1.2.0 or a commit SHA)")
-        return value
-
-    @field_validator("ci_runner_labels")
-    @classmethod
-    def _runner_labels(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for label in value:
-            if not re.match(r"^[\w.-]+$", label):
-                raise ValueError(f"'{label}' is not a runner label (letters, digits, '.', '_', '-')")
-        return value
-
-    @field_validator("aws_region")
-    @classmethod
-    def _known_region(cls, value: str) -> str:
-        if value not in AWS_REGIONS:
-            raise ValueError(f"unknown AWS region; use one of {', '.join(sorted(AWS_REGIONS))}")
-        return value
-
-    @field_validator("kubernetes_version")
-    @classmethod
-    def _supported_version(cls, value: str) -> str:
-        if value not in SUPPORTED_KUBERNETES_VERSIONS:
-            raise ValueError(f"not in EKS standard support; use one of {', '.join(SUPPORTED_KUBERNETES_VERSIONS)}")
-        return value
-
-    @field_validator("log_retention_days")
-    @classmethod
-    def _retention_allowed(cls, value: int) -> int:
-        if value not in LOG_RETENTION_DAYS:
-            raise ValueError(f"not a CloudWatch Logs retention; use one of {sorted(LOG_RETENTION_DAYS)}")
-        return value
 
     @field_validator("vpc_cidr")
     @classmethod
@@ -351,7 +195,7 @@ class Settings(_Frozen):
             raise ValueError("the VPC block must be between /16 and /24")
         return value
 
-    @field_validator("public_subnet_cidrs", "private_subnet_cidrs", "public_access_cidrs")
+    @field_validator("public_subnet_cidrs", "private_subnet_cidrs")
     @classmethod
     def _cidrs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for cidr in value:
@@ -373,12 +217,262 @@ class Settings(_Frozen):
                 raise ValueError(f"'{subnet}' is not a subnet id (subnet- followed by 8 or 17 hex digits)")
         return value
 
+
+class ClusterSettings(_Frozen):
+    """The EKS cluster: version, API endpoint, admins, logs, which node groups run, and who deploys to it."""
+
+    kubernetes_version: str
+    endpoint_public_access: bool
+    public_access_cidrs: tuple[str, ...]
+    cluster_admin_arns: tuple[str, ...]
+    log_retention_days: int
+    kubeconfig_context: str = ""
+    enable_gpu_nodes: bool
+    enable_spot_nodes: bool
+    ci_runner_labels: tuple[str, ...]
+
+    @field_validator("kubernetes_version")
+    @classmethod
+    def _supported_version(cls, value: str) -> str:
+        if value not in SUPPORTED_KUBERNETES_VERSIONS:
+            raise ValueError(f"not in EKS standard support; use one of {', '.join(SUPPORTED_KUBERNETES_VERSIONS)}")
+        return value
+
+    @field_validator("log_retention_days")
+    @classmethod
+    def _retention_allowed(cls, value: int) -> int:
+        if value not in LOG_RETENTION_DAYS:
+            raise ValueError(f"not a CloudWatch Logs retention; use one of {sorted(LOG_RETENTION_DAYS)}")
+        return value
+
+    @field_validator("public_access_cidrs")
+    @classmethod
+    def _cidrs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for cidr in value:
+            _network(cidr)
+        return value
+
     @field_validator("cluster_admin_arns")
     @classmethod
     def _admin_arns(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for arn in value:
             if not re.match(r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/.+$", arn):
                 raise ValueError(f"'{arn}' is not an IAM role or user ARN (arn:aws:iam::123456789012:role/name)")
+        return value
+
+    @field_validator("ci_runner_labels")
+    @classmethod
+    def _runner_labels(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for label in value:
+            if not re.match(r"^[\w.-]+$", label):
+                raise ValueError(f"'{label}' is not a runner label (letters, digits, '.', '_', '-')")
+        return value
+
+    @property
+    def endpoint_open_to_internet(self) -> bool:
+        """Whether the public API endpoint admits every address (CIDR coverage: 0.0.0.0/1 + 128.0.0.0/1 counts)."""
+        if not self.endpoint_public_access:
+            return False
+        blocks = ipaddress.collapse_addresses(_network(c) for c in self.public_access_cidrs)
+        return any(block.prefixlen == 0 for block in blocks)
+
+
+class DatabaseSettings(_Frozen):
+    """MLflow's Postgres: RDS (instance class, backups, Multi-AZ) or in the cluster."""
+
+    kind: Literal["rds", "in-cluster"]
+    instance_class: str
+    backup_retention_days: int = Field(ge=1, le=35)
+    multi_az: bool
+
+    @field_validator("instance_class")
+    @classmethod
+    def _instance_class(cls, value: str) -> str:
+        if not re.match(r"^db\.[a-z0-9]+\.[a-z0-9]+$", value):
+            raise ValueError("not an RDS instance class (db.<family>.<size>, for example db.t4g.medium)")
+        return value
+
+
+class PipelineSettings(_Frozen):
+    """The training and drift pipelines: schedules, the step image, the data and the gate's floors."""
+
+    schedule: str
+    step_image_digest: str
+    drift_schedule: str
+    data_uri: str
+    auc_floor: float = Field(ge=0.5, le=1.0)
+    min_improvement: float = Field(ge=0.0, le=0.5)
+
+    @field_validator("step_image_digest")
+    @classmethod
+    def _digest(cls, value: str) -> str:
+        if value and not image.DIGEST.match(value):
+            raise ValueError("not an image digest: sha256:<64 hex digits>, as `docker buildx build --push` prints it")
+        return value
+
+    @field_validator("schedule", "drift_schedule")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        if value and len(value.split()) != 5:
+            raise ValueError("a cron schedule has 5 fields (minute hour day month weekday), or leave it empty")
+        return value
+
+    @field_validator("data_uri")
+    @classmethod
+    def _data_uri(cls, value: str) -> str:
+        if value and not re.match(r"^(s3|file)://.+", value):
+            raise ValueError("training data is read from s3:// (or file:// in tests); leave empty for the data bucket")
+        return value
+
+
+class ServingSettings(_Frozen):
+    """The served model: its release, model, scaling, owner, canary, GPU and load balancer."""
+
+    model_name: str
+    storage_uri: str
+    deployment_mode: Literal["Standard", "Knative"]
+    min_replicas: int = Field(ge=0)
+    max_replicas: int = Field(ge=1, le=100)
+    owner: Literal["stack", "helm"]
+    predictor_name: str
+    canary_name: str
+    canary_storage_uri: str
+    canary_percent: int = Field(ge=0, le=100)
+    gpu: bool
+    ingress: Literal["none", "internal", "internet-facing"]
+    domain: str
+    certificate_arn: str
+
+    @field_validator("model_name")
+    @classmethod
+    def _dns_label(cls, value: str) -> str:
+        if not re.match(r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$", value):
+            raise ValueError("must be a lowercase DNS label of at most 40 characters")
+        return value
+
+    @field_validator("predictor_name", "canary_name")
+    @classmethod
+    def _predictor_name(cls, value: str) -> str:
+        if value and not re.match(r"^[a-z]([-a-z0-9]{0,18}[a-z0-9])?$", value):
+            raise ValueError("a predictor name is a short lowercase label such as v2 (letters, digits, '-'; at most 20)")
+        return value
+
+    @field_validator("domain")
+    @classmethod
+    def _domain(cls, value: str) -> str:
+        if value and not re.match(r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z]{2,}$", value):
+            raise ValueError("not a DNS domain (for example models.staging.example.com)")
+        return value
+
+    @field_validator("certificate_arn")
+    @classmethod
+    def _certificate(cls, value: str) -> str:
+        if value and not re.match(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]+$", value):
+            raise ValueError("not an ACM certificate ARN (arn:aws:acm:<region>:<account>:certificate/<id>)")
+        return value
+
+    @field_validator("storage_uri", "canary_storage_uri")
+    @classmethod
+    def _model_uri(cls, value: str) -> str:
+        if not MODEL_URI.match(value):
+            raise ValueError("a model URI is s3://, gs://, pvc:// or https://")
+        return value
+
+
+class GitOpsSettings(_Frozen):
+    """The GitOps option: Argo CD syncs the serving chart from a repository."""
+
+    mode: Literal["", "argocd"]
+    repo_url: str
+    revision: str
+
+    @field_validator("repo_url")
+    @classmethod
+    def _repo_url(cls, value: str) -> str:
+        if value and not re.match(r"^(https://[^\s/]+/\S+|git@[^\s:]+:\S+|ssh://\S+)$", value):
+            raise ValueError("not a git repository URL (https://github.com/org/repo.git or git@github.com:org/repo.git)")
+        return value
+
+    @field_validator("revision")
+    @classmethod
+    def _revision(cls, value: str) -> str:
+        if not re.match(r"^[\w./-]+$", value) or value.startswith("-"):
+            raise ValueError("not a git branch, tag or commit (for example main, v1.2.0 or a commit SHA)")
+        return value
+
+
+# The stack files' keys stay flat (mlplatform:servingMinReplicas); each group takes its own keys,
+# renamed: group -> {flat key: field}. Keys of no group are Settings' own fields.
+GROUPS: dict[str, dict[str, str]] = {
+    "network": {key: to_snake(key) for key in ("vpcCidr", "publicSubnetCidrs", "privateSubnetCidrs", "natGateways",
+                                                "existingVpcId", "existingPrivateSubnetIds", "existingPublicSubnetIds")},
+    "cluster": {key: to_snake(key) for key in ("kubernetesVersion", "endpointPublicAccess", "publicAccessCidrs", "clusterAdminArns",
+                                                "logRetentionDays", "kubeconfigContext", "enableGpuNodes", "enableSpotNodes",
+                                                "ciRunnerLabels")},
+    "database": {"database": "kind", "rdsInstanceClass": "instance_class", "rdsBackupRetentionDays": "backup_retention_days",
+                 "rdsMultiAz": "multi_az"},
+    "pipelines": {"pipelineSchedule": "schedule", "pipelineStepImageDigest": "step_image_digest", "driftSchedule": "drift_schedule",
+                  "pipelineDataUri": "data_uri", "pipelineAucFloor": "auc_floor", "pipelineMinImprovement": "min_improvement"},
+    "serving": {key: to_snake(key.removeprefix("serving")) for key in (
+        "servingModelName", "servingStorageUri", "servingDeploymentMode", "servingMinReplicas", "servingMaxReplicas", "servingOwner",
+        "servingPredictorName", "servingCanaryName", "servingCanaryStorageUri", "servingCanaryPercent", "servingGpu",
+        "servingIngress", "servingDomain", "servingCertificateArn")},
+    "gitops": {"gitops": "mode", "gitopsRepoUrl": "repo_url", "gitopsRevision": "revision"},
+}
+# (group, field name or alias) -> the flat key a person wrote, for error messages.
+FLAT_KEYS = {(group, name): key for group, keys in GROUPS.items() for key, field in keys.items() for name in (field, to_camel(field))}
+
+
+class Settings(_Frozen):
+    """Everything the program needs to know about one stack: its own facts, and one sub-model per concern."""
+
+    environment: Literal["dev", "staging", "prod", "local"]
+    cloud: Literal["aws", "none"]
+    aws_region: str
+    availability_zones: tuple[str, ...]
+    protect: bool
+    force_destroy_buckets: bool
+    noncurrent_version_days: int = Field(ge=1, le=3650)
+    object_store: Literal["s3", "minio"]
+    monitoring: bool
+    mlflow_basic_auth: bool
+    kserve_deployment_mode: Literal["Standard", "Knative"]
+    gateway_namespace: str
+    network: NetworkSettings
+    cluster: ClusterSettings
+    node_groups: tuple[NodeGroupSettings, ...]
+    database: DatabaseSettings
+    pipelines: PipelineSettings
+    serving: ServingSettings
+    gitops: GitOpsSettings
+    tags: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _group(cls, raw: Any) -> Any:
+        """Gather the flat stack-file keys into their groups."""
+        if not isinstance(raw, Mapping) or isinstance(raw.get("network"), (Mapping, BaseModel)):
+            return raw  # already grouped (model_copy, a test's own groups)
+        flat = dict(raw)
+        grouped: dict[str, Any] = {group: {} for group in GROUPS}
+        for group, keys in GROUPS.items():
+            for key, field in keys.items():
+                if key in flat:
+                    grouped[group][field] = flat.pop(key)
+        return {**flat, **grouped}
+
+    @field_validator("gateway_namespace")
+    @classmethod
+    def _dns_label(cls, value: str) -> str:
+        if not re.match(r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$", value):
+            raise ValueError("must be a lowercase DNS label of at most 40 characters")
+        return value
+
+    @field_validator("aws_region")
+    @classmethod
+    def _known_region(cls, value: str) -> str:
+        if value not in AWS_REGIONS:
+            raise ValueError(f"unknown AWS region; use one of {', '.join(sorted(AWS_REGIONS))}")
         return value
 
     @model_validator(mode="after")
@@ -389,9 +483,9 @@ class Settings(_Frozen):
                 raise _invalid("cloud", f"cloud none (no AWS) is only for the local environment, not {self.environment}")
             if self.object_store != "minio":
                 raise _invalid("objectStore", "without AWS there is no S3; set objectStore: minio")
-            if self.database != "in-cluster":
+            if self.database.kind != "in-cluster":
                 raise _invalid("database", "without AWS there is no RDS; set database: in-cluster")
-            if self.serving_ingress != "none":
+            if self.serving.ingress != "none":
                 raise _invalid("servingIngress", "models get an AWS load balancer only on AWS; set servingIngress: none")
             return self
         if self.environment == "local":
@@ -404,11 +498,11 @@ class Settings(_Frozen):
         if self.environment == "prod" and not self.protect:
             raise _invalid("protect", "prod must protect its stateful resources; set protect: true")
         if self.environment == "prod":
-            if self.database == "rds" and not self.rds_multi_az:
+            if self.database.kind == "rds" and not self.database.multi_az:
                 raise _invalid("rdsMultiAz", "the prod MLflow database must be Multi-AZ; set rdsMultiAz: true")
-            if self.database == "rds" and self.rds_backup_retention_days < 7:
-                raise _invalid("rdsBackupRetentionDays", f"{self.rds_backup_retention_days}: prod keeps at least 7 days of backups")
-            if self.database != "rds":
+            if self.database.kind == "rds" and self.database.backup_retention_days < 7:
+                raise _invalid("rdsBackupRetentionDays", f"{self.database.backup_retention_days}: prod keeps at least 7 days of backups")
+            if self.database.kind != "rds":
                 raise _invalid("database", "prod keeps MLflow's registry on RDS (backups, Multi-AZ), not in-cluster")
             if not self.mlflow_basic_auth:
                 raise _invalid("mlflowBasicAuth", "prod's MLflow holds the models production serves; it must require credentials: set it true")
@@ -417,47 +511,47 @@ class Settings(_Frozen):
         return self
 
     def _check_serving(self) -> None:
-        if self.serving_min_replicas > self.serving_max_replicas:
-            raise _invalid("servingMinReplicas", f"{self.serving_min_replicas} is greater than servingMaxReplicas {self.serving_max_replicas}")
-        if self.serving_min_replicas == 0 and self.serving_deployment_mode != "Knative":
+        if self.serving.min_replicas > self.serving.max_replicas:
+            raise _invalid("servingMinReplicas", f"{self.serving.min_replicas} is greater than servingMaxReplicas {self.serving.max_replicas}")
+        if self.serving.min_replicas == 0 and self.serving.deployment_mode != "Knative":
             raise _invalid("servingMinReplicas", "0 (scale to zero) needs servingDeploymentMode: Knative")
-        if self.serving_owner == "helm":
-            owned = {"servingStorageUri": self.serving_storage_uri, "servingPredictorName": self.serving_predictor_name,
-                     "servingCanaryName": self.serving_canary_name}
+        if self.serving.owner == "helm":
+            owned = {"servingStorageUri": self.serving.storage_uri, "servingPredictorName": self.serving.predictor_name,
+                     "servingCanaryName": self.serving.canary_name}
             for key, value in owned.items():
                 if value:
                     raise _invalid(key, "servingOwner is helm: the release and its model are ML engineers' `helm upgrade`; "
                                         "remove this key, or set servingOwner: stack to roll out from the stack file")
-        if self.serving_canary_name:
-            if self.serving_deployment_mode != "Standard":
+        if self.serving.canary_name:
+            if self.serving.deployment_mode != "Standard":
                 raise _invalid("servingCanaryName", "a canary needs servingDeploymentMode: Standard (KServe v0.20's spec.canary[])")
-            if self.serving_canary_name == self.serving_predictor_name:
-                raise _invalid("servingCanaryName", f"'{self.serving_canary_name}' is the stable predictor's name; give the canary its own")
-            if not self.serving_canary_storage_uri or self.serving_canary_storage_uri == self.serving_storage_uri:
+            if self.serving.canary_name == self.serving.predictor_name:
+                raise _invalid("servingCanaryName", f"'{self.serving.canary_name}' is the stable predictor's name; give the canary its own")
+            if not self.serving.canary_storage_uri or self.serving.canary_storage_uri == self.serving.storage_uri:
                 raise _invalid("servingCanaryStorageUri", "required with servingCanaryName, and not servingStorageUri: the canary's own model")
-        elif self.serving_canary_storage_uri:
+        elif self.serving.canary_storage_uri:
             raise _invalid("servingCanaryStorageUri", "set servingCanaryName too (for example v2), or remove it")
-        if (self.serving_canary_name or self.serving_gpu) and not self.serving_storage_uri and self.serving_owner == "stack":
+        if (self.serving.canary_name or self.serving.gpu) and not self.serving.storage_uri and self.serving.owner == "stack":
             raise _invalid("servingStorageUri", "a canary or GPU serving needs a model; set servingStorageUri")
-        if self.gitops == "argocd":
-            if not self.gitops_repo_url:
+        if self.gitops.mode == "argocd":
+            if not self.gitops.repo_url:
                 raise _invalid("gitopsRepoUrl", "gitops: argocd syncs the serving chart from git; set the repository URL")
-            if self.serving_owner != "stack":
+            if self.serving.owner != "stack":
                 raise _invalid("gitops", "Argo CD syncs the release with this stack's values, so servingOwner must be stack, not helm")
-        elif self.gitops_repo_url:
+        elif self.gitops.repo_url:
             raise _invalid("gitopsRepoUrl", "set without gitops: argocd; drop it or set gitops: argocd")
-        if self.serving_ingress != "none" and self.is_aws:
-            if not self.serving_domain:
+        if self.serving.ingress != "none" and self.is_aws:
+            if not self.serving.domain:
                 raise _invalid("servingDomain", "required with servingIngress: models are served at <name>-models.<domain>")
-            if not self.serving_certificate_arn:
+            if not self.serving.certificate_arn:
                 raise _invalid("servingCertificateArn", "required with servingIngress: the ACM certificate of servingDomain "
                                                         "(the load balancer serves HTTPS only)")
-        if self.serving_gpu and self.is_aws and not any(group.is_gpu for group in self.enabled_node_groups):
+        if self.serving.gpu and self.is_aws and not any(group.is_gpu for group in self.enabled_node_groups):
             raise _invalid("servingGpu", "no enabled GPU node group would run the model; enable one (enableGpuNodes and a gpu group) "
                                          "or set servingGpu: false")
-        if self.serving_gpu and self.serving_min_replicas == 0:
+        if self.serving.gpu and self.serving.min_replicas == 0:
             raise _invalid("servingMinReplicas", "a GPU model must keep at least one replica (cold starts take minutes)")
-        if self.serving_deployment_mode == "Knative" and self.kserve_deployment_mode != "Knative":
+        if self.serving.deployment_mode == "Knative" and self.kserve_deployment_mode != "Knative":
             raise _invalid("servingDeploymentMode", "Knative serving needs kserveDeploymentMode: Knative (and Knative Serving)")
 
     def _check_zones(self) -> None:
@@ -471,44 +565,44 @@ class Settings(_Frozen):
 
     def _check_network(self) -> None:
         zones = len(self.availability_zones)
-        if self.existing_vpc_id:
+        if self.network.existing_vpc_id:
             for key, ids in (
-                ("existingPrivateSubnetIds", self.existing_private_subnet_ids),
-                ("existingPublicSubnetIds", self.existing_public_subnet_ids),
+                ("existingPrivateSubnetIds", self.network.existing_private_subnet_ids),
+                ("existingPublicSubnetIds", self.network.existing_public_subnet_ids),
             ):
                 if len(ids) != zones:
                     raise _invalid(key, f"{list(ids)}: with existingVpcId give one subnet id per availability zone ({zones})")
             return
-        if self.existing_private_subnet_ids or self.existing_public_subnet_ids:
+        if self.network.existing_private_subnet_ids or self.network.existing_public_subnet_ids:
             raise _invalid("existingVpcId", "subnet ids were given without existingVpcId; set it or drop the subnet ids")
-        vpc = _network(self.vpc_cidr)
+        vpc = _network(self.network.vpc_cidr)
         subnets: list[tuple[str, ipaddress.IPv4Network]] = []
-        for key, cidrs in (("publicSubnetCidrs", self.public_subnet_cidrs), ("privateSubnetCidrs", self.private_subnet_cidrs)):
+        for key, cidrs in (("publicSubnetCidrs", self.network.public_subnet_cidrs), ("privateSubnetCidrs", self.network.private_subnet_cidrs)):
             if len(cidrs) != zones:
                 raise _invalid(key, f"{list(cidrs)}: give one CIDR per availability zone ({zones})")
             for cidr in cidrs:
                 net = _network(cidr)
                 if not net.subnet_of(vpc):
-                    raise _invalid(key, f"'{cidr}' is not inside vpcCidr {self.vpc_cidr}")
+                    raise _invalid(key, f"'{cidr}' is not inside vpcCidr {self.network.vpc_cidr}")
                 for other_key, other in subnets:
                     if net.overlaps(other):
                         raise _invalid(key, f"'{cidr}' overlaps '{other}' of {other_key}; subnets must be disjoint")
                 subnets.append((key, net))
 
     def _check_endpoint(self) -> None:
-        if not self.endpoint_public_access:
-            if self.public_access_cidrs:
+        if not self.cluster.endpoint_public_access:
+            if self.cluster.public_access_cidrs:
                 raise _invalid("publicAccessCidrs", "set without endpointPublicAccess: true; drop them or enable the public endpoint")
             return
-        if not self.public_access_cidrs:
+        if not self.cluster.public_access_cidrs:
             raise _invalid("publicAccessCidrs", "the public endpoint needs the CIDRs allowed to reach it (never implicitly 0.0.0.0/0)")
-        if self.environment == "prod" and self.endpoint_open_to_internet:
-            raise _invalid("publicAccessCidrs", f"{list(self.public_access_cidrs)} cover every address and open the prod API server "
+        if self.environment == "prod" and self.cluster.endpoint_open_to_internet:
+            raise _invalid("publicAccessCidrs", f"{list(self.cluster.public_access_cidrs)} cover every address and open the prod API server "
                                                 "to the internet; list your VPN or office CIDRs")
 
     def _check_runner(self) -> None:
-        if self.ci_runner_labels and "self-hosted" not in self.ci_runner_labels and not self.endpoint_open_to_internet:
-            raise _invalid("ciRunnerLabels", f"{list(self.ci_runner_labels)} is a GitHub-hosted runner, which cannot reach this "
+        if self.cluster.ci_runner_labels and "self-hosted" not in self.cluster.ci_runner_labels and not self.cluster.endpoint_open_to_internet:
+            raise _invalid("ciRunnerLabels", f"{list(self.cluster.ci_runner_labels)} is a GitHub-hosted runner, which cannot reach this "
                                              "cluster's API (private endpoint or publicAccessCidrs); give a self-hosted runner's labels "
                                              "inside the VPC, or leave it empty")
 
@@ -525,21 +619,13 @@ class Settings(_Frozen):
         return self.cloud == "aws"
 
     @property
-    def endpoint_open_to_internet(self) -> bool:
-        """Whether the public API endpoint admits every address (CIDR coverage: 0.0.0.0/1 + 128.0.0.0/1 counts)."""
-        if not self.endpoint_public_access:
-            return False
-        blocks = ipaddress.collapse_addresses(_network(c) for c in self.public_access_cidrs)
-        return any(block.prefixlen == 0 for block in blocks)
-
-    @property
     def ci_runner(self) -> tuple[str, ...]:
         """The runs-on labels of CI jobs that reach this cluster's API: hosted only where the endpoint is open to all."""
         if not self.is_aws:
             return ()
-        if self.ci_runner_labels:
-            return self.ci_runner_labels
-        return HOSTED_RUNNER if self.endpoint_open_to_internet else ("self-hosted", "linux", f"mlplatform-{self.environment}")
+        if self.cluster.ci_runner_labels:
+            return self.cluster.ci_runner_labels
+        return HOSTED_RUNNER if self.cluster.endpoint_open_to_internet else ("self-hosted", "linux", f"mlplatform-{self.environment}")
 
     @property
     def name(self) -> str:
@@ -551,7 +637,7 @@ class Settings(_Frozen):
         return tuple(
             group
             for group in self.node_groups
-            if group.enabled and (self.enable_gpu_nodes or not group.is_gpu) and (self.enable_spot_nodes or not group.is_spot)
+            if group.enabled and (self.cluster.enable_gpu_nodes or not group.is_gpu) and (self.cluster.enable_spot_nodes or not group.is_spot)
         )
 
     @property
@@ -578,6 +664,9 @@ def _describe(error: Mapping[str, Any], raw: Mapping[str, Any]) -> str:
     field = (error.get("ctx") or {}).get("field")
     if field:
         location = (*location, field)
+    if len(location) >= 2 and (location[0], location[1]) in FLAT_KEYS:
+        # A group's field, named as the stack file spells it (serving.minReplicas -> servingMinReplicas).
+        location = (FLAT_KEYS[(location[0], location[1])], *location[2:])
     key = f"{PROJECT}:{_key_path(location)}"
     if error["type"] == "extra_forbidden":
         return f"{key}: unknown key; check the spelling against Pulumi.yaml's config section"
@@ -611,10 +700,22 @@ def parse_settings(raw: Mapping[str, Any]) -> Settings:
         raise ConfigError("invalid stack config: " + "; ".join(problems)) from None
 
 
+# Every key a stack file may set, as it spells it (Pulumi.yaml declares exactly these).
+CONFIG_KEYS = frozenset(
+    [field.alias or name for name, field in Settings.model_fields.items() if name not in GROUPS]
+    + [key for keys in GROUPS.values() for key in keys]
+)
+
+
+def _is_string(annotation: Any) -> bool:
+    return annotation is str or getattr(annotation, "__origin__", None) is Literal
+
+
+# Keys whose values stay strings (a version "1.35" is not a number), as the stack files spell them.
 _STRING_KEYS = frozenset(
-    field.alias or name
-    for name, field in Settings.model_fields.items()
-    if field.annotation is str or getattr(field.annotation, "__origin__", None) is Literal
+    [field.alias or name for name, field in Settings.model_fields.items() if _is_string(field.annotation)]
+    + [key for group, keys in GROUPS.items() for key, name in keys.items()
+       if _is_string(Settings.model_fields[group].annotation.model_fields[name].annotation)]
 )
 
 

@@ -128,7 +128,7 @@ def platform_flows(settings: Settings, vpc_cidr: str, store: ObjectStore) -> lis
         *_control_plane("apiserver-to-cert-manager-webhook", "", ns.CERT_MANAGER.name, (10250,), control_plane),
         Flow("cert-manager-acme", ns.CERT_MANAGER.name, "", (443,), cidr="0.0.0.0/0", cidr_except=PRIVATE_RANGES),
     ]
-    if settings.database == "in-cluster":
+    if settings.database.kind == "in-cluster":
         flows.append(
             Flow("mlflow-to-postgres", ns.MLFLOW.name, ns.POSTGRES.name, (POSTGRES_PORT,), MLFLOW_PODS, POSTGRES_PODS)
         )
@@ -136,7 +136,7 @@ def platform_flows(settings: Settings, vpc_cidr: str, store: ObjectStore) -> lis
         flows.append(Flow("mlflow-to-rds", ns.MLFLOW.name, "", (POSTGRES_PORT,), MLFLOW_PODS, cidr=vpc_cidr))
     if store.is_minio:
         flows.append(Flow("minio-internal", ns.MINIO.name, ns.MINIO.name, (MINIO_PORT, MINIO_CONSOLE_PORT), MINIO_PODS, MINIO_PODS))
-    if settings.gitops == "argocd":
+    if settings.gitops.mode == "argocd":
         flows += [
             Flow("argocd-internal", ns.ARGOCD.name, ns.ARGOCD.name, ARGOCD_PORTS),
             # The application controller and the server apply and watch through the API server.

@@ -66,4 +66,4 @@ def for_eks(
 
 def for_local(settings: Settings) -> k8s.Provider:
     """Provider for the current kubeconfig (kind, minikube, k3d)."""
-    return k8s.Provider("kubernetes", context=settings.kubeconfig_context or None)
+    return k8s.Provider("kubernetes", context=settings.cluster.kubeconfig_context or None)

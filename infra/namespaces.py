@@ -55,12 +55,12 @@ def for_stack(settings: Settings) -> list[NamespaceSpec]:
     namespaces = [MLFLOW, KUBEFLOW, MODELS, CERT_MANAGER, KSERVE]
     if settings.object_store == "minio":
         namespaces.append(MINIO)
-    if settings.database == "in-cluster":
+    if settings.database.kind == "in-cluster":
         namespaces.append(POSTGRES)
     if settings.monitoring:
         namespaces.append(MONITORING)
-    if settings.gitops == "argocd":
+    if settings.gitops.mode == "argocd":
         namespaces.append(ARGOCD)
-    if settings.is_aws and settings.enable_gpu_nodes and any(g.is_gpu for g in settings.enabled_node_groups):
+    if settings.is_aws and settings.cluster.enable_gpu_nodes and any(g.is_gpu for g in settings.enabled_node_groups):
         namespaces.append(NVIDIA)
     return namespaces

@@ -31,7 +31,7 @@ def build(settings: Settings) -> dict[str, Any]:
     if not settings.is_aws:
         provider = kubernetes_provider.for_local(settings)
         outputs = cluster_layer.build(settings, provider, None)
-        return {"environment": settings.environment, "kubeconfigContext": settings.kubeconfig_context or "(current)", **outputs}
+        return {"environment": settings.environment, "kubeconfigContext": settings.cluster.kubeconfig_context or "(current)", **outputs}
     return _build_aws(settings)
 
 
@@ -41,8 +41,9 @@ def _build_aws(settings: Settings) -> dict[str, Any]:
     opts = pulumi.ResourceOptions(providers={"aws": provider})
 
     caller = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(provider=provider))
-    network = Network(name, settings, opts)
-    cluster = EksCluster(name, settings, network.private_subnet_ids, caller.arn, opts)
+    network = Network(name, settings.network, settings.availability_zones, settings.name, opts)
+    cluster = EksCluster(name, settings.cluster, settings.name, settings.aws_region, settings.protect, network.private_subnet_ids,
+                         caller.arn, opts)
 
     s3_key = EncryptionKey(f"{name}-s3", f"S3 encryption for {name}", settings.protect, opts)
     account_id = caller.account_id
@@ -110,10 +111,11 @@ def _build_aws(settings: Settings) -> dict[str, Any]:
     )
     database = (
         RdsPostgres(
-            f"{name}-mlflow-db", settings, network.vpc_id, network.private_subnet_ids, cluster.security_group_id,
+            f"{name}-mlflow-db", settings.database, settings.environment == "prod", settings.protect, network.vpc_id,
+            network.private_subnet_ids, cluster.security_group_id,
             EncryptionKey(f"{name}-rds", f"RDS encryption for {name}", settings.protect, opts).arn, opts,
         )
-        if settings.database == "rds"
+        if settings.database.kind == "rds"
         else None
     )
     cluster_outputs = cluster_layer.build(

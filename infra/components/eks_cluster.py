@@ -12,7 +12,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.components.encryption_key import EncryptionKey, logs_key_policy
-from infra.config import Settings
+from infra.config import ClusterSettings
 
 CONTROL_PLANE_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
@@ -50,7 +50,10 @@ class EksCluster(pulumi.ComponentResource):
     def __init__(
         self,
         name: str,
-        settings: Settings,
+        cluster_settings: ClusterSettings,
+        cluster_name: str,
+        region: str,
+        protect: bool,
         private_subnet_ids: list[pulumi.Output[str]],
         deployer_arn: pulumi.Input[str],
         opts: pulumi.ResourceOptions | None = None,
@@ -67,34 +70,34 @@ class EksCluster(pulumi.ComponentResource):
             for index, policy_arn in enumerate(NODE_ROLE_POLICIES)
         ]
 
-        secrets_key = EncryptionKey(f"{name}-secrets", f"EKS secrets envelope encryption for {name}", settings.protect, child)
+        secrets_key = EncryptionKey(f"{name}-secrets", f"EKS secrets envelope encryption for {name}", protect, child)
         # Created before the cluster so EKS does not create it without retention, and encrypted with a key
         # of the platform's that CloudWatch Logs may use for this stack's EKS log groups only.
-        log_group_name = f"/aws/eks/{settings.name}/cluster"
+        log_group_name = f"/aws/eks/{cluster_name}/cluster"
         caller = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
         logs_key = EncryptionKey(
-            f"{name}-logs", f"CloudWatch Logs encryption for {name}", settings.protect, child,
+            f"{name}-logs", f"CloudWatch Logs encryption for {name}", protect, child,
             policy=caller.account_id.apply(lambda account: logs_key_policy(
-                account, settings.aws_region, f"arn:aws:logs:{settings.aws_region}:{account}:log-group:/aws/eks/{settings.name}/")),
+                account, region, f"arn:aws:logs:{region}:{account}:log-group:/aws/eks/{cluster_name}/")),
         )
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-control-plane",
             name=log_group_name,
-            retention_in_days=settings.log_retention_days,
+            retention_in_days=cluster_settings.log_retention_days,
             kms_key_id=logs_key.arn,
             opts=child,
         )
 
         cluster = aws.eks.Cluster(
             name,
-            name=settings.name,
-            version=settings.kubernetes_version,
+            name=cluster_name,
+            version=cluster_settings.kubernetes_version,
             role_arn=cluster_role.arn,
             vpc_config=aws.eks.ClusterVpcConfigArgs(
                 subnet_ids=private_subnet_ids,
                 endpoint_private_access=True,
-                endpoint_public_access=settings.endpoint_public_access,
-                public_access_cidrs=list(settings.public_access_cidrs) if settings.endpoint_public_access else None,
+                endpoint_public_access=cluster_settings.endpoint_public_access,
+                public_access_cidrs=list(cluster_settings.public_access_cidrs) if cluster_settings.endpoint_public_access else None,
             ),
             access_config=aws.eks.ClusterAccessConfigArgs(
                 authentication_mode="API",
@@ -109,13 +112,13 @@ class EksCluster(pulumi.ComponentResource):
             bootstrap_self_managed_addons=False,
             # Refuse silent moves to (paid) extended support.
             upgrade_policy=aws.eks.ClusterUpgradePolicyArgs(support_type="STANDARD"),
-            deletion_protection=settings.protect,
+            deletion_protection=protect,
             opts=pulumi.ResourceOptions(
-                parent=self, depends_on=[log_group, *node_policies], protect=settings.protect
+                parent=self, depends_on=[log_group, *node_policies], protect=protect
             ),
         )
 
-        admins = list(settings.cluster_admin_arns)
+        admins = list(cluster_settings.cluster_admin_arns)
         # The deploying session's role (not its STS session ARN) gets cluster-admin.
         deployer_role = aws.iam.get_session_context_output(arn=deployer_arn, opts=pulumi.InvokeOutputOptions(parent=self))
         principals: list[tuple[str, pulumi.Input[str]]] = [("deployer", deployer_role.issuer_arn)]

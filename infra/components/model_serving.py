@@ -24,11 +24,11 @@ PLATFORM_VALUES_CONFIGMAP = "model-serving-platform-values"
 def load_balancer_cidrs(settings: Settings) -> tuple[str, ...]:
     """Where the models' ALB lives (its ENIs send the traffic): the private subnets for an internal
     one, the public subnets for an internet-facing one; the whole VPC when its subnets are not ours."""
-    if settings.serving_ingress == "none":
+    if settings.serving.ingress == "none":
         return ()
-    if settings.existing_vpc_id:
-        return (settings.vpc_cidr,)
-    return settings.public_subnet_cidrs if settings.serving_ingress == "internet-facing" else settings.private_subnet_cidrs
+    if settings.network.existing_vpc_id:
+        return (settings.network.vpc_cidr,)
+    return settings.network.public_subnet_cidrs if settings.serving.ingress == "internet-facing" else settings.network.private_subnet_cidrs
 
 
 def inference_service_name(release: str, chart: str = "model-serving") -> str:
@@ -44,14 +44,14 @@ def platform_values(settings: Settings, role_arn: str | None, object_store: dict
     return {
         # Every model the pipelines register carries its runtime (pipelines/serving_runtime.py).
         "model": {"implementation": SERVING_IMPLEMENTATION, "codePath": f"{MODEL_MOUNT}/{SERVING_CODE_DIR}"},
-        "deploymentMode": settings.serving_deployment_mode,
-        "autoscaling": {"minReplicas": settings.serving_min_replicas, "maxReplicas": settings.serving_max_replicas},
-        "gpu": gpu.chart_values(settings.serving_gpu),
+        "deploymentMode": settings.serving.deployment_mode,
+        "autoscaling": {"minReplicas": settings.serving.min_replicas, "maxReplicas": settings.serving.max_replicas},
+        "gpu": gpu.chart_values(settings.serving.gpu),
         "serviceAccount": {"create": True, "name": service_account, "roleArn": role_arn or ""},
         "loadBalancer": {
-            "enabled": settings.serving_ingress != "none",
-            "scheme": settings.serving_ingress if settings.serving_ingress != "none" else "internal",
-            "certificateArn": settings.serving_certificate_arn,
+            "enabled": settings.serving.ingress != "none",
+            "scheme": settings.serving.ingress if settings.serving.ingress != "none" else "internal",
+            "certificateArn": settings.serving.certificate_arn,
             # One ALB per environment, shared by its models.
             "groupName": settings.name,
         },
@@ -69,12 +69,12 @@ def platform_values(settings: Settings, role_arn: str | None, object_store: dict
 
 def rollout_values(settings: Settings) -> dict[str, Any]:
     """The values of a rollout, from the stack file (servingOwner: stack): the model, the predictor's name, the canary."""
-    values: dict[str, Any] = {"model": {"storageUri": settings.serving_storage_uri}, "predictor": {"name": settings.serving_predictor_name}}
-    if settings.serving_canary_name:
+    values: dict[str, Any] = {"model": {"storageUri": settings.serving.storage_uri}, "predictor": {"name": settings.serving.predictor_name}}
+    if settings.serving.canary_name:
         values["canary"] = {
-            "name": settings.serving_canary_name,
-            "storageUri": settings.serving_canary_storage_uri,
-            "trafficPercent": settings.serving_canary_percent,
+            "name": settings.serving.canary_name,
+            "storageUri": settings.serving.canary_storage_uri,
+            "trafficPercent": settings.serving.canary_percent,
         }
     return values
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_aws as aws
 
-from infra.config import Settings
+from infra.config import NetworkSettings
 
 
 class Network(pulumi.ComponentResource):
@@ -18,20 +18,22 @@ class Network(pulumi.ComponentResource):
     private_subnet_ids: list[pulumi.Output[str]]
     public_subnet_ids: list[pulumi.Output[str]]
 
-    def __init__(self, name: str, settings: Settings, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(self, name: str, network: NetworkSettings, zones: tuple[str, ...], cluster_name: str,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        """``cluster_name``: the EKS cluster the subnets are tagged for."""
         super().__init__("mlplatform:aws:Network", name, None, opts)
-        if settings.existing_vpc_id:
-            self.vpc_id = pulumi.Output.from_input(settings.existing_vpc_id)
-            self.private_subnet_ids = [pulumi.Output.from_input(s) for s in settings.existing_private_subnet_ids]
-            self.public_subnet_ids = [pulumi.Output.from_input(s) for s in settings.existing_public_subnet_ids]
+        if network.existing_vpc_id:
+            self.vpc_id = pulumi.Output.from_input(network.existing_vpc_id)
+            self.private_subnet_ids = [pulumi.Output.from_input(s) for s in network.existing_private_subnet_ids]
+            self.public_subnet_ids = [pulumi.Output.from_input(s) for s in network.existing_public_subnet_ids]
             self.register_outputs({"vpc_id": self.vpc_id})
             return
 
         child = pulumi.ResourceOptions(parent=self)
-        cluster_tag = {f"kubernetes.io/cluster/{settings.name}": "shared"}
+        cluster_tag = {f"kubernetes.io/cluster/{cluster_name}": "shared"}
         vpc = aws.ec2.Vpc(
             name,
-            cidr_block=settings.vpc_cidr,
+            cidr_block=network.vpc_cidr,
             enable_dns_hostnames=True,
             enable_dns_support=True,
             tags={"Name": name},
@@ -49,7 +51,7 @@ class Network(pulumi.ComponentResource):
         public_subnets: list[aws.ec2.Subnet] = []
         private_subnets: list[aws.ec2.Subnet] = []
         for zone, public_cidr, private_cidr in zip(
-            settings.availability_zones, settings.public_subnet_cidrs, settings.private_subnet_cidrs, strict=True
+            zones, network.public_subnet_cidrs, network.private_subnet_cidrs, strict=True
         ):
             public = aws.ec2.Subnet(
                 f"{name}-public-{zone}",
@@ -76,7 +78,7 @@ class Network(pulumi.ComponentResource):
 
         # One NAT gateway (dev, staging) or one per zone so a zone outage does
         # not cut the other zones' egress (prod).
-        nat_zones = settings.availability_zones if settings.nat_gateways == "perAz" else settings.availability_zones[:1]
+        nat_zones = zones if network.nat_gateways == "perAz" else zones[:1]
         nat_ids: dict[str, pulumi.Output[str]] = {}
         for zone, public in zip(nat_zones, public_subnets, strict=False):
             eip = aws.ec2.Eip(f"{name}-nat-{zone}", domain="vpc", tags={"Name": f"{name}-nat-{zone}"}, opts=child)
@@ -89,7 +91,7 @@ class Network(pulumi.ComponentResource):
             )
             nat_ids[zone] = nat.id
 
-        for zone, private in zip(settings.availability_zones, private_subnets, strict=True):
+        for zone, private in zip(zones, private_subnets, strict=True):
             nat_id = nat_ids.get(zone, nat_ids[nat_zones[0]])
             routes = aws.ec2.RouteTable(
                 f"{name}-private-{zone}",

@@ -6,7 +6,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
-from infra.config import Settings
+from infra.config import DatabaseSettings
 
 ENGINE_VERSION = "17.6"
 DATABASE = "mlflow"
@@ -22,7 +22,9 @@ class RdsPostgres(pulumi.ComponentResource):
     def __init__(
         self,
         name: str,
-        settings: Settings,
+        database: DatabaseSettings,
+        prod: bool,
+        protect: bool,
         vpc_id: pulumi.Input[str],
         subnet_ids: list[pulumi.Output[str]],
         clients_security_group: pulumi.Input[str],
@@ -31,7 +33,6 @@ class RdsPostgres(pulumi.ComponentResource):
     ) -> None:
         super().__init__("mlplatform:aws:RdsPostgres", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        prod = settings.environment == "prod"
         password = random.RandomPassword(f"{name}-password", length=40, special=False, opts=child)
         subnets = aws.rds.SubnetGroup(name, subnet_ids=subnet_ids, opts=child)
         security_group = aws.ec2.SecurityGroup(
@@ -58,7 +59,7 @@ class RdsPostgres(pulumi.ComponentResource):
             identifier_prefix=f"{name}-",
             engine="postgres",
             engine_version=ENGINE_VERSION,
-            instance_class=settings.rds_instance_class,
+            instance_class=database.instance_class,
             allocated_storage=20,
             max_allocated_storage=200,
             storage_type="gp3",
@@ -72,8 +73,8 @@ class RdsPostgres(pulumi.ComponentResource):
             vpc_security_group_ids=[security_group.id],
             parameter_group_name=parameters.name,
             publicly_accessible=False,
-            multi_az=settings.rds_multi_az,
-            backup_retention_period=settings.rds_backup_retention_days,
+            multi_az=database.multi_az,
+            backup_retention_period=database.backup_retention_days,
             deletion_protection=prod,
             skip_final_snapshot=not prod,
             final_snapshot_identifier=f"{name}-final" if prod else None,
@@ -81,7 +82,7 @@ class RdsPostgres(pulumi.ComponentResource):
             auto_minor_version_upgrade=True,
             iam_database_authentication_enabled=True,
             enabled_cloudwatch_logs_exports=["postgresql"],
-            opts=pulumi.ResourceOptions(parent=self, protect=settings.protect, retain_on_delete=settings.protect),
+            opts=pulumi.ResourceOptions(parent=self, protect=protect, retain_on_delete=protect),
         )
         self.host = instance.address
         self.password = pulumi.Output.secret(password.result)

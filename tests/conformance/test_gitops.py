@@ -48,7 +48,7 @@ def test_the_application_installs_what_the_program_would_have(stack_runs: dict[s
     """Same chart (this repository's), same values as the program's own release, into the models namespace."""
     application = _one(stack_objects[VARIANT], "Application")
     source = application["spec"]["source"]
-    assert source["repoURL"] == stack_runs[VARIANT].settings.gitops_repo_url
+    assert source["repoURL"] == stack_runs[VARIANT].settings.gitops.repo_url
     assert (offline.ROOT / source["path"]).resolve() == CHART.resolve()
     (release,) = _serving_release(stack_runs["staging"])
     assert source["helm"]["valuesObject"] == release.inputs["values"]
@@ -58,7 +58,7 @@ def test_the_application_installs_what_the_program_would_have(stack_runs: dict[s
     values.write_text(json.dumps(source["helm"]["valuesObject"]))
     objects = render(values, release=source["helm"]["releaseName"], namespace=application["spec"]["destination"]["namespace"])
     (isvc,) = by_kind(objects, "InferenceService")
-    assert isvc["spec"]["predictor"]["model"]["storageUri"] == stack_runs[VARIANT].settings.serving_storage_uri
+    assert isvc["spec"]["predictor"]["model"]["storageUri"] == stack_runs[VARIANT].settings.serving.storage_uri
     assert CLUSTER_SCOPED.isdisjoint(o["kind"] for o in objects), "the AppProject admits no cluster-scoped object"
 
 

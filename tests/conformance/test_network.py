@@ -99,8 +99,8 @@ def test_only_the_test_pod_and_the_load_balancer_reach_the_model(stack: str, sta
     assert not allowed(policies, Pod(namespace, {"app": "other"}), model, 8080), "any pod of the namespace reaches the model"
 
     settings = stack_runs[stack].settings
-    inside = str(next(ipaddress.ip_network(settings.private_subnet_cidrs[0]).hosts()))
-    outside = str(next(ipaddress.ip_network(settings.public_subnet_cidrs[0]).hosts()))
+    inside = str(next(ipaddress.ip_network(settings.network.private_subnet_cidrs[0]).hosts()))
+    outside = str(next(ipaddress.ip_network(settings.network.public_subnet_cidrs[0]).hosts()))
     assert allowed(policies, Pod("", ip=inside), model, 8080), "the internal ALB's subnets cannot reach the model"
     assert not allowed(policies, Pod("", ip=outside), model, 8080), "an address outside the ALB's subnets reaches the model"
     assert not allowed(policies, Pod("", ip=inside), model, 8082), "the ALB reaches the metrics port"

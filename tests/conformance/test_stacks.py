@@ -289,11 +289,11 @@ def test_models_are_reachable_through_the_load_balancer(stack: str, stack_object
     (config,) = [o for o in objects if o["kind"] == "ConfigMap" and o["metadata"]["name"] == "inferenceservice-config"]
     ingress = json.loads(config["data"]["ingress"])
     classes = [o for o in objects if o["kind"] == "IngressClass"]
-    if settings.serving_ingress == "none":
+    if settings.serving.ingress == "none":
         assert ingress["disableIngressCreation"] is True, "a stack without a load balancer creates no model Ingress"
         assert not classes
         return
-    assert (ingress["ingressClassName"], ingress["ingressDomain"], ingress["urlScheme"]) == ("alb", settings.serving_domain, "https")
+    assert (ingress["ingressClassName"], ingress["ingressDomain"], ingress["urlScheme"]) == ("alb", settings.serving.domain, "https")
     assert ingress["disableIngressCreation"] is False
     (ingress_class,) = classes
     assert ingress_class["metadata"]["name"] == "alb" and ingress_class["spec"]["controller"] == "ingress.k8s.aws/alb"
@@ -304,8 +304,8 @@ def test_models_are_reachable_through_the_load_balancer(stack: str, stack_object
     assert account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"]
     for isvc in [o for o in objects if o["kind"] == "InferenceService"]:
         annotations = isvc["metadata"]["annotations"]
-        assert annotations["alb.ingress.kubernetes.io/scheme"] == settings.serving_ingress
-        assert annotations["alb.ingress.kubernetes.io/certificate-arn"] == settings.serving_certificate_arn
+        assert annotations["alb.ingress.kubernetes.io/scheme"] == settings.serving.ingress
+        assert annotations["alb.ingress.kubernetes.io/certificate-arn"] == settings.serving.certificate_arn
 
 
 # Namespaces whose exception rests on subcharts the upstream copy lacks (rendered without them, see the

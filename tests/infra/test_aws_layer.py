@@ -99,7 +99,7 @@ def test_cluster_control_plane(aws_run: offline.OfflineRun) -> None:
     settings = aws_run.settings
     (cluster,) = aws_run.of_type(CLUSTER)
     inputs = cluster.inputs
-    assert inputs["version"] == settings.kubernetes_version
+    assert inputs["version"] == settings.cluster.kubernetes_version
     assert inputs["accessConfig"]["authenticationMode"] == "API"
     assert inputs["accessConfig"]["bootstrapClusterCreatorAdminPermissions"] is False
     assert inputs["encryptionConfig"]["resources"] == ["secrets"]
@@ -113,10 +113,10 @@ def test_cluster_control_plane(aws_run: offline.OfflineRun) -> None:
         assert inputs["vpcConfig"]["endpointPublicAccess"] is False
         assert "publicAccessCidrs" not in inputs["vpcConfig"]
     else:
-        assert inputs["vpcConfig"]["publicAccessCidrs"] == list(settings.public_access_cidrs)
+        assert inputs["vpcConfig"]["publicAccessCidrs"] == list(settings.cluster.public_access_cidrs)
         assert "0.0.0.0/0" not in inputs["vpcConfig"]["publicAccessCidrs"]
     (log_group,) = aws_run.of_type("aws:cloudwatch/logGroup:LogGroup")
-    assert log_group.inputs["retentionInDays"] == settings.log_retention_days
+    assert log_group.inputs["retentionInDays"] == settings.cluster.log_retention_days
     assert log_group.urn.split("::")[-1] in {d.split("::")[-1] for d in cluster.dependencies}
     entries = aws_run.of_type("aws:eks/accessPolicyAssociation:AccessPolicyAssociation")
     assert {e.inputs["policyArn"] for e in entries} == {"arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"}

@@ -77,7 +77,7 @@ def test_platform_flows_exist(stack_runs: dict[str, offline.OfflineRun]) -> None
     for stack, run in stack_runs.items():
         names = flow_names(run)
         store = "minio" if run.settings.object_store == "minio" else "s3"
-        database = "postgres" if run.settings.database == "in-cluster" else "rds"
+        database = "postgres" if run.settings.database.kind == "in-cluster" else "rds"
         expected = {"pipelines-to-mlflow", f"pipelines-to-{store}", f"mlflow-to-{store}", f"mlflow-to-{database}"}
         assert expected <= names, (stack, expected - names)
         assert ("monitoring-to-models" in names) == run.settings.monitoring, stack
@@ -162,7 +162,7 @@ def test_service_accounts_carry_their_irsa_roles(aws_run: offline.OfflineRun) ->
         patch = _by_name(aws_run, "kubernetes:core/v1:ServiceAccountPatch", account, "kubeflow")
         assert patch.inputs["metadata"]["annotations"]["eks.amazonaws.com/role-arn"] == roles[role]
     serving = [r for r in aws_run.of_type(RELEASE) if r.inputs["chart"] == "charts/model-serving"]
-    if aws_run.settings.serving_storage_uri:
+    if aws_run.settings.serving.storage_uri:
         (release,) = serving
         account = release.inputs["values"]["serviceAccount"]
         assert account == {"create": True, "name": "model-serving", "roleArn": roles["serving"]}
@@ -273,18 +273,18 @@ def test_recurring_run_parameters_come_from_the_stack(stack_runs: dict[str, offl
     for run in stack_runs.values():
         jobs = _uploads(run)
         training = jobs["fraud-detection-training"]
-        assert training["SCHEDULE"] == run.settings.pipeline_schedule
+        assert training["SCHEDULE"] == run.settings.pipelines.schedule
         parameters = json.loads(training["PARAMETERS"])
         assert parameters["tracking_uri"] == "http://mlflow.mlflow.svc.cluster.local:5000"
-        assert parameters["auc_floor"] == run.settings.pipeline_auc_floor
+        assert parameters["auc_floor"] == run.settings.pipelines.auc_floor
         assert parameters["git_commit"] == training_pipelines.source_commit() and parameters["git_commit"]
         if run.settings.object_store == "s3":
             assert parameters["data_uri"] == f"s3://{run.outputs['dataBucket']}/fraud/latest.csv"
             drift = jobs["model-drift"]
-            assert drift["SCHEDULE"] == run.settings.drift_schedule
+            assert drift["SCHEDULE"] == run.settings.pipelines.drift_schedule
             drift_parameters = json.loads(drift["PARAMETERS"])
             assert drift_parameters["log_uri"] == f"s3://{run.outputs['artifactsBucket']}/inference-logs"
-            assert drift_parameters["inference_service"] == f"{run.settings.serving_model_name}-model-serving"
+            assert drift_parameters["inference_service"] == f"{run.settings.serving.model_name}-model-serving"
             assert drift_parameters["pushgateway_url"] == (
                 "http://pushgateway.monitoring.svc.cluster.local:9091" if run.settings.monitoring else "")
 
@@ -295,10 +295,10 @@ def test_serving_release_gets_the_stack_values(stack_runs: dict[str, offline.Off
         run = stack_runs[stack]
         (release,) = [r for r in run.of_type(RELEASE) if r.inputs["chart"] == "charts/model-serving"]
         values = release.inputs["values"]
-        assert release.inputs["namespace"] == "models" and release.inputs["name"] == run.settings.serving_model_name
-        assert values["model"]["storageUri"] == run.settings.serving_storage_uri
-        assert values["autoscaling"]["minReplicas"] == run.settings.serving_min_replicas
-        assert values["autoscaling"]["maxReplicas"] == run.settings.serving_max_replicas
+        assert release.inputs["namespace"] == "models" and release.inputs["name"] == run.settings.serving.model_name
+        assert values["model"]["storageUri"] == run.settings.serving.storage_uri
+        assert values["autoscaling"]["minReplicas"] == run.settings.serving.min_replicas
+        assert values["autoscaling"]["maxReplicas"] == run.settings.serving.max_replicas
         assert values["monitoring"] == {"enabled": run.settings.monitoring, "release": "kube-prometheus-stack"}
     new_model = "s3://mlp-staging-artifacts-123456789012/mlflow/1/models/m-new/artifacts"
     canary = offline.run("staging", {"servingPredictorName": "v1", "servingCanaryName": "v2", "servingCanaryStorageUri": new_model,
@@ -313,12 +313,12 @@ def test_one_owner_per_serving_release(stack_runs: dict[str, offline.OfflineRun]
     from infra.components import model_serving
 
     staging = stack_runs["staging"]
-    assert staging.settings.serving_owner == "stack"
+    assert staging.settings.serving.owner == "stack"
     assert [r for r in staging.of_type(RELEASE) if r.inputs["chart"] == "charts/model-serving"]
     assert staging.outputs["servingOwner"].startswith("stack:")
 
     dev = stack_runs["dev"]
-    assert dev.settings.serving_owner == "helm"
+    assert dev.settings.serving.owner == "helm"
     # No Pulumi resource carries a model, so `pulumi up` has nothing to revert a `helm upgrade` to.
     assert not [r for r in dev.of_type(RELEASE) if r.inputs["chart"] == "charts/model-serving"]
     (configmap,) = [c for c in dev.of_type("kubernetes:core/v1:ConfigMap")
@@ -361,7 +361,7 @@ def test_served_model_renders_restricted_with_the_stack_values(stack_runs: dict[
     objects = render(values, release=release.inputs["name"], namespace="models")
     (isvc,) = [o for o in objects if o["kind"] == "InferenceService"]
     assert restricted_violations(pod_spec_of(isvc)) == []
-    assert isvc["spec"]["predictor"]["model"]["storageUri"] == run.settings.serving_storage_uri
+    assert isvc["spec"]["predictor"]["model"]["storageUri"] == run.settings.serving.storage_uri
     assert CHART.exists()
 
 

@@ -32,8 +32,7 @@ def test_every_stack_config_is_valid(stack: str) -> None:
 def test_pulumi_yaml_declares_every_key_with_description_and_default() -> None:
     """Pulumi.yaml declares exactly the keys infra/config.py reads, each with description and default."""
     declared = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]
-    fields = {field.alias or name for name, field in config.Settings.model_fields.items()}
-    assert set(declared) == fields
+    assert set(declared) == config.CONFIG_KEYS
     for key, declaration in declared.items():
         assert declaration.get("description"), f"{key} has no description"
         assert "default" in declaration, f"{key} has no default"
@@ -52,7 +51,7 @@ def test_pulumi_yaml_runtime_and_layout() -> None:
 
 def test_kubernetes_version_stays_a_string() -> None:
     """"1.35" from the CLI is a version string, not the number 1.35."""
-    assert settings_for("dev").kubernetes_version == "1.35"
+    assert settings_for("dev").cluster.kubernetes_version == "1.35"
 
 
 def test_settings_are_frozen() -> None:
@@ -169,7 +168,7 @@ def test_ci_runner_follows_the_endpoint() -> None:
     assert settings_for("local").ci_runner == ()
     # CIDR coverage, not strings: two halves of the address space are the whole internet.
     halves = settings_for("dev", publicAccessCidrs=["0.0.0.0/1", "128.0.0.0/1"])
-    assert halves.endpoint_open_to_internet and halves.ci_runner == config.HOSTED_RUNNER
+    assert halves.cluster.endpoint_open_to_internet and halves.ci_runner == config.HOSTED_RUNNER
     assert settings_for("dev", ciRunnerLabels=["self-hosted", "gpu-box"]).ci_runner == ("self-hosted", "gpu-box")
 
 

@@ -148,7 +148,7 @@ def test_cluster_jobs_run_where_each_stacks_api_is_reachable(name: str) -> None:
             resolved = labels[match.group("stack") or stack]
             settings = offline.settings_of(stack)[1]
             assert resolved == list(settings.ci_runner), (job_name, stack)
-            if not settings.endpoint_open_to_internet:
+            if not settings.cluster.endpoint_open_to_internet:
                 assert "self-hosted" in resolved, f"{name}:{job_name}: a hosted runner cannot reach {stack}'s API"
     assert reached_any
 
