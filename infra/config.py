@@ -14,10 +14,10 @@ import ipaddress
 import json
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pulumi_aws import Region
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel, to_snake
 from pydantic_core import PydanticCustomError
 
@@ -176,12 +176,29 @@ class NodeGroupSettings(_Frozen):
         return gpu.per_instance(self.instance_types[0]) if self.is_gpu else 0
 
 
+def _cidr_list(value: tuple[str, ...]) -> tuple[str, ...]:
+    for cidr in value:
+        _network(cidr)
+    return value
+
+
+def _dns_label(value: str) -> str:
+    if not re.match(r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$", value):
+        raise ValueError("must be a lowercase DNS label of at most 40 characters")
+    return value
+
+
+# IPv4 CIDR blocks, each checked; a lowercase DNS label (names of namespaces and releases).
+Cidrs = Annotated[tuple[str, ...], AfterValidator(_cidr_list)]
+DnsLabel = Annotated[str, AfterValidator(_dns_label)]
+
+
 class NetworkSettings(_Frozen):
     """The VPC: its CIDRs and NAT gateways, or an existing VPC's subnets."""
 
     vpc_cidr: str
-    public_subnet_cidrs: tuple[str, ...]
-    private_subnet_cidrs: tuple[str, ...]
+    public_subnet_cidrs: Cidrs
+    private_subnet_cidrs: Cidrs
     nat_gateways: Literal["single", "perAz"]
     existing_vpc_id: str = ""
     existing_private_subnet_ids: tuple[str, ...] = ()
@@ -193,13 +210,6 @@ class NetworkSettings(_Frozen):
         network = _network(value)
         if not 16 <= network.prefixlen <= 24:
             raise ValueError("the VPC block must be between /16 and /24")
-        return value
-
-    @field_validator("public_subnet_cidrs", "private_subnet_cidrs")
-    @classmethod
-    def _cidrs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for cidr in value:
-            _network(cidr)
         return value
 
     @field_validator("existing_vpc_id")
@@ -223,7 +233,7 @@ class ClusterSettings(_Frozen):
 
     kubernetes_version: str
     endpoint_public_access: bool
-    public_access_cidrs: tuple[str, ...]
+    public_access_cidrs: Cidrs
     cluster_admin_arns: tuple[str, ...]
     log_retention_days: int
     kubeconfig_context: str = ""
@@ -243,13 +253,6 @@ class ClusterSettings(_Frozen):
     def _retention_allowed(cls, value: int) -> int:
         if value not in LOG_RETENTION_DAYS:
             raise ValueError(f"not a CloudWatch Logs retention; use one of {sorted(LOG_RETENTION_DAYS)}")
-        return value
-
-    @field_validator("public_access_cidrs")
-    @classmethod
-    def _cidrs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for cidr in value:
-            _network(cidr)
         return value
 
     @field_validator("cluster_admin_arns")
@@ -328,7 +331,7 @@ class PipelineSettings(_Frozen):
 class ServingSettings(_Frozen):
     """The served model: its release, model, scaling, owner, canary, GPU and load balancer."""
 
-    model_name: str
+    model_name: DnsLabel
     storage_uri: str
     deployment_mode: Literal["Standard", "Knative"]
     min_replicas: int = Field(ge=0)
@@ -342,13 +345,6 @@ class ServingSettings(_Frozen):
     ingress: Literal["none", "internal", "internet-facing"]
     domain: str
     certificate_arn: str
-
-    @field_validator("model_name")
-    @classmethod
-    def _dns_label(cls, value: str) -> str:
-        if not re.match(r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$", value):
-            raise ValueError("must be a lowercase DNS label of at most 40 characters")
-        return value
 
     @field_validator("predictor_name", "canary_name")
     @classmethod
@@ -437,7 +433,7 @@ class Settings(_Frozen):
     monitoring: bool
     mlflow_basic_auth: bool
     kserve_deployment_mode: Literal["Standard", "Knative"]
-    gateway_namespace: str
+    gateway_namespace: DnsLabel
     network: NetworkSettings
     cluster: ClusterSettings
     node_groups: tuple[NodeGroupSettings, ...]
@@ -460,13 +456,6 @@ class Settings(_Frozen):
                 if key in flat:
                     grouped[group][field] = flat.pop(key)
         return {**flat, **grouped}
-
-    @field_validator("gateway_namespace")
-    @classmethod
-    def _dns_label(cls, value: str) -> str:
-        if not re.match(r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$", value):
-            raise ValueError("must be a lowercase DNS label of at most 40 characters")
-        return value
 
     @field_validator("aws_region")
     @classmethod
