@@ -90,7 +90,9 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
             )
     else:
         assert aws is not None, "objectStore s3 needs the AWS layer"
-        store = object_store.s3(settings.aws_region, aws.data_bucket, aws.artifacts_bucket)
+        # The program's VPC has S3 and STS interface endpoints (components/network.py); an existing VPC's are not known.
+        endpoint_cidr = "" if settings.network.existing_vpc_id else settings.network.vpc_cidr
+        store = object_store.s3(settings.aws_region, aws.data_bucket, aws.artifacts_bucket, endpoint_cidr)
     NetworkFlows("platform-flows", flows.platform_flows(settings, settings.network.vpc_cidr, store), in_ns(*spaces))
     roles = aws.role_arns if aws else {}
 

@@ -75,7 +75,10 @@ ARGOCD_REPO_SERVER_PODS = {"app.kubernetes.io/name": "argocd-repo-server"}
 def _to_object_store(name: str, source: str, store: ObjectStore) -> Flow:
     if store.is_minio:
         return Flow(f"{name}-to-minio", source, ns.MINIO.name, (MINIO_PORT,), target_pods=MINIO_PODS)
-    # S3 has no fixed address range: HTTPS outside the private ranges.
+    if store.endpoint_cidr:
+        # S3 (and STS, for IRSA) through the VPC's interface endpoints: their addresses are in the VPC.
+        return Flow(f"{name}-to-s3", source, "", (443,), cidr=store.endpoint_cidr)
+    # S3's public addresses have no fixed range: HTTPS outside the private ranges.
     return Flow(f"{name}-to-s3", source, "", (443,), cidr="0.0.0.0/0", cidr_except=PRIVATE_RANGES)
 
 

@@ -34,6 +34,9 @@ class ObjectStore:
     region: str
     data_bucket: pulumi.Output[str]
     artifacts_bucket: pulumi.Output[str]
+    # S3 through the VPC's interface endpoint (private DNS): its addresses are in this CIDR. Empty: S3's
+    # public addresses, which have no fixed range (an existing VPC whose endpoints are not the program's).
+    endpoint_cidr: str = ""
 
     @property
     def is_minio(self) -> bool:
@@ -73,9 +76,9 @@ class ObjectStore:
         ]
 
 
-def s3(region: str, data_bucket: pulumi.Output[str], artifacts_bucket: pulumi.Output[str]) -> ObjectStore:
-    """The AWS layer's buckets."""
-    return ObjectStore("s3", region, data_bucket, artifacts_bucket)
+def s3(region: str, data_bucket: pulumi.Output[str], artifacts_bucket: pulumi.Output[str], endpoint_cidr: str = "") -> ObjectStore:
+    """The AWS layer's buckets, reached through the VPC endpoint in ``endpoint_cidr`` where there is one."""
+    return ObjectStore("s3", region, data_bucket, artifacts_bucket, endpoint_cidr)
 
 
 def minio(region: str, buckets: tuple[str, str]) -> ObjectStore:

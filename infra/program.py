@@ -41,7 +41,7 @@ def _build_aws(settings: Settings) -> dict[str, Any]:
     opts = pulumi.ResourceOptions(providers={"aws": provider})
 
     caller = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(provider=provider))
-    network = Network(name, settings.network, settings.availability_zones, settings.name, opts)
+    network = Network(name, settings.network, settings.availability_zones, settings.name, settings.aws_region, opts)
     cluster = EksCluster(name, settings.cluster, settings.name, settings.aws_region, settings.protect, network.private_subnet_ids,
                          caller.arn, opts)
 

@@ -58,11 +58,18 @@ def estimate(snapshot: dict[str, Any], region: str, prices: dict[str, Any] | Non
             hourly = table["rds_hour"][inputs["instanceClass"]] * (2 if inputs.get("multiAz") else 1)
             storage = inputs.get("allocatedStorage", 20) * table["rds_gb_month"]
             lines.append(CostLine(f"RDS {inputs['instanceClass']}{' Multi-AZ' if inputs.get('multiAz') else ''}", hourly * hours + storage, hourly * hours + storage))
+    # An interface endpoint is billed per zone it has a network interface in (one per subnet).
+    endpoint_zones = sum(
+        len(r["inputs"].get("subnetIds") or [])
+        for r in snapshot["resources"].values()
+        if r["type"] == "aws:ec2/vpcEndpoint:VpcEndpoint" and r["inputs"].get("vpcEndpointType") == "Interface"
+    )
     fixed = [
         ("EKS control plane", counts.get("aws:eks/cluster:Cluster", 0) * table["eks_cluster_hour"] * hours),
         ("NAT gateways", counts.get("aws:ec2/natGateway:NatGateway", 0) * table["nat_gateway_hour"] * hours),
         ("S3 storage (assumed GB per bucket)", counts.get("aws:s3/bucket:Bucket", 0) * prices["assumed_bucket_gb"] * table["s3_gb_month"]),
         ("KMS keys", counts.get("aws:kms/key:Key", 0) * table["kms_key_month"]),
+        ("VPC interface endpoints (per zone)", endpoint_zones * table["vpc_endpoint_hour"] * hours),
     ]
     balancers = sum(
         1 for r in snapshot["resources"].values()

@@ -10,6 +10,8 @@ import pulumi_aws as aws
 
 from infra.config import NetworkSettings
 
+INTERFACE_ENDPOINTS = ("s3", "sts")
+
 
 class Network(pulumi.ComponentResource):
     """VPC, subnets, internet and NAT gateways, route tables."""
@@ -18,7 +20,7 @@ class Network(pulumi.ComponentResource):
     private_subnet_ids: list[pulumi.Output[str]]
     public_subnet_ids: list[pulumi.Output[str]]
 
-    def __init__(self, name: str, network: NetworkSettings, zones: tuple[str, ...], cluster_name: str,
+    def __init__(self, name: str, network: NetworkSettings, zones: tuple[str, ...], cluster_name: str, region: str,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         """``cluster_name``: the EKS cluster the subnets are tagged for."""
         super().__init__("mlplatform:aws:Network", name, None, opts)
@@ -102,6 +104,32 @@ class Network(pulumi.ComponentResource):
             )
             aws.ec2.RouteTableAssociation(
                 f"{name}-private-{zone}", subnet_id=private.id, route_table_id=routes.id, opts=child
+            )
+
+        # The AWS APIs the platform's pods call, inside the VPC: S3 (MLflow, KFP, serving, the pipelines) and
+        # STS (every IRSA role). Private DNS makes the usual names resolve to the endpoints, so no pod in the
+        # platform's namespaces needs egress to the internet for them (flows.py narrows those flows to the VPC).
+        endpoints_sg = aws.ec2.SecurityGroup(
+            f"{name}-endpoints",
+            vpc_id=vpc.id,
+            description=f"{name}: HTTPS to the VPC's AWS API endpoints from inside the VPC",
+            ingress=[aws.ec2.SecurityGroupIngressArgs(protocol="tcp", from_port=443, to_port=443, cidr_blocks=[network.vpc_cidr])],
+            opts=child,
+        )
+        for service in INTERFACE_ENDPOINTS:
+            aws.ec2.VpcEndpoint(
+                f"{name}-{service}",
+                vpc_id=vpc.id,
+                service_name=f"com.amazonaws.{region}.{service}",
+                vpc_endpoint_type="Interface",
+                private_dns_enabled=True,
+                # S3's private DNS for the whole VPC (there is no gateway endpoint to prefer).
+                dns_options=aws.ec2.VpcEndpointDnsOptionsArgs(private_dns_only_for_inbound_resolver_endpoint=False)
+                if service == "s3" else None,
+                subnet_ids=[s.id for s in private_subnets],
+                security_group_ids=[endpoints_sg.id],
+                tags={"Name": f"{name}-{service}"},
+                opts=child,
             )
 
         self.vpc_id = vpc.id

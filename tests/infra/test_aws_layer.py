@@ -313,3 +313,25 @@ def test_control_plane_logs_are_encrypted_with_a_key_only_their_groups_may_use(a
     prefix = logs["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"]
     assert prefix.endswith(f":log-group:/aws/eks/{aws_run.settings.name}/*") and group.inputs["name"].startswith(f"/aws/eks/{aws_run.settings.name}/")
     assert statements["AccountAdministers"]["Principal"]["AWS"].endswith(":root")
+
+
+def test_s3_and_sts_are_reached_inside_the_vpc(stack_runs: dict[str, offline.OfflineRun]) -> None:
+    """The program's VPC has S3 and STS interface endpoints with private DNS in every private subnet, and the platform's
+    S3 flows go to the VPC, not the internet; a VPC the program did not make keeps the public S3 flow."""
+    for stack in ("dev", "staging", "prod"):
+        run = stack_runs[stack]
+        endpoints = {e.inputs["serviceName"].rsplit(".", 1)[1]: e for e in run.of_type("aws:ec2/vpcEndpoint:VpcEndpoint")}
+        assert set(endpoints) == {"s3", "sts"}, stack
+        for endpoint in endpoints.values():
+            assert endpoint.inputs["vpcEndpointType"] == "Interface" and endpoint.inputs["privateDnsEnabled"] is True
+            assert len(endpoint.inputs["subnetIds"]) == len(run.settings.availability_zones)
+        assert endpoints["s3"].inputs["dnsOptions"]["privateDnsOnlyForInboundResolverEndpoint"] is False
+        s3_flows = [p for p in run.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy") if "-to-s3" in p.name]
+        assert s3_flows and all(p.inputs["spec"]["egress"][0]["to"] == [{"ipBlock": {"cidr": run.settings.network.vpc_cidr}}]
+                                for p in s3_flows), stack
+    existing = offline.run("staging", {"existingVpcId": "vpc-0123456789abcdef0",
+                                       "existingPrivateSubnetIds": ["subnet-01234567", "subnet-11234567", "subnet-21234567"],
+                                       "existingPublicSubnetIds": ["subnet-31234567", "subnet-41234567", "subnet-51234567"]})
+    assert existing.of_type("aws:ec2/vpcEndpoint:VpcEndpoint") == []
+    flow = next(p for p in existing.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy") if "-to-s3" in p.name)
+    assert flow.inputs["spec"]["egress"][0]["to"][0]["ipBlock"]["cidr"] == "0.0.0.0/0"

@@ -136,7 +136,7 @@ def test_rds_per_environment(stack_runs: dict[str, offline.OfflineRun]) -> None:
         assert instance.protect is (stack == "prod")
         (parameters,) = stack_runs[stack].of_type("aws:rds/parameterGroup:ParameterGroup")
         assert {p["name"]: p["value"] for p in parameters.inputs["parameters"]}["rds.force_ssl"] == "1"
-        (group,) = stack_runs[stack].of_type("aws:ec2/securityGroup:SecurityGroup")
+        (group,) = [g for g in stack_runs[stack].of_type("aws:ec2/securityGroup:SecurityGroup") if "mlflow-db" in g.name]
         # Only the cluster security group (its nodes and pods), never an address range.
         (cluster,) = stack_runs[stack].of_type("aws:eks/cluster:Cluster")
         (ingress,) = group.inputs["ingress"]
