@@ -25,6 +25,8 @@ def chart_values(namespace: str) -> dict[str, Any]:
         **part,
         "webhook": dict(part),
         "cainjector": dict(part),
+        # The post-install check that the webhook answers: a short Job, bounded like the rest.
+        "startupapicheck": {"resources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"cpu": "100m", "memory": "128Mi"}}},
     }
 
 

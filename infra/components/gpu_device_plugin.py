@@ -25,6 +25,7 @@ class GpuDevicePlugin(pulumi.ComponentResource):
                 # The EKS NVIDIA AMIs ship the driver; no GPU feature discovery needed.
                 "gfd": {"enabled": False},
                 "nfd": {"enabled": False},
+                "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"cpu": "100m", "memory": "128Mi"}},
             },
             opts=pulumi.ResourceOptions(parent=self),
         )

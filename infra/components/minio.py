@@ -58,7 +58,8 @@ class Minio(pulumi.ComponentResource):
                 "containerSecurityContext": {"readOnlyRootFilesystem": False, **RESTRICTED_CONTAINER},
                 "postJob": {"securityContext": {"enabled": True, **RESTRICTED_POD}},
                 **{job: {"securityContext": {"enabled": True},
-                         "containerSecurityContext": {"runAsNonRoot": True, "runAsUser": 1000, **RESTRICTED_CONTAINER}}
+                         "containerSecurityContext": {"runAsNonRoot": True, "runAsUser": 1000, **RESTRICTED_CONTAINER},
+                         "resources": {"requests": {"cpu": "10m", "memory": "64Mi"}, "limits": {"cpu": "200m", "memory": "256Mi"}}}
                    for job in ("makeBucketJob", "makeUserJob")},
             },
             opts=pulumi.ResourceOptions(parent=self, depends_on=[secret]),

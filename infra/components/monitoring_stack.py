@@ -32,6 +32,12 @@ def chart_values(managed_control_plane: bool) -> dict[str, Any]:
             }
         },
         "grafana": {"enabled": True, "defaultDashboardsEnabled": True},
+        # The operator and its admission webhook's certificate jobs, bounded (upstream sets no resources).
+        "prometheusOperator": {
+            "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "500m", "memory": "512Mi"}},
+            "admissionWebhooks": {"patch": {"resources": {"requests": {"cpu": "10m", "memory": "32Mi"},
+                                                          "limits": {"cpu": "100m", "memory": "128Mi"}}}},
+        },
     }
     if managed_control_plane:
         values |= {target: {"enabled": False} for target in MANAGED_CONTROL_PLANE_TARGETS}

@@ -20,17 +20,10 @@ from tooling import offline
 RULES = [p for p in policies_of(kubernetes) if p.__class__.__name__ == "ResourceValidationPolicy"]
 # (namespace, kind, name): upstream workloads with no requests or limits on some container.
 UPSTREAM_WITHOUT_LIMITS = {
-    ("cert-manager", "Job", "cert-manager-startupapicheck"),
     *(("kubeflow", "Deployment", name) for name in (
         "cache-deployer-deployment", "cache-server", "metadata-envoy-deployment", "metadata-grpc-deployment", "metadata-writer",
         "ml-pipeline", "ml-pipeline-persistenceagent", "ml-pipeline-scheduledworkflow", "ml-pipeline-ui", "ml-pipeline-viewer-crd",
         "ml-pipeline-visualizationserver", "mysql", "workflow-controller")),
-    ("minio", "Job", "minio-post-job"),
-    ("monitoring", "Deployment", "kube-prometheus-stack-operator"),
-    ("monitoring", "Job", "kube-prometheus-stack-admission-create"),
-    ("monitoring", "Job", "kube-prometheus-stack-admission-patch"),
-    ("nvidia-device-plugin", "DaemonSet", "nvidia-device-plugin"),
-    ("nvidia-device-plugin", "DaemonSet", "nvidia-device-plugin-mps-control-daemon"),
     ("nvidia-device-plugin", "DaemonSet", "nvidia-device-plugin-node-feature-discovery-worker"),
     ("nvidia-device-plugin", "Deployment", "nvidia-device-plugin-node-feature-discovery-gc"),
     ("nvidia-device-plugin", "Deployment", "nvidia-device-plugin-node-feature-discovery-master"),
