@@ -274,10 +274,7 @@ class ClusterSettings(_Frozen):
     @property
     def endpoint_open_to_internet(self) -> bool:
         """Whether the public API endpoint admits every address (CIDR coverage: 0.0.0.0/1 + 128.0.0.0/1 counts)."""
-        if not self.endpoint_public_access:
-            return False
-        blocks = ipaddress.collapse_addresses(_network(c) for c in self.public_access_cidrs)
-        return any(block.prefixlen == 0 for block in blocks)
+        return self.endpoint_public_access and covers_internet(self.public_access_cidrs)
 
 
 class DatabaseSettings(_Frozen):
@@ -708,10 +705,26 @@ _STRING_KEYS = frozenset(
 )
 
 
+def is_prod_stack(stack: str) -> bool:
+    """A stack named prod (or prod-*, *-prod) is prod whatever its settings claim (the config and the pack agree)."""
+    return stack == "prod" or stack.startswith("prod-") or stack.endswith("-prod")
+
+
+def covers_internet(cidrs: Iterable[str]) -> bool:
+    """Whether a set of IPv4 CIDRs covers every address (0.0.0.0/1 + 128.0.0.0/1 does, like 0.0.0.0/0); unparsable
+    entries count for nothing."""
+    networks = []
+    for cidr in cidrs:
+        try:
+            networks.append(ipaddress.IPv4Network(str(cidr), strict=False))
+        except ValueError:
+            continue
+    return any(block.prefixlen == 0 for block in ipaddress.collapse_addresses(networks))
+
+
 def check_stack(stack: str, settings: Settings) -> None:
     """A stack named prod is prod: a prod stack file cannot claim another environment (and so escape prod's rules)."""
-    named_prod = stack == "prod" or stack.startswith("prod-") or stack.endswith("-prod")
-    if named_prod and settings.environment != "prod":
+    if is_prod_stack(stack) and settings.environment != "prod":
         raise ConfigError(f"{PROJECT}:environment = {settings.environment!r}: stack {stack} is a prod stack; set environment: prod")
 
 

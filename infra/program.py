@@ -43,7 +43,7 @@ def _build_aws(settings: Settings) -> dict[str, Any]:
     caller = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(provider=provider))
     network = Network(name, settings.network, settings.availability_zones, settings.name, settings.aws_region, opts)
     cluster = EksCluster(name, settings.cluster, settings.name, settings.aws_region, settings.protect, network.private_subnet_ids,
-                         caller.arn, opts)
+                         caller.arn, caller.account_id, opts)
 
     s3_key = EncryptionKey(f"{name}-s3", f"S3 encryption for {name}", settings.protect, opts)
     account_id = caller.account_id

@@ -7,12 +7,11 @@ from typing import Any
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs, Severity, StackValidationArgs
 
-from infra.config import SUPPORTED_KUBERNETES_VERSIONS
+from infra.config import SUPPORTED_KUBERNETES_VERSIONS, covers_internet
 from policies.helpers import (
     SECURITY,
     Tunable,
     as_json,
-    covers_internet,
     get,
     message,
     of_type,

@@ -14,7 +14,6 @@ config schema advertises it from there.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -30,6 +29,8 @@ from pulumi_policy import (
     Severity,
     StackValidationPolicy,
 )
+
+from infra.config import is_prod_stack
 
 SECURITY = EnforcementLevel.MANDATORY
 COST = EnforcementLevel.ADVISORY
@@ -66,26 +67,11 @@ def stack_of(urn: str) -> str:
     return urn.removeprefix("urn:pulumi:").split("::", 1)[0]
 
 
-def is_prod_stack(stack: str) -> bool:
-    """A stack named prod (or prod-*, *-prod) is prod whatever its settings claim."""
-    return stack == "prod" or stack.startswith("prod-") or stack.endswith("-prod")
-
-
-def resource_environment(args: ResourceValidationArgs) -> str:
-    """The resource's environment: prod when either its provider's environment tag or its stack's name says so."""
+def resource_environment(args: ResourceValidationArgs | PolicyResource) -> str:
+    """A resource's environment (the args of one, or one of a stack): prod when either its provider's environment
+    tag or its stack's name says so."""
     tagged = environment_of(args.provider.props if args.provider else None)
     return "prod" if is_prod_stack(stack_of(args.urn)) else tagged
-
-
-def covers_internet(cidrs: Iterable[str]) -> bool:
-    """Whether a set of IPv4 CIDRs covers every address (0.0.0.0/1 + 128.0.0.0/1 does, like 0.0.0.0/0)."""
-    networks = []
-    for cidr in cidrs:
-        try:
-            networks.append(ipaddress.IPv4Network(str(cidr), strict=False))
-        except ValueError:
-            continue
-    return any(block.prefixlen == 0 for block in ipaddress.collapse_addresses(networks))
 
 
 def message(what: str, why: str, fix: str) -> str:

@@ -8,8 +8,9 @@ from typing import Any
 from pulumi_policy import ReportViolation, ResourceValidationArgs, Severity, StackValidationArgs
 
 from infra import namespaces
+from infra.config import covers_internet
 from infra.pod_security import pod_spec_of, violations
-from policies.helpers import SECURITY, Tunable, covers_internet, get, message, resource_environment, rule
+from policies.helpers import SECURITY, Tunable, get, message, resource_environment, rule
 
 NAMESPACE = "kubernetes:core/v1:Namespace"
 NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
@@ -104,8 +105,7 @@ def container_security(args: ResourceValidationArgs, report: ReportViolation) ->
     if spec is None:
         return
     # The namespace's level from the table: restricted, or its documented exception (the GPU device plugin's hostPath).
-    namespace = get(args.props, "metadata.namespace") or get(args.props, "metadata._namespaceDefault", "")
-    level = EXCEPTIONS.get(namespace, "restricted")
+    level = EXCEPTIONS.get(get(args.props, "metadata.namespace", ""), "restricted")
     problems = violations(spec, level)
     if problems:
         report(message(

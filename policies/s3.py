@@ -16,13 +16,11 @@ from policies.helpers import (
     SECURITY,
     Tunable,
     as_json,
-    environment_of,
     get,
-    is_prod_stack,
     message,
     of_type,
+    resource_environment,
     rule,
-    stack_of,
 )
 
 BUCKETS = ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")
@@ -104,8 +102,7 @@ def s3_versioning(args: StackValidationArgs, report: ReportViolation) -> None:
     environments = set(VERSIONED_ENVIRONMENTS.read(args))
     companions = _companions(args, VERSIONING)
     for bucket in of_type(args.resources, BUCKETS):
-        environment = "prod" if is_prod_stack(stack_of(bucket.urn)) else environment_of(bucket.provider.props if bucket.provider else None)
-        if environment not in environments:
+        if resource_environment(bucket) not in environments:
             continue
         versioning = _find(bucket, companions)
         if get(versioning.props if versioning else None, "versioningConfiguration.status") != "Enabled":
@@ -152,8 +149,7 @@ def s3_access_logging(args: StackValidationArgs, report: ReportViolation) -> Non
     logging = _companions(args, LOGGING)
     targets = {str(get(r.props, "targetBucket")) for r in of_type(args.resources, LOGGING)}
     for bucket in of_type(args.resources, BUCKETS):
-        prod = is_prod_stack(stack_of(bucket.urn)) or environment_of(bucket.provider.props if bucket.provider else None) == "prod"
-        if not prod or _bucket_keys(bucket) & targets or _find(bucket, logging):
+        if resource_environment(bucket) != "prod" or _bucket_keys(bucket) & targets or _find(bucket, logging):
             continue
         report(message(
             f"Prod bucket {get(bucket.props, 'bucket')} has no server access logging.",

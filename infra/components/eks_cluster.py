@@ -56,6 +56,7 @@ class EksCluster(pulumi.ComponentResource):
         protect: bool,
         private_subnet_ids: list[pulumi.Output[str]],
         deployer_arn: pulumi.Input[str],
+        account_id: pulumi.Input[str],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("mlplatform:aws:EksCluster", name, None, opts)
@@ -74,10 +75,9 @@ class EksCluster(pulumi.ComponentResource):
         # Created before the cluster so EKS does not create it without retention, and encrypted with a key
         # of the platform's that CloudWatch Logs may use for this stack's EKS log groups only.
         log_group_name = f"/aws/eks/{cluster_name}/cluster"
-        caller = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
         logs_key = EncryptionKey(
             f"{name}-logs", f"CloudWatch Logs encryption for {name}", protect, child,
-            policy=caller.account_id.apply(lambda account: logs_key_policy(
+            policy=pulumi.Output.from_input(account_id).apply(lambda account: logs_key_policy(
                 account, region, f"arn:aws:logs:{region}:{account}:log-group:/aws/eks/{cluster_name}/")),
         )
         log_group = aws.cloudwatch.LogGroup(

@@ -36,7 +36,8 @@ def _findings(stack: str, objects: list[Rendered]) -> set[tuple[str, str, str, s
     for item in objects:
         if not item.source.rsplit("::", 1)[0].endswith((RELEASE, "kubernetes:kustomize/v2:Directory")):
             continue
-        obj = item.obj
+        # The namespace the object lands in (a chart's template may leave it to the release's).
+        obj = {**item.obj, "metadata": {**item.obj.get("metadata", {}), "namespace": identity(item.obj)[2]}}
         group_version = obj.get("apiVersion", "")
         resource_type = f"kubernetes:{group_version if '/' in group_version else 'core/' + group_version}:{obj.get('kind')}"
         args = SimpleNamespace(resource_type=resource_type, props=obj, urn=f"urn:pulumi:{stack}::mlplatform::{resource_type}::x",

@@ -303,7 +303,8 @@ def test_prod_is_decided_by_the_stack_name_as_well_as_the_setting() -> None:
     """A resource of a stack named prod is prod even when its provider is tagged staging (a mislabelled stack file)."""
     from types import SimpleNamespace
 
-    from policies.helpers import covers_internet, is_prod_stack, resource_environment
+    from infra.config import covers_internet, is_prod_stack
+    from policies.helpers import resource_environment
 
     tagged_staging = SimpleNamespace(props={"defaultTags": {"tags": {"environment": "staging"}}})
     for stack, expected in (("prod", "prod"), ("eu-prod", "prod"), ("staging", "staging"), ("product", "staging")):
@@ -314,27 +315,18 @@ def test_prod_is_decided_by_the_stack_name_as_well_as_the_setting() -> None:
     assert not covers_internet(["0.0.0.0/1", "192.168.0.0/16"]) and not covers_internet(["10.0.0.0/8"])
 
 
-def _violations(validate, resource_type: str, props: dict) -> list[str]:
-    from types import SimpleNamespace
-
-    found: list[str] = []
-    validate(SimpleNamespace(resource_type=resource_type, props=props, urn="urn:pulumi:prod::mlplatform::x::y"),
-             lambda message, urn=None: found.append(message))
-    return found
-
-
 def test_rds_needs_the_platforms_key_and_the_cluster_security_group() -> None:
     """Both ways: the program's database passes; the AWS-managed key and a CIDR ingress are each refused."""
     from policies import rds
 
     run = offline.run("prod")
     (instance,) = run.of_type(rds.RDS)
-    assert _violations(rds.rds_encrypted, rds.RDS, instance.inputs) == []
-    assert "AWS-managed key" in _violations(rds.rds_encrypted, rds.RDS, {**instance.inputs, "kmsKeyId": None})[0]
+    assert run_resource("rds-storage-encrypted", rds.RDS, instance.inputs) == []
+    assert "AWS-managed key" in run_resource("rds-storage-encrypted", rds.RDS, {**instance.inputs, "kmsKeyId": None})[0]
     (group,) = [g for g in run.of_type(rds.SECURITY_GROUP) if "mlflow-db" in g.name]
-    assert _violations(rds.rds_reachable_from_cluster_only, rds.SECURITY_GROUP, group.inputs) == []
+    assert run_resource("rds-reachable-from-the-cluster-only", rds.SECURITY_GROUP, group.inputs) == []
     opened = [{"protocol": "tcp", "fromPort": 5432, "toPort": 5432, "cidrBlocks": ["10.30.0.0/16"]}]
-    assert "10.30.0.0/16" in _violations(rds.rds_reachable_from_cluster_only, rds.SECURITY_GROUP, {"ingress": opened})[0]
+    assert "10.30.0.0/16" in run_resource("rds-reachable-from-the-cluster-only", rds.SECURITY_GROUP, {"ingress": opened})[0]
 
 
 
