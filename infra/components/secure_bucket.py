@@ -67,10 +67,10 @@ class SecureBucket(pulumi.ComponentResource):
             bucket=bucket.id,
             rules=[
                 aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
+                    # A log bucket: SSE-S3, the only encryption S3's log delivery writes to.
                     apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
-                        sse_algorithm="AES256", kms_master_key_id=None
-                    ) if log_delivery_account is not None else aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
-                        sse_algorithm="aws:kms", kms_master_key_id=kms_key_arn
+                        sse_algorithm="aws:kms" if log_delivery_account is None else "AES256",
+                        kms_master_key_id=kms_key_arn if log_delivery_account is None else None,
                     ),
                     bucket_key_enabled=log_delivery_account is None,
                 )
