@@ -8,10 +8,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-import yaml
 
 from infra import versions
-from tests.crd import crd_schema
+from tests.crd import crd_schema, documents
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "model-serving"
@@ -42,7 +41,7 @@ def render(*values_files: Path, sets: tuple[str, ...] = (), release: str = "frau
         args += ["-f", str(values)]
     for item in sets:
         args += ["--set", item]
-    return [doc for doc in yaml.safe_load_all(helm(*args).stdout) if doc]
+    return documents(helm(*args).stdout)
 
 
 def by_kind(objects: list[dict], kind: str) -> list[dict]:

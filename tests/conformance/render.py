@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 
 from infra import paths, versions
+from tests import crd
 from tests.charts.conftest import helm_binary
 from tooling import offline
 from tooling.mocks import Registration
@@ -57,18 +58,9 @@ def _run(args: list[str], cwd: Path | None = None) -> str:
     return result.stdout
 
 
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that reads a bare ``=`` (YAML 1.1's value tag, in the CRDs' enums) as the string it is."""
-
-
-_Loader.add_constructor("tag:yaml.org,2002:value", lambda loader, node: loader.construct_scalar(node))
-
-
 def _documents(text: str) -> list[dict]:
     objects: list[dict] = []
-    for doc in yaml.load_all(text, Loader=_Loader):  # noqa: S506 - a SafeLoader subclass
-        if not doc:
-            continue
+    for doc in crd.documents(text):
         if doc.get("kind", "").endswith("List") and "items" in doc:
             objects += [item for item in doc["items"] if item]
         else:
