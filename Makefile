@@ -15,6 +15,12 @@ VALIDATORS := scripts/crd-validators
 PIP_FLAGS := --quiet --disable-pip-version-check
 STACK ?= staging
 export PATH := $(CURDIR)/.bin:$(PATH)
+# Python caches what it compiles on first import, once, unless PYTHONDONTWRITEBYTECODE is set (as
+# on many developer machines and CI runners): then each of the suites' hundreds of processes
+# (pipeline steps, servers, the program) compiles pandas, scikit-learn, MLflow or the providers
+# again, 7.5-10.7 s instead of 2.6 s to import MLflow, scikit-learn and pandas. The caches land in
+# the environments and in ignored __pycache__ folders.
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: help setup demo test lint preview diff policy compile bench upstream lock step-image provider-schemas clean
 
