@@ -22,7 +22,7 @@ export PATH := $(CURDIR)/.bin:$(PATH)
 # the environments and in ignored __pycache__ folders.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: help setup demo test lint preview diff policy compile bench upstream lock step-image provider-schemas clean
+.PHONY: help setup demo test test-infra test-ml lint preview diff policy compile bench upstream lock step-image provider-schemas clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -64,8 +64,16 @@ setup: $(INFRA)/.installed $(ML)/.installed $(SCAN)/.installed $(VALIDATORS)/nod
 demo: setup ## the main job on its embedded default: the whole ML lifecycle locally (see README)
 	$(ML)/bin/python -m demo
 
-test: setup lint ## lint, then the whole test suite (both environments)
+# The two suites run side by side (two workers each): the ML suite's critical path is one demo run
+# and the tests that read it, which leaves a core idle that the infra suite fills. Each suite's
+# output is printed whole when it ends (--output-sync).
+test: ## lint, then the whole test suite: both environments' suites side by side
+	@$(MAKE) --no-print-directory -j3 --output-sync=target lint test-infra test-ml
+
+test-infra: $(INFRA)/.installed $(SCAN)/.installed $(VALIDATORS)/node_modules/.installed .bin/helm ## the program, pack, chart and conformance tests (infra environment)
 	$(INFRA)/bin/python -m pytest -n 2 --dist loadfile tests/infra tests/charts tests/conformance
+
+test-ml: $(ML)/.installed $(INFRA)/.installed .bin/helm ## the pipeline, demo and serving tests (ML environment; the demo and two tests also run the program in the infra one)
 	@# Compile what the steps import once, before parallel processes would each compile it.
 	$(ML)/bin/python -c "import kfp.dsl, mlflow.sklearn, sklearn.ensemble, sklearn.metrics, pandas, matplotlib.pyplot, mlserver"
 	$(ML)/bin/python -m pytest -n 2 --dist loadgroup tests/ml
