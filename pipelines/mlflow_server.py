@@ -28,11 +28,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_until_healthy(url: str, process: subprocess.Popen, timeout: float = 60.0) -> None:
-    """Poll ``url``/health until it answers 200, or fail with the server's own output."""
+def wait_until_healthy(url: str, process: subprocess.Popen | None = None, timeout: float = 60.0) -> None:
+    """Poll ``url``/health until it answers 200, or fail saying why (the local server exited, or the time ran out).
+
+    MLflow serves ``/health`` without authentication, so this works on a basic-auth server too.
+    """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if process.poll() is not None:
+        if process is not None and process.poll() is not None:
             raise RuntimeError(f"mlflow server exited with {process.returncode} before it was healthy")
         with contextlib.suppress(OSError):
             with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
@@ -40,6 +43,16 @@ def wait_until_healthy(url: str, process: subprocess.Popen, timeout: float = 60.
                     return
         time.sleep(0.25)
     raise TimeoutError(f"mlflow server at {url} not healthy after {timeout:.0f} s")
+
+
+def wait_for_tracking_server(tracking_uri: str, timeout: float = 120.0) -> None:
+    """In a step: wait until an HTTP tracking server answers before the first MLflow call.
+
+    A run that starts while MLflow is still starting (a fresh cluster's first scheduled run, a
+    rolling update, the demo starting both at once) then logs once it is up instead of failing.
+    """
+    if tracking_uri.startswith(("http://", "https://")):
+        wait_until_healthy(tracking_uri.rstrip("/"), timeout=timeout)
 
 
 def stop(process: subprocess.Popen, grace: float = 10.0) -> None:
@@ -57,8 +70,12 @@ def stop(process: subprocess.Popen, grace: float = 10.0) -> None:
 
 
 @contextlib.contextmanager
-def mlflow_server(workdir: Path, port: int | None = None, log_file: Path | None = None) -> Iterator[str]:
-    """Run ``mlflow server`` with its store under ``workdir``; yields its URL."""
+def mlflow_server(workdir: Path, port: int | None = None, log_file: Path | None = None, wait: bool = True) -> Iterator[str]:
+    """Run ``mlflow server`` with its store under ``workdir``; yields its URL.
+
+    With ``wait=False`` the URL comes at once, while the server is still starting: for callers
+    whose first MLflow call waits for it (the training step's :func:`wait_for_tracking_server`).
+    """
     workdir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     url = f"http://127.0.0.1:{port}"
@@ -75,7 +92,8 @@ def mlflow_server(workdir: Path, port: int | None = None, log_file: Path | None 
     env = {**os.environ, **MLFLOW_SERVER_ENV}
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env)
     try:
-        wait_until_healthy(url, process)
+        if wait:
+            wait_until_healthy(url, process)
         yield url
     finally:
         stop(process)

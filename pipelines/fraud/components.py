@@ -143,6 +143,8 @@ def train(
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
+    from pipelines.mlflow_server import wait_for_tracking_server
+
     label, order = contract["label"], contract["features"]
     # Columns by position, so the served model takes a plain [n, features] V2
     # tensor as well as a DataFrame in contract order.
@@ -196,6 +198,7 @@ def train(
         }
     )
 
+    wait_for_tracking_server(tracking_uri)
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_experiment(experiment)
     with mlflow.start_run(run_name=run_name) as run:
