@@ -189,21 +189,27 @@ class PlatformChecks:
 
     They need nothing the pipelines produce, and the pipeline steps leave a core idle most of the
     time (each is one process importing its libraries), so they start early and are read at the end.
+    One process runs the program once for both.
     """
 
     def __init__(self) -> None:
         infra_python = ROOT / ".venv-infra" / "bin" / "python"
         self.available = infra_python.exists()
-        self.processes: dict[str, subprocess.Popen[str]] = {}
+        self.process: subprocess.Popen[str] | None = None
         if self.available:
-            for name, module in (("preview", ["tooling.preview", "--stack", "staging", "--outputs-json"]),
-                                 ("policy", ["tooling.policy_report", "--stack", "staging"])):
-                self.processes[name] = subprocess.Popen([str(infra_python), "-m", *module], cwd=ROOT, text=True,
-                                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            self.process = subprocess.Popen(
+                [str(infra_python), "-m", "tooling.preview", "--stack", "staging", "--outputs-json", "--policy"],
+                cwd=ROOT, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            )
 
-    def result(self, name: str) -> tuple[int, str, str]:
-        stdout, stderr = self.processes[name].communicate(timeout=300)
-        return self.processes[name].returncode, stdout, stderr
+    def result(self) -> dict[str, Any]:
+        """The preview's counts, outputs and policy report; raises with the preview's last error line."""
+        assert self.process is not None
+        stdout, stderr = self.process.communicate(timeout=300)
+        if self.process.returncode != 0:
+            reason = stderr.strip().splitlines()[-1] if stderr.strip() else f"exit {self.process.returncode}"
+            raise RuntimeError(f"the staging preview failed: {reason}")
+        return json.loads(stdout)
 
 
 def platform_preview(champion_source: str, checks: PlatformChecks, progress: Progress) -> dict[str, Any]:
@@ -212,10 +218,8 @@ def platform_preview(champion_source: str, checks: PlatformChecks, progress: Pro
     if not checks.available or not helm:
         progress.say("skipped: run `make setup` for the infra environment and helm")
         return {"skipped": True}
-    code, stdout, stderr = checks.result("preview")
-    if code != 0:
-        raise RuntimeError(f"the staging preview failed: {stderr.strip().splitlines()[-1] if stderr.strip() else code}")
-    outputs = json.loads(stdout)
+    outputs = checks.result()
+    policy = outputs.pop("policy")
     # The champion's path under the staging artifacts bucket (MLflow serves
     # artifacts from s3://<bucket>/mlflow/ there).
     storage_uri = served_uri(outputs["outputs"]["artifactsBucket"], champion_source)
@@ -228,15 +232,14 @@ def platform_preview(champion_source: str, checks: PlatformChecks, progress: Pro
     kinds = [line.split(":", 1)[1].strip() for line in rendered.splitlines() if line.startswith("kind:")]
     progress.say(f"serving chart for staging renders {len(kinds)} objects: {', '.join(sorted(set(kinds)))}")
     progress.say(f"  model.storageUri={storage_uri}")
-    policy_code, policy_out, policy_err = checks.result("policy")
-    policy_line = policy_out.splitlines()[0] if policy_out else f"policy pack failed: {policy_err[-200:]}"
+    policy_line = policy["report"].splitlines()[0]
     progress.say(f"staging stack: {outputs['total']} resources would be created, among them")
     for resource_type, count in outputs["counts"].items():
         if resource_type in HIGHLIGHTS:
             progress.say(f"  {count:3d} x {resource_type}")
     progress.say(policy_line)
     return {"skipped": False, "storage_uri": storage_uri, "chart_kinds": kinds, "policy": policy_line,
-            "policy_passed": policy_code == 0, **outputs}
+            "policy_passed": policy["mandatory"] == 0, **outputs}
 
 
 def main(argv: list[str] | None = None) -> int:

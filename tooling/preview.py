@@ -14,7 +14,7 @@ import sys
 import time
 
 from infra.config import ConfigError
-from tooling import offline
+from tooling import offline, policy_report
 
 
 def render(run: offline.OfflineRun, names: bool = False) -> str:
@@ -37,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stack", action="append", choices=offline.STACKS, help="stack to preview (repeatable; default staging)")
     parser.add_argument("--names", action="store_true", help="list every resource name under its type")
     parser.add_argument("--outputs-json", action="store_true", help="print counts and outputs as JSON (secrets masked)")
+    parser.add_argument("--policy", action="store_true",
+                        help="with --outputs-json: add the policy pack's report over the same run (one program run for both)")
     args = parser.parse_args(argv)
     for stack in args.stack or ["staging"]:
         started = time.perf_counter()
@@ -46,7 +48,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: stack {stack}: {error}", file=sys.stderr)
             return 2
         if args.outputs_json:
-            print(json.dumps({"stack": stack, "total": len(run.resources), "counts": run.count_by_type(), "outputs": run.public_outputs()}))
+            document = {"stack": stack, "total": len(run.resources), "counts": run.count_by_type(), "outputs": run.public_outputs()}
+            if args.policy:
+                violations = policy_report.evaluate(run)
+                document["policy"] = {"report": policy_report.report(stack, violations),
+                                      "mandatory": sum(v.level == "mandatory" for v in violations)}
+            print(json.dumps(document))
             continue
         print(render(run, names=args.names))
         print(f"\n(offline preview of {stack} in {time.perf_counter() - started:.2f} s)\n")

@@ -135,6 +135,7 @@ def train(
     import numpy as np
     import pandas as pd
     import sklearn
+    from joblib import cpu_count
     from sklearn.compose import ColumnTransformer
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.impute import SimpleImputer
@@ -142,6 +143,7 @@ def train(
     from sklearn.model_selection import GridSearchCV, StratifiedKFold, train_test_split
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import FunctionTransformer, StandardScaler
+    from threadpoolctl import threadpool_limits
 
     from pipelines.mlflow_server import wait_for_tracking_server
 
@@ -179,14 +181,17 @@ def train(
     fit_x, calibration_x, fit_y, calibration_y = train_test_split(
         features, target, test_size=0.2, stratify=target, random_state=seed
     )
-    search = GridSearchCV(pipeline, grid, scoring="roc_auc", cv=StratifiedKFold(3, shuffle=True, random_state=seed), n_jobs=2)
-    search.fit(fit_x, fit_y)
-    precision, recall, thresholds = precision_recall_curve(calibration_y, search.best_estimator_.predict_proba(calibration_x)[:, 1])
-    f1 = 2 * precision * recall / np.clip(precision + recall, 1e-12, None)
-    best = int(np.argmax(f1[:-1]))
-    threshold = float(thresholds[best])
-
-    final = sklearn.base.clone(search.best_estimator_).fit(features, target)
+    # One process: gradient boosting fits with OpenMP threads, bounded by the CPUs this step may use
+    # (joblib reads the container's CPU quota; OpenMP alone would take the node's cores). Worker
+    # processes (n_jobs > 1) would each import scikit-learn again: slower here at 6k and 20k rows.
+    with threadpool_limits(limits=cpu_count()):
+        search = GridSearchCV(pipeline, grid, scoring="roc_auc", cv=StratifiedKFold(3, shuffle=True, random_state=seed), n_jobs=1)
+        search.fit(fit_x, fit_y)
+        precision, recall, thresholds = precision_recall_curve(calibration_y, search.best_estimator_.predict_proba(calibration_x)[:, 1])
+        f1 = 2 * precision * recall / np.clip(precision + recall, 1e-12, None)
+        best = int(np.argmax(f1[:-1]))
+        threshold = float(thresholds[best])
+        final = sklearn.base.clone(search.best_estimator_).fit(features, target)
     joblib.dump(final, model.path)
     model.metadata.update(
         {

@@ -20,8 +20,8 @@ from pulumi_policy import (
 
 from policies.helpers import config_defaults
 from policies.pack import POLICIES
-from tooling import offline
-from tooling.policy_report import evaluate
+from tooling import offline, preview
+from tooling.policy_report import evaluate, report
 
 BY_NAME = {policy.name: policy for policy in POLICIES}
 SECURE_BUCKET_POLICY = json.dumps({"Statement": [{"Effect": "Deny", "Principal": "*", "Action": "s3:*",
@@ -268,6 +268,14 @@ def test_every_stack_passes_the_pack(stack: str, stack_runs: dict[str, offline.O
     """The resource graph of every stack has no mandatory violation."""
     violations = evaluate(stack_runs[stack])
     assert [v for v in violations if v.level == "mandatory"] == []
+
+
+def test_preview_json_carries_the_same_report_as_the_policy_tool(capsys: pytest.CaptureFixture[str]) -> None:
+    """`tooling.preview --outputs-json --policy` (what the demo runs) gives the policy tool's report from one run."""
+    assert preview.main(["--stack", "dev", "--outputs-json", "--policy"]) == 0
+    document = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert document["policy"] == {"report": report("dev", evaluate(offline.run("dev"))), "mandatory": 0}
+    assert document["total"] == len(offline.run("dev").resources)
 
 
 def test_public_endpoint_forced_through_is_caught() -> None:
