@@ -97,19 +97,24 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
     roles = aws.role_arns if aws else {}
 
     # MLflow's database: RDS from the AWS layer, or Postgres in the cluster.
+    # Both over TLS: the in-cluster Postgres verified against the program's CA (it admits TLS only);
+    # RDS encrypted (sslmode=require; its parameter group forces TLS).
+    database_ca = None
     if settings.database.kind == "in-cluster":
         postgres = ClusterPostgres("postgres", namespaces.POSTGRES.name, in_ns(namespaces.POSTGRES.name))
-        host, password, ssl = postgres.host, postgres.password, "disable"
+        database_ca = postgres.ca_config_map(namespaces.MLFLOW.name, in_ns(namespaces.MLFLOW.name)).metadata["name"]
+        host, password, ssl = postgres.host, postgres.password, postgres.client_options
     else:
         assert aws is not None, "database rds needs the AWS layer"
-        host, password, ssl = aws.database_host, aws.database_password, "require"
+        host, password, ssl = aws.database_host, aws.database_password, "sslmode=require"
     database_uri = pulumi.Output.secret(
-        pulumi.Output.all(host, password).apply(lambda args: f"postgresql://mlflow:{args[1]}@{args[0]}:5432/mlflow?sslmode={ssl}")
+        pulumi.Output.all(host, password).apply(lambda args: f"postgresql://mlflow:{args[1]}@{args[0]}:5432/mlflow?{ssl}")
     )
     mlflow = MlflowServer(
         "mlflow",
         namespaces.MLFLOW.name,
         database_uri=database_uri,
+        database_ca_config_map=database_ca,
         store=store,
         role_arn=roles.get("mlflow"),
         basic_auth=settings.mlflow_basic_auth,

@@ -275,6 +275,30 @@ def secrets_not_in_env_values(args: ResourceValidationArgs, report: ReportViolat
                 ))
 
 
+# A Postgres connection URI (as a Secret value, or a `database_uri = ...` line in a config file
+# kept in one), and the libpq modes that encrypt the connection.
+POSTGRES_URI = re.compile(r"postgres(?:ql)?(?:\+\w+)?://[^\s]+")
+TLS_MODES = ("require", "verify-ca", "verify-full")
+
+
+@rule("database-connections-use-tls", "Every database connection the platform declares is encrypted (libpq sslmode require or stronger).",
+      SECURITY, Severity.HIGH, "Add ?sslmode=verify-full (with sslrootcert) or ?sslmode=require to the database URI.")
+def database_connections_use_tls(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if args.resource_type != "kubernetes:core/v1:Secret":
+        return
+    values = {**(get(args.props, "data", {}) or {}), **(get(args.props, "stringData", {}) or {})}
+    for key, value in values.items():
+        for uri in POSTGRES_URI.findall(value) if isinstance(value, str) else []:
+            modes = re.findall(r"[?&]sslmode=([\w-]+)", uri)
+            if not modes or modes[-1] not in TLS_MODES:
+                name = get(args.props, "metadata.name", "")
+                report(message(
+                    f"Secret {name} key {key} connects to a database with sslmode={modes[-1] if modes else '(libpq default: prefer)'}.",
+                    "the password and the data cross the cluster network in clear, or fall back to clear when TLS is refused.",
+                    "serve the database over TLS and connect with sslmode=verify-full (or require).",
+                ))
+
+
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 APPLICATION = "kubernetes:argoproj.io/v1alpha1:Application"
 # Where a served model may come from: the object stores KServe's storage initializer reads with the

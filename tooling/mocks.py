@@ -120,6 +120,13 @@ class PlatformMocks(pulumi.runtime.Mocks):
             state.update(address=f"{name}.c1a2b3c4d5e6.{self.region}.rds.amazonaws.com", endpoint=f"{name}.c1a2b3c4d5e6.{self.region}.rds.amazonaws.com:5432")
         elif kind in ("random:index/randomPassword:RandomPassword", "random:index/randomString:RandomString"):
             state["result"] = _digest("secret" + name, int(state.get("length", 16)))
+        elif kind.startswith("tls:index/"):
+            # What pulumi-tls computes: PEM blocks (placeholders, stable per resource name).
+            field_name, label = {
+                "tls:index/privateKey:PrivateKey": ("privateKeyPem", "PRIVATE KEY"),
+                "tls:index/certRequest:CertRequest": ("certRequestPem", "CERTIFICATE REQUEST"),
+            }.get(kind, ("certPem", "CERTIFICATE"))
+            state[field_name] = f"-----BEGIN {label}-----\n{_digest(kind + name, 64)}\n-----END {label}-----\n"
         elif kind.startswith("aws:ec2/"):
             prefix = {"vpc": "vpc", "subnet": "subnet", "internetGateway": "igw", "natGateway": "nat", "eip": "eipalloc", "routeTable": "rtb"}
             short = kind.split("/")[1].split(":")[0]

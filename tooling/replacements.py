@@ -28,7 +28,7 @@ from infra.paths import ROOT
 SCHEMA_DIR = ROOT / ".provider-schemas"
 LOCK = ROOT / "requirements" / "infra.lock"
 # Pulumi package name -> the Python SDK that pins its version in the lock file.
-PROVIDERS = {"aws": "pulumi-aws", "kubernetes": "pulumi-kubernetes", "random": "pulumi-random"}
+PROVIDERS = {"aws": "pulumi-aws", "kubernetes": "pulumi-kubernetes", "random": "pulumi-random", "tls": "pulumi-tls"}
 _INDEX = re.compile(r"\[\d+\]")
 
 

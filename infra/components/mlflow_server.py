@@ -14,6 +14,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from infra import versions
+from infra.components.cluster_postgres import CA_DIR
 from infra.flows import MLFLOW_PODS, MLFLOW_PORT
 from infra.object_store import ObjectStore
 from infra.workload_security import container_security, pod_security
@@ -40,6 +41,7 @@ class MlflowServer(pulumi.ComponentResource):
         namespace: str,
         database_uri: pulumi.Input[str],
         store: ObjectStore,
+        database_ca_config_map: pulumi.Input[str] | None,
         role_arn: pulumi.Input[str] | None,
         basic_auth: bool,
         client_namespaces: tuple[str, ...] = (),
@@ -115,6 +117,10 @@ class MlflowServer(pulumi.ComponentResource):
             ]
             volumes.append({"name": "auth", "secret": {"secretName": "mlflow-config", "items": [{"key": "basic_auth.ini", "path": "basic_auth.ini"}]}})
             mounts.append({"name": "auth", "mountPath": "/etc/mlflow", "readOnly": True})
+        if database_ca_config_map is not None:
+            # The database's CA, which the URI's sslrootcert names (verify-full).
+            volumes.append({"name": "database-ca", "configMap": {"name": database_ca_config_map}})
+            mounts.append({"name": "database-ca", "mountPath": CA_DIR, "readOnly": True})
         probe = {"httpGet": {"path": "/health", "port": MLFLOW_PORT}}
         k8s.apps.v1.Deployment(
             f"{name}-deployment",
