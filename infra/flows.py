@@ -129,7 +129,8 @@ def platform_flows(settings: Settings, vpc_cidr: str, store: ObjectStore) -> lis
         ],
         *_control_plane("apiserver-to-kserve-webhook", "", ns.KSERVE.name, (9443,), control_plane),
         *_control_plane("apiserver-to-cert-manager-webhook", "", ns.CERT_MANAGER.name, (10250,), control_plane),
-        Flow("cert-manager-acme", ns.CERT_MANAGER.name, "", (443,), cidr="0.0.0.0/0", cidr_except=PRIVATE_RANGES),
+        # No ACME flow: the platform's issuers are self-signed (KServe's webhook certificates) and the
+        # serving ingress uses an ACM certificate. A stack that adds an ACME issuer adds that flow.
     ]
     if settings.database.kind == "in-cluster":
         flows.append(

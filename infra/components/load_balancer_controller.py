@@ -36,6 +36,11 @@ def chart_values(cluster_name: str, region: str, vpc_id: str, role_arn: str) -> 
         # NetworkPolicy can admit exactly the load balancer's subnets.
         "defaultTargetType": "ip",
         "defaultLoadBalancerScheme": "internal",
+        # No WAF or Shield on the platform's load balancers: the controller then never calls those APIs,
+        # which have no endpoint in the VPC (network.INTERFACE_ENDPOINTS).
+        "enableShield": False,
+        "enableWaf": False,
+        "enableWafv2": False,
         "replicaCount": 2,
         "podDisruptionBudget": {"maxUnavailable": 1},
         "nodeSelector": SYSTEM_NODES,

@@ -10,7 +10,18 @@ import pulumi_aws as aws
 
 from infra.config import NetworkSettings
 
-INTERFACE_ENDPOINTS = ("s3", "sts")
+# Every AWS API the cluster's pods and nodes call, and who calls it: each gets an interface endpoint
+# with private DNS in the program's VPC, so none of them is reached through the NAT gateway.
+INTERFACE_ENDPOINTS = {
+    "s3": "MLflow, KFP, the pipeline steps, the serving storage initializer; ECR's image layers",
+    "sts": "every IRSA role (AssumeRoleWithWebIdentity)",
+    "ec2": "the VPC CNI, the cluster autoscaler, the load balancer controller",
+    "ecr.api": "the kubelet: pulling the step image and EKS add-on images",
+    "ecr.dkr": "the kubelet: pulling the step image and EKS add-on images",
+    "autoscaling": "the cluster autoscaler",
+    "eks": "the cluster autoscaler (node group templates)",
+    "elasticloadbalancing": "the load balancer controller",
+}
 
 
 class Network(pulumi.ComponentResource):
@@ -106,9 +117,9 @@ class Network(pulumi.ComponentResource):
                 f"{name}-private-{zone}", subnet_id=private.id, route_table_id=routes.id, opts=child
             )
 
-        # The AWS APIs the platform's pods call, inside the VPC: S3 (MLflow, KFP, serving, the pipelines) and
-        # STS (every IRSA role). Private DNS makes the usual names resolve to the endpoints, so no pod in the
-        # platform's namespaces needs egress to the internet for them (flows.py narrows those flows to the VPC).
+        # The AWS APIs the cluster calls (INTERFACE_ENDPOINTS), inside the VPC. Private DNS makes the usual
+        # names resolve to the endpoints, so no pod or node needs the internet for them (flows.py narrows the
+        # platform's flows to the VPC accordingly).
         endpoints_sg = aws.ec2.SecurityGroup(
             f"{name}-endpoints",
             vpc_id=vpc.id,

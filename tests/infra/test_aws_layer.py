@@ -7,6 +7,7 @@ import json
 import pytest
 
 from infra import workloads
+from infra.components import network
 from infra.components.eks_cluster import CONTROL_PLANE_LOG_TYPES, NODE_ROLE_POLICIES
 from tooling import offline
 from tooling.mocks import Registration
@@ -315,13 +316,14 @@ def test_control_plane_logs_are_encrypted_with_a_key_only_their_groups_may_use(a
     assert statements["AccountAdministers"]["Principal"]["AWS"].endswith(":root")
 
 
-def test_s3_and_sts_are_reached_inside_the_vpc(stack_runs: dict[str, offline.OfflineRun]) -> None:
-    """The program's VPC has S3 and STS interface endpoints with private DNS in every private subnet, and the platform's
-    S3 flows go to the VPC, not the internet; a VPC the program did not make keeps the public S3 flow."""
+def test_aws_apis_are_reached_inside_the_vpc(stack_runs: dict[str, offline.OfflineRun]) -> None:
+    """The program's VPC has an interface endpoint with private DNS in every private subnet for each AWS API the
+    cluster calls, and the platform's S3 flows go to the VPC, not the internet; a VPC the program did not make
+    keeps the public S3 flow."""
     for stack in ("dev", "staging", "prod"):
         run = stack_runs[stack]
-        endpoints = {e.inputs["serviceName"].rsplit(".", 1)[1]: e for e in run.of_type("aws:ec2/vpcEndpoint:VpcEndpoint")}
-        assert set(endpoints) == {"s3", "sts"}, stack
+        endpoints = {e.inputs["serviceName"].split(".", 3)[3]: e for e in run.of_type("aws:ec2/vpcEndpoint:VpcEndpoint")}
+        assert set(endpoints) == set(network.INTERFACE_ENDPOINTS) >= {"s3", "sts", "ec2", "ecr.api", "ecr.dkr"}, stack
         for endpoint in endpoints.values():
             assert endpoint.inputs["vpcEndpointType"] == "Interface" and endpoint.inputs["privateDnsEnabled"] is True
             assert len(endpoint.inputs["subnetIds"]) == len(run.settings.availability_zones)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from pathlib import Path
@@ -81,6 +82,32 @@ def test_platform_flows_exist(stack_runs: dict[str, offline.OfflineRun]) -> None
         expected = {"pipelines-to-mlflow", f"pipelines-to-{store}", f"mlflow-to-{store}", f"mlflow-to-{database}"}
         assert expected <= names, (stack, expected - names)
         assert ("monitoring-to-models" in names) == run.settings.monitoring, stack
+
+
+def _public(block: dict) -> bool:
+    """Whether an ipBlock admits any public address (its CIDR minus its exceptions is not all private)."""
+    network = ipaddress.IPv4Network(block["cidr"])
+    if not network.is_private:
+        return True
+    remaining = [network]
+    for excluded in map(ipaddress.IPv4Network, block.get("except", [])):
+        remaining = [piece for net in remaining for piece in (net.address_exclude(excluded) if excluded.subnet_of(net) else [net])
+                     if not piece.subnet_of(excluded)]
+    return any(not net.is_private for net in remaining)
+
+
+def test_only_the_git_flow_leaves_for_the_internet(stack_runs: dict[str, offline.OfflineRun]) -> None:
+    """Every egress reaches the cluster, the VPC (its AWS API endpoints included) or private ranges; the one flow
+    to public addresses is Argo CD's repo server to the git host, where GitOps is on."""
+    for stack, run in stack_runs.items():
+        public = sorted(
+            policy.inputs["metadata"]["labels"]["mlplatform.io/flow"]
+            for policy in run.of_type(POLICY)
+            for rule in policy.inputs["spec"].get("egress", [])
+            for peer in rule.get("to", [])
+            if "ipBlock" in peer and _public(peer["ipBlock"])
+        )
+        assert public == (["argocd-to-git"] if run.settings.gitops.mode == "argocd" else []), stack
 
 
 def test_the_models_namespace_policy_has_one_owner(stack_runs: dict[str, offline.OfflineRun]) -> None:
