@@ -33,6 +33,7 @@ IMAGE_SOURCES = (
     "pipelines/__init__.py",
     "pipelines/cluster.py",
     "pipelines/image.py",
+    "pipelines/mlflow_server.py",
     "pipelines/fraud/",
     "pipelines/drift/",
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -40,6 +41,20 @@ def test_compiled_pipelines_run_the_step_image_and_install_nothing(tmp_path: Pat
             script = " ".join(container.get("command", []) + container.get("args", []))
             assert "pip install" not in script and "pip3 install" not in script, (path.name, name)
             assert "kfp.dsl.executor_main" in script, (path.name, name)
+
+
+def test_every_project_module_a_step_imports_is_in_the_step_image(tmp_path: Path) -> None:
+    """The steps import project modules (the contract, the drift statistics, the tracking-server wait): each must be
+    a file the Dockerfile copies into the image, or the step fails in the cluster while passing locally."""
+    copied = image.IMAGE_SOURCES  # = the Dockerfile's COPY lines (a test below)
+    for path in compile_module.compile_all(tmp_path):
+        for name, executor in _executors(path).items():
+            script = " ".join(executor["container"].get("command", []) + executor["container"].get("args", []))
+            for module in re.findall(r"(?:from|import) (pipelines(?:\.\w+)+)", script):
+                source = module.replace(".", "/") + ".py"
+                assert any(source == c or (c.endswith("/") and source.startswith(c)) for c in copied), (
+                    f"{path.name} step {name} imports {module}, which pipelines/Dockerfile does not copy"
+                )
 
 
 def test_pinning_gives_every_step_the_environments_digest(tmp_path: Path) -> None:
