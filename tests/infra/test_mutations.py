@@ -79,7 +79,7 @@ FIXED_BY_THE_PROGRAM = {
     "s3-bucket-tls-only": "components/secure_bucket.py: the deny-insecure-transport statement",
     "eks-control-plane-logging": "components/eks_cluster.py: every log type, to its KMS-encrypted group",
     "eks-secrets-encryption": "components/eks_cluster.py: envelope encryption with the platform key",
-    "eks-vpc-cni-network-policy": "components/eks_cluster.py: the vpc-cni add-on's enableNetworkPolicy",
+    "eks-vpc-cni-network-policy": "components/cluster_addons.py: the vpc-cni add-on's enableNetworkPolicy",
     "log-groups-encrypted": "components/eks_cluster.py: the log group on its own key",
     "nodes-imdsv2-required": "components/node_group.py: the launch template's metadata options",
     "nodes-encrypted-volumes": "components/node_group.py: the launch template's encrypted root volume",
