@@ -324,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\ninterrupted: every process the demo started has been stopped", file=sys.stderr)
         return 130
     except Exception as error:  # noqa: BLE001 - one line for the person, the servers are already stopped
-        print(f"\nerror: demo failed: {type(error).__name__}: {error}", file=sys.stderr)
+        print(f"\nerror: demo failed: {type(error).__name__}: {error} (the servers' logs: {workdir / 'logs'})", file=sys.stderr)
         return 1
     summary["seconds"] = progress.elapsed
     (workdir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
