@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from typing import Any
 
@@ -281,12 +283,22 @@ POSTGRES_URI = re.compile(r"postgres(?:ql)?(?:\+\w+)?://[^\s]+")
 TLS_MODES = ("require", "verify-ca", "verify-full")
 
 
+def _base64_text(value: Any) -> str:
+    """A Secret data value as text ('' when it is not base64 of UTF-8)."""
+    try:
+        return base64.b64decode(str(value), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return ""
+
+
 @rule("database-connections-use-tls", "Every database connection the platform declares is encrypted (libpq sslmode require or stronger).",
       SECURITY, Severity.HIGH, "Add ?sslmode=verify-full (with sslrootcert) or ?sslmode=require to the database URI.")
 def database_connections_use_tls(args: ResourceValidationArgs, report: ReportViolation) -> None:
     if args.resource_type != "kubernetes:core/v1:Secret":
         return
-    values = {**(get(args.props, "data", {}) or {}), **(get(args.props, "stringData", {}) or {})}
+    # data holds base64 (as the API stores it), stringData plain text.
+    values = {key: _base64_text(value) for key, value in (get(args.props, "data", {}) or {}).items()}
+    values.update(get(args.props, "stringData", {}) or {})
     for key, value in values.items():
         for uri in POSTGRES_URI.findall(value) if isinstance(value, str) else []:
             modes = re.findall(r"[?&]sslmode=([\w-]+)", uri)

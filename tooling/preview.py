@@ -40,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--policy", action="store_true",
                         help="with --outputs-json: add the policy pack's report over the same run (one program run for both)")
     args = parser.parse_args(argv)
+    if args.policy and not args.outputs_json:
+        parser.error("--policy adds the report to the JSON: use it with --outputs-json (or run `make policy`)")
     for stack in args.stack or ["staging"]:
         started = time.perf_counter()
         try:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -23,6 +22,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from infra.components import cluster_postgres
+from pipelines.mlflow_server import free_port
 from tooling import offline
 
 BINDIRS = [Path(p) for p in ("/usr/lib/postgresql/17/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/15/bin")]
@@ -80,12 +80,6 @@ def _as_postgres(args: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *args] if AS_ROOT else args
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(declared: dict) -> Iterator[dict]:
     """Postgres with the declared flags, key pair mounts and pg_hba.conf; yields where it listens and the CA."""
@@ -125,7 +119,7 @@ def server(declared: dict) -> Iterator[dict]:
     args = list(declared["container"]["args"])
     for path, folder in folders.items():
         args = [a.replace(path, str(folder)) for a in args]
-    port = _free_port()
+    port = free_port()
     log = root / "postgres.log"
     process = subprocess.Popen(
         _as_postgres([str(BINDIR / "postgres"), "-D", str(data), "-p", str(port), "-k", str(socket_dir),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
@@ -132,6 +133,9 @@ RESOURCE_CASES = [
     ("database-connections-use-tls", "kubernetes:core/v1:Secret",
      {"metadata": {"name": "c"}, "stringData": {"uri": "postgresql://u:p@db:5432/m?sslmode=verify-full&sslrootcert=/ca.crt"}},
      {"metadata": {"name": "c"}, "stringData": {"ini": "[mlflow]\ndatabase_uri = postgresql://u:p@db:5432/m?sslmode=disable\n"}}, "dev"),
+    ("database-connections-use-tls", "kubernetes:core/v1:Secret",
+     {"metadata": {"name": "c"}, "data": {"uri": base64.b64encode(b"postgresql://u:p@db:5432/m?sslmode=require").decode()}},
+     {"metadata": {"name": "c"}, "data": {"uri": base64.b64encode(b"postgresql://u:p@db:5432/m").decode()}}, "dev"),
     ("images-pinned", DEPLOYMENT, deployment(), deployment(container={"image": "ghcr.io/mlflow/mlflow:latest"}), "dev"),
     ("images-allowed-registries", DEPLOYMENT, deployment(), deployment(container={"image": "evil.example.com/miner:1.0"}), "dev"),
     ("no-public-load-balancer", "kubernetes:core/v1:Service",
@@ -277,8 +281,9 @@ def test_preview_json_carries_the_same_report_as_the_policy_tool(capsys: pytest.
     """`tooling.preview --outputs-json --policy` (what the demo runs) gives the policy tool's report from one run."""
     assert preview.main(["--stack", "dev", "--outputs-json", "--policy"]) == 0
     document = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert document["policy"] == {"report": report("dev", evaluate(offline.run("dev"))), "mandatory": 0}
-    assert document["total"] == len(offline.run("dev").resources)
+    run = offline.run("dev")
+    assert document["policy"] == {"report": report("dev", evaluate(run)), "mandatory": 0}
+    assert document["total"] == len(run.resources)
 
 
 def test_public_endpoint_forced_through_is_caught() -> None:
