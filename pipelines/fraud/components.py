@@ -229,12 +229,22 @@ def evaluate(
     threshold: float,
     tracking_uri: str,
     run_id: str,
+    model_name: str,
+    min_improvement: float,
+    auc_floor: float,
+    max_p95_latency_ms: float,
     metrics: Output[Metrics],
     classification: Output[ClassificationMetrics],
-) -> NamedTuple("Evaluated", roc_auc=float, pr_auc=float, p95_latency_ms=float):
-    """Score the held-out split only: AUCs, threshold metrics, confusion matrix, single-row p95 latency, curves."""
+    report: Output[Artifact],
+) -> NamedTuple("Evaluated", roc_auc=float, pr_auc=float, p95_latency_ms=float, decision=str):
+    """Score the held-out split only (AUCs, threshold metrics, confusion matrix, single-row p95 latency, curves),
+    then gate: floors first, then the champion re-scored on the same held-out rows.
+
+    ``decision`` is "promote" or "reject" (a single output, so the pipeline can branch on it); the
+    reason and the champion's score go into the report's metadata. One step, not two: each step is
+    a process that imports MLflow and scikit-learn first, and both halves read the same rows.
+    """
     import tempfile
-    import time
     from collections import namedtuple
     from pathlib import Path
 
@@ -246,6 +256,7 @@ def evaluate(
     import mlflow
     import numpy as np
     import pandas as pd
+    from mlflow.exceptions import MlflowException
     from sklearn.metrics import (
         average_precision_score,
         confusion_matrix,
@@ -256,7 +267,8 @@ def evaluate(
         roc_auc_score,
         roc_curve,
     )
-    from threadpoolctl import threadpool_limits
+
+    from pipelines.fraud.latency import p95_single_row_ms
 
     estimator = joblib.load(model.path)
     frame = pd.read_csv(test_data.path)
@@ -270,21 +282,8 @@ def evaluate(
         "test_recall": float(recall_score(target, predicted, zero_division=0)),
         "test_f1": float(f1_score(target, predicted, zero_division=0)),
     }
-    # Single-row latency as the model is served: one native thread (the chart bounds the pools by
-    # the CPU limit, 1 by default), and CPU time of this thread, best of 3 per row, so that a busy
-    # machine (other processes, CI) does not change the gate's verdict on the same model.
-    rows = features.head(100)
-    latencies = []
-    with threadpool_limits(limits=1):
-        for index in range(len(rows)):
-            row = rows.iloc[[index]]
-            best = float("inf")
-            for _ in range(3):
-                started = time.thread_time()
-                estimator.predict_proba(row)
-                best = min(best, time.thread_time() - started)
-            latencies.append(best * 1000)
-    results["p95_latency_ms"] = float(np.percentile(latencies, 95))
+    # Single-row latency as served, in CPU time (a busy machine does not change the verdict).
+    results["p95_latency_ms"] = p95_single_row_ms(estimator, features.head(100))
     matrix = confusion_matrix(target, predicted, labels=[0, 1])
 
     for key, value in results.items():
@@ -313,41 +312,14 @@ def evaluate(
                 figure.savefig(path, dpi=80)
                 mlflow.log_artifact(str(path), "evaluation")
             plt.close(figure)
-    return namedtuple("Evaluated", ["roc_auc", "pr_auc", "p95_latency_ms"])(
-        results["test_roc_auc"], results["test_pr_auc"], results["p95_latency_ms"]
-    )
 
-
-@step
-def gate(
-    test_data: Input[Dataset],
-    contract: dict,
-    roc_auc: float,
-    p95_latency_ms: float,
-    tracking_uri: str,
-    model_name: str,
-    min_improvement: float,
-    auc_floor: float,
-    max_p95_latency_ms: float,
-    report: Output[Artifact],
-) -> str:
-    """Champion/challenger: floors first, then the champion re-scored on the same held-out data.
-
-    Returns "promote" or "reject" (a single output, so the pipeline can branch on
-    it); the reason and the champion's score go into the report's metadata.
-    """
-    import mlflow
-    import pandas as pd
-    from mlflow.exceptions import MlflowException
-    from sklearn.metrics import roc_auc_score
-
+    # The gate.
+    roc_auc, p95_latency_ms = results["test_roc_auc"], results["p95_latency_ms"]
     failures = []
     if roc_auc < auc_floor:
         failures.append(f"ROC AUC {roc_auc:.4f} is below the floor {auc_floor:.4f}")
     if p95_latency_ms > max_p95_latency_ms:
         failures.append(f"p95 latency {p95_latency_ms:.2f} ms is above the ceiling {max_p95_latency_ms:.2f} ms")
-
-    mlflow.set_tracking_uri(tracking_uri)
     client = mlflow.MlflowClient()
     try:
         champion = client.get_model_version_by_alias(model_name, "champion")
@@ -355,10 +327,10 @@ def gate(
         champion = None
     champion_auc = -1.0
     if champion is not None:
-        frame = pd.read_csv(test_data.path)
-        estimator = mlflow.sklearn.load_model(f"models:/{model_name}@champion")
-        scores = estimator.predict_proba(frame[contract["features"]])[:, 1]
-        champion_auc = float(roc_auc_score(frame[contract["label"]], scores))
+        import mlflow.sklearn
+
+        champion_model = mlflow.sklearn.load_model(f"models:/{model_name}/{champion.version}")
+        champion_auc = float(roc_auc_score(target, champion_model.predict_proba(features)[:, 1]))
         if roc_auc < champion_auc + min_improvement:
             failures.append(
                 f"ROC AUC {roc_auc:.4f} does not beat champion v{champion.version} ({champion_auc:.4f}) "
@@ -377,7 +349,9 @@ def gate(
     )
     with open(report.path, "w") as handle:
         handle.write(reason + "\n")
-    return decision
+    return namedtuple("Evaluated", ["roc_auc", "pr_auc", "p95_latency_ms", "decision"])(
+        roc_auc, results["test_pr_auc"], p95_latency_ms, decision
+    )
 
 
 @step

@@ -1,4 +1,4 @@
-"""The fraud-detection training pipeline: ingest -> validate (and split) -> train -> evaluate -> gate -> register (and promote).
+"""The fraud-detection training pipeline: ingest -> validate (and split) -> train -> evaluate (and gate) -> register (and promote).
 
 When there is no data at ``data_uri`` yet (a new environment's first scheduled run), ingest says
 "NO DATA YET" and the run ends successfully through the ``no-data`` branch.
@@ -85,15 +85,6 @@ def fraud_training(
                 threshold=trained.outputs["threshold"],
                 tracking_uri=tracking_uri,
                 run_id=trained.outputs["run_id"],
-            )
-        )
-        decided = with_mlflow_credentials(
-            components.gate(
-                test_data=checked.outputs["test"],
-                contract=contract,
-                roc_auc=evaluated.outputs["roc_auc"],
-                p95_latency_ms=evaluated.outputs["p95_latency_ms"],
-                tracking_uri=tracking_uri,
                 model_name=model_name,
                 min_improvement=min_improvement,
                 auc_floor=auc_floor,
@@ -111,17 +102,17 @@ def fraud_training(
                 data_sha256=ingested.outputs["sha256"],
                 git_commit=git_commit,
                 pipeline_run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
-                gate_report=decided.outputs["report"],
+                gate_report=evaluated.outputs["report"],
                 threshold=trained.outputs["threshold"],
                 serving_runtime=SERVING_RUNTIME_SOURCE,
-                decision=decided.outputs["Output"],
+                decision=evaluated.outputs["decision"],
             )
         )
     with dsl.Else(name="no-data"):
         skipped = components.no_data(data_uri=data_uri)
     outputs = NamedTuple("TrainingOutputs", decision=str, version=str, storage_uri=str)  # noqa: UP014 - as in the signature
     return outputs(
-        decision=dsl.OneOf(decided.outputs["Output"], skipped.outputs["decision"]),
+        decision=dsl.OneOf(evaluated.outputs["decision"], skipped.outputs["decision"]),
         version=dsl.OneOf(registered.outputs["version"], skipped.outputs["version"]),
         storage_uri=dsl.OneOf(registered.outputs["storage_uri"], skipped.outputs["storage_uri"]),
     )

@@ -74,16 +74,16 @@ def test_pinning_gives_every_step_the_environments_digest(tmp_path: Path) -> Non
 
 
 def test_compiled_pipeline_structure(tmp_path: Path) -> None:
-    """The training IR: ingest, then the data-found branch (validate, train, evaluate, gate, register) or the no-data branch."""
+    """The training IR: ingest, then the data-found branch (validate, train, evaluate with its gate, register) or the no-data branch."""
     path = next(p for p in compile_module.compile_all(tmp_path) if p.name == "fraud-detection-training.yaml")
     spec = next(yaml.safe_load_all(path.read_text()))
     dag = spec["root"]["dag"]["tasks"]
     inner = {name: task for component in spec["components"].values() for name, task in component.get("dag", {}).get("tasks", {}).items()}
     assert "ingest" in dag
-    assert {"validate", "train", "evaluate", "gate", "register", "no-data"} <= set(inner)
+    assert {"validate", "train", "evaluate", "register", "no-data"} <= set(inner)
     conditions = [task["triggerPolicy"]["condition"] for task in inner.values() if "triggerPolicy" in task]
     assert any("ingest" in c and "== 'ready'" in c for c in conditions), conditions
-    assert "gate" in inner["register"]["dependentTasks"]
+    assert "evaluate" in inner["register"]["dependentTasks"]
     parameters = spec["root"]["inputDefinitions"]["parameters"]
     assert {"data_uri", "tracking_uri", "min_improvement", "auc_floor", "param_grid", "contract"} <= set(parameters)
 
