@@ -4,11 +4,12 @@ The demo (``python -m demo``) is the whole local lifecycle: two training runs th
 (a champion, then a rejected weak challenger), serving, the drift pipeline, the platform step. It
 runs once per session; the pipeline tests read what its runs left in MLflow, through a fresh
 MLflow server over a copy of the demo's store (so the demo's own "no process left behind" check
-still holds). Every pipeline run costs ~20 s of fixed per-step cost, so they are not repeated.
+still holds). Every pipeline run costs seconds of fixed per-step cost, so they are not repeated.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import shutil
 import subprocess
@@ -29,17 +30,39 @@ ROOT = Path(__file__).resolve().parents[2]
 TEST_ROWS = 6000
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (--dist loadgroup --no-loadscope-reorder): the demo's group first, so the
+    longest chain starts at once, and the after-demo group last, so the worker that takes it has
+    done its other tests before it waits for the demo (see ``demo_run``)."""
+    rank = {"demo": 0, "after-demo": 2}
+
+    def order(item: pytest.Item) -> int:
+        group = item.get_closest_marker("xdist_group")
+        return rank.get(group.args[0] if group else "", 1)
+
+    items.sort(key=order)
+
+
 @pytest.fixture(scope="session")
-def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], Path]:
-    """One full demo run on 6000 rows, over the leftovers of an earlier (broken) run."""
-    workdir = tmp_path_factory.mktemp("demo") / ".demo"
-    (workdir / "mlflow").mkdir(parents=True)
-    (workdir / "mlflow" / "mlflow.db").write_text("not a database: a previous run died here")
-    (workdir / "stale-marker").write_text("from a previous run")
-    result = subprocess.run(
-        [sys.executable, "-m", "demo", "--rows", str(TEST_ROWS), "--workdir", str(workdir)],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
-    )
+def demo_run(tmp_path_factory: pytest.TempPathFactory, testrun_uid: str) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """One full demo run on 6000 rows, over the leftovers of an earlier (broken) run.
+
+    One per test run, whichever pytest-xdist worker asks first: the others wait for it (a lock
+    in the run's shared temporary folder) and read its record, rather than run it again.
+    """
+    shared = tmp_path_factory.getbasetemp().parent / f"demo-{testrun_uid}"
+    shared.mkdir(exist_ok=True)
+    workdir, record = shared / ".demo", shared / "result.json"
+    with (shared / "lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not record.exists():
+            (workdir / "mlflow").mkdir(parents=True)
+            (workdir / "mlflow" / "mlflow.db").write_text("not a database: a previous run died here")
+            (workdir / "stale-marker").write_text("from a previous run")
+            command = [sys.executable, "-m", "demo", "--rows", str(TEST_ROWS), "--workdir", str(workdir)]
+            done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+            record.write_text(json.dumps({"args": command, "returncode": done.returncode, "stdout": done.stdout, "stderr": done.stderr}))
+    result = subprocess.CompletedProcess(**json.loads(record.read_text()))
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result, workdir
 

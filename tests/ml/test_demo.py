@@ -12,7 +12,7 @@ from pipelines.fraud.contract import FEATURES
 from tests.ml.processes import leftover_processes
 
 ROOT = Path(__file__).resolve().parents[2]
-# One worker runs every test that reads the session's demo run (pytest-xdist --dist loadgroup).
+# The worker that runs the demo runs these right after it (pytest-xdist --dist loadgroup, conftest.py).
 pytestmark = pytest.mark.xdist_group("demo")
 
 

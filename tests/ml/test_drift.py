@@ -21,8 +21,8 @@ from pipelines.fraud.data import drifted, generate
 from pipelines.fraud.pipeline import DEFAULT_MODEL_NAME
 from pipelines.run import run_drift
 
-# One worker runs every test that reads the session's demo run (pytest-xdist --dist loadgroup).
-pytestmark = pytest.mark.xdist_group("demo")
+# These tests run on one worker, after its other tests: the demo's run is ready by then (conftest.py).
+pytestmark = pytest.mark.xdist_group("after-demo")
 
 
 KINDS = [COLUMNS[name].kind for name in FEATURES]

@@ -14,7 +14,7 @@ from pipelines.fraud.contract import FEATURES, LABEL
 from pipelines.fraud.pipeline import DEFAULT_MODEL_NAME
 from pipelines.run import PipelineFailed, run_pipeline
 
-# One worker runs every test that reads the session's demo run (pytest-xdist --dist loadgroup).
+# The worker that runs the demo runs these right after it (pytest-xdist --dist loadgroup, conftest.py).
 pytestmark = pytest.mark.xdist_group("demo")
 
 # The generator's signal gives a held-out ROC AUC of about 0.94 with the default

@@ -15,7 +15,8 @@ import pytest
 from pipelines import promote
 from pipelines.fraud.pipeline import DEFAULT_MODEL_NAME
 
-pytestmark = pytest.mark.xdist_group("demo")
+# These tests run on one worker, after its other tests: the demo's run is ready by then (conftest.py).
+pytestmark = pytest.mark.xdist_group("after-demo")
 
 ROOT = Path(__file__).resolve().parents[2]
 BUCKET = "mlp-staging-artifacts-123456789012"
