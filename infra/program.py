@@ -113,7 +113,8 @@ def _build_aws(settings: Settings) -> dict[str, Any]:
         RdsPostgres(
             f"{name}-mlflow-db", settings.database, settings.environment == "prod", settings.protect, network.vpc_id,
             network.private_subnet_ids, cluster.security_group_id,
-            EncryptionKey(f"{name}-rds", f"RDS encryption for {name}", settings.protect, opts).arn, opts,
+            EncryptionKey(f"{name}-rds", f"RDS encryption for {name}", settings.protect, opts).arn,
+            account_id, settings.aws_region, settings.cluster.log_retention_days, opts,
         )
         if settings.database.kind == "rds"
         else None

@@ -1,4 +1,5 @@
-"""EKS rules: the control plane's logging, encryption, endpoint and version, and NetworkPolicy enforcement.
+"""EKS rules: the control plane's logging, encryption, endpoint and version, and NetworkPolicy enforcement;
+the log groups of every service (EKS, RDS).
 """
 
 from __future__ import annotations
@@ -7,6 +8,7 @@ from typing import Any
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs, Severity, StackValidationArgs
 
+from infra import aws_log_groups
 from infra.config import SUPPORTED_KUBERNETES_VERSIONS, covers_internet
 from policies.helpers import (
     SECURITY,
@@ -17,6 +19,7 @@ from policies.helpers import (
     of_type,
     rule,
 )
+from policies.rds import RDS
 
 CLUSTER = "aws:eks/cluster:Cluster"
 
@@ -155,3 +158,27 @@ def log_groups_encrypted(args: ResourceValidationArgs, report: ReportViolation) 
             "the control plane's audit and authenticator logs are readable by anyone with logs:GetLogEvents, with no key policy in the way.",
             "set kms_key_id to the platform's logs key (its policy admits CloudWatch Logs for this stack's groups only).",
         ))
+
+
+@rule("service-log-groups-declared", "Every log group EKS or RDS will write to is declared by the stack (so its key and retention are).",
+      SECURITY, Severity.MEDIUM, "Declare each exported log's group, on a platform logs key, before the cluster or instance.", stack=True)
+def service_log_groups_declared(args: StackValidationArgs, report: ReportViolation) -> None:
+    declared = {get(group.props, "name") for group in of_type(args.resources, (LOG_GROUP,))}
+    why = "the service creates the group itself: encrypted only with CloudWatch's key and kept forever, out of the stack's hands."
+    for cluster in of_type(args.resources, (CLUSTER,)):
+        name = get(cluster.props, "name")
+        if get(cluster.props, "enabledClusterLogTypes") and (not name or aws_log_groups.eks_control_plane(name) not in declared):
+            report(message(
+                f"The EKS cluster sends its logs to {aws_log_groups.eks_control_plane(name or '<generated name>')}, which the stack does not declare.",
+                why, "name the cluster and declare that log group (with kms_key_id and retention) before the cluster.",
+            ), cluster.urn)
+    for instance in of_type(args.resources, (RDS,)):
+        exported = get(instance.props, "enabledCloudwatchLogsExports") or []
+        identifier = get(instance.props, "identifier")
+        missing = [aws_log_groups.rds_instance(identifier or "<generated identifier>", log) for log in exported
+                   if not identifier or aws_log_groups.rds_instance(identifier, log) not in declared]
+        if missing:
+            report(message(
+                f"The RDS instance exports its logs to {', '.join(missing)}, which the stack does not declare.",
+                why, "give the instance a fixed identifier and declare those log groups (with kms_key_id and retention) before it.",
+            ), instance.urn)

@@ -11,6 +11,7 @@ import json
 import pulumi
 import pulumi_aws as aws
 
+from infra import aws_log_groups
 from infra.components.encryption_key import EncryptionKey, logs_key_policy
 from infra.config import ClusterSettings
 
@@ -74,7 +75,7 @@ class EksCluster(pulumi.ComponentResource):
         secrets_key = EncryptionKey(f"{name}-secrets", f"EKS secrets envelope encryption for {name}", protect, child)
         # Created before the cluster so EKS does not create it without retention, and encrypted with a key
         # of the platform's that CloudWatch Logs may use for this stack's EKS log groups only.
-        log_group_name = f"/aws/eks/{cluster_name}/cluster"
+        log_group_name = aws_log_groups.eks_control_plane(cluster_name)
         logs_key = EncryptionKey(
             f"{name}-logs", f"CloudWatch Logs encryption for {name}", protect, child,
             policy=pulumi.Output.from_input(account_id).apply(lambda account: logs_key_policy(

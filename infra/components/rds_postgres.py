@@ -6,11 +6,15 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
+from infra import aws_log_groups
+from infra.components.encryption_key import EncryptionKey, logs_key_policy
 from infra.config import DatabaseSettings
 
 ENGINE_VERSION = "17.6"
 DATABASE = "mlflow"
 USERNAME = "mlflow"
+# The logs the instance exports to CloudWatch.
+EXPORTED_LOGS = ("postgresql",)
 
 
 class RdsPostgres(pulumi.ComponentResource):
@@ -29,10 +33,32 @@ class RdsPostgres(pulumi.ComponentResource):
         subnet_ids: list[pulumi.Output[str]],
         clients_security_group: pulumi.Input[str],
         kms_key_arn: pulumi.Input[str],
+        account_id: pulumi.Input[str],
+        region: str,
+        log_retention_days: int,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("mlplatform:aws:RdsPostgres", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
+        # A fixed identifier (the component's name, unique per stack: mlp-<environment>-mlflow-db), so that
+        # the log groups it exports to are known, and declared, before the instance exists: created
+        # first, on a key of the platform's that CloudWatch Logs may use for them only, with retention.
+        identifier = name
+        logs_key = EncryptionKey(
+            f"{name}-logs", f"CloudWatch Logs encryption for {name}", protect, child,
+            policy=pulumi.Output.from_input(account_id).apply(lambda account: logs_key_policy(
+                account, region, f"arn:aws:logs:{region}:{account}:log-group:{aws_log_groups.rds_instance(identifier)}")),
+        )
+        log_groups = [
+            aws.cloudwatch.LogGroup(
+                f"{name}-{log}",
+                name=aws_log_groups.rds_instance(identifier, log),
+                retention_in_days=log_retention_days,
+                kms_key_id=logs_key.arn,
+                opts=child,
+            )
+            for log in EXPORTED_LOGS
+        ]
         password = random.RandomPassword(f"{name}-password", length=40, special=False, opts=child)
         subnets = aws.rds.SubnetGroup(name, subnet_ids=subnet_ids, opts=child)
         security_group = aws.ec2.SecurityGroup(
@@ -56,7 +82,7 @@ class RdsPostgres(pulumi.ComponentResource):
         # Stateful: the registry of every model. Protected and retained in prod.
         instance = aws.rds.Instance(
             name,
-            identifier_prefix=f"{name}-",
+            identifier=identifier,
             engine="postgres",
             engine_version=ENGINE_VERSION,
             instance_class=database.instance_class,
@@ -81,8 +107,8 @@ class RdsPostgres(pulumi.ComponentResource):
             copy_tags_to_snapshot=True,
             auto_minor_version_upgrade=True,
             iam_database_authentication_enabled=True,
-            enabled_cloudwatch_logs_exports=["postgresql"],
-            opts=pulumi.ResourceOptions(parent=self, protect=protect, retain_on_delete=protect),
+            enabled_cloudwatch_logs_exports=list(EXPORTED_LOGS),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=log_groups, protect=protect, retain_on_delete=protect),
         )
         self.host = instance.address
         self.password = pulumi.Output.secret(password.result)

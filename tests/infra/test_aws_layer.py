@@ -116,7 +116,7 @@ def test_cluster_control_plane(aws_run: offline.OfflineRun) -> None:
     else:
         assert inputs["vpcConfig"]["publicAccessCidrs"] == list(settings.cluster.public_access_cidrs)
         assert "0.0.0.0/0" not in inputs["vpcConfig"]["publicAccessCidrs"]
-    (log_group,) = aws_run.of_type("aws:cloudwatch/logGroup:LogGroup")
+    (log_group,) = [g for g in aws_run.of_type("aws:cloudwatch/logGroup:LogGroup") if g.inputs["name"] == f"/aws/eks/{settings.name}/cluster"]
     assert log_group.inputs["retentionInDays"] == settings.cluster.log_retention_days
     assert log_group.urn.split("::")[-1] in {d.split("::")[-1] for d in cluster.dependencies}
     entries = aws_run.of_type("aws:eks/accessPolicyAssociation:AccessPolicyAssociation")
@@ -304,16 +304,29 @@ def test_gpu_and_spot_groups_can_be_switched_off() -> None:
     assert [g.inputs["nodeGroupNamePrefix"] for g in groups] == ["system-"]
 
 
-def test_control_plane_logs_are_encrypted_with_a_key_only_their_groups_may_use(aws_run: offline.OfflineRun) -> None:
-    """The EKS log group uses the platform's logs key; the key lets CloudWatch Logs use it for this stack's EKS groups only."""
-    (group,) = aws_run.of_type("aws:cloudwatch/logGroup:LogGroup")
-    (key,) = [k for k in aws_run.of_type("aws:kms/key:Key") if k.outputs["arn"] == group.inputs["kmsKeyId"]]
-    statements = {s["Sid"]: s for s in json.loads(key.inputs["policy"])["Statement"]}
-    logs = statements["CloudWatchLogs"]
-    assert logs["Principal"] == {"Service": f"logs.{aws_run.settings.aws_region}.amazonaws.com"}
-    prefix = logs["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"]
-    assert prefix.endswith(f":log-group:/aws/eks/{aws_run.settings.name}/*") and group.inputs["name"].startswith(f"/aws/eks/{aws_run.settings.name}/")
-    assert statements["AccountAdministers"]["Principal"]["AWS"].endswith(":root")
+def test_log_groups_are_encrypted_with_a_key_only_their_groups_may_use(aws_run: offline.OfflineRun) -> None:
+    """EKS's and RDS's log groups are declared, each on a platform logs key that lets CloudWatch Logs use it for that
+    service's groups of this stack only, and each is created before the service that writes to it."""
+    name = aws_run.settings.name
+    groups = {g.inputs["name"]: g for g in aws_run.of_type("aws:cloudwatch/logGroup:LogGroup")}
+    writers = {f"/aws/eks/{name}/cluster": ("aws:eks/cluster:Cluster", f"/aws/eks/{name}/")}
+    if aws_run.settings.database.kind == "rds":
+        writers[f"/aws/rds/instance/{name}-mlflow-db/postgresql"] = ("aws:rds/instance:Instance", f"/aws/rds/instance/{name}-mlflow-db/")
+    assert set(groups) == set(writers)
+    for group_name, (writer_type, prefix) in writers.items():
+        group = groups[group_name]
+        (key,) = [k for k in aws_run.of_type("aws:kms/key:Key") if k.outputs["arn"] == group.inputs["kmsKeyId"]]
+        statements = {s["Sid"]: s for s in json.loads(key.inputs["policy"])["Statement"]}
+        logs = statements["CloudWatchLogs"]
+        assert logs["Principal"] == {"Service": f"logs.{aws_run.settings.aws_region}.amazonaws.com"}
+        assert logs["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"].endswith(f":log-group:{prefix}*")
+        assert statements["AccountAdministers"]["Principal"]["AWS"].endswith(":root")
+        assert group.inputs["retentionInDays"] == aws_run.settings.cluster.log_retention_days
+        (writer,) = aws_run.of_type(writer_type)
+        assert group.urn.split("::")[-1] in {d.split("::")[-1] for d in writer.dependencies}, group_name
+    if aws_run.settings.database.kind == "rds":
+        (instance,) = aws_run.of_type("aws:rds/instance:Instance")
+        assert instance.inputs["identifier"] == f"{name}-mlflow-db" and instance.inputs["enabledCloudwatchLogsExports"] == ["postgresql"]
 
 
 def test_aws_apis_are_reached_inside_the_vpc(stack_runs: dict[str, offline.OfflineRun]) -> None:

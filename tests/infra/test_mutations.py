@@ -81,6 +81,7 @@ FIXED_BY_THE_PROGRAM = {
     "eks-secrets-encryption": "components/eks_cluster.py: envelope encryption with the platform key",
     "eks-vpc-cni-network-policy": "components/cluster_addons.py: the vpc-cni add-on's enableNetworkPolicy",
     "log-groups-encrypted": "components/eks_cluster.py: the log group on its own key",
+    "service-log-groups-declared": "components/eks_cluster.py and rds_postgres.py: each exported log's group, declared first",
     "nodes-imdsv2-required": "components/node_group.py: the launch template's metadata options",
     "nodes-encrypted-volumes": "components/node_group.py: the launch template's encrypted root volume",
     "gpu-nodes-tainted": "components/node_group.py: gpu.TAINT on every gpu group (a node group has no taint key)",

@@ -218,6 +218,13 @@ STACK_CASES = [
     ("rds-force-ssl",
      [resource("aws:rds/instance:Instance", {"parameterGroupName": "pg"}), resource("aws:rds/parameterGroup:ParameterGroup", {"name": "pg", "parameters": [{"name": "rds.force_ssl", "value": "1"}]})],
      [resource("aws:rds/instance:Instance", {"parameterGroupName": "pg"}), resource("aws:rds/parameterGroup:ParameterGroup", {"name": "pg", "parameters": []})]),
+    ("service-log-groups-declared",
+     [resource("aws:eks/cluster:Cluster", {**CLUSTER, "name": "mlp-prod"}),
+      resource("aws:cloudwatch/logGroup:LogGroup", {"name": "/aws/eks/mlp-prod/cluster"}),
+      resource("aws:rds/instance:Instance", {"identifier": "db", "enabledCloudwatchLogsExports": ["postgresql"]}),
+      resource("aws:cloudwatch/logGroup:LogGroup", {"name": "/aws/rds/instance/db/postgresql"})],
+     [resource("aws:rds/instance:Instance", {"identifierPrefix": "db-", "enabledCloudwatchLogsExports": ["postgresql"]}),
+      resource("aws:cloudwatch/logGroup:LogGroup", {"name": "/aws/rds/instance/db/postgresql"})]),
     ("cluster-admins-in-account",
      [resource("aws:eks/cluster:Cluster", {**CLUSTER, "roleArn": "arn:aws:iam::111111111111:role/cluster"}),
       resource("aws:eks/accessPolicyAssociation:AccessPolicyAssociation", {
@@ -241,6 +248,19 @@ def test_stack_rule_both_ways(name: str, good: list, bad: list) -> None:
     assert run_stack(name, good) == []
     reported = run_stack(name, bad)
     assert len(reported) == 1 and " Why: " in reported[0] and " Fix: " in reported[0]
+
+
+def test_each_service_log_group_must_be_declared() -> None:
+    """An EKS cluster or an RDS instance whose group is not declared is reported, each with the group's name."""
+    cluster = resource("aws:eks/cluster:Cluster", {**CLUSTER, "name": "mlp-prod"})
+    declared = resource("aws:rds/instance:Instance", {"identifier": "db", "enabledCloudwatchLogsExports": ["postgresql"]})
+    instance = resource("aws:rds/instance:Instance", {"identifier": "db", "enabledCloudwatchLogsExports": ["postgresql", "upgrade"]})
+    postgresql = resource("aws:cloudwatch/logGroup:LogGroup", {"name": "/aws/rds/instance/db/postgresql"})
+    (only,) = run_stack("service-log-groups-declared", [cluster, declared, postgresql])
+    assert "/aws/eks/mlp-prod/cluster" in only
+    (only,) = run_stack("service-log-groups-declared", [instance, postgresql])
+    assert "/aws/rds/instance/db/upgrade" in only and "/aws/rds/instance/db/postgresql" not in only
+    assert run_stack("service-log-groups-declared", [resource("aws:rds/instance:Instance", {"identifierPrefix": "db-"})]) == []
 
 
 def test_s3_rules_accept_the_deprecated_v2_tokens() -> None:
