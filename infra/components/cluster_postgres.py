@@ -1,23 +1,20 @@
 """MLflow's backend database in the cluster (local and dev stacks): one Postgres StatefulSet, restricted,
 reached over TLS only.
 
-The program is the certificate authority: a CA and a server certificate for the service's DNS
-names (pulumi-tls, kept in the stack's encrypted state, renewed by `pulumi up` in their last 30
-days, which also rolls the pod: its template carries the certificate's digest). Postgres' own
+The program is the certificate authority (infra/components/service_tls.py): a renewed certificate
+rolls the pod, whose template carries the certificate's digest. Postgres' own
 ``pg_hba.conf`` admits TCP clients only over TLS (``hostssl``); clients verify the server
 against the CA (``sslmode=verify-full``, :data:`CA_FILE`).
 """
 
 from __future__ import annotations
 
-import hashlib
-
 import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
-import pulumi_tls as tls
 
 from infra import versions
+from infra.components.service_tls import TLS_CERT_ANNOTATION, service_certificates, sha256
 from infra.flows import POSTGRES_PODS, POSTGRES_PORT
 from infra.workload_security import container_security, pod_security
 
@@ -44,7 +41,6 @@ ARGS = [
     "-c", "ssl_min_protocol_version=TLSv1.2",
     "-c", f"hba_file={HBA_DIR}/pg_hba.conf",
 ]
-CA_DAYS, SERVER_DAYS, RENEW_DAYS = 5 * 365, 365, 30
 
 
 class ClusterPostgres(pulumi.ComponentResource):
@@ -65,7 +61,8 @@ class ClusterPostgres(pulumi.ComponentResource):
             opts=child,
         )
         host = f"postgres.{namespace}.svc.cluster.local"
-        ca_cert, server_cert, server_key = self._certificates(name, namespace, host, child)
+        certificates = service_certificates(name, "postgres", namespace, child)
+        ca_cert, server_cert, server_key = certificates.ca_cert, certificates.server_cert, certificates.server_key
         k8s.core.v1.Secret(
             f"{name}-tls",
             metadata={"name": "postgres-tls", "namespace": namespace},
@@ -96,7 +93,7 @@ class ClusterPostgres(pulumi.ComponentResource):
                     "metadata": {
                         "labels": labels,
                         # A renewed certificate changes the template, so `pulumi up` restarts Postgres on it.
-                        "annotations": {"mlplatform.io/tls-cert-sha256": server_cert.apply(_sha256)},
+                        "annotations": {TLS_CERT_ANNOTATION: sha256(server_cert)},
                     },
                     "spec": {
                         "automountServiceAccountToken": False,
@@ -147,42 +144,6 @@ class ClusterPostgres(pulumi.ComponentResource):
         self.ca_cert = ca_cert
         self.register_outputs({"host": self.host})
 
-    @staticmethod
-    def _certificates(
-        name: str, namespace: str, host: str, child: pulumi.ResourceOptions
-    ) -> tuple[pulumi.Output[str], pulumi.Output[str], pulumi.Output[str]]:
-        """The CA certificate, and the server's certificate and key, for the service's DNS names."""
-        ca_key = tls.PrivateKey(f"{name}-ca-key", algorithm="ECDSA", ecdsa_curve="P256", opts=child)
-        ca = tls.SelfSignedCert(
-            f"{name}-ca",
-            private_key_pem=ca_key.private_key_pem,
-            is_ca_certificate=True,
-            subject={"common_name": f"mlplatform {namespace} postgres CA", "organization": "mlplatform"},
-            validity_period_hours=CA_DAYS * 24,
-            early_renewal_hours=RENEW_DAYS * 24,
-            allowed_uses=["cert_signing", "crl_signing"],
-            opts=child,
-        )
-        key = tls.PrivateKey(f"{name}-server-key", algorithm="ECDSA", ecdsa_curve="P256", opts=child)
-        request = tls.CertRequest(
-            f"{name}-server-request",
-            private_key_pem=key.private_key_pem,
-            subject={"common_name": host, "organization": "mlplatform"},
-            dns_names=["postgres", f"postgres.{namespace}", f"postgres.{namespace}.svc", host],
-            opts=child,
-        )
-        server = tls.LocallySignedCert(
-            f"{name}-server",
-            cert_request_pem=request.cert_request_pem,
-            ca_private_key_pem=ca_key.private_key_pem,
-            ca_cert_pem=ca.cert_pem,
-            validity_period_hours=SERVER_DAYS * 24,
-            early_renewal_hours=RENEW_DAYS * 24,
-            allowed_uses=["digital_signature", "key_encipherment", "server_auth"],
-            opts=child,
-        )
-        return ca.cert_pem, server.cert_pem, pulumi.Output.secret(key.private_key_pem)
-
     def ca_config_map(self, namespace: str, opts: pulumi.ResourceOptions) -> k8s.core.v1.ConfigMap:
         """The CA certificate as a ConfigMap in a client's namespace (mount it at :data:`CA_DIR`)."""
         return k8s.core.v1.ConfigMap(
@@ -197,6 +158,3 @@ class ClusterPostgres(pulumi.ComponentResource):
         """libpq's connection options for a client that mounted the CA at :data:`CA_DIR`."""
         return f"sslmode=verify-full&sslrootcert={CA_FILE}"
 
-
-def _sha256(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()

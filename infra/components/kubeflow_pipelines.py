@@ -2,7 +2,7 @@
 
 The upstream kustomize ``cluster-scoped-resources`` and ``env/platform-agnostic`` at the
 pinned ref, through the overlays in ``infra/manifests/kubeflow-pipelines``: every change to
-upstream's objects is made there, in the rendered objects, so nothing is patched live and no
+upstream's objects is made there, in the rendered objects, so nothing of upstream's is patched live and no
 field has two owners. What differs per stack is in three ConfigMaps this component owns whole
 (the overlay drops upstream's ``kfp-launcher`` and points the API server at the first):
 
@@ -10,14 +10,21 @@ field has two owners. What differs per stack is in three ConfigMaps this compone
 - ``kfp-launcher``: the v2 launcher's pipeline root and S3 provider (IRSA, or MinIO's secret);
 - ``artifact-repositories``: Argo's default artifact repository for the namespace.
 
-The only live change is the IRSA role annotation on KFP's service accounts, a field upstream
-does not set.
+KFP's MySQL takes TLS connections only, with a certificate of the program's CA
+(infra/components/service_tls.py). The overlay mounts what this component creates: the key pair
+(``mysql-tls``), the CA for the three clients (``mysql-ca``) and MLMD's connection config with
+the password (``metadata-store-config``, a textproto of MLMD's ``MetadataStoreServerConfig``).
+
+The live changes are fields upstream does not set: the IRSA role annotation on KFP's service
+accounts, and the certificates' digests on the pod templates of MySQL and its clients, so that a
+renewed certificate restarts them (MySQL and the clients read their certificates at start).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from pathlib import PurePosixPath
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -25,6 +32,8 @@ import pulumi_random as random
 import yaml
 
 from infra import paths
+from infra.components.service_tls import TLS_CERT_ANNOTATION, service_certificates, sha256
+from infra.flows import MYSQL_PORT
 from infra.object_store import PASSWORD_KEY, USER_KEY, ObjectStore
 
 # Pipeline steps run on the CPU nodes (Argo's workflowDefaults in the base overlay; a test checks they agree).
@@ -35,6 +44,16 @@ ARTIFACT_REPOSITORIES = "artifact-repositories"
 ARTIFACT_REPOSITORY_KEY = "default-s3"
 # The Secret KFP 2.17.0's MySQL clients read their credentials from (keys username, password).
 MYSQL_SECRET = "mysql-secret"
+# KFP 2.17.0's MySQL as its pipeline-install-config names it, and MLMD's database there (mlmdDb).
+MYSQL_SERVICE, MLMD_DATABASE = "mysql", "metadb"
+# What the overlay (infra/manifests/kubeflow-pipelines/base) mounts; tests/conformance checks they agree.
+MYSQL_TLS_SECRET = "mysql-tls"
+MYSQL_CA_CONFIG_MAP = "mysql-ca"
+MYSQL_CA_FILE = "/etc/mysql-ca/ca.crt"
+MLMD_CONFIG_SECRET = "metadata-store-config"
+MLMD_CONFIG_FILE = "config.pbtxt"
+# The deployments that connect to MySQL, by container; each restarts when the CA changes.
+MYSQL_CLIENTS = {"ml-pipeline": "ml-pipeline-api-server", "cache-server": "server", "metadata-grpc-deployment": "container"}
 
 
 def overlay(store: ObjectStore) -> str:
@@ -67,6 +86,27 @@ def argo_artifact_repository(store: ObjectStore, bucket: str) -> str:
     return yaml.safe_dump({"archiveLogs": True, "s3": s3}, sort_keys=True)
 
 
+def mlmd_server_config(password: str) -> str:
+    """MLMD's ``MetadataStoreServerConfig`` (text format): MySQL over TLS, the server verified against the CA.
+
+    Upstream passes the same connection as flags (``--mysql_config_*``), which have no TLS options;
+    the schema migration is upstream's ``--enable_database_upgrade=true``.
+    """
+    return (
+        "connection_config {\n"
+        "  mysql {\n"
+        f"    host: {json.dumps(MYSQL_SERVICE)}\n"
+        f"    port: {MYSQL_PORT}\n"
+        f"    database: {json.dumps(MLMD_DATABASE)}\n"
+        '    user: "root"\n'
+        f"    password: {json.dumps(password)}\n"
+        f"    ssl_options {{ ca: {json.dumps(MYSQL_CA_FILE)} verify_server_cert: true }}\n"
+        "  }\n"
+        "}\n"
+        "migration_options { enable_upgrade_migration: true }\n"
+    )
+
+
 class KubeflowPipelines(pulumi.ComponentResource):
     """KFP at http://ml-pipeline.<namespace>.svc.cluster.local:8888."""
 
@@ -87,12 +127,32 @@ class KubeflowPipelines(pulumi.ComponentResource):
         # the API server, the cache server and MLMD's gRPC server, read it from this Secret; MySQL itself
         # takes it at first start (infra/manifests/kubeflow-pipelines/base). Only they may reach it (flows.py).
         mysql_password = random.RandomPassword(f"{name}-mysql-root", length=32, special=False, opts=child)
-        # The per-stack configuration first: the API server and the launcher read it at start.
+        certificates = service_certificates(f"{name}-mysql", MYSQL_SERVICE, namespace, child)
+        # The per-stack configuration first: MySQL, its clients and the launcher read it at start.
         configs = [
             k8s.core.v1.Secret(
                 f"{name}-mysql",
                 metadata={"name": MYSQL_SECRET, "namespace": namespace},
                 string_data={"username": "root", "password": mysql_password.result},
+                opts=child,
+            ),
+            k8s.core.v1.Secret(
+                f"{name}-mysql-tls",
+                metadata={"name": MYSQL_TLS_SECRET, "namespace": namespace},
+                type="kubernetes.io/tls",
+                string_data={"tls.crt": certificates.server_cert, "tls.key": certificates.server_key},
+                opts=child,
+            ),
+            k8s.core.v1.ConfigMap(
+                f"{name}-mysql-ca",
+                metadata={"name": MYSQL_CA_CONFIG_MAP, "namespace": namespace},
+                data={PurePosixPath(MYSQL_CA_FILE).name: certificates.ca_cert},
+                opts=child,
+            ),
+            k8s.core.v1.Secret(
+                f"{name}-mlmd-config",
+                metadata={"name": MLMD_CONFIG_SECRET, "namespace": namespace},
+                string_data={MLMD_CONFIG_FILE: mysql_password.result.apply(mlmd_server_config)},
                 opts=child,
             ),
             k8s.core.v1.ConfigMap(
@@ -129,6 +189,15 @@ class KubeflowPipelines(pulumi.ComponentResource):
             directory=paths.for_engine(paths.KFP_MANIFESTS / overlay(store)),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster_scoped, *configs]),
         )
+        # A renewed certificate restarts MySQL; a renewed CA restarts its clients too.
+        restarts = {"mysql": certificates.server_cert, **dict.fromkeys(MYSQL_CLIENTS, certificates.ca_cert)}
+        for deployment, pem in restarts.items():
+            k8s.apps.v1.DeploymentPatch(
+                f"{name}-{deployment}-tls-digest",
+                metadata={"name": deployment, "namespace": namespace},
+                spec={"template": {"metadata": {"annotations": {TLS_CERT_ANNOTATION: sha256(pem)}}}},
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[platform]),
+            )
         # One IRSA role per workload: the steps and the API server write, the UI only reads.
         for account, account_role in (role_arns or {}).items():
             k8s.core.v1.ServiceAccountPatch(

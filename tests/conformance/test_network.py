@@ -7,11 +7,13 @@ of a direction admits only what some rule of that direction allows) over the ren
 from __future__ import annotations
 
 import ipaddress
+import json
+import re
 from dataclasses import dataclass, field
 
 import pytest
 
-from tests.conformance.render import Rendered
+from tests.conformance.render import Rendered, namespace_of
 from tooling import offline
 
 
@@ -129,3 +131,69 @@ def test_kfp_mysql_has_a_password_and_only_kfp_servers_reach_it(stack: str, stac
     assert ingress and all(o["spec"]["podSelector"] == {"matchLabels": flows.MYSQL_PODS} for o in ingress)
     sources = [peer["podSelector"]["matchLabels"] for o in ingress for rule in o["spec"]["ingress"] for peer in rule["from"]]
     assert sorted(map(str, sources)) == sorted(map(str, flows.KFP_MYSQL_CLIENTS.values()))
+
+
+def test_kfp_mysql_takes_tls_only_and_every_client_verifies_it(stack: str, stack_objects: dict[str, list[Rendered]]) -> None:
+    """MySQL refuses plain connections and serves the program's certificate; each of its clients (the pods the flows
+    admit to 3306) verifies it against the CA: the Go servers with tls=true and the CA in SSL_CERT_DIR, MLMD from its
+    config file; a new certificate or CA restarts them (the digest on each pod template)."""
+    import posixpath
+
+    from infra import flows
+    from infra.components import kubeflow_pipelines as kfp
+    from infra.components.service_tls import TLS_CERT_ANNOTATION
+
+    objects = [item.obj for item in stack_objects[stack]]
+    named = {(o["kind"], o["metadata"]["name"]): o for o in objects if namespace_of(o) == "kubeflow"}
+
+    def container(deployment: str, name: str) -> dict:
+        (found,) = [c for c in named["Deployment", deployment]["spec"]["template"]["spec"]["containers"] if c["name"] == name]
+        return found
+
+    def mounted(deployment: str, name: str, source: dict) -> str:
+        """Where the container mounts the volume whose source is ``source`` (a secret or configMap stanza)."""
+        pod = named["Deployment", deployment]["spec"]["template"]["spec"]
+        volumes = [v["name"] for v in pod["volumes"] if source.items() <= v.items()]
+        (path,) = [m["mountPath"] for m in container(deployment, name)["volumeMounts"] if m["name"] in volumes]
+        return path
+
+    # The server: the program's key pair, plain connections refused.
+    mysql = container("mysql", "mysql")
+    args = dict(a.removeprefix("--").split("=", 1) for a in mysql["args"] if a.startswith("--") and "=" in a)
+    assert args["require-secure-transport"] == "ON" and args["tls-version"] == "TLSv1.2,TLSv1.3"
+    tls_dir = mounted("mysql", "mysql", {"secret": {"secretName": kfp.MYSQL_TLS_SECRET, "defaultMode": 0o640}})
+    assert (args["ssl-cert"], args["ssl-key"]) == (posixpath.join(tls_dir, "tls.crt"), posixpath.join(tls_dir, "tls.key"))
+    pod = named["Deployment", "mysql"]["spec"]["template"]["spec"]
+    assert pod["securityContext"]["fsGroup"] == mysql["securityContext"]["runAsUser"] == 999  # 0640 root:999 is readable
+    assert set(named["Secret", kfp.MYSQL_TLS_SECRET]["stringData"]) == {"tls.crt", "tls.key"}
+
+    # The clients: exactly the pods the flows admit to 3306.
+    clients = {name for (kind, name), o in named.items() if kind == "Deployment" and any(
+        selector.items() <= o["spec"]["template"]["metadata"]["labels"].items() for selector in flows.KFP_MYSQL_CLIENTS.values())}
+    assert clients == set(kfp.MYSQL_CLIENTS)
+    ca_dir, ca_file = posixpath.split(kfp.MYSQL_CA_FILE)
+    assert ca_file in named["ConfigMap", kfp.MYSQL_CA_CONFIG_MAP]["data"]
+    for deployment, name in kfp.MYSQL_CLIENTS.items():
+        assert mounted(deployment, name, {"configMap": {"name": kfp.MYSQL_CA_CONFIG_MAP}}) == ca_dir, deployment
+    for deployment in ("mysql", *kfp.MYSQL_CLIENTS):
+        assert TLS_CERT_ANNOTATION in named["Deployment", deployment]["spec"]["template"]["metadata"].get("annotations", {}), deployment
+    # The Go servers: go-sql-driver's tls=true verifies the server's name against the system roots; Go adds
+    # every certificate in SSL_CERT_DIR's folders to the system's bundle.
+    api = {e["name"]: e.get("value") for e in container("ml-pipeline", kfp.MYSQL_CLIENTS["ml-pipeline"])["env"]}
+    cache = container("cache-server", kfp.MYSQL_CLIENTS["cache-server"])
+    (extra,) = [a.removeprefix("--db_extra_params=") for a in cache["args"] if a.startswith("--db_extra_params=")]
+    assert json.loads(api["DBCONFIG_MYSQLCONFIG_EXTRAPARAMS"]) == json.loads(extra) == {"tls": "true"}
+    for env in (api, {e["name"]: e.get("value") for e in cache["env"]}):
+        assert ca_dir in env["SSL_CERT_DIR"].split(":") and "/etc/ssl/certs" in env["SSL_CERT_DIR"].split(":")
+    # MLMD: its connection from the config file only, which names upstream's host, port and database.
+    mlmd = container("metadata-grpc-deployment", kfp.MYSQL_CLIENTS["metadata-grpc-deployment"])
+    assert "--metadata_source_config_type=config_file" in mlmd["args"] and not any(a.startswith("--mysql_config") for a in mlmd["args"])
+    config_dir = mounted("metadata-grpc-deployment", "container", {"secret": {"secretName": kfp.MLMD_CONFIG_SECRET}})
+    assert f"--metadata_store_server_config_file={posixpath.join(config_dir, kfp.MLMD_CONFIG_FILE)}" in mlmd["args"]
+    install = named["ConfigMap", "pipeline-install-config"]["data"]
+    config = named["Secret", kfp.MLMD_CONFIG_SECRET]["stringData"][kfp.MLMD_CONFIG_FILE]
+    fields = dict(re.findall(r"(\w+): (\S+)", config))
+    assert (json.loads(fields["host"]), fields["port"], json.loads(fields["database"])) == (install["mysqlHost"], install["mysqlPort"], install["mlmdDb"])
+    assert json.loads(fields["password"]) == named["Secret", "mysql-secret"]["stringData"]["password"]
+    assert json.loads(fields["ca"]) == kfp.MYSQL_CA_FILE and fields["verify_server_cert"] == "true"
+    assert fields["enable_upgrade_migration"] == "true"  # upstream's --enable_database_upgrade=true

@@ -13,6 +13,7 @@ from infra import namespaces, paths, versions
 from infra.components import kubeflow_pipelines as kfp_component
 from infra.components import training_pipelines
 from infra.components.platform_namespace import psa_labels
+from infra.components.service_tls import TLS_CERT_ANNOTATION
 from infra.pod_security import pod_spec_of, restricted_violations
 from pipelines import cluster as credentials
 from pipelines import image
@@ -213,7 +214,13 @@ def test_no_static_aws_keys_in_any_kfp_object(aws_run: offline.OfflineRun) -> No
     repositories = _by_name(aws_run, "kubernetes:core/v1:ConfigMap", kfp_component.ARTIFACT_REPOSITORIES, "kubeflow")
     argo = yaml.safe_load(repositories.inputs["data"][kfp_component.ARTIFACT_REPOSITORY_KEY])
     assert argo["s3"]["useSDKCreds"] is True and argo["s3"]["bucket"] == aws_run.outputs["artifactsBucket"]
-    assert not aws_run.of_type("kubernetes:core/v1:ConfigMapPatch") and not aws_run.of_type("kubernetes:apps/v1:DeploymentPatch")
+    # Nothing of upstream's is patched live: the only Deployment patches set the TLS digest annotation, a field upstream leaves unset.
+    assert not aws_run.of_type("kubernetes:core/v1:ConfigMapPatch")
+    patches = aws_run.of_type("kubernetes:apps/v1:DeploymentPatch")
+    assert {p.inputs["metadata"]["name"] for p in patches} == {"mysql", *kfp_component.MYSQL_CLIENTS}
+    for patch in patches:
+        assert set(patch.inputs) == {"apiVersion", "kind", "metadata", "spec"} and patch.inputs["spec"] == {
+            "template": {"metadata": {"annotations": {TLS_CERT_ANNOTATION: patch.inputs["spec"]["template"]["metadata"]["annotations"][TLS_CERT_ANNOTATION]}}}}
 
 
 def test_kfp_steps_default_to_cpu_spot_nodes() -> None:

@@ -42,7 +42,7 @@ def declared() -> dict:
     """The dev stack's Postgres container, pg_hba.conf, server DNS names, password and MLflow's database URI."""
     run = offline.run("dev")
     statefulset = _one(run, "kubernetes:apps/v1:StatefulSet", "postgres")
-    (request,) = [r.inputs for r in run.of_type("tls:index/certRequest:CertRequest")]
+    (request,) = [r.inputs for r in run.of_type("tls:index/certRequest:CertRequest") if "postgres" in r.inputs["dnsNames"]]
     mlflow = _one(run, "kubernetes:apps/v1:Deployment", "mlflow")["spec"]["template"]["spec"]
     return {
         "container": statefulset["spec"]["template"]["spec"]["containers"][0],
