@@ -7,6 +7,7 @@ PYTHON ?= python3
 INFRA := .venv-infra
 ML := .venv-ml
 SCAN := .venv-scan
+MLMD := .venv-mlmd
 TOOLS := .venv-tools
 UV_VERSION := 0.13.9
 UV := $(TOOLS)/bin/uv
@@ -22,7 +23,7 @@ export PATH := $(CURDIR)/.bin:$(PATH)
 # the environments and in ignored __pycache__ folders.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: help setup demo test test-infra test-ml lint preview diff policy compile bench upstream lock step-image provider-schemas clean
+.PHONY: help setup demo test test-infra test-ml lint preview diff policy compile bench upstream lock step-image provider-schemas check-kfp-mysql-tls clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -50,6 +51,12 @@ $(SCAN)/.installed: requirements/scan.lock | $(UV)
 	rm -rf $(SCAN) && $(UV) venv --quiet --python $(PYTHON) $(SCAN)
 	$(UV) pip sync --quiet --require-hashes --python $(SCAN)/bin/python requirements/scan.lock
 	$(SCAN)/bin/checkov --version
+	touch $@
+
+$(MLMD)/.installed: requirements/mlmd.lock | $(UV)
+	rm -rf $(MLMD) && $(UV) venv --quiet --python $(PYTHON) $(MLMD)
+	$(UV) pip sync --quiet --require-hashes --python $(MLMD)/bin/python requirements/mlmd.lock
+	$(MLMD)/bin/python -c "from ml_metadata import metadata_store"
 	touch $@
 
 $(VALIDATORS)/node_modules/.installed: $(VALIDATORS)/package.json
@@ -109,6 +116,16 @@ lock: | $(UV) ## refresh requirements/*.lock from requirements/*.txt (the steps'
 	$(LOCK) requirements/scan.txt -o requirements/scan.lock
 	$(LOCK) requirements/ml.txt -o requirements/ml.lock
 	$(LOCK) requirements/steps.txt -c requirements/ml.lock -o requirements/steps.lock
+	$(LOCK) requirements/mlmd.txt -o requirements/mlmd.lock
+
+# KFP's MySQL run as declared, with its three clients (scripts/check_kfp_mysql_tls.py): MariaDB, Go and
+# Debian's go-sql-driver come from Debian's packages (root, apt), MLMD's client from its own environment.
+MYSQL_CHECK_PACKAGES := mariadb-server golang-go golang-github-go-sql-driver-mysql-dev
+check-kfp-mysql-tls: $(INFRA)/.installed $(MLMD)/.installed .bin/helm ## run KFP's MySQL with its declared TLS and connect as its three clients do (installs MariaDB and Go with apt)
+	@command -v mariadbd >/dev/null && command -v go >/dev/null && test -d /usr/share/gocode/src/github.com/go-sql-driver/mysql \
+		|| apt-get install -y -q $(MYSQL_CHECK_PACKAGES) >/dev/null \
+		|| { echo "error: could not install $(MYSQL_CHECK_PACKAGES); install them (as root: apt-get install ...) and rerun" >&2; exit 1; }
+	$(INFRA)/bin/python scripts/check_kfp_mysql_tls.py --stack $(STACK)
 
 IMAGE ?= mlplatform-pipeline-steps:dev
 step-image: ## build the pipeline step image (needs a Docker engine): IMAGE=<repository>:<tag>
@@ -123,4 +140,4 @@ upstream: $(INFRA)/.installed .bin/helm ## fetch the pinned upstream charts and 
 	$(INFRA)/bin/python scripts/fetch_upstream.py
 
 clean: ## remove environments, helm and demo output
-	rm -rf $(INFRA) $(ML) $(SCAN) $(TOOLS) $(VALIDATORS)/node_modules .bin .demo
+	rm -rf $(INFRA) $(ML) $(SCAN) $(MLMD) $(TOOLS) $(VALIDATORS)/node_modules .bin .demo

@@ -14,6 +14,7 @@ KFP's MySQL takes TLS connections only, with a certificate of the program's CA
 (infra/components/service_tls.py). The overlay mounts what this component creates: the key pair
 (``mysql-tls``), the CA for the three clients (``mysql-ca``) and MLMD's connection config with
 the password (``metadata-store-config``, a textproto of MLMD's ``MetadataStoreServerConfig``).
+The Go servers verify the certificate; MLMD's client cannot (:func:`mlmd_server_config`).
 
 The live changes are fields upstream does not set: the IRSA role annotation on KFP's service
 accounts, and the certificates' digests on the pod templates of MySQL and its clients, so that a
@@ -87,10 +88,16 @@ def argo_artifact_repository(store: ObjectStore, bucket: str) -> str:
 
 
 def mlmd_server_config(password: str) -> str:
-    """MLMD's ``MetadataStoreServerConfig`` (text format): MySQL over TLS, the server verified against the CA.
+    """MLMD's ``MetadataStoreServerConfig`` (text format): MySQL over TLS.
 
     Upstream passes the same connection as flags (``--mysql_config_*``), which have no TLS options;
     the schema migration is upstream's ``--enable_database_upgrade=true``.
+
+    Encrypted, not authenticated: MLMD 1.14.0's MySQL client (MariaDB Connector/C 3.0.8 built on
+    BoringSSL) asks ``X509_check_host`` with a name length of 0, which BoringSSL reads as an empty
+    name, so ``verify_server_cert: true`` refuses every certificate (scripts/check_kfp_mysql_tls.py
+    shows it); without it the client checks no chain either. The CA file is named all the same: it
+    is what turns the client's TLS on.
     """
     return (
         "connection_config {\n"
@@ -100,7 +107,7 @@ def mlmd_server_config(password: str) -> str:
         f"    database: {json.dumps(MLMD_DATABASE)}\n"
         '    user: "root"\n'
         f"    password: {json.dumps(password)}\n"
-        f"    ssl_options {{ ca: {json.dumps(MYSQL_CA_FILE)} verify_server_cert: true }}\n"
+        f"    ssl_options {{ ca: {json.dumps(MYSQL_CA_FILE)} verify_server_cert: false }}\n"
         "  }\n"
         "}\n"
         "migration_options { enable_upgrade_migration: true }\n"

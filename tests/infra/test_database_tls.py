@@ -23,6 +23,7 @@ import pytest
 
 from infra.components import cluster_postgres
 from pipelines.mlflow_server import free_port
+from tests import certificates
 from tooling import offline
 
 BINDIRS = [Path(p) for p in ("/usr/lib/postgresql/17/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/15/bin")]
@@ -56,25 +57,6 @@ def declared() -> dict:
     }
 
 
-def _openssl(*args: str, cwd: Path) -> None:
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
-
-
-def _certificates(folder: Path, dns_names: list[str], name: str) -> None:
-    """``name``-ca.crt and a server pair ``name``.crt / ``name``.key for ``dns_names`` (ECDSA P-256, as pulumi-tls)."""
-    _openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", f"{name}-ca.key", cwd=folder)
-    _openssl("req", "-x509", "-new", "-key", f"{name}-ca.key", "-subj", f"/CN={name} CA", "-days", "2",
-             "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
-             "-out", f"{name}-ca.crt", cwd=folder)
-    _openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", f"{name}.key", cwd=folder)
-    _openssl("req", "-new", "-key", f"{name}.key", "-subj", f"/CN={dns_names[-1]}", "-out", f"{name}.csr", cwd=folder)
-    (folder / f"{name}.ext").write_text(
-        "subjectAltName=" + ",".join(f"DNS:{n}" for n in dns_names) + "\nextendedKeyUsage=serverAuth\n"
-    )
-    _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{name}-ca.crt", "-CAkey", f"{name}-ca.key",
-             "-CAcreateserial", "-days", "1", "-extfile", f"{name}.ext", "-out", f"{name}.crt", cwd=folder)
-
-
 def _as_postgres(args: list[str]) -> list[str]:
     """Postgres refuses to run as root: run it as the postgres user there."""
     return ["runuser", "-u", "postgres", "--", *args] if AS_ROOT else args
@@ -90,7 +72,7 @@ def server(declared: dict) -> Iterator[dict]:
     folders = {path: root / name for path, name in mounts.items()}
     for folder in (*folders.values(), root / "certs"):
         folder.mkdir()
-    _certificates(root / "certs", declared["dns_names"], "server")
+    certificates.make(root / "certs", declared["dns_names"], "server")
     tls = folders[cluster_postgres.TLS_DIR]
     shutil.copy(root / "certs" / "server.crt", tls / "tls.crt")
     shutil.copy(root / "certs" / "server.key", tls / "tls.key")
@@ -172,7 +154,7 @@ def test_a_server_the_ca_did_not_sign_is_refused(declared: dict, server: dict) -
     """verify-full checks the chain: with another CA's certificate as sslrootcert the client refuses the server."""
     other = server["root"] / "other"
     other.mkdir()
-    _certificates(other, declared["dns_names"], "other")
+    certificates.make(other, declared["dns_names"], "other")
     result = _psql(declared["uri"], server, ca=other / "other-ca.crt")
     assert result.returncode != 0
     assert "certificate verify failed" in result.stderr, result.stderr
