@@ -94,16 +94,17 @@ MISSING_DEPENDENCIES: dict[str, list[str]] = {}
 
 
 def _missing_dependencies(chart: str) -> list[dict]:
-    """The dependencies ``chart`` asks for that its charts/ folder lacks."""
+    """The dependencies ``chart`` asks for that its charts/ folder lacks, as a folder or as the archive
+    `helm dependency build` leaves there (``<name>-<version>.tgz``)."""
     meta = yaml.safe_load((Path(chart) / "Chart.yaml").read_text())
     present = {p.name for p in (Path(chart) / "charts").iterdir()} if (Path(chart) / "charts").is_dir() else set()
-    return [d for d in meta.get("dependencies") or [] if d["name"] not in present]
+    return [d for d in meta.get("dependencies") or [] if d["name"] not in present and f"{d['name']}-{d['version']}.tgz" not in present]
 
 
 def _switched_off(conditions: list[str]) -> dict:
-    """Values that turn each ``a.b.enabled`` condition off."""
+    """Values that turn each ``a.b.enabled`` condition off (every path of a comma-separated one)."""
     values: dict = {}
-    for condition in conditions:
+    for condition in (path.strip() for condition in conditions for path in condition.split(",")):
         node = values
         *parents, leaf = condition.split(".")
         for key in parents:

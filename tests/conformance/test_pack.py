@@ -24,10 +24,6 @@ UPSTREAM_WITHOUT_LIMITS = {
         "cache-deployer-deployment", "cache-server", "metadata-envoy-deployment", "metadata-grpc-deployment", "metadata-writer",
         "ml-pipeline", "ml-pipeline-persistenceagent", "ml-pipeline-scheduledworkflow", "ml-pipeline-ui", "ml-pipeline-viewer-crd",
         "ml-pipeline-visualizationserver", "mysql", "workflow-controller")),
-    ("nvidia-device-plugin", "DaemonSet", "nvidia-device-plugin-node-feature-discovery-worker"),
-    ("nvidia-device-plugin", "Deployment", "nvidia-device-plugin-node-feature-discovery-gc"),
-    ("nvidia-device-plugin", "Deployment", "nvidia-device-plugin-node-feature-discovery-master"),
-    ("nvidia-device-plugin", "Job", "nvidia-device-plugin-node-feature-discovery-prune"),
 }
 
 
