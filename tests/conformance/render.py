@@ -104,9 +104,9 @@ def _missing_dependencies(chart: str) -> list[dict]:
 def _switched_off(conditions: list[str]) -> dict:
     """Values that turn each ``a.b.enabled`` condition off (every path of a comma-separated one)."""
     values: dict = {}
-    for condition in (path.strip() for condition in conditions for path in condition.split(",")):
+    for path in (path.strip() for condition in conditions for path in condition.split(",")):
         node = values
-        *parents, leaf = condition.split(".")
+        *parents, leaf = path.split(".")
         for key in parents:
             node = node.setdefault(key, {})
         node[leaf] = False
