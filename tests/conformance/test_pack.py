@@ -1,32 +1,24 @@
 """The pack's Kubernetes rules over what third-party installs render, not only over what the program declares.
 
 Under mocks a Helm release or a kustomize directory is one opaque resource, so the pack never sees the
-Deployments inside it. Here each rule runs over every rendered object of every release and directory.
-What upstream ships without CPU and memory requests and limits is listed below, by object: the list must
-stay exact (fix one upstream, by values or an overlay patch, and remove it here).
+Deployments inside it. Here each rule runs over every rendered object of every release and directory,
+and none may be broken: what upstream ships without CPU and memory requests and limits gets them from
+the program's values or overlays (KFP's servers: infra/manifests/kubeflow-pipelines/base).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
 from policies import kubernetes
 from policies.helpers import policies_of
-from tests.conformance.render import RELEASE, Rendered, identity
+from tests.conformance.render import RELEASE, Rendered, identity, namespace_of, render_kfp_upstream
 from tooling import offline
 
 RULES = [p for p in policies_of(kubernetes) if p.__class__.__name__ == "ResourceValidationPolicy"]
-# (namespace, kind, name): upstream workloads with no requests or limits on some container.
-UPSTREAM_WITHOUT_LIMITS = {
-    *(("kubeflow", "Deployment", name) for name in (
-        "cache-deployer-deployment", "cache-server", "metadata-envoy-deployment", "metadata-grpc-deployment", "metadata-writer",
-        "ml-pipeline", "ml-pipeline-persistenceagent", "ml-pipeline-scheduledworkflow", "ml-pipeline-ui", "ml-pipeline-viewer-crd",
-        "ml-pipeline-visualizationserver", "mysql", "workflow-controller")),
-}
-
-
 def _findings(stack: str, objects: list[Rendered]) -> set[tuple[str, str, str, str]]:
     found = set()
     for item in objects:
@@ -50,13 +42,18 @@ def _findings(stack: str, objects: list[Rendered]) -> set[tuple[str, str, str, s
 @pytest.mark.parametrize("stack", offline.STACKS)
 def test_third_party_objects_pass_the_kubernetes_rules(stack: str, stack_objects: dict[str, list[Rendered]]) -> None:
     """Restricted (or the namespace's documented level), pinned, allowed registries, no credential literals, no internet
-    ingress, ...: every rule holds for the rendered upstream objects, but for the listed missing limits."""
-    found = _findings(stack, stack_objects[stack])
-    unexpected = {f for f in found if not (f[0] == "containers-resources" and f[1:] in UPSTREAM_WITHOUT_LIMITS)}
-    assert unexpected == set(), sorted(unexpected)
+    ingress, requests and limits, ...: every rule holds for the rendered upstream objects."""
+    assert sorted(_findings(stack, stack_objects[stack])) == []
 
 
-def test_the_list_of_upstream_findings_is_exact(stack_objects: dict[str, list[Rendered]]) -> None:
-    """Every listed object is still found in some stack: a fixed one leaves the list."""
-    found = {f[1:] for stack, objects in stack_objects.items() for f in _findings(stack, objects) if f[0] == "containers-resources"}
-    assert UPSTREAM_WITHOUT_LIMITS - found == set()
+def test_kfp_keeps_upstream_requests(upstream: Path, stack_objects: dict[str, list[Rendered]]) -> None:
+    """The overlay's requests for KFP's servers are upstream's where upstream sets them; only the missing ones are added."""
+    def requests(objects: list[dict]) -> dict[tuple[str, str], dict]:
+        return {(o["metadata"]["name"], c["name"]): c.get("resources", {}).get("requests") for o in objects if o.get("kind") == "Deployment"
+                for c in o["spec"]["template"]["spec"]["containers"]}
+
+    theirs = requests(render_kfp_upstream(upstream))
+    ours = requests([item.obj for item in stack_objects["staging"] if namespace_of(item.obj) == "kubeflow"])
+    kept = {key: value for key, value in theirs.items() if value and key in ours}
+    assert kept and all(ours[key] == value for key, value in kept.items()), {k: (v, ours[k]) for k, v in kept.items() if ours[k] != v}
+    assert all(ours[key] for key in theirs if key in ours), "a KFP server without requests"
