@@ -291,8 +291,13 @@ def _base64_text(value: Any) -> str:
         return ""
 
 
-@rule("database-connections-use-tls", "Every database connection the platform declares is encrypted (libpq sslmode require or stronger).",
-      SECURITY, Severity.HIGH, "Add ?sslmode=verify-full (with sslrootcert) or ?sslmode=require to the database URI.")
+# MLMD's MetadataStoreServerConfig (text format) with a MySQL connection; TLS is its ssl_options block.
+MLMD_MYSQL = re.compile(r"connection_config\s*\{\s*mysql\s*\{(?P<body>[^}]*(?:\{[^}]*\}[^}]*)*)\}")
+
+
+@rule("database-connections-use-tls", "Every database connection the platform declares is encrypted (libpq sslmode require or stronger; "
+      "MLMD's MySQL config with ssl_options).",
+      SECURITY, Severity.HIGH, "Add ?sslmode=verify-full (with sslrootcert) or ?sslmode=require to the database URI; ssl_options to MLMD's.")
 def database_connections_use_tls(args: ResourceValidationArgs, report: ReportViolation) -> None:
     if args.resource_type != "kubernetes:core/v1:Secret":
         return
@@ -308,6 +313,13 @@ def database_connections_use_tls(args: ResourceValidationArgs, report: ReportVio
                     f"Secret {name} key {key} connects to a database with sslmode={modes[-1] if modes else '(libpq default: prefer)'}.",
                     "the password and the data cross the cluster network in clear, or fall back to clear when TLS is refused.",
                     "serve the database over TLS and connect with sslmode=verify-full (or require).",
+                ))
+        for config in MLMD_MYSQL.finditer(value) if isinstance(value, str) else []:
+            if "ssl_options" not in config.group("body"):
+                report(message(
+                    f"Secret {get(args.props, 'metadata.name', '')} key {key} connects MLMD to MySQL without ssl_options.",
+                    "the password and every pipeline's metadata cross the cluster network in clear.",
+                    "serve MySQL over TLS and add ssl_options { ca: ... } to the mysql block.",
                 ))
 
 

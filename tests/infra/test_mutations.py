@@ -99,7 +99,7 @@ FIXED_BY_THE_PROGRAM = {
     "no-public-load-balancer": "the serving ingress is an ALB Ingress (internal by default), never a LoadBalancer Service",
     "releases-and-manifests-pinned": "versions.py: every chart and manifest pinned",
     "secrets-not-in-env-values": "every credential through secretKeyRef or a mounted file",
-    "database-connections-use-tls": "cluster_layer.py: verify-full to the in-cluster Postgres, require to RDS",
+    "database-connections-use-tls": "cluster_layer.py: verify-full to the in-cluster Postgres, require to RDS; kubeflow_pipelines.py: MLMD's ssl_options",
     "network-policies-no-internet-ingress": "flows.py: ingress peers are namespaces or the VPC",
 }
 
