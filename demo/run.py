@@ -267,12 +267,12 @@ def main(argv: list[str] | None = None) -> int:
                 progress.say(f"{len(frame)} transactions, fraud rate {frame[LABEL].mean():.2%} -> {data}")
 
             with progress.step("Start an MLflow tracking server and registry (SQLite, local artifacts)"):
-                # It comes up while the first run validates the data and trains; the training step
+                # It comes up while the first run validates the data and trains; the evaluate step
                 # waits for it before its first MLflow call, as it would for a restarting in-cluster server.
                 tracking_uri = stack.enter_context(
                     mlflow_server(workdir / "mlflow", log_file=workdir / "logs" / "mlflow.log", wait=False)
                 )
-                progress.say(f"MLflow starting at {tracking_uri} (the training step waits for it)")
+                progress.say(f"MLflow starting at {tracking_uri} (the evaluate step waits for it)")
 
             results: dict[str, PipelineResult] = {}
             with progress.step("Run the training pipeline with kfp.local: first run"):

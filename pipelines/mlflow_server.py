@@ -74,7 +74,7 @@ def mlflow_server(workdir: Path, port: int | None = None, log_file: Path | None 
     """Run ``mlflow server`` with its store under ``workdir``; yields its URL.
 
     With ``wait=False`` the URL comes at once, while the server is still starting: for callers
-    whose first MLflow call waits for it (the training step's :func:`wait_for_tracking_server`).
+    whose first MLflow call waits for it (the evaluate step's :func:`wait_for_tracking_server`).
     """
     workdir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()

@@ -117,21 +117,20 @@ def train(
     contract: dict,
     param_grid: dict,
     seed: int,
-    tracking_uri: str,
-    experiment: str,
-    run_name: str,
-    model: Output[Model],
-    reference_artifact: str,
     reference_rows: int,
-) -> NamedTuple("Trained", run_id=str, threshold=float, cv_roc_auc=float):
-    """Grid-search a preprocessing + gradient-boosting Pipeline; pick the F1-best threshold on a calibration slice."""
+    model: Output[Model],
+    reference: Output[Dataset],
+) -> NamedTuple("Trained", threshold=float, cv_roc_auc=float, calibration_f1=float, best_params=str, grid_size=int, train_rows=int):
+    """Grid-search a preprocessing + gradient-boosting Pipeline; pick the F1-best threshold on a calibration slice.
+
+    No MLflow here (a step is a process, and importing MLflow is its largest fixed cost): evaluate
+    records the run, with what this step returns and ``reference``, a sample of the training
+    features (the drift job's reference).
+    """
     import json
-    import tempfile
     from collections import namedtuple
-    from pathlib import Path
 
     import joblib
-    import mlflow
     import numpy as np
     import pandas as pd
     import sklearn
@@ -144,8 +143,6 @@ def train(
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import FunctionTransformer, StandardScaler
     from threadpoolctl import threadpool_limits
-
-    from pipelines.mlflow_server import wait_for_tracking_server
 
     label, order = contract["label"], contract["features"]
     # Columns by position, so the served model takes a plain [n, features] V2
@@ -203,32 +200,31 @@ def train(
         }
     )
 
-    wait_for_tracking_server(tracking_uri)
-    mlflow.set_tracking_uri(tracking_uri)
-    mlflow.set_experiment(experiment)
-    with mlflow.start_run(run_name=run_name) as run:
-        mlflow.log_params({**{k.removeprefix("classifier__"): v for k, v in search.best_params_.items()}, "seed": seed})
-        mlflow.log_params({"grid_size": len(search.cv_results_["params"]), "train_rows": len(frame)})
-        mlflow.log_metrics({"cv_roc_auc": float(search.best_score_), "calibration_f1": float(f1[best]), "threshold": threshold})
-        mlflow.set_tags({"mlplatform.step": "train", "mlplatform.param_grid": json.dumps(param_grid)})
-        # The drift job compares served requests with this sample of what the model was trained on.
-        reference = features.sample(n=min(len(features), reference_rows), random_state=seed)
-        with tempfile.TemporaryDirectory() as tmp:
-            sample = Path(tmp) / Path(reference_artifact).name
-            reference.to_csv(sample, index=False)
-            mlflow.log_artifact(str(sample), str(Path(reference_artifact).parent))
-        run_id = run.info.run_id
-    return namedtuple("Trained", ["run_id", "threshold", "cv_roc_auc"])(run_id, threshold, float(search.best_score_))
+    features.sample(n=min(len(features), reference_rows), random_state=seed).to_csv(reference.path, index=False)
+    best_params = {k.removeprefix("classifier__"): v for k, v in search.best_params_.items()}
+    return namedtuple("Trained", ["threshold", "cv_roc_auc", "calibration_f1", "best_params", "grid_size", "train_rows"])(
+        threshold, float(search.best_score_), float(f1[best]), json.dumps(best_params), len(search.cv_results_["params"]), len(frame)
+    )
 
 
 @step
 def evaluate(
     model: Input[Model],
     test_data: Input[Dataset],
+    reference: Input[Dataset],
     contract: dict,
     threshold: float,
+    cv_roc_auc: float,
+    calibration_f1: float,
+    best_params: str,
+    grid_size: int,
+    train_rows: int,
+    seed: int,
+    param_grid: dict,
     tracking_uri: str,
-    run_id: str,
+    experiment: str,
+    run_name: str,
+    reference_artifact: str,
     model_name: str,
     min_improvement: float,
     auc_floor: float,
@@ -236,14 +232,16 @@ def evaluate(
     metrics: Output[Metrics],
     classification: Output[ClassificationMetrics],
     report: Output[Artifact],
-) -> NamedTuple("Evaluated", roc_auc=float, pr_auc=float, p95_latency_ms=float, decision=str):
-    """Score the held-out split only (AUCs, threshold metrics, confusion matrix, single-row p95 latency, curves),
-    then gate: floors first, then the champion re-scored on the same held-out rows.
+) -> NamedTuple("Evaluated", run_id=str, roc_auc=float, pr_auc=float, p95_latency_ms=float, decision=str):
+    """Record the candidate in MLflow (train's parameters and scores, the drift reference), score the held-out
+    split only (AUCs, threshold metrics, confusion matrix, single-row p95 latency, curves), then gate:
+    floors first, then the champion re-scored on the same held-out rows.
 
     ``decision`` is "promote" or "reject" (a single output, so the pipeline can branch on it); the
     reason and the champion's score go into the report's metadata. One step, not two: each step is
     a process that imports MLflow and scikit-learn first, and both halves read the same rows.
     """
+    import json
     import tempfile
     from collections import namedtuple
     from pathlib import Path
@@ -269,6 +267,7 @@ def evaluate(
     )
 
     from pipelines.fraud.latency import p95_single_row_ms
+    from pipelines.mlflow_server import wait_for_tracking_server
 
     estimator = joblib.load(model.path)
     frame = pd.read_csv(test_data.path)
@@ -295,8 +294,18 @@ def evaluate(
     )
     classification.log_confusion_matrix(["legitimate", "fraud"], matrix.tolist())
 
+    wait_for_tracking_server(tracking_uri)
     mlflow.set_tracking_uri(tracking_uri)
-    with mlflow.start_run(run_id=run_id):
+    mlflow.set_experiment(experiment)
+    with mlflow.start_run(run_name=run_name) as run:
+        mlflow.log_params({**json.loads(best_params), "seed": seed, "grid_size": grid_size, "train_rows": train_rows})
+        mlflow.log_metrics({"cv_roc_auc": cv_roc_auc, "calibration_f1": calibration_f1, "threshold": threshold})
+        mlflow.set_tags({"mlplatform.step": "evaluate", "mlplatform.param_grid": json.dumps(param_grid)})
+        # The drift job compares served requests with this sample of what the model was trained on.
+        with tempfile.TemporaryDirectory() as tmp:
+            sample = Path(tmp) / Path(reference_artifact).name
+            sample.write_bytes(Path(reference.path).read_bytes())
+            mlflow.log_artifact(str(sample), str(Path(reference_artifact).parent))
         mlflow.log_metrics(results)
         mlflow.log_dict({"labels": ["legitimate", "fraud"], "matrix": matrix.tolist()}, "evaluation/confusion_matrix.json")
         precision, recall, _ = precision_recall_curve(target, scores)
@@ -349,8 +358,8 @@ def evaluate(
     )
     with open(report.path, "w") as handle:
         handle.write(reason + "\n")
-    return namedtuple("Evaluated", ["roc_auc", "pr_auc", "p95_latency_ms", "decision"])(
-        roc_auc, results["test_pr_auc"], p95_latency_ms, decision
+    return namedtuple("Evaluated", ["run_id", "roc_auc", "pr_auc", "p95_latency_ms", "decision"])(
+        run.info.run_id, roc_auc, results["test_pr_auc"], p95_latency_ms, decision
     )
 
 

@@ -64,27 +64,31 @@ def fraud_training(
             test_fraction=test_fraction,
             seed=seed,
         )
-        trained = with_mlflow_credentials(
-            components.train(
-                train_data=checked.outputs["train"],
-                contract=contract,
-                param_grid=param_grid,
-                seed=seed,
-                tracking_uri=tracking_uri,
-                experiment=experiment,
-                run_name=run_name,
-                reference_artifact=components.REFERENCE_ARTIFACT,
-                reference_rows=components.REFERENCE_ROWS,
-            )
+        trained = components.train(
+            train_data=checked.outputs["train"],
+            contract=contract,
+            param_grid=param_grid,
+            seed=seed,
+            reference_rows=components.REFERENCE_ROWS,
         )
         evaluated = with_mlflow_credentials(
             components.evaluate(
                 model=trained.outputs["model"],
                 test_data=checked.outputs["test"],
+                reference=trained.outputs["reference"],
                 contract=contract,
                 threshold=trained.outputs["threshold"],
+                cv_roc_auc=trained.outputs["cv_roc_auc"],
+                calibration_f1=trained.outputs["calibration_f1"],
+                best_params=trained.outputs["best_params"],
+                grid_size=trained.outputs["grid_size"],
+                train_rows=trained.outputs["train_rows"],
+                seed=seed,
+                param_grid=param_grid,
                 tracking_uri=tracking_uri,
-                run_id=trained.outputs["run_id"],
+                experiment=experiment,
+                run_name=run_name,
+                reference_artifact=components.REFERENCE_ARTIFACT,
                 model_name=model_name,
                 min_improvement=min_improvement,
                 auc_floor=auc_floor,
@@ -97,7 +101,7 @@ def fraud_training(
                 test_data=checked.outputs["test"],
                 contract=contract,
                 tracking_uri=tracking_uri,
-                run_id=trained.outputs["run_id"],
+                run_id=evaluated.outputs["run_id"],
                 model_name=model_name,
                 data_sha256=ingested.outputs["sha256"],
                 git_commit=git_commit,

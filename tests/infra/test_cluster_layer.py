@@ -445,7 +445,7 @@ def test_pipeline_steps_read_the_mlflow_credentials_the_program_creates(stack_ru
         for s in offline.run("local", {"mlflowBasicAuth": False}).of_type("kubernetes:core/v1:Secret")
     ), "without MLflow auth there is no credentials Secret"
 
-    for name, count in (("fraud-detection-training", 3), ("model-drift", 1)):
+    for name, count in (("fraud-detection-training", 2), ("model-drift", 1)):
         spec, platform = yaml.safe_load_all((ROOT / "pipelines" / "compiled" / f"{name}.yaml").read_text())
         executors = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
         # Every task, at any depth of the branches.
