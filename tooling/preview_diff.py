@@ -84,6 +84,11 @@ def diff(base: dict[str, Any], head: dict[str, Any]) -> Diff:
         changes = [(key, old.get(key), new.get(key)) for key in sorted(set(old) | set(new)) if old.get(key) != new.get(key)]
         if before.get("protect") != resource.get("protect"):
             changes.append(("(protect)", before.get("protect"), resource.get("protect")))
+        # An edit to a file of a local overlay or chart (a base made before snapshots had them has none).
+        if "sources" in before and "sources" in resource:
+            files_before, files_after = before["sources"], resource["sources"]
+            changes += [(f"(file) {name}", files_before.get(name), files_after.get(name))
+                        for name in sorted(set(files_before) | set(files_after)) if files_before.get(name) != files_after.get(name)]
         if changes:
             result.changed.append((resource, changes))
         else:

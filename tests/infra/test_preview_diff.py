@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
+from infra import paths
 from tooling import cost, offline, preview_diff, replacements
 from tooling.snapshot import SECRET, snapshot
 
@@ -189,3 +191,34 @@ def test_base_snapshot_uses_the_same_digest_key() -> None:
     head = snap("staging")
     urn = next(u for u, r in head["resources"].items() if r["name"] == "mlflow-config")
     assert base["resources"][urn]["inputs"]["stringData"] == head["resources"][urn]["inputs"]["stringData"]
+
+
+def test_an_edit_to_an_overlay_file_changes_the_directory_that_applies_it(tmp_path, monkeypatch) -> None:
+    """The engine's input for a kustomize overlay is only its path; an edit to a file it applies (here the base that
+    the s3 overlay names) still shows, as a change of that Directory, naming the file."""
+    copy = tmp_path / "kubeflow-pipelines"
+    shutil.copytree(paths.KFP_MANIFESTS, copy)
+    monkeypatch.setattr(paths, "KFP_MANIFESTS", copy)
+    base = snap("staging")
+    kustomization = copy / "base" / "kustomization.yaml"
+    kustomization.write_text(kustomization.read_text().replace("limits: {cpu: '2', memory: 2Gi}", "limits: {cpu: '2', memory: 3Gi}", 1))
+    result = preview_diff.diff(base, snap("staging"))
+    assert [(r["type"], r["name"], [key for key, _, _ in changes]) for r, changes in result.changed] == [
+        ("kubernetes:kustomize/v2:Directory", "kubeflow-pipelines-platform-agnostic", [f"(file) {kustomization}"])]
+    assert result.added == result.removed == []
+
+
+def test_a_chart_edit_changes_the_release_and_a_base_without_file_digests_shows_none() -> None:
+    """The serving chart's files are digested like an overlay's; a base snapshot made before digests existed
+    (no "sources") compares its inputs only, instead of listing every file as new."""
+    head = snap("staging")
+    (urn, release), = [(u, r) for u, r in head["resources"].items() if r["name"] == "fraud" and r["type"] == "kubernetes:helm.sh/v3:Release"]
+    assert "charts/model-serving/values.yaml" in release["sources"]
+    edited = json.loads(json.dumps(head))
+    edited["resources"][urn]["sources"]["charts/model-serving/values.yaml"] = "0" * 12
+    (resource, changes), = preview_diff.diff(head, edited).changed
+    assert resource["name"] == "fraud" and [key for key, _, _ in changes] == ["(file) charts/model-serving/values.yaml"]
+    old = json.loads(json.dumps(head))
+    for resource in old["resources"].values():
+        resource.pop("sources", None)
+    assert preview_diff.diff(old, head).changed == []
