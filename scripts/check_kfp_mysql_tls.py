@@ -19,7 +19,8 @@ Only what cannot exist here is mapped: the mount paths to a temporary folder, an
 name ``mysql`` to 127.0.0.1 (an /etc/hosts of the clients' own, in a mount namespace), so every
 client still checks the certificate against the name. The certificates are made with openssl the
 way pulumi-tls makes them (the program's are placeholders under mocks). Each negative case must fail:
-a plain connection from Go and from MLMD, and a Go client without the CA; a control shows that the
+a plain connection from Go and from MLMD, a Go client without the CA, and one that reaches the server
+under a name the certificate does not carry; a control shows that the
 plain connection was refused for its transport. One case shows why MLMD's config does not ask for
 verification: its client then refuses even the right certificate.
 """
@@ -182,7 +183,7 @@ def main() -> int:
             os.chmod(tls / name, 0o640)
             shutil.chown(tls / name, "root", "mysql")  # the Secret's mode 0640 under fsGroup 999
         hosts = work / "hosts"
-        hosts.write_text(f"127.0.0.1 localhost\n127.0.0.1 {spec['host']}\n")
+        hosts.write_text(f"127.0.0.1 localhost\n127.0.0.1 {spec['host']}\n127.0.0.1 mysql-elsewhere\n")
         client = work / "kfp-mysql-client"
         subprocess.run(["go", "build", "-o", str(client), "main.go"], cwd=CLIENT_SOURCE, check=True,
                        env={**os.environ, "GOPATH": "/usr/share/gocode", "GO111MODULE": "off", "GOCACHE": str(work / "gocache")})
@@ -197,6 +198,9 @@ def main() -> int:
             expect("a plain connection (tls=false) is refused", as_in_the_cluster([*connect, '{"tls": "false"}'], hosts), ok=False)
             expect("a Go client without the CA is refused",
                    as_in_the_cluster([*connect, extra], hosts, {"SSL_CERT_DIR": str(other)}), ok=False)
+            elsewhere = [str(client), "root", spec["password"], "mysql-elsewhere", spec["port"], extra]
+            expect("a Go client that reaches the server under a name its certificate lacks is refused",
+                   as_in_the_cluster(elsewhere, hosts, {"SSL_CERT_DIR": mapped(cert_dir, paths)}), ok=False)
             config = work / "config.pbtxt"
             config.write_text(mapped(spec["mlmd_config"], paths))
             mlmd = [str(MLMD_PYTHON), "-c", MLMD_CLIENT, str(config)]
