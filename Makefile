@@ -83,6 +83,7 @@ test-infra: $(INFRA)/.installed $(SCAN)/.installed $(VALIDATORS)/node_modules/.i
 test-ml: $(ML)/.installed $(INFRA)/.installed .bin/helm ## the pipeline, demo and serving tests (ML environment; the demo and two tests also run the program in the infra one)
 	@# Compile what the steps import once, before parallel processes would each compile it.
 	$(ML)/bin/python -c "import kfp.dsl, mlflow.sklearn, sklearn.ensemble, sklearn.metrics, pandas, matplotlib.pyplot, mlserver"
+	@# In collection order: the demo's group first, the tests that wait for it last (tests/ml/conftest.py).
 	$(ML)/bin/python -m pytest -n 2 --dist loadgroup --no-loadscope-reorder tests/ml
 
 lint: $(INFRA)/.installed ## ruff over the Python code
