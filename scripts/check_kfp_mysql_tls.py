@@ -191,14 +191,14 @@ def main() -> int:
         args = server_args(spec["server_args"], paths, work, spec["port"])
         print("mariadbd " + " ".join(a for a in args if a.startswith(("--require", "--tls", "--ssl"))))
         with mariadb(args, work, spec["password"]):
-            connect = [str(client), "root", spec["password"], spec["host"], spec["port"]]
+            connect = [str(client), kfp.MYSQL_USER, spec["password"], spec["host"], spec["port"]]
             for name, (extra, cert_dir) in spec["go_clients"].items():
                 expect(f"{name} with tls={json.loads(extra)['tls']} and SSL_CERT_DIR={cert_dir}",
                        as_in_the_cluster([*connect, extra], hosts, {"SSL_CERT_DIR": mapped(cert_dir, paths)}), ok=True)
             expect("a plain connection (tls=false) is refused", as_in_the_cluster([*connect, '{"tls": "false"}'], hosts), ok=False)
             expect("a Go client without the CA is refused",
                    as_in_the_cluster([*connect, extra], hosts, {"SSL_CERT_DIR": str(other)}), ok=False)
-            elsewhere = [str(client), "root", spec["password"], "mysql-elsewhere", spec["port"], extra]
+            elsewhere = [str(client), kfp.MYSQL_USER, spec["password"], "mysql-elsewhere", spec["port"], extra]
             expect("a Go client that reaches the server under a name its certificate lacks is refused",
                    as_in_the_cluster(elsewhere, hosts, {"SSL_CERT_DIR": mapped(cert_dir, paths)}), ok=False)
             config = work / "config.pbtxt"

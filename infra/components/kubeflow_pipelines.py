@@ -43,8 +43,8 @@ OBJECT_STORE_CONFIG = "mlplatform-object-store"
 LAUNCHER_CONFIG = "kfp-launcher"
 ARTIFACT_REPOSITORIES = "artifact-repositories"
 ARTIFACT_REPOSITORY_KEY = "default-s3"
-# The Secret KFP 2.17.0's MySQL clients read their credentials from (keys username, password).
-MYSQL_SECRET = "mysql-secret"
+# The Secret KFP 2.17.0's MySQL clients read their credentials from (keys username, password), and that user.
+MYSQL_SECRET, MYSQL_USER = "mysql-secret", "root"
 # KFP 2.17.0's MySQL as its pipeline-install-config names it, and MLMD's database there (mlmdDb).
 MYSQL_SERVICE, MLMD_DATABASE = "mysql", "metadb"
 # What the overlay (infra/manifests/kubeflow-pipelines/base) mounts; tests/conformance checks they agree.
@@ -105,7 +105,7 @@ def mlmd_server_config(password: str) -> str:
         f"    host: {json.dumps(MYSQL_SERVICE)}\n"
         f"    port: {MYSQL_PORT}\n"
         f"    database: {json.dumps(MLMD_DATABASE)}\n"
-        '    user: "root"\n'
+        f"    user: {json.dumps(MYSQL_USER)}\n"
         f"    password: {json.dumps(password)}\n"
         f"    ssl_options {{ ca: {json.dumps(MYSQL_CA_FILE)} verify_server_cert: false }}\n"
         "  }\n"
@@ -140,7 +140,7 @@ class KubeflowPipelines(pulumi.ComponentResource):
             k8s.core.v1.Secret(
                 f"{name}-mysql",
                 metadata={"name": MYSQL_SECRET, "namespace": namespace},
-                string_data={"username": "root", "password": mysql_password.result},
+                string_data={"username": MYSQL_USER, "password": mysql_password.result},
                 opts=child,
             ),
             k8s.core.v1.Secret(
