@@ -8,9 +8,14 @@ pack checks that every group a service of the stack will write to is declared.
 from __future__ import annotations
 
 
+def eks_cluster(cluster_name: str, log: str = "") -> str:
+    """A cluster's log group named ``log``; with no log, the prefix of all of the cluster's groups."""
+    return f"/aws/eks/{cluster_name}/{log}"
+
+
 def eks_control_plane(cluster_name: str) -> str:
     """Where EKS sends the control plane's logs (every log type)."""
-    return f"/aws/eks/{cluster_name}/cluster"
+    return eks_cluster(cluster_name, "cluster")
 
 
 def rds_instance(identifier: str, log: str = "") -> str:

@@ -12,7 +12,8 @@ import pulumi
 import pulumi_aws as aws
 
 from infra import aws_log_groups
-from infra.components.encryption_key import EncryptionKey, logs_key_policy
+from infra.components import encryption_key
+from infra.components.encryption_key import EncryptionKey
 from infra.config import ClusterSettings
 
 CONTROL_PLANE_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
@@ -76,11 +77,7 @@ class EksCluster(pulumi.ComponentResource):
         # Created before the cluster so EKS does not create it without retention, and encrypted with a key
         # of the platform's that CloudWatch Logs may use for this stack's EKS log groups only.
         log_group_name = aws_log_groups.eks_control_plane(cluster_name)
-        logs_key = EncryptionKey(
-            f"{name}-logs", f"CloudWatch Logs encryption for {name}", protect, child,
-            policy=pulumi.Output.from_input(account_id).apply(lambda account: logs_key_policy(
-                account, region, f"arn:aws:logs:{region}:{account}:log-group:/aws/eks/{cluster_name}/")),
-        )
+        logs_key = encryption_key.logs_key(name, protect, child, account_id, region, aws_log_groups.eks_cluster(cluster_name))
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-control-plane",
             name=log_group_name,

@@ -8,9 +8,9 @@ import pulumi
 import pulumi_aws as aws
 
 
-def logs_key_policy(account_id: str, region: str, log_group_arn_prefix: str) -> str:
+def logs_key_policy(account_id: str, region: str, log_group_prefix: str) -> str:
     """The default key policy (the account administers the key through IAM) plus CloudWatch Logs, which may use
-    the key only for log groups under ``log_group_arn_prefix`` (the encryption context it sends)."""
+    the key only for the log groups whose names start with ``log_group_prefix`` (the encryption context it sends)."""
     return json.dumps({
         "Version": "2012-10-17",
         "Statement": [
@@ -19,7 +19,8 @@ def logs_key_policy(account_id: str, region: str, log_group_arn_prefix: str) -> 
             {"Sid": "CloudWatchLogs", "Effect": "Allow", "Principal": {"Service": f"logs.{region}.amazonaws.com"},
              "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
              "Resource": "*",
-             "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": f"{log_group_arn_prefix}*"}}},
+             "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn":
+                                       f"arn:aws:logs:{region}:{account_id}:log-group:{log_group_prefix}*"}}},
         ],
     })
 
@@ -46,3 +47,13 @@ class EncryptionKey(pulumi.ComponentResource):
         aws.kms.Alias(name, name=f"alias/{name}", target_key_id=key.key_id, opts=pulumi.ResourceOptions(parent=self))
         self.arn = key.arn
         self.register_outputs({"arn": self.arn})
+
+
+def logs_key(
+    owner: str, protect: bool, opts: pulumi.ResourceOptions, account_id: pulumi.Input[str], region: str, log_group_prefix: str
+) -> EncryptionKey:
+    """``owner``-logs: a key for ``owner``'s log groups, which CloudWatch Logs may use for those groups only."""
+    return EncryptionKey(
+        f"{owner}-logs", f"CloudWatch Logs encryption for {owner}", protect, opts,
+        policy=pulumi.Output.from_input(account_id).apply(lambda account: logs_key_policy(account, region, log_group_prefix)),
+    )

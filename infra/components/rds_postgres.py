@@ -7,7 +7,7 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from infra import aws_log_groups
-from infra.components.encryption_key import EncryptionKey, logs_key_policy
+from infra.components import encryption_key
 from infra.config import DatabaseSettings
 
 ENGINE_VERSION = "17.6"
@@ -44,11 +44,7 @@ class RdsPostgres(pulumi.ComponentResource):
         # the log groups it exports to are known, and declared, before the instance exists: created
         # first, on a key of the platform's that CloudWatch Logs may use for them only, with retention.
         identifier = name
-        logs_key = EncryptionKey(
-            f"{name}-logs", f"CloudWatch Logs encryption for {name}", protect, child,
-            policy=pulumi.Output.from_input(account_id).apply(lambda account: logs_key_policy(
-                account, region, f"arn:aws:logs:{region}:{account}:log-group:{aws_log_groups.rds_instance(identifier)}")),
-        )
+        logs_key = encryption_key.logs_key(name, protect, child, account_id, region, aws_log_groups.rds_instance(identifier))
         log_groups = [
             aws.cloudwatch.LogGroup(
                 f"{name}-{log}",
