@@ -126,8 +126,8 @@ def mariadb(args: list[str], work: Path, password: str) -> Iterator[None]:
     shutil.chown(work, "mysql", "mysql")
     subprocess.run(["mariadb-install-db", "--no-defaults", f"--datadir={work / 'data'}", "--user=mysql",
                     "--auth-root-authentication-method=normal", "--skip-test-db"], check=True, capture_output=True)
-    log = (work / "mysqld.log").open("w")
-    process = subprocess.Popen(["mariadbd", *args], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    with (work / "mysqld.log").open("w") as log:
+        process = subprocess.Popen(["mariadbd", *args], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         for _ in range(300):
             if (work / "mysqld.sock").exists():
@@ -191,29 +191,33 @@ def main() -> int:
         args = server_args(spec["server_args"], paths, work, spec["port"])
         print("mariadbd " + " ".join(a for a in args if a.startswith(("--require", "--tls", "--ssl"))))
         with mariadb(args, work, spec["password"]):
-            connect = [str(client), kfp.MYSQL_USER, spec["password"], spec["host"], spec["port"]]
+            def go(host: str, extra: str) -> list[str]:
+                return [str(client), kfp.MYSQL_USER, spec["password"], host, spec["port"], extra]
+
             for name, (extra, cert_dir) in spec["go_clients"].items():
                 expect(f"{name} with tls={json.loads(extra)['tls']} and SSL_CERT_DIR={cert_dir}",
-                       as_in_the_cluster([*connect, extra], hosts, {"SSL_CERT_DIR": mapped(cert_dir, paths)}), ok=True)
-            expect("a plain connection (tls=false) is refused", as_in_the_cluster([*connect, '{"tls": "false"}'], hosts), ok=False)
+                       as_in_the_cluster(go(spec["host"], extra), hosts, {"SSL_CERT_DIR": mapped(cert_dir, paths)}), ok=True)
+            # The negative cases, each as the API server connects but for the one thing changed.
+            extra, cert_dir = spec["go_clients"]["ml-pipeline (API server)"]
+            plain = go(spec["host"], '{"tls": "false"}')
+            expect("a plain connection (tls=false) is refused", as_in_the_cluster(plain, hosts), ok=False)
             expect("a Go client without the CA is refused",
-                   as_in_the_cluster([*connect, extra], hosts, {"SSL_CERT_DIR": str(other)}), ok=False)
-            elsewhere = [str(client), kfp.MYSQL_USER, spec["password"], "mysql-elsewhere", spec["port"], extra]
+                   as_in_the_cluster(go(spec["host"], extra), hosts, {"SSL_CERT_DIR": str(other)}), ok=False)
             expect("a Go client that reaches the server under a name its certificate lacks is refused",
-                   as_in_the_cluster(elsewhere, hosts, {"SSL_CERT_DIR": mapped(cert_dir, paths)}), ok=False)
-            config = work / "config.pbtxt"
-            config.write_text(mapped(spec["mlmd_config"], paths))
+                   as_in_the_cluster(go("mysql-elsewhere", extra), hosts, {"SSL_CERT_DIR": mapped(cert_dir, paths)}), ok=False)
+            config, declared_config = work / "config.pbtxt", mapped(spec["mlmd_config"], paths)
+            config.write_text(declared_config)
             mlmd = [str(MLMD_PYTHON), "-c", MLMD_CLIENT, str(config)]
             expect("MLMD with the declared config file", as_in_the_cluster(mlmd, hosts), ok=True)
-            config.write_text(re.sub(r"ssl_options \{[^}]*\}", "", mapped(spec["mlmd_config"], paths)))
+            config.write_text(re.sub(r"ssl_options \{[^}]*\}", "", declared_config))
             expect("MLMD without ssl_options (a plain connection) is refused", as_in_the_cluster(mlmd, hosts), ok=False)
             # Why the declared file does not ask MLMD to check the certificate: its client refuses every one then.
-            config.write_text(mapped(spec["mlmd_config"], paths).replace("verify_server_cert: false", "verify_server_cert: true"))
+            config.write_text(declared_config.replace("verify_server_cert: false", "verify_server_cert: true"))
             expect("MLMD 1.14's client asked to verify refuses even the right certificate", as_in_the_cluster(mlmd, hosts), ok=False)
             # The control: the plain connections above were refused for their transport, not their password.
             subprocess.run(["mariadb", "--no-defaults", f"--socket={work / 'mysqld.sock'}", "-uroot", f"-p{spec['password']}", "-e",
                             "SET GLOBAL require_secure_transport = OFF"], check=True, capture_output=True)
-            expect("control: the same plain connection once the server allows it", as_in_the_cluster([*connect, '{"tls": "false"}'], hosts), ok=True)
+            expect("control: the same plain connection once the server allows it", as_in_the_cluster(plain, hosts), ok=True)
     print("all checks passed" if not failures else f"{len(failures)} checks failed: {', '.join(failures)}")
     return 1 if failures else 0
 
