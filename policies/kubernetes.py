@@ -304,20 +304,22 @@ def database_connections_use_tls(args: ResourceValidationArgs, report: ReportVio
     # data holds base64 (as the API stores it), stringData plain text.
     values = {key: _base64_text(value) for key, value in (get(args.props, "data", {}) or {}).items()}
     values.update(get(args.props, "stringData", {}) or {})
+    name = get(args.props, "metadata.name", "")
     for key, value in values.items():
-        for uri in POSTGRES_URI.findall(value) if isinstance(value, str) else []:
+        if not isinstance(value, str):
+            continue
+        for uri in POSTGRES_URI.findall(value):
             modes = re.findall(r"[?&]sslmode=([\w-]+)", uri)
             if not modes or modes[-1] not in TLS_MODES:
-                name = get(args.props, "metadata.name", "")
                 report(message(
                     f"Secret {name} key {key} connects to a database with sslmode={modes[-1] if modes else '(libpq default: prefer)'}.",
                     "the password and the data cross the cluster network in clear, or fall back to clear when TLS is refused.",
                     "serve the database over TLS and connect with sslmode=verify-full (or require).",
                 ))
-        for config in MLMD_MYSQL.finditer(value) if isinstance(value, str) else []:
+        for config in MLMD_MYSQL.finditer(value):
             if "ssl_options" not in config.group("body"):
                 report(message(
-                    f"Secret {get(args.props, 'metadata.name', '')} key {key} connects MLMD to MySQL without ssl_options.",
+                    f"Secret {name} key {key} connects MLMD to MySQL without ssl_options.",
                     "the password and every pipeline's metadata cross the cluster network in clear.",
                     "serve MySQL over TLS and add ssl_options { ca: ... } to the mysql block.",
                 ))
