@@ -32,6 +32,8 @@ CONFIG_NAMESPACES = frozenset({PROJECT, "aws", "kubernetes", "random", "pulumi"}
 # EKS standard support as of 2026-11 (1.33 left standard support in July 2026).
 # 1.36 is not admitted until its EKS standard-support date has been checked.
 SUPPORTED_KUBERNETES_VERSIONS = ("1.34", "1.35")
+# RFC 1918's private ranges: where EKS service CIDRs may lie, and what "outside the cluster's networks" excludes.
+PRIVATE_RANGES = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
 
 # The regions pulumi-aws knows (its Region enum), not a hand-kept list.
 AWS_REGIONS = frozenset(region.value for region in Region)
@@ -240,6 +242,20 @@ class ClusterSettings(_Frozen):
     enable_gpu_nodes: bool
     enable_spot_nodes: bool
     ci_runner_labels: tuple[str, ...]
+    service_cidr: str = "172.20.0.0/16"
+
+    @field_validator("service_cidr")
+    @classmethod
+    def _service_cidr(cls, value: str) -> str:
+        network = _network(value)
+        if not 12 <= network.prefixlen <= 24 or not any(network.subnet_of(_network(r)) for r in PRIVATE_RANGES):
+            raise ValueError("EKS takes a /12 to /24 block inside 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16")
+        return value
+
+    @property
+    def kubernetes_service_address(self) -> str:
+        """The ``kubernetes`` Service's ClusterIP: the service CIDR's first address, where pods reach the API server."""
+        return str(next(_network(self.service_cidr).hosts()))
 
     @field_validator("kubernetes_version")
     @classmethod
@@ -401,7 +417,7 @@ GROUPS: dict[str, dict[str, str]] = {
                                                 "existingVpcId", "existingPrivateSubnetIds", "existingPublicSubnetIds")},
     "cluster": {key: to_snake(key) for key in ("kubernetesVersion", "endpointPublicAccess", "publicAccessCidrs", "clusterAdminArns",
                                                 "logRetentionDays", "kubeconfigContext", "enableGpuNodes", "enableSpotNodes",
-                                                "ciRunnerLabels")},
+                                                "ciRunnerLabels", "serviceCidr")},
     "database": {"database": "kind", "rdsInstanceClass": "instance_class", "rdsBackupRetentionDays": "backup_retention_days",
                  "rdsMultiAz": "multi_az"},
     "pipelines": {"pipelineSchedule": "schedule", "pipelineStepImageDigest": "step_image_digest", "driftSchedule": "drift_schedule",
@@ -562,6 +578,8 @@ class Settings(_Frozen):
         if self.network.existing_private_subnet_ids or self.network.existing_public_subnet_ids:
             raise _invalid("existingVpcId", "subnet ids were given without existingVpcId; set it or drop the subnet ids")
         vpc = _network(self.network.vpc_cidr)
+        if vpc.overlaps(_network(self.cluster.service_cidr)):
+            raise _invalid("serviceCidr", f"'{self.cluster.service_cidr}' overlaps vpcCidr {self.network.vpc_cidr}; pick a block outside the VPC")
         subnets: list[tuple[str, ipaddress.IPv4Network]] = []
         for key, cidrs in (("publicSubnetCidrs", self.network.public_subnet_cidrs), ("privateSubnetCidrs", self.network.private_subnet_cidrs)):
             if len(cidrs) != zones:
@@ -599,6 +617,11 @@ class Settings(_Frozen):
             raise _invalid("nodeGroups", f"node group names must be unique, {duplicates} repeat")
         if not any(group.role == "system" for group in self.enabled_node_groups):
             raise _invalid("nodeGroups", "no enabled system node group; add an ON_DEMAND group with role system")
+        if self.is_aws and not any(group.role == "cpu" for group in self.enabled_node_groups):
+            # Argo's workflowDefaults send every pipeline step to mlplatform.io/role=cpu (the KFP base overlay).
+            key = "enableSpotNodes" if not self.cluster.enable_spot_nodes else "nodeGroups"
+            raise _invalid(key, "no enabled node group has role cpu, so every pipeline step would stay Pending; "
+                                "keep enableSpotNodes: true or add an ON_DEMAND group with role cpu to nodeGroups")
 
     @property
     def is_aws(self) -> bool:

@@ -9,10 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from infra import namespaces as ns
-from infra.config import Settings
+from infra.config import PRIVATE_RANGES, Settings
 from infra.object_store import MINIO_CONSOLE_PORT, MINIO_PODS, MINIO_PORT, ObjectStore
-
-PRIVATE_RANGES = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
 
 
 @dataclass(frozen=True)
@@ -57,6 +55,9 @@ class Flow:
 MLFLOW_PORT = 5000
 POSTGRES_PORT = 5432
 MODEL_METRICS_PORT = 8082
+# CoreDNS (kube-system, the EKS add-on or kind's) and the port it serves metrics on.
+COREDNS_PODS = {"k8s-app": "kube-dns"}
+COREDNS_METRICS_PORT = 9153
 KFP_API_PORT = 8888
 MYSQL_PORT = 3306
 MYSQL_PODS = {"app": "mysql"}
@@ -100,6 +101,17 @@ def control_plane_cidrs(settings: Settings, vpc_cidr: str) -> tuple[str, ...]:
     return (vpc_cidr,) if settings.is_aws else PRIVATE_RANGES
 
 
+def apiserver_cidrs(settings: Settings, vpc_cidr: str) -> tuple[str, ...]:
+    """Where pods reach the API server at: the control plane's addresses and, on EKS, the ``kubernetes``
+    Service's ClusterIP. The VPC CNI matches egress at the pod's interface, before the Service address is
+    translated, and adds a Service's address to a policy only when the Service's selector matches the
+    policy's peer; ``kubernetes`` has no selector (aws/amazon-network-policy-controller-k8s
+    pkg/resolvers/endpoints.go), so without its address as an ipBlock every client of the API times out."""
+    if not settings.is_aws:
+        return control_plane_cidrs(settings, vpc_cidr)
+    return (*control_plane_cidrs(settings, vpc_cidr), f"{settings.cluster.kubernetes_service_address}/32")
+
+
 def _control_plane(name: str, source: str, target: str, ports: tuple[int, ...], cidrs: tuple[str, ...]) -> list[Flow]:
     """One flow per control-plane CIDR (a NetworkPolicy peer holds one ipBlock)."""
     return [Flow(name if len(cidrs) == 1 else f"{name}-{index}", source, target, ports, cidr=cidr) for index, cidr in enumerate(cidrs)]
@@ -107,7 +119,7 @@ def _control_plane(name: str, source: str, target: str, ports: tuple[int, ...], 
 
 def platform_flows(settings: Settings, vpc_cidr: str, store: ObjectStore) -> list[Flow]:
     """Every allow the platform needs; anything else is denied."""
-    control_plane = control_plane_cidrs(settings, vpc_cidr)
+    control_plane, apiserver = control_plane_cidrs(settings, vpc_cidr), apiserver_cidrs(settings, vpc_cidr)
     flows = [
         # Pipelines: KFP's own components talk to each other; steps log to MLflow and the store.
         Flow("kubeflow-internal", ns.KUBEFLOW.name, ns.KUBEFLOW.name, (KFP_API_PORT, 8887, 8080, 9090, 8443)),
@@ -125,7 +137,7 @@ def platform_flows(settings: Settings, vpc_cidr: str, store: ObjectStore) -> lis
         *[
             flow
             for name in (ns.KUBEFLOW.name, ns.KSERVE.name, ns.CERT_MANAGER.name)
-            for flow in _control_plane(f"{name}-to-apiserver", name, "", (443, 6443), control_plane)
+            for flow in _control_plane(f"{name}-to-apiserver", name, "", (443, 6443), apiserver)
         ],
         *_control_plane("apiserver-to-kserve-webhook", "", ns.KSERVE.name, (9443,), control_plane),
         *_control_plane("apiserver-to-cert-manager-webhook", "", ns.CERT_MANAGER.name, (10250,), control_plane),
@@ -144,7 +156,7 @@ def platform_flows(settings: Settings, vpc_cidr: str, store: ObjectStore) -> lis
         flows += [
             Flow("argocd-internal", ns.ARGOCD.name, ns.ARGOCD.name, ARGOCD_PORTS),
             # The application controller and the server apply and watch through the API server.
-            *_control_plane("argocd-to-apiserver", ns.ARGOCD.name, "", (443, 6443), control_plane),
+            *_control_plane("argocd-to-apiserver", ns.ARGOCD.name, "", (443, 6443), apiserver),
             # The repo server clones the GitOps repository (HTTPS; a git host outside the VPC).
             Flow("argocd-to-git", ns.ARGOCD.name, "", (443,), ARGOCD_REPO_SERVER_PODS, cidr="0.0.0.0/0", cidr_except=PRIVATE_RANGES),
         ]
@@ -156,6 +168,9 @@ def platform_flows(settings: Settings, vpc_cidr: str, store: ObjectStore) -> lis
             Flow("monitoring-internal", ns.MONITORING.name, ns.MONITORING.name, (9090, 9093, 9100, 8080, 3000, 10250, PUSHGATEWAY_PORT)),
             # The drift pipeline's steps push the drift score.
             Flow("pipelines-to-pushgateway", ns.KUBEFLOW.name, ns.MONITORING.name, (PUSHGATEWAY_PORT,), target_pods=PUSHGATEWAY_PODS),
-            *_control_plane("monitoring-to-apiserver", ns.MONITORING.name, "", (443, 6443, 10250), control_plane),
+            *_control_plane("monitoring-to-apiserver", ns.MONITORING.name, "", (443, 6443, 10250), apiserver),
+            # CoreDNS's metrics, which kube-prometheus-stack scrapes (its coreDns ServiceMonitor, port 9153).
+            Flow("monitoring-to-coredns", ns.MONITORING.name, "kube-system", (COREDNS_METRICS_PORT,),
+                 target_pods=COREDNS_PODS, target_managed=False),
         ]
     return flows

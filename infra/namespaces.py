@@ -21,6 +21,14 @@ class NamespaceSpec:
     reason: str = ""
     # Team namespaces, where pipelines and models run, get a ResourceQuota and a LimitRange.
     team: bool = False
+    # Namespaces where operators create pods at run time that no rendered manifest bounds (the
+    # Prometheus operator's StatefulSets) get the LimitRange's container defaults too.
+    runtime_pods: bool = False
+
+    @property
+    def container_defaults(self) -> bool:
+        """Whether the namespace gets a LimitRange (defaults for containers that set no resources)."""
+        return self.team or self.runtime_pods
 
 
 MLFLOW = NamespaceSpec("mlflow")
@@ -39,7 +47,8 @@ KSERVE = NamespaceSpec("kserve")
 MINIO = NamespaceSpec("minio")
 POSTGRES = NamespaceSpec("postgres")
 MONITORING = NamespaceSpec(
-    "monitoring", enforce="privileged", reason="node-exporter needs the host's network, PID namespace and /proc, /sys"
+    "monitoring", enforce="privileged", reason="node-exporter needs the host's network, PID namespace and /proc, /sys",
+    runtime_pods=True,
 )
 # Argo CD's chart runs every pod restricted (non-root, no privilege escalation, RuntimeDefault seccomp).
 ARGOCD = NamespaceSpec("argocd")

@@ -97,6 +97,9 @@ class EksCluster(pulumi.ComponentResource):
                 endpoint_public_access=cluster_settings.endpoint_public_access,
                 public_access_cidrs=list(cluster_settings.public_access_cidrs) if cluster_settings.endpoint_public_access else None,
             ),
+            # Set, not left to EKS's choice: the NetworkPolicies admit the `kubernetes` Service's address
+            # (its first address) by value (infra/flows.py apiserver_cidrs).
+            kubernetes_network_config=aws.eks.ClusterKubernetesNetworkConfigArgs(service_ipv4_cidr=cluster_settings.service_cidr),
             access_config=aws.eks.ClusterAccessConfigArgs(
                 authentication_mode="API",
                 bootstrap_cluster_creator_admin_permissions=False,

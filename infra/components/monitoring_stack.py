@@ -18,6 +18,10 @@ MANAGED_CONTROL_PLANE_TARGETS = ("kubeControllerManager", "kubeScheduler", "kube
 MANAGED_CONTROL_PLANE_RULES = ("etcd", "kubeControllerManager", "kubeProxy", "kubeSchedulerAlerting", "kubeSchedulerRecording")
 
 
+def _bounds(cpu: str, memory: str, cpu_limit: str, memory_limit: str) -> dict[str, dict[str, str]]:
+    return {"requests": {"cpu": cpu, "memory": memory}, "limits": {"cpu": cpu_limit, "memory": memory_limit}}
+
+
 def chart_values(managed_control_plane: bool) -> dict[str, Any]:
     """kube-prometheus-stack values: monitors and rules from every namespace by the release label."""
     values: dict[str, Any] = {
@@ -29,14 +33,27 @@ def chart_values(managed_control_plane: bool) -> dict[str, Any]:
                 "podMonitorNamespaceSelector": {},
                 "ruleNamespaceSelector": {},
                 "retention": "15d",
+                "resources": _bounds("200m", "1Gi", "2", "4Gi"),
             }
         },
-        "grafana": {"enabled": True, "defaultDashboardsEnabled": True},
-        # The operator and its admission webhook's certificate jobs, bounded (upstream sets no resources).
+        "alertmanager": {"alertmanagerSpec": {"resources": _bounds("10m", "64Mi", "200m", "256Mi")}},
+        # Grafana (subchart grafana 12.11.1): the server, its dashboard and datasource sidecars, and its
+        # own `helm test` pod, each bounded through the keys that chart reads (upstream sets none).
+        "grafana": {
+            "enabled": True,
+            "defaultDashboardsEnabled": True,
+            "resources": _bounds("50m", "128Mi", "500m", "512Mi"),
+            "sidecar": {"resources": _bounds("10m", "64Mi", "200m", "256Mi")},
+            "testFramework": {"resources": _bounds("10m", "32Mi", "100m", "128Mi")},
+        },
+        "kube-state-metrics": {"resources": _bounds("10m", "64Mi", "200m", "256Mi")},
+        "prometheus-node-exporter": {"resources": _bounds("10m", "32Mi", "200m", "128Mi")},
+        # The operator, the config reloader it adds to Prometheus and Alertmanager, and its admission
+        # webhook's certificate jobs, bounded (upstream sets no resources).
         "prometheusOperator": {
-            "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "500m", "memory": "512Mi"}},
-            "admissionWebhooks": {"patch": {"resources": {"requests": {"cpu": "10m", "memory": "32Mi"},
-                                                          "limits": {"cpu": "100m", "memory": "128Mi"}}}},
+            "resources": _bounds("100m", "128Mi", "500m", "512Mi"),
+            "prometheusConfigReloader": {"resources": _bounds("10m", "32Mi", "100m", "64Mi")},
+            "admissionWebhooks": {"patch": {"resources": _bounds("10m", "32Mi", "100m", "128Mi")}},
         },
     }
     if managed_control_plane:

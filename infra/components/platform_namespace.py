@@ -12,12 +12,12 @@ DNS_PEER = {
     "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
     "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
 }
-# What a team namespace may use in total, and per container by default.
+# What a team namespace may use in total; and per container by default, in team namespaces and where operators create pods.
 TEAM_QUOTA = {
     "requests.cpu": "40", "requests.memory": "160Gi", "limits.cpu": "80", "limits.memory": "320Gi",
     "requests.nvidia.com/gpu": "8", "pods": "200", "services.loadbalancers": "0", "services.nodeports": "0",
 }
-TEAM_DEFAULTS = {
+CONTAINER_DEFAULTS = {
     "default": {"cpu": "1", "memory": "1Gi"},
     "defaultRequest": {"cpu": "250m", "memory": "256Mi"},
     "max": {"cpu": "16", "memory": "64Gi"},
@@ -74,10 +74,11 @@ class PlatformNamespace(pulumi.ComponentResource):
             k8s.core.v1.ResourceQuota(
                 f"{spec.name}-quota", metadata={"name": "team-quota", "namespace": spec.name}, spec={"hard": TEAM_QUOTA}, opts=child
             )
+        if spec.container_defaults:
             k8s.core.v1.LimitRange(
                 f"{spec.name}-limits",
                 metadata={"name": "container-defaults", "namespace": spec.name},
-                spec={"limits": [{"type": "Container", **TEAM_DEFAULTS}]},
+                spec={"limits": [{"type": "Container", **CONTAINER_DEFAULTS}]},
                 opts=child,
             )
         self.name = namespace.metadata.apply(lambda m: m["name"])

@@ -90,8 +90,11 @@ def test_only_the_test_pod_and_the_load_balancer_reach_the_model(stack: str, sta
     model; another pod of the namespace and an address outside the ALB's subnets do not."""
     objects = [item.obj for item in stack_objects[stack]]
     policies = [o for o in objects if o["kind"] == "NetworkPolicy"]
-    (isvc,) = [o for o in objects if o["kind"] == "InferenceService"]
-    (test_pod,) = [o for o in objects if o["kind"] == "Pod" and o["metadata"].get("annotations", {}).get("helm.sh/hook") == "test"]
+    (serving,) = [item for item in stack_objects[stack] if item.obj["kind"] == "InferenceService"]
+    isvc = serving.obj
+    # The serving release's own `helm test` pod (other releases, Grafana's, have theirs).
+    (test_pod,) = [item.obj for item in stack_objects[stack] if item.source == serving.source and item.obj["kind"] == "Pod"
+                   and item.obj["metadata"].get("annotations", {}).get("helm.sh/hook") == "test"]
     namespace = isvc["metadata"]["namespace"]
     model = Pod(namespace, dict(isvc["spec"]["predictor"]["labels"]))
     tester = Pod(test_pod["metadata"]["namespace"], dict(test_pod["metadata"]["labels"]))
@@ -199,3 +202,40 @@ def test_kfp_mysql_takes_tls_only_and_its_clients_use_it(stack: str, stack_objec
     # check it (kfp.mlmd_server_config; scripts/check_kfp_mysql_tls.py runs both).
     assert json.loads(fields["ca"]) == kfp.MYSQL_CA_FILE and fields["verify_server_cert"] == "false"
     assert fields["enable_upgrade_migration"] == "true"  # upstream's --enable_database_upgrade=true
+
+
+# Namespaces whose workloads (controllers, operators, sidecars, jobs) call the API server.
+API_CLIENT_NAMESPACES = ("cert-manager", "kserve", "kubeflow", "monitoring", "argocd")
+
+
+@pytest.mark.parametrize("stack", [s for s in offline.STACKS if s != "local"])
+def test_api_clients_reach_the_kubernetes_service_address(stack: str, stack_objects: dict[str, list[Rendered]],
+                                                          stack_runs: dict[str, offline.OfflineRun]) -> None:
+    """Under the VPC CNI, egress is matched before the `kubernetes` Service's address is translated and that Service has
+    no selector: every pod of a namespace that calls the API admits its ClusterIP (the service CIDR's first address)."""
+    objects = [item.obj for item in stack_objects[stack]]
+    policies = [o for o in objects if o["kind"] == "NetworkPolicy"]
+    address = stack_runs[stack].settings.cluster.kubernetes_service_address
+    assert address == str(next(ipaddress.ip_network(stack_runs[stack].settings.cluster.service_cidr).hosts()))
+    clients = [o for o in objects if o["kind"] in ("Deployment", "StatefulSet", "DaemonSet") and namespace_of(o) in API_CLIENT_NAMESPACES]
+    assert {namespace_of(o) for o in clients} >= {"cert-manager", "kserve", "kubeflow"}
+    for client in clients:
+        pod = Pod(namespace_of(client), dict(client["spec"]["template"]["metadata"].get("labels") or {}))
+        assert allowed(policies, pod, Pod("", ip=address), 443), f"{client['kind']} {pod.namespace}/{client['metadata']['name']} cannot reach the API server"
+
+
+@pytest.mark.parametrize("stack", [s for s in offline.STACKS if s in ("staging", "prod")])
+def test_prometheus_reaches_every_scrape_target_it_declares_in_kube_system(stack: str, stack_objects: dict[str, list[Rendered]]) -> None:
+    """Every Service a ServiceMonitor selects in kube-system (CoreDNS's metrics on 9153) is admitted by monitoring's
+    egress: a target Prometheus cannot reach is a TargetDown alert that fires forever."""
+    objects = [item.obj for item in stack_objects[stack]]
+    policies = [o for o in objects if o["kind"] == "NetworkPolicy"]
+    monitors = [o for o in objects if o["kind"] == "ServiceMonitor" and "kube-system" in (o["spec"].get("namespaceSelector") or {}).get("matchNames", [])]
+    services = [o for o in objects if o["kind"] == "Service" and namespace_of(o) == "kube-system" and o["spec"].get("selector")
+                and any(_selects(m["spec"]["selector"], o["metadata"].get("labels") or {}) for m in monitors)]
+    assert services, "no ServiceMonitor selects a Service in kube-system"
+    prometheus = Pod("monitoring", {"app.kubernetes.io/name": "prometheus"})
+    for service in services:
+        target = Pod("kube-system", dict(service["spec"]["selector"]))
+        for port in service["spec"]["ports"]:
+            assert allowed(policies, prometheus, target, port["targetPort"]), f"Prometheus cannot scrape {service['metadata']['name']}:{port['targetPort']}"

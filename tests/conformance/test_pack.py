@@ -8,6 +8,7 @@ the program's values or overlays (KFP's servers: infra/manifests/kubeflow-pipeli
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -57,3 +58,22 @@ def test_kfp_keeps_upstream_requests(upstream: Path, stack_objects: dict[str, li
     kept = {key: value for key, value in theirs.items() if value and key in ours}
     assert kept and all(ours[key] == value for key, value in kept.items()), {k: (v, ours[k]) for k, v in kept.items() if ours[k] != v}
     assert all(ours[key] for key in theirs if key in ours), "a KFP server without requests"
+
+
+@pytest.mark.parametrize("stack", [s for s in offline.STACKS if s in ("staging", "prod")])
+def test_operator_made_pods_are_bounded(stack: str, stack_objects: dict[str, list[Rendered]]) -> None:
+    """The pods the Prometheus operator makes at run time are bounded: Prometheus's and Alertmanager's resources, the
+    config reloader's flags, and a LimitRange in the namespace for whatever else they leave unset."""
+    objects = [item.obj for item in stack_objects[stack]]
+    custom = [o for o in objects if o["kind"] in ("Prometheus", "Alertmanager")]
+    assert {o["kind"] for o in custom} == {"Prometheus", "Alertmanager"}
+    for obj in custom:
+        resources = obj["spec"].get("resources") or {}
+        assert all(resources.get(k, {}).get(r) for k in ("requests", "limits") for r in ("cpu", "memory")), obj["kind"]
+    (operator,) = [o for o in objects if o["kind"] == "Deployment" and o["metadata"]["name"].endswith("-operator")]
+    args = " ".join(operator["spec"]["template"]["spec"]["containers"][0]["args"])
+    for flag in ("cpu-request", "cpu-limit", "memory-request", "memory-limit"):
+        assert re.search(rf"--config-reloader-{flag}=[1-9]", args), f"the config reloader's {flag} is unset (0 = unbounded)"
+    namespace = namespace_of(custom[0])
+    limits = [o for o in objects if o["kind"] == "LimitRange" and namespace_of(o) == namespace]
+    assert limits and all(item.get("default") and item.get("defaultRequest") for o in limits for item in o["spec"]["limits"])

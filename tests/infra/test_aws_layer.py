@@ -298,10 +298,12 @@ def test_existing_vpc_is_reused() -> None:
 
 
 def test_gpu_and_spot_groups_can_be_switched_off() -> None:
-    """enableGpuNodes: false and enableSpotNodes: false leave only on-demand CPU groups."""
-    run = offline.run("staging", {"enableGpuNodes": False, "enableSpotNodes": False})
+    """enableGpuNodes: false and enableSpotNodes: false leave only on-demand CPU groups (one with role cpu for the steps)."""
+    groups = offline.settings_of("staging")[1].model_dump(by_alias=True)["nodeGroups"]
+    on_demand = {**next(g for g in groups if g["role"] == "cpu"), "name": "cpu", "capacityType": "ON_DEMAND"}
+    run = offline.run("staging", {"enableGpuNodes": False, "enableSpotNodes": False, "nodeGroups": [*groups, on_demand]})
     groups = run.of_type(NODE_GROUP)
-    assert [g.inputs["nodeGroupNamePrefix"] for g in groups] == ["system-"]
+    assert [g.inputs["nodeGroupNamePrefix"] for g in groups] == ["system-", "cpu-"]
 
 
 def test_log_groups_are_encrypted_with_a_key_only_their_groups_may_use(aws_run: offline.OfflineRun) -> None:

@@ -149,6 +149,9 @@ BAD_CONFIGS = [
                  "servingStorageUri": "", "servingPredictorName": ""}, r"mlplatform:gitops.*servingOwner must be stack"),
     ("prod", {"ciRunnerLabels": ["ubuntu-24.04"]}, r"mlplatform:ciRunnerLabels.*cannot reach this cluster's API"),
     ("staging", {"ciRunnerLabels": ["ubuntu 24.04"]}, r"ciRunnerLabels.*not a runner label"),
+    ("prod", {"enableSpotNodes": False}, r"mlplatform:enableSpotNodes.*no enabled node group has role cpu.*add an ON_DEMAND group with role cpu"),
+    ("staging", {"serviceCidr": "10.20.0.0/16"}, r"mlplatform:serviceCidr.*overlaps vpcCidr 10.20.0.0/16"),
+    ("staging", {"serviceCidr": "100.64.0.0/16"}, r"mlplatform:serviceCidr = \"100.64.0.0/16\": EKS takes a /12 to /24 block inside 10.0.0.0/8"),
 ]
 
 
@@ -185,8 +188,9 @@ def test_bad_config_fails_before_any_resource_is_declared() -> None:
 
 def test_enable_flags_switch_off_gpu_and_spot_groups() -> None:
     """enableGpuNodes/enableSpotNodes remove those groups from the stack."""
-    settings = settings_for("staging", enableGpuNodes=False, enableSpotNodes=False)
-    assert [g.name for g in settings.enabled_node_groups] == ["system"]
+    on_demand = {**SPOT, "name": "cpu", "capacityType": "ON_DEMAND"}
+    settings = settings_for("staging", enableGpuNodes=False, enableSpotNodes=False, nodeGroups=[GROUP, SPOT, GPU, on_demand])
+    assert [g.name for g in settings.enabled_node_groups] == ["system", "cpu"]
     settings = settings_for("staging", enableGpuNodes=False)
     assert [g.name for g in settings.enabled_node_groups] == ["system", "cpu-spot"]
 
