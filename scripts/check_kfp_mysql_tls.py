@@ -46,8 +46,10 @@ sys.path.insert(0, str(ROOT))
 
 from infra.components import kubeflow_pipelines as kfp  # noqa: E402
 from tests import certificates  # noqa: E402
-from tests.conformance import render  # noqa: E402
-from tooling import offline  # noqa: E402
+from tooling import (
+    offline,  # noqa: E402
+    render,  # noqa: E402
+)
 
 MLMD_PYTHON = ROOT / ".venv-mlmd" / "bin" / "python"
 CLIENT_SOURCE = ROOT / "scripts" / "kfp-mysql-client"

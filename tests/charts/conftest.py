@@ -3,26 +3,18 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from infra import versions
-from tests.crd import crd_schema, documents
+from tooling.crd import crd_schema, documents
+from tooling.render import helm_binary
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "model-serving"
 SCENARIOS = sorted((CHART / "ci").glob("*-values.yaml"))
-
-
-def helm_binary() -> str:
-    local = ROOT / ".bin" / "helm"
-    found = str(local) if local.exists() else shutil.which("helm")
-    if not found:
-        raise RuntimeError("no helm binary: run `make setup` (it installs one into .bin/)")
-    return found
 
 
 def helm(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -57,7 +49,7 @@ def rendered() -> dict[str, list[dict]]:
 @pytest.fixture(scope="session")
 def isvc_schema() -> dict:
     """KServe's InferenceService v1beta1 schema from the pinned kserve-crd chart, strict."""
-    from tests.conformance.render import upstream_root  # it renders with this module's helm
+    from tooling.render import upstream_root  # it renders with this module's helm
 
     root = upstream_root()
     if root is None:

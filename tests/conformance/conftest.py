@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conformance import render
 from tests.infra.conftest import RUNS, stack_runs  # noqa: F401 - the shared session fixture
-from tooling import offline
+from tooling import offline, render
 
 SKIP_REASON = "no upstream sources: ../shared/upstream is absent; run `make upstream` to fetch them into .upstream/"
 

@@ -15,8 +15,8 @@ import pytest
 from infra import namespaces, versions
 from infra.components import argocd
 from tests.charts.conftest import CHART, by_kind, render
-from tests.conformance.render import RELEASE, Rendered, identity
 from tooling import offline
+from tooling.render import RELEASE, Rendered, identity
 
 VARIANT = "staging+argocd"
 # Kinds outside any namespace: the AppProject admits none of them.

@@ -9,78 +9,12 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from dataclasses import dataclass, field
 
 import pytest
 
-from tests.conformance.render import Rendered, namespace_of
 from tooling import offline
-
-
-@dataclass(frozen=True)
-class Pod:
-    namespace: str
-    labels: dict[str, str] = field(default_factory=dict)
-    ip: str = ""
-
-
-def _selects(selector: dict | None, labels: dict[str, str]) -> bool:
-    selector = selector or {}
-    if any(labels.get(k) != v for k, v in (selector.get("matchLabels") or {}).items()):
-        return False
-    for expression in selector.get("matchExpressions") or []:
-        value, values = labels.get(expression["key"]), expression.get("values") or []
-        operator = expression["operator"]
-        if (operator == "In" and value not in values) or (operator == "NotIn" and value in values):
-            return False
-        if (operator == "Exists" and value is None) or (operator == "DoesNotExist" and value is not None):
-            return False
-    return True
-
-
-def _peer_matches(peer: dict, pod: Pod, policy_namespace: str) -> bool:
-    if "ipBlock" in peer:
-        if not pod.ip:
-            return False
-        address = ipaddress.ip_address(pod.ip)
-        block = peer["ipBlock"]
-        return address in ipaddress.ip_network(block["cidr"]) and not any(address in ipaddress.ip_network(e) for e in block.get("except") or [])
-    if pod.ip:  # traffic from outside the cluster matches only ipBlocks
-        return False
-    if "namespaceSelector" in peer:
-        namespace_ok = _selects(peer["namespaceSelector"], {"kubernetes.io/metadata.name": pod.namespace})
-    else:
-        namespace_ok = pod.namespace == policy_namespace
-    return namespace_ok and _selects(peer.get("podSelector"), pod.labels)
-
-
-def _port_matches(rule: dict, port: int) -> bool:
-    ports = rule.get("ports")
-    return not ports or any(p.get("port") in (None, port) and p.get("protocol", "TCP") == "TCP" for p in ports)
-
-
-def _direction_allows(policies: list[dict], subject: Pod, peer: Pod, port: int, direction: str) -> bool:
-    """Whether ``subject`` may send (Egress) to / receive (Ingress) from ``peer`` on ``port``."""
-    selecting = [
-        p for p in policies
-        if p["metadata"]["namespace"] == subject.namespace and _selects(p["spec"].get("podSelector"), subject.labels)
-        and direction in p["spec"].get("policyTypes", ["Ingress"])
-    ]
-    if not selecting:
-        return True
-    key, peers_key = ("egress", "to") if direction == "Egress" else ("ingress", "from")
-    for policy in selecting:
-        for rule in policy["spec"].get(key) or []:
-            peers = rule.get(peers_key)
-            if _port_matches(rule, port) and (not peers or any(_peer_matches(p, peer, policy["metadata"]["namespace"]) for p in peers)):
-                return True
-    return False
-
-
-def allowed(policies: list[dict], source: Pod, target: Pod, port: int) -> bool:
-    """Whether a TCP connection from ``source`` to ``target``:``port`` is allowed by both sides' policies."""
-    egress = source.ip != "" or _direction_allows(policies, source, target, port, "Egress")
-    return egress and _direction_allows(policies, target, source, port, "Ingress")
+from tooling.netpol import Pod, allowed, selects
+from tooling.render import Rendered, namespace_of
 
 
 @pytest.mark.parametrize("stack", [s for s in offline.STACKS if s in ("staging", "prod")])
@@ -232,7 +166,7 @@ def test_prometheus_reaches_every_scrape_target_it_declares_in_kube_system(stack
     policies = [o for o in objects if o["kind"] == "NetworkPolicy"]
     monitors = [o for o in objects if o["kind"] == "ServiceMonitor" and "kube-system" in (o["spec"].get("namespaceSelector") or {}).get("matchNames", [])]
     services = [o for o in objects if o["kind"] == "Service" and namespace_of(o) == "kube-system" and o["spec"].get("selector")
-                and any(_selects(m["spec"]["selector"], o["metadata"].get("labels") or {}) for m in monitors)]
+                and any(selects(m["spec"]["selector"], o["metadata"].get("labels") or {}) for m in monitors)]
     assert services, "no ServiceMonitor selects a Service in kube-system"
     prometheus = Pod("monitoring", {"app.kubernetes.io/name": "prometheus"})
     for service in services:

@@ -16,8 +16,8 @@ import pytest
 
 from policies import kubernetes
 from policies.helpers import policies_of
-from tests.conformance.render import RELEASE, Rendered, identity, namespace_of, render_kfp_upstream
 from tooling import offline
+from tooling.render import RELEASE, Rendered, identity, namespace_of, render_kfp_upstream
 
 RULES = [p for p in policies_of(kubernetes) if p.__class__.__name__ == "ResourceValidationPolicy"]
 def _findings(stack: str, objects: list[Rendered]) -> set[tuple[str, str, str, str]]:

@@ -15,9 +15,9 @@ import yaml
 
 from infra import namespaces
 from infra.pod_security import pod_spec_of, violations
-from tests.conformance.render import KUBERNETES_VERSION, MISSING_DEPENDENCIES, Rendered, identity, namespace_of
-from tests.crd import strict
 from tooling import offline
+from tooling.crd import strict
+from tooling.render import KUBERNETES_VERSION, MISSING_DEPENDENCIES, Rendered, identity, namespace_of
 
 Objects = dict[str, list[Rendered]]
 WORKLOADS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "Pod"}
@@ -263,7 +263,7 @@ def test_no_always_down_control_plane_targets_on_eks(stack: str, stack_objects: 
 
 def test_kfp_keeps_upstream_defaults(upstream: Any, stack: str, stack_objects: Objects) -> None:
     """Argo's workflowDefaults and the launcher config keep every upstream default; the program only adds."""
-    from tests.conformance.render import render_kfp_upstream
+    from tooling.render import render_kfp_upstream
 
     upstream_maps = {o["metadata"]["name"]: o.get("data", {}) for o in render_kfp_upstream(upstream) if o["kind"] == "ConfigMap"}
     final = {item.obj["metadata"]["name"]: item.obj.get("data", {}) for item in stack_objects[stack]

@@ -16,8 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conformance import render
-from tooling import offline
+from tooling import offline, render
 
 
 def _templates(chart: Path) -> str:

@@ -108,7 +108,7 @@ def test_no_data_yet_ends_the_run_cleanly(tmp_path: Path, tracking_uri: str) -> 
 RUNTIME_EXPORT = """
 import json, sys
 from tooling import offline
-from tests.conformance import render
+from tooling import render
 
 root = render.upstream_root()
 if root is None:

@@ -24,9 +24,7 @@ from typing import Any
 import yaml
 
 from infra import paths, versions
-from tests import crd
-from tests.charts.conftest import helm_binary
-from tooling import offline
+from tooling import crd, offline
 from tooling.mocks import Registration
 
 ROOT = paths.ROOT
@@ -39,6 +37,14 @@ DIRECTORY = "kubernetes:kustomize/v2:Directory"
 API_VERSIONS = ("monitoring.coreos.com/v1", "cert-manager.io/v1", "serving.kserve.io/v1beta1", "serving.kserve.io/v1alpha1")
 KFP_REMOTE = re.compile(r"https://github\.com/kubeflow/pipelines/manifests/kustomize/([^?\s]+)\?ref=\S+")
 ARGO_REMOTE = re.compile(r"https://github\.com/argoproj/argo-workflows/manifests/([^?\s]+)\?ref=\S+")
+
+
+def helm_binary() -> str:
+    local = ROOT / ".bin" / "helm"
+    found = str(local) if local.exists() else shutil.which("helm")
+    if not found:
+        raise RuntimeError("no helm binary: run `make setup` (it installs one into .bin/)")
+    return found
 
 
 def upstream_root() -> Path | None:
