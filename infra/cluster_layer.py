@@ -122,16 +122,16 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
         opts=in_ns(namespaces.MLFLOW.name),
     )
 
+    cert_manager = CertManager("cert-manager", namespaces.CERT_MANAGER.name, in_ns(namespaces.CERT_MANAGER.name))
     kfp = KubeflowPipelines(
         "kubeflow-pipelines",
         namespaces.KUBEFLOW.name,
         store,
         role_arns={account: roles[workload.name] for workload in (PIPELINES, PIPELINES_UI) for account in workload.service_accounts}
         if roles else None,
+        after=[cert_manager.release],
         opts=in_ns(namespaces.KUBEFLOW.name),
     )
-
-    cert_manager = CertManager("cert-manager", namespaces.CERT_MANAGER.name, in_ns(namespaces.CERT_MANAGER.name))
     Kserve(
         "kserve", namespaces.KSERVE.name, settings.kserve_deployment_mode, [cert_manager.release],
         ingress=ingress_values(INGRESS_CLASS, settings.serving.domain if settings.serving.ingress != "none" else ""),

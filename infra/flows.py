@@ -60,9 +60,12 @@ COREDNS_PODS = {"k8s-app": "kube-dns"}
 COREDNS_METRICS_PORT = 9153
 KFP_API_PORT = 8888
 MYSQL_PORT = 3306
+# KFP 2.17.0's cache server: its pods and the port its webhook listens on (containerPort webhook-api).
+KFP_CACHE_SERVER_PODS = {"app": "cache-server"}
+KFP_CACHE_WEBHOOK_PORT = 8443
 MYSQL_PODS = {"app": "mysql"}
 # The KFP 2.17.0 servers that use MySQL (each reads mysql-secret), by their pods' labels.
-KFP_MYSQL_CLIENTS = {"ml-pipeline": {"app": "ml-pipeline"}, "cache-server": {"app": "cache-server"},
+KFP_MYSQL_CLIENTS = {"ml-pipeline": {"app": "ml-pipeline"}, "cache-server": KFP_CACHE_SERVER_PODS,
                      "metadata-grpc": {"component": "metadata-grpc-server"}}
 MLFLOW_PODS = {"app.kubernetes.io/name": "mlflow"}
 POSTGRES_PODS = {"app.kubernetes.io/name": "postgres"}
@@ -112,9 +115,11 @@ def apiserver_cidrs(settings: Settings, vpc_cidr: str) -> tuple[str, ...]:
     return (*control_plane_cidrs(settings, vpc_cidr), f"{settings.cluster.kubernetes_service_address}/32")
 
 
-def _control_plane(name: str, source: str, target: str, ports: tuple[int, ...], cidrs: tuple[str, ...]) -> list[Flow]:
+def _control_plane(name: str, source: str, target: str, ports: tuple[int, ...], cidrs: tuple[str, ...],
+                   target_pods: dict[str, str] | None = None) -> list[Flow]:
     """One flow per control-plane CIDR (a NetworkPolicy peer holds one ipBlock)."""
-    return [Flow(name if len(cidrs) == 1 else f"{name}-{index}", source, target, ports, cidr=cidr) for index, cidr in enumerate(cidrs)]
+    return [Flow(name if len(cidrs) == 1 else f"{name}-{index}", source, target, ports, target_pods=dict(target_pods or {}), cidr=cidr)
+            for index, cidr in enumerate(cidrs)]
 
 
 def platform_flows(settings: Settings, vpc_cidr: str, store: ObjectStore) -> list[Flow]:
@@ -141,6 +146,9 @@ def platform_flows(settings: Settings, vpc_cidr: str, store: ObjectStore) -> lis
         ],
         *_control_plane("apiserver-to-kserve-webhook", "", ns.KSERVE.name, (9443,), control_plane),
         *_control_plane("apiserver-to-cert-manager-webhook", "", ns.CERT_MANAGER.name, (10250,), control_plane),
+        # KFP's cache webhook (cache-server, certificate from cert-manager) mutates the steps' pods.
+        *_control_plane("apiserver-to-kfp-cache-webhook", "", ns.KUBEFLOW.name, (KFP_CACHE_WEBHOOK_PORT,), control_plane,
+                        target_pods=KFP_CACHE_SERVER_PODS),
         # No ACME flow: the platform's issuers are self-signed (KServe's webhook certificates) and the
         # serving ingress uses an ACM certificate. A stack that adds an ACME issuer adds that flow.
     ]

@@ -13,11 +13,17 @@ RESOURCE = "nvidia.com/gpu"
 TAINT = {"key": RESOURCE, "value": "true", "effect": "NO_SCHEDULE"}
 TAINT_EFFECT = "NoSchedule"  # the same effect as Kubernetes spells it in a toleration
 NODE_LABEL = ("nvidia.com/gpu.present", "true")
+# The label by which the Cluster Autoscaler on AWS knows a GPU node (GPULabel in cloudprovider/aws
+# aws_cloud_provider.go at cluster-autoscaler-1.35.0): on a node with it, and no nvidia.com/gpu
+# allocatable yet, it waits for the device plugin instead of adding nodes for the pending pods
+# (kubernetes/autoscaler#1949, #3164). Its value is the GPU's name, by instance family.
+AUTOSCALER_LABEL = "k8s.amazonaws.com/accelerator"
+GPU_NAMES = {"p3": "nvidia-tesla-v100", "p3dn": "nvidia-tesla-v100", "p4d": "nvidia-tesla-a100", "p4de": "nvidia-a100-80gb",
+              "p5": "nvidia-h100", "p5e": "nvidia-h200", "p5en": "nvidia-h200", "p6-b200": "nvidia-b200", "g4dn": "nvidia-tesla-t4",
+              "g5": "nvidia-a10g", "g6": "nvidia-l4", "g6e": "nvidia-l40s", "g6f": "nvidia-l4", "gr6": "nvidia-l4", "g7e": "nvidia-rtx-pro-6000"}
 
 # Instance families with NVIDIA GPUs that the EKS NVIDIA AMIs support (x86_64).
-FAMILIES = frozenset(
-    {"p3", "p3dn", "p4d", "p4de", "p5", "p5e", "p5en", "p6-b200", "g4dn", "g5", "g6", "g6e", "g6f", "gr6", "g7e"}
-)
+FAMILIES = frozenset(GPU_NAMES)
 # EKS's NVIDIA AMI types: the x86_64 ones a gpu group of this platform may use (FAMILIES are x86_64),
 # and every NVIDIA AMI type EKS has (a node group with any of them has GPUs, whatever else it claims).
 AMI_TYPES = ("AL2023_x86_64_NVIDIA", "BOTTLEROCKET_x86_64_NVIDIA")
@@ -38,6 +44,12 @@ def per_instance(instance_type: str) -> int:
     if family == "p3":
         return _P3_GPUS_BY_SIZE.get(size, 1)
     return _GPUS_BY_SIZE.get(size, 1)
+
+
+def accelerator(instance_types: tuple[str, ...]) -> str:
+    """The autoscaler label's value for a group: its GPU's name, or ``nvidia`` when its types differ in GPU."""
+    names = {GPU_NAMES[instance_type.split(".", 1)[0]] for instance_type in instance_types}
+    return names.pop() if len(names) == 1 else "nvidia"
 
 
 def toleration() -> dict[str, str]:

@@ -16,15 +16,19 @@ KFP's MySQL takes TLS connections only, with a certificate of the program's CA
 the password (``metadata-store-config``, a textproto of MLMD's ``MetadataStoreServerConfig``).
 The Go servers verify the certificate; MLMD's client cannot (:func:`mlmd_server_config`).
 
-The live changes are fields upstream does not set: the IRSA role annotation on KFP's service
-accounts, and the certificates' digests on the pod templates of MySQL and its clients, so that a
-renewed certificate restarts them (MySQL and the clients read their certificates at start).
+KFP's service accounts with IRSA roles are the program's (IRSA_SERVICE_ACCOUNTS), created with their
+role annotation before the overlay's Deployments; the cache webhook's certificate is cert-manager's
+(upstream's env/cert-manager base), so KFP's objects wait for cert-manager (``after``).
+
+The live changes are fields upstream does not set: the certificates' digests on the pod templates of
+MySQL and its clients, so that a renewed certificate restarts them (MySQL and the clients read their
+certificates at start).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import PurePosixPath
 
 import pulumi
@@ -53,6 +57,11 @@ MYSQL_CA_CONFIG_MAP = "mysql-ca"
 MYSQL_CA_FILE = "/etc/mysql-ca/ca.crt"
 MLMD_CONFIG_SECRET = "metadata-store-config"
 MLMD_CONFIG_FILE = "config.pbtxt"
+# Where Argo archives a step's logs and artifacts in the bucket; the UI reads archived logs from the same keys.
+ARGO_KEY_FORMAT = "pipelines/artifacts/{{workflow.name}}/{{pod.name}}"
+# The service accounts that may get IRSA roles: the program's, not upstream's (the base overlay drops those),
+# so that each exists with its role annotation before any pod of its is created.
+IRSA_SERVICE_ACCOUNTS = ("ml-pipeline", "ml-pipeline-ui", "pipeline-runner")
 # The deployments that connect to MySQL, by container; each restarts when the CA changes.
 MYSQL_CLIENTS = {"ml-pipeline": "ml-pipeline-api-server", "cache-server": "server", "metadata-grpc-deployment": "container"}
 
@@ -77,7 +86,7 @@ def launcher_providers(store: ObjectStore) -> str:
 
 def argo_artifact_repository(store: ObjectStore, bucket: str) -> str:
     """Argo's artifact repository: useSDKCreds (IRSA) on S3, a secret on MinIO."""
-    s3: dict = {"bucket": bucket, "keyFormat": "pipelines/artifacts/{{workflow.name}}/{{pod.name}}", "region": store.region}
+    s3: dict = {"bucket": bucket, "keyFormat": ARGO_KEY_FORMAT, "region": store.region}
     if store.is_minio:
         s3 |= {"endpoint": store.address, "insecure": True,
                "accessKeySecret": {"name": store.credentials_secret, "key": USER_KEY},
@@ -125,9 +134,14 @@ class KubeflowPipelines(pulumi.ComponentResource):
         namespace: str,
         store: ObjectStore,
         role_arns: Mapping[str, pulumi.Input[str]] | None,
+        after: Sequence[pulumi.Resource] = (),
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
+        """``after``: what KFP's objects need first (cert-manager, which issues the cache webhook's certificate)."""
         super().__init__("mlplatform:k8s:KubeflowPipelines", name, None, opts)
+        unknown = sorted(set(role_arns or {}) - set(IRSA_SERVICE_ACCOUNTS))
+        if unknown:
+            raise ValueError(f"IRSA roles for {unknown}, which are not among KFP's program-owned service accounts {IRSA_SERVICE_ACCOUNTS}")
         child = pulumi.ResourceOptions(parent=self)
         bucket = store.artifacts_bucket
         # KFP's MySQL with a generated root password (upstream ships root with an empty one). Its clients,
@@ -165,7 +179,8 @@ class KubeflowPipelines(pulumi.ComponentResource):
             k8s.core.v1.ConfigMap(
                 f"{name}-object-store",
                 metadata={"name": OBJECT_STORE_CONFIG, "namespace": namespace},
-                data={"host": store.host, "port": str(store.port), "secure": json.dumps(not store.is_minio), "region": store.region, "bucket": bucket},
+                data={"host": store.host, "port": str(store.port), "secure": json.dumps(not store.is_minio), "region": store.region,
+                      "bucket": bucket, "keyFormat": ARGO_KEY_FORMAT},
                 opts=child,
             ),
             k8s.core.v1.ConfigMap(
@@ -185,6 +200,16 @@ class KubeflowPipelines(pulumi.ComponentResource):
                 data={ARTIFACT_REPOSITORY_KEY: bucket.apply(lambda b: argo_artifact_repository(store, b))},
                 opts=child,
             ),
+            # One IRSA role per workload: the steps and the API server write, the UI only reads.
+            *[
+                k8s.core.v1.ServiceAccount(
+                    f"{name}-{account}",
+                    metadata={"name": account, "namespace": namespace,
+                              **({"annotations": {"eks.amazonaws.com/role-arn": role_arns[account]}} if account in (role_arns or {}) else {})},
+                    opts=child,
+                )
+                for account in IRSA_SERVICE_ACCOUNTS
+            ],
         ]
         cluster_scoped = k8s.kustomize.v2.Directory(
             f"{name}-cluster-scoped",
@@ -194,7 +219,7 @@ class KubeflowPipelines(pulumi.ComponentResource):
         platform = k8s.kustomize.v2.Directory(
             f"{name}-platform-agnostic",
             directory=paths.for_engine(paths.KFP_MANIFESTS / overlay(store)),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster_scoped, *configs]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster_scoped, *configs, *after]),
         )
         # A renewed certificate restarts MySQL; a renewed CA restarts its clients too.
         restarts = {"mysql": certificates.server_cert, **dict.fromkeys(MYSQL_CLIENTS, certificates.ca_cert)}
@@ -203,14 +228,6 @@ class KubeflowPipelines(pulumi.ComponentResource):
                 f"{name}-{deployment}-tls-digest",
                 metadata={"name": deployment, "namespace": namespace},
                 spec={"template": {"metadata": {"annotations": {TLS_CERT_ANNOTATION: sha256(pem)}}}},
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[platform]),
-            )
-        # One IRSA role per workload: the steps and the API server write, the UI only reads.
-        for account, account_role in (role_arns or {}).items():
-            k8s.core.v1.ServiceAccountPatch(
-                f"{name}-{account}-irsa",
-                metadata={"name": account, "namespace": namespace,
-                          "annotations": {"eks.amazonaws.com/role-arn": account_role}},
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[platform]),
             )
         self.api_url = f"http://ml-pipeline.{namespace}.svc.cluster.local:8888"

@@ -36,6 +36,11 @@ def chart_values(cluster_name: str, region: str, vpc_id: str, role_arn: str) -> 
         # NetworkPolicy can admit exactly the load balancer's subnets.
         "defaultTargetType": "ip",
         "defaultLoadBalancerScheme": "internal",
+        # The platform makes ALBs from Ingresses, never NLBs from Services. Left on, the chart's Service
+        # webhook (mservice.elbv2.k8s.aws, failurePolicy Fail) matches every Service of the cluster and
+        # refuses them all until the controller's pods are ready: every other release of the first
+        # `pulumi up` fails (kubernetes-sigs/aws-load-balancer-controller#4140, aws/eks-charts#1058).
+        "enableServiceMutatorWebhook": False,
         # No WAF or Shield on the platform's load balancers: the controller then never calls those APIs,
         # which have no endpoint in the VPC (network.INTERFACE_ENDPOINTS).
         "enableShield": False,

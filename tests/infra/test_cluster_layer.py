@@ -186,9 +186,14 @@ def test_service_accounts_carry_their_irsa_roles(aws_run: offline.OfflineRun) ->
     roles = aws_run.outputs["roleArns"]
     mlflow = _by_name(aws_run, "kubernetes:core/v1:ServiceAccount", "mlflow", "mlflow")
     assert mlflow.inputs["metadata"]["annotations"]["eks.amazonaws.com/role-arn"] == roles["mlflow"]
+    # KFP's are the program's, annotated when created, and the overlay that runs their pods waits for them: EKS's
+    # pod identity webhook injects credentials only at pod creation (aws/amazon-eks-pod-identity-webhook#28).
+    (platform,) = [d for d in aws_run.of_type("kubernetes:kustomize/v2:Directory") if d.name.endswith("-platform-agnostic")]
+    assert not aws_run.of_type("kubernetes:core/v1:ServiceAccountPatch")
     for account, role in (("pipeline-runner", "pipelines"), ("ml-pipeline", "pipelines"), ("ml-pipeline-ui", "pipelines-ui")):
-        patch = _by_name(aws_run, "kubernetes:core/v1:ServiceAccountPatch", account, "kubeflow")
-        assert patch.inputs["metadata"]["annotations"]["eks.amazonaws.com/role-arn"] == roles[role]
+        created = _by_name(aws_run, "kubernetes:core/v1:ServiceAccount", account, "kubeflow")
+        assert created.inputs["metadata"]["annotations"]["eks.amazonaws.com/role-arn"] == roles[role]
+        assert created.urn in platform.dependencies, f"{created.urn} is not created before KFP's Deployments"
     serving = [r for r in aws_run.of_type(RELEASE) if r.inputs["chart"] == "charts/model-serving"]
     if aws_run.settings.serving.storage_uri:
         (release,) = serving
