@@ -163,3 +163,34 @@ def test_promote_workflow_opens_the_pull_request_with_a_token_that_triggers_chec
     (propose,) = [step for step in job["steps"] if "pipelines.promote" in step.get("run", "")]
     assert "--open-pr" in propose["run"] and propose["env"]["GH_TOKEN"] == "${{ secrets.PROMOTION_TOKEN }}"
     assert job["permissions"] == {"contents": "read", "id-token": "write"}
+
+
+@pytest.mark.parametrize("name", ["pr.yml", "deploy.yml"])
+def test_ci_runs_the_conformance_suite_it_cannot_skip(name: str) -> None:
+    """Every job that runs `make test` fetches the pinned upstream sources first (cached by the pins) and sets
+    MLPLATFORM_REQUIRE_UPSTREAM, so the conformance suite runs on GitHub instead of skipping."""
+    from tests.conformance.conftest import REQUIRE_UPSTREAM
+
+    jobs = [job for job in load(name)["jobs"].values() if any(step.get("run") == "make test" for step in job.get("steps", []))]
+    assert jobs, f"{name} runs no `make test`"
+    for job in jobs:
+        steps = job["steps"]
+        test = next(i for i, step in enumerate(steps) if step.get("run") == "make test")
+        fetch = next(i for i, step in enumerate(steps) if step.get("run") == "make upstream")
+        (cache,) = [step for step in steps[:fetch] if step.get("uses", "").startswith("actions/cache@")]
+        assert cache["with"]["path"] == ".upstream" and "infra/versions.py" in cache["with"]["key"]
+        assert fetch < test and steps[test]["env"][REQUIRE_UPSTREAM] == "1"
+
+
+def test_without_upstream_sources_conformance_skips_locally_and_fails_in_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A machine without the sources skips the conformance suite with one line; with MLPLATFORM_REQUIRE_UPSTREAM set it fails."""
+    from tests.conformance import conftest
+    from tooling import render
+
+    monkeypatch.setattr(render, "upstream_root", lambda: None)
+    monkeypatch.delenv(conftest.REQUIRE_UPSTREAM, raising=False)
+    with pytest.raises(pytest.skip.Exception, match="no upstream sources"):
+        conftest.upstream_or_skip()
+    monkeypatch.setenv(conftest.REQUIRE_UPSTREAM, "1")
+    with pytest.raises(pytest.fail.Exception, match="MLPLATFORM_REQUIRE_UPSTREAM is set and no upstream sources"):
+        conftest.upstream_or_skip()
