@@ -2,7 +2,9 @@
 
 Node groups are priced at desired and at max size; a SPOT group at the
 configured discount, with on-demand shown beside it; multi-type groups at their
-first (preferred) instance type.
+first (preferred) instance type. What the table has no price for (a region, an
+instance type, an RDS class) is a line saying so, never an error: the diff a
+reviewer reads must not be lost to a missing price.
 """
 
 from __future__ import annotations
@@ -18,12 +20,20 @@ PRICES = Path(__file__).resolve().parent / "prices.yaml"
 
 @dataclass(frozen=True)
 class CostLine:
-    """One priced item: USD per month at desired size and at max size."""
+    """One item: USD per month at desired size and at max size, or None for both when it has no price."""
 
     item: str
-    desired: float
-    maximum: float
+    desired: float | None
+    maximum: float | None
     note: str = ""
+
+    @property
+    def priced(self) -> bool:
+        return self.desired is not None
+
+
+def _unpriced(item: str, what: str) -> CostLine:
+    return CostLine(item, None, None, f"no price for {what} in {PRICES.name}: add it with its source and date")
 
 
 def load_prices() -> dict[str, Any]:
@@ -35,7 +45,7 @@ def estimate(snapshot: dict[str, Any], region: str, prices: dict[str, Any] | Non
     prices = prices or load_prices()
     table = prices["regions"].get(region)
     if table is None:
-        raise ValueError(f"no prices for region {region} in {PRICES.name}; add them with their source and date")
+        return [_unpriced(f"everything in {region}", f"region {region}")]
     hours = prices["hours_per_month"]
     discount = prices["spot_discount"]
     lines: list[CostLine] = []
@@ -46,18 +56,23 @@ def estimate(snapshot: dict[str, Any], region: str, prices: dict[str, Any] | Non
         if resource["type"] == "aws:eks/nodeGroup:NodeGroup":
             instance = inputs["instanceTypes"][0]
             hourly = table["ec2_hour"].get(instance)
-            if hourly is None:
-                raise ValueError(f"no price for {instance} in {PRICES.name}; add it with its source")
             scaling = inputs["scalingConfig"]
             spot = inputs.get("capacityType") == "SPOT"
-            rate = hourly * hours * ((1 - discount) if spot else 1)
             label = f"node group {inputs.get('nodeGroupNamePrefix', resource['name']).rstrip('-')} ({instance} x{scaling['desiredSize']:.0f}..{scaling['maxSize']:.0f}, {'spot' if spot else 'on-demand'})"
+            if hourly is None:
+                lines.append(_unpriced(label, f"{instance} in {region}"))
+                continue
+            rate = hourly * hours * ((1 - discount) if spot else 1)
             note = f"on-demand would be ${hourly * hours * scaling['desiredSize']:.0f} / ${hourly * hours * scaling['maxSize']:.0f}" if spot else ""
             lines.append(CostLine(label, rate * scaling["desiredSize"], rate * scaling["maxSize"], note))
         elif resource["type"] == "aws:rds/instance:Instance":
+            label = f"RDS {inputs['instanceClass']}{' Multi-AZ' if inputs.get('multiAz') else ''}"
+            if inputs["instanceClass"] not in table["rds_hour"]:
+                lines.append(_unpriced(label, f"{inputs['instanceClass']} in {region}"))
+                continue
             hourly = table["rds_hour"][inputs["instanceClass"]] * (2 if inputs.get("multiAz") else 1)
             storage = inputs.get("allocatedStorage", 20) * table["rds_gb_month"]
-            lines.append(CostLine(f"RDS {inputs['instanceClass']}{' Multi-AZ' if inputs.get('multiAz') else ''}", hourly * hours + storage, hourly * hours + storage))
+            lines.append(CostLine(label, hourly * hours + storage, hourly * hours + storage))
     # An interface endpoint is billed per zone it has a network interface in (one per subnet).
     endpoint_zones = sum(
         len(r["inputs"].get("subnetIds") or [])
@@ -82,4 +97,11 @@ def estimate(snapshot: dict[str, Any], region: str, prices: dict[str, Any] | Non
 
 
 def total(lines: list[CostLine]) -> tuple[float, float]:
-    return sum(line.desired for line in lines), sum(line.maximum for line in lines)
+    """The priced lines' totals (unpriced lines are listed on their own; see :func:`unpriced`)."""
+    priced = [line for line in lines if line.priced]
+    return sum(line.desired or 0.0 for line in priced), sum(line.maximum or 0.0 for line in priced)
+
+
+def unpriced(lines: list[CostLine]) -> list[CostLine]:
+    """The lines the table has no price for: the totals leave them out."""
+    return [line for line in lines if not line.priced]

@@ -171,9 +171,10 @@ def render(
         "| item | desired | at max | note |",
         "|---|---:|---:|---|",
     ]
-    lines += [f"| {line.item} | {line.desired:,.0f} | {line.maximum:,.0f} | {line.note} |" for line in head_cost]
+    lines += [f"| {line.item} | {_usd(line.desired)} | {_usd(line.maximum)} | {line.note} |" for line in head_cost]
+    missing = len(cost.unpriced(head_cost)) + len(cost.unpriced(base_cost))
     lines += [
-        f"| **total at head** | **{head_desired:,.0f}** | **{head_max:,.0f}** | |",
+        f"| **total at head** | **{head_desired:,.0f}** | **{head_max:,.0f}** | {'without the unpriced lines' if missing else ''} |",
         f"| total at base | {base_desired:,.0f} | {base_max:,.0f} | |",
         f"| **delta** | **{head_desired - base_desired:+,.0f}** | **{head_max - base_max:+,.0f}** | |",
         "",
@@ -181,6 +182,10 @@ def render(
         "",
     ]
     return "\n".join(lines)
+
+
+def _usd(amount: float | None) -> str:
+    return "unpriced" if amount is None else f"{amount:,.0f}"
 
 
 def export_revision(revision: str, target: Path) -> None:

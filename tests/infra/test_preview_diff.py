@@ -222,3 +222,24 @@ def test_a_chart_edit_changes_the_release_and_a_base_without_file_digests_shows_
     for resource in old["resources"].values():
         resource.pop("sources", None)
     assert preview_diff.diff(old, head).changed == []
+
+
+def test_a_region_or_class_without_prices_is_a_line_in_the_table_not_a_crash() -> None:
+    """staging moved to eu-west-1, or given an RDS class and an instance type the table lacks: the report is whole,
+    the unpriced items are named with what to add, and the totals say they leave them out."""
+    base = snap("staging")
+    zones = ["eu-west-1a", "eu-west-1b", "eu-west-1c"]
+    run = offline.run("staging", {"awsRegion": "eu-west-1", "availabilityZones": zones})
+    text = preview_diff.report("staging", base, run, "`base`")
+    assert "| everything in eu-west-1 | unpriced | unpriced | no price for region eu-west-1 in prices.yaml" in text
+    assert "without the unpriced lines" in text
+    groups = json.loads(offline.stack_config("staging")["mlplatform:nodeGroups"])
+    groups[0]["instanceTypes"] = ["m7i.4xlarge"]
+    run = offline.run("staging", {"rdsInstanceClass": "db.t4g.large", "nodeGroups": groups})
+    lines = {line.item: line for line in cost.estimate(snap("staging", {"rdsInstanceClass": "db.t4g.large", "nodeGroups": groups}), "us-east-1")}
+    (rds,) = [line for item, line in lines.items() if item.startswith("RDS db.t4g.large")]
+    (group,) = [line for item, line in lines.items() if "m7i.4xlarge" in item]
+    for line, what in ((rds, "db.t4g.large"), (group, "m7i.4xlarge")):
+        assert not line.priced and f"no price for {what} in us-east-1" in line.note
+    text = preview_diff.report("staging", base, run, "`base`")
+    assert "RDS db.t4g.large" in text and "| unpriced | unpriced |" in text
