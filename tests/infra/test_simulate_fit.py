@@ -302,9 +302,9 @@ def test_every_stack_names_are_valid(stack: str, stack_runs: dict[str, offline.O
 
 def test_iam_role_name_limits(staging_run: offline.OfflineRun) -> None:
     """IAM role names: at most 64 characters given, 38 as a prefix, and an autoname counts Pulumi's 8 characters."""
+    role = staging_run.of_type("aws:iam/role:Role")[0].name
     assert lines(names.findings(planted(staging_run, "aws:iam/role:Role", name="r" * 70))) == [
-        f"FINDING names: aws:iam/role:Role mlp-staging-cluster: IAM role name '{'r' * 70}' (name as given) is 70 characters; "
-        "AWS allows 1 to 64"]
+        f"FINDING names: aws:iam/role:Role {role}: IAM role name '{'r' * 70}' (name as given) is 70 characters; AWS allows 1 to 64"]
     (prefixed,) = names.findings(planted(staging_run, "aws:iam/role:Role", namePrefix="p" * 39))
     assert prefixed.reason.endswith("(namePrefix '" + "p" * 39 + "' (39) and the provider's 26 characters) is 65 characters; AWS allows 1 to 64")
     (autonamed,) = names.findings(planted(staging_run, "aws:iam/role:Role", logical="mlp-staging-" + "x" * 50))
