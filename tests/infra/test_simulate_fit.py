@@ -131,6 +131,7 @@ def test_tolerations() -> None:
     assert scheduling._tolerates({"operator": "Exists"}, taint)
     assert scheduling._tolerates({"operator": "Exists", "effect": "NoSchedule"}, taint)
     assert not scheduling._tolerates({"operator": "Exists", "effect": "NoExecute"}, taint)
+    assert not scheduling._tolerates({"key": "example.com/other", "operator": "Exists"}, taint)
     assert scheduling._tolerates({"key": gpu.RESOURCE, "value": "true"}, taint)
     assert not scheduling._tolerates({"key": gpu.RESOURCE, "value": "false"}, taint)
 

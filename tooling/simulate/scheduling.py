@@ -29,6 +29,7 @@ from tooling.simulate.findings import Finding, subject_of
 INSTANCES_FILE = Path(__file__).with_name("instances.yaml")
 INSTANCES: dict[str, dict] = yaml.safe_load(INSTANCES_FILE.read_text())["instances"]
 # The Cluster Autoscaler on AWS counts a node as a GPU node by this label (GPULabel, aws_cloud_provider.go).
+# Spelled here from the autoscaler's source, not imported from infra/gpu.py, so a typo there is caught.
 AUTOSCALER_GPU_LABEL = "k8s.amazonaws.com/accelerator"
 # Labels the autoscaler's node template has without any tag (buildGenericLabels, aws_manager.go, 1.35.0).
 TEMPLATE_GENERIC = ("kubernetes.io/arch", "kubernetes.io/os", "node.kubernetes.io/instance-type",
