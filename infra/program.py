@@ -11,7 +11,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from infra import cluster_layer, kubernetes_provider, workloads
+from infra import cluster_layer, example_values, kubernetes_provider, workloads
 from infra.components.cluster_addons import ClusterAddons
 from infra.components.eks_cluster import EksCluster
 from infra.components.encryption_key import EncryptionKey
@@ -40,6 +40,10 @@ def _build_aws(settings: Settings) -> dict[str, Any]:
     provider = aws.Provider("aws", region=settings.aws_region, default_tags=aws.ProviderDefaultTagsArgs(tags=settings.base_tags))
     opts = pulumi.ResourceOptions(providers={"aws": provider})
 
+    # Nothing is declared into an account the stack file's example values do not belong to.
+    refused = example_values.refusals(settings, aws.get_caller_identity(opts=pulumi.InvokeOptions(provider=provider)).account_id)
+    if refused:
+        raise pulumi.RunError("; ".join(refused))
     caller = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(provider=provider))
     network = Network(name, settings.network, settings.availability_zones, settings.name, settings.aws_region, opts)
     cluster = EksCluster(name, settings.cluster, settings.name, settings.aws_region, settings.protect, network.private_subnet_ids,

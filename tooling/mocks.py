@@ -70,8 +70,10 @@ class Registration:
 class PlatformMocks(pulumi.runtime.Mocks):
     """Answers resource registrations and invokes the way AWS and Kubernetes would."""
 
-    def __init__(self, region: str = "us-east-1") -> None:
+    def __init__(self, region: str = "us-east-1", account: str = ACCOUNT_ID) -> None:
         self.region = region
+        # The caller's account (getCallerIdentity); another than the examples' shows what a real account refuses.
+        self.account = account
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
         state = dict(args.inputs)
@@ -137,10 +139,10 @@ class PlatformMocks(pulumi.runtime.Mocks):
         token = args.token
         if token == "aws:index/getCallerIdentity:getCallerIdentity":
             return {
-                "accountId": ACCOUNT_ID,
-                "arn": f"arn:aws:sts::{ACCOUNT_ID}:assumed-role/platform-deployer/ci",
+                "accountId": self.account,
+                "arn": f"arn:aws:sts::{self.account}:assumed-role/platform-deployer/ci",
                 "userId": "AROAEXAMPLE:ci",
-                "id": ACCOUNT_ID,
+                "id": self.account,
             }, []
         if token == "aws:iam/getSessionContext:getSessionContext":
             return {"arn": args.args.get("arn"), "issuerArn": DEPLOYER_ROLE, "issuerName": "platform-deployer", "issuerId": "AROAEXAMPLE", "sessionName": "ci", "id": "ci"}, []

@@ -10,7 +10,7 @@ import pulumi
 import pytest
 import yaml
 
-from infra import config
+from infra import config, example_values
 from tooling import offline
 from tooling.mocks import PlatformMocks, RecordingMonitor
 
@@ -218,3 +218,26 @@ def test_readme_layout_names_every_module() -> None:
     assert missing == [], f"README Layout does not name {missing}"
     for folder in ("components/", "jobs/", "manifests/", "iam/", "fraud/", "drift/", "tooling/", "policies/"):
         assert folder in layout, folder
+
+
+def test_example_values_are_refused_in_any_account_but_the_examples() -> None:
+    """Deployed into a real account, the committed staging stack stops in one line naming each example value's key;
+    in the documentation account (the offline mocks') it runs."""
+    flat = offline.stack_config("staging")
+    mocks = PlatformMocks(account="210987654321")
+    monitor = RecordingMonitor(mocks)
+    pulumi.runtime.set_mocks(mocks, project=config.PROJECT, stack="staging", monitor=monitor)
+    pulumi.runtime.set_all_config(flat)
+    with pytest.raises(pulumi.RunError) as raised:
+        runpy.run_path(str(ROOT / "infra" / "__main__.py"), run_name="__main__")
+    message = str(raised.value)
+    assert "\n" not in message
+    for key in ("publicAccessCidrs[0]", "servingStorageUri", "servingDomain", "servingCertificateArn"):
+        assert f"mlplatform:{key} = " in message, key
+    assert "names account 123456789012, not the deploying account 210987654321" in message
+    assert "documentation range" in message and "example domain" in message
+    assert [r.type for r in monitor.registrations] == ["pulumi:providers:aws"]
+    own = {"publicAccessCidrs": ["198.18.0.0/15"], "servingDomain": "models.staging.acme.io", "servingStorageUri": "",
+           "servingCertificateArn": "arn:aws:acm:us-east-1:210987654321:certificate/0f0e0d0c-0007-4b3a-9c8d-7e6f5a4b3c2d"}
+    assert example_values.refusals(offline.settings_of("staging", own)[1], "210987654321") == []
+    assert example_values.refusals(offline.settings_of("staging")[1], example_values.EXAMPLE_ACCOUNT) == []
