@@ -68,6 +68,11 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
     return overrides
 
 
+def available_stacks() -> tuple[str, ...]:
+    """Every stack with a file under stacks/ (the committed examples, STACKS, and any a team adds): what the tools accept."""
+    return tuple(sorted(path.name.removeprefix("Pulumi.").removesuffix(".yaml") for path in (ROOT / "stacks").glob("Pulumi.*.yaml")))
+
+
 def stack_file(stack: str) -> Path:
     """``stacks/Pulumi.<stack>.yaml``."""
     return ROOT / "stacks" / f"Pulumi.{stack}.yaml"
@@ -95,7 +100,7 @@ def stack_config(stack: str, overrides: Mapping[str, Any] | None = None) -> dict
     flat = {f"{config.PROJECT}:{key}": _encode(decl["default"]) for key, decl in project.get("config", {}).items()}
     path = stack_file(stack)
     if not path.exists():
-        raise config.ConfigError(f"no stack file {path.relative_to(ROOT)}; stacks are {', '.join(STACKS)}")
+        raise config.ConfigError(f"no stack file {path.relative_to(ROOT)}; stacks are {', '.join(available_stacks())}")
     for key, value in _read_stack_file(path).items():
         flat[key] = _encode(value)
     for key, value in (overrides or {}).items():

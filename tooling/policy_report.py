@@ -113,12 +113,12 @@ def report(stack: str, violations: list[Violation]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--stack", action="append", choices=offline.STACKS, help="stack (repeatable; default: all)")
+    parser.add_argument("--stack", action="append", choices=offline.available_stacks(), help="stack (repeatable; default: all)")
     parser.add_argument("--override", action="append", default=[], help="config override key=value (JSON values allowed)")
     args = parser.parse_args(argv)
     overrides = offline.parse_overrides(args.override)
     failed = False
-    for stack in args.stack or list(offline.STACKS):
+    for stack in args.stack or list(offline.available_stacks()):
         violations = evaluate(offline.run(stack, overrides))
         print(report(stack, violations))
         failed |= any(v.level == "mandatory" for v in violations)

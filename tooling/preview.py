@@ -34,7 +34,7 @@ def render(run: offline.OfflineRun, names: bool = False) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Offline preview of a stack, resources grouped by type.")
-    parser.add_argument("--stack", action="append", choices=offline.STACKS, help="stack to preview (repeatable; default staging)")
+    parser.add_argument("--stack", action="append", choices=offline.available_stacks(), help="stack to preview (repeatable; default staging)")
     parser.add_argument("--names", action="store_true", help="list every resource name under its type")
     parser.add_argument("--outputs-json", action="store_true", help="print counts and outputs as JSON (secrets masked)")
     parser.add_argument("--policy", action="store_true",

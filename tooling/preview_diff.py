@@ -229,7 +229,7 @@ def report(stack: str, base: dict[str, Any], head_run: offline.OfflineRun, base_
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--stack", action="append", choices=offline.STACKS, help="stack (repeatable; default staging)")
+    parser.add_argument("--stack", action="append", choices=offline.available_stacks(), help="stack (repeatable; default staging)")
     parser.add_argument("--base", default="origin/main", help="git revision to compare with (default origin/main)")
     parser.add_argument("--out", type=Path, help="also write the report to this file")
     args = parser.parse_args(argv)

@@ -102,7 +102,7 @@ def snapshot(run: offline.OfflineRun) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--stack", required=True, choices=offline.STACKS)
+    parser.add_argument("--stack", required=True, choices=offline.available_stacks())
     parser.add_argument("--override", action="append", default=[], help="config override key=value (JSON values allowed)")
     args = parser.parse_args(argv)
     try:

@@ -70,3 +70,18 @@ def test_every_namespace_the_stacks_use_is_read() -> None:
         config.check_namespaces(yaml.safe_load(path.read_text())["config"])
     with pytest.raises(config.ConfigError, match="did you mean aws:region"):
         config.check_namespaces(["aws:region", "asw:region"])
+
+
+def test_any_stack_file_under_stacks_works_with_every_tool(tmp_path, monkeypatch, capsys) -> None:
+    """A team's own stack file (a copy of staging named sandbox) is a choice of the tools, not only the four examples."""
+    import shutil
+
+    from tooling import offline, preview
+
+    (tmp_path / "stacks").mkdir()
+    shutil.copy(offline.ROOT / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
+    shutil.copy(offline.stack_file("staging"), tmp_path / "stacks" / "Pulumi.sandbox.yaml")
+    monkeypatch.setattr(offline, "ROOT", tmp_path)
+    assert offline.available_stacks() == ("sandbox",)
+    assert preview.main(["--stack", "sandbox", "--outputs-json"]) == 0
+    assert '"stack": "sandbox"' in capsys.readouterr().out
