@@ -23,7 +23,7 @@ export PATH := $(CURDIR)/.bin:$(PATH)
 # the environments and in ignored __pycache__ folders.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: help setup demo test test-infra test-ml lint preview diff policy compile bench upstream lock step-image provider-schemas check-kfp-mysql-tls clean
+.PHONY: help setup demo test test-infra test-ml lint preview diff policy simulate compile bench upstream lock step-image provider-schemas check-kfp-mysql-tls clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -108,6 +108,9 @@ provider-schemas: $(INFRA)/.installed ## the providers' replace-on-change inputs
 
 policy: $(INFRA)/.installed ## the policy pack's report for every stack (offline)
 	$(INFRA)/bin/python -m tooling.policy_report
+
+simulate: $(INFRA)/.installed .bin/helm ## fresh-cluster simulation of pulumi up (DESTROY=1: pulumi destroy) for STACK
+	$(INFRA)/bin/python -m tooling.simulate --stack $(STACK) $(if $(DESTROY),--destroy)
 
 compile: $(ML)/.installed ## compile the KFP pipelines into pipelines/compiled/
 	$(ML)/bin/python -m pipelines.compile

@@ -1,0 +1,30 @@
+"""``python -m tooling.simulate --stack staging [--destroy]``: a fresh-cluster `pulumi up` (or `pulumi
+destroy`) of a stack, offline; exit 1 on any finding (or a refused destroy), 2 without the upstream."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from tooling import offline, render
+from tooling.simulate import STEP_IMAGE
+from tooling.simulate.report import simulate, simulate_destroy
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tooling.simulate", description=__doc__)
+    parser.add_argument("--stack", required=True, choices=offline.STACKS)
+    parser.add_argument("--destroy", action="store_true", help="simulate `pulumi destroy` instead of `pulumi up`")
+    args = parser.parse_args(argv)
+    root = render.upstream_root()
+    if root is None:
+        print("simulate: no upstream sources (../shared/upstream is absent); run `make upstream` to fetch them into .upstream/")
+        return 2
+    run = offline.run(args.stack, STEP_IMAGE)
+    outcome = (simulate_destroy if args.destroy else simulate)(run, render.stack_objects(run, root), root)
+    sys.stdout.write(outcome.text())
+    return outcome.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
