@@ -3,6 +3,7 @@ monitoring, then the team's training pipelines and serving chart, on any Kuberne
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,8 +75,9 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
                 aws.role_arns[LOAD_BALANCER_CONTROLLER.name], opts,
             )
 
-    def in_ns(*names: str) -> pulumi.ResourceOptions:
-        return pulumi.ResourceOptions(provider=provider, depends_on=[*(spaces[n] for n in names), *storage])
+    def in_ns(*names: str, after: Sequence[pulumi.Resource] = ()) -> pulumi.ResourceOptions:
+        """In the named namespaces (created first), after the storage class and ``after``."""
+        return pulumi.ResourceOptions(provider=provider, depends_on=[*(spaces[n] for n in names), *storage, *after])
 
     # Object store: S3 from the AWS layer, or MinIO with generated credentials; decided here, once.
     if settings.object_store == "minio":
@@ -119,7 +121,7 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
         role_arn=roles.get("mlflow"),
         basic_auth=settings.mlflow_basic_auth,
         client_namespaces=(namespaces.KUBEFLOW.name,),
-        opts=in_ns(namespaces.MLFLOW.name),
+        opts=in_ns(namespaces.MLFLOW.name, namespaces.KUBEFLOW.name),
     )
 
     cert_manager = CertManager("cert-manager", namespaces.CERT_MANAGER.name, in_ns(namespaces.CERT_MANAGER.name))
@@ -132,19 +134,22 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
         after=[cert_manager.release],
         opts=in_ns(namespaces.KUBEFLOW.name),
     )
-    Kserve(
+    kserve = Kserve(
         "kserve", namespaces.KSERVE.name, settings.kserve_deployment_mode, [cert_manager.release],
         ingress=ingress_values(INGRESS_CLASS, settings.serving.domain if settings.serving.ingress != "none" else ""),
         opts=in_ns(namespaces.KSERVE.name),
     )
     if namespaces.NVIDIA.name in spaces:
         GpuDevicePlugin("nvidia-device-plugin", namespaces.NVIDIA.name, in_ns(namespaces.NVIDIA.name))
-    if settings.monitoring:
-        MonitoringStack("monitoring", namespaces.MONITORING.name, settings.is_aws, in_ns(namespaces.MONITORING.name))
-
+    # What the serving release's objects need first: KServe's CRDs, webhooks and runtimes, and the
+    # monitoring CRDs of its PodMonitor and PrometheusRule.
+    serving_after: list[pulumi.Resource] = [kserve]
     pushgateway = None
     if settings.monitoring:
-        pushgateway = Pushgateway("pushgateway", namespaces.MONITORING.name, RELEASE_NAME, in_ns(namespaces.MONITORING.name))
+        monitoring = MonitoringStack("monitoring", namespaces.MONITORING.name, settings.is_aws, in_ns(namespaces.MONITORING.name))
+        serving_after.append(monitoring)
+        pushgateway = Pushgateway("pushgateway", namespaces.MONITORING.name, RELEASE_NAME,
+                                  in_ns(namespaces.MONITORING.name, after=[monitoring]))
 
     # The team's workloads: the training and drift pipelines, and the served model.
     served = inference_service_name(settings.serving.model_name)
@@ -216,7 +221,7 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
             settings.serving.model_name,
             namespaces.MODELS.name,
             serving_values(settings, roles.get("serving"), flows.chart_object_store(store), RELEASE_NAME, request_log or ""),
-            in_ns(namespaces.MODELS.name, namespaces.KSERVE.name),
+            in_ns(namespaces.MODELS.name, namespaces.KSERVE.name, after=serving_after),
         )
         outputs["servingOwner"] = "stack: roll out by changing the serving keys of this stack file"
         outputs["servedModel"] = settings.serving.storage_uri

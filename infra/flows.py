@@ -55,6 +55,9 @@ class Flow:
 MLFLOW_PORT = 5000
 POSTGRES_PORT = 5432
 MODEL_METRICS_PORT = 8082
+# kube-prometheus-stack's operator (release kube-prometheus-stack) and the port its webhooks listen on.
+PROMETHEUS_OPERATOR_PODS = {"app": "kube-prometheus-stack-operator"}
+PROMETHEUS_OPERATOR_WEBHOOK_PORT = 10250
 # CoreDNS (kube-system, the EKS add-on or kind's) and the port it serves metrics on.
 COREDNS_PODS = {"k8s-app": "kube-dns"}
 COREDNS_METRICS_PORT = 9153
@@ -152,6 +155,9 @@ def platform_flows(settings: Settings, vpc_cidr: str, store: ObjectStore) -> lis
         # No ACME flow: the platform's issuers are self-signed (KServe's webhook certificates) and the
         # serving ingress uses an ACM certificate. A stack that adds an ACME issuer adds that flow.
     ]
+    if ns.NVIDIA in ns.for_stack(settings):
+        # The device plugin (its service account is bound to a role: it reads nodes and its config) calls the API.
+        flows += _control_plane("nvidia-device-plugin-to-apiserver", ns.NVIDIA.name, "", (443, 6443), apiserver)
     if settings.database.kind == "in-cluster":
         flows.append(
             Flow("mlflow-to-postgres", ns.MLFLOW.name, ns.POSTGRES.name, (POSTGRES_PORT,), MLFLOW_PODS, POSTGRES_PODS)
@@ -177,6 +183,9 @@ def platform_flows(settings: Settings, vpc_cidr: str, store: ObjectStore) -> lis
             # The drift pipeline's steps push the drift score.
             Flow("pipelines-to-pushgateway", ns.KUBEFLOW.name, ns.MONITORING.name, (PUSHGATEWAY_PORT,), target_pods=PUSHGATEWAY_PODS),
             *_control_plane("monitoring-to-apiserver", ns.MONITORING.name, "", (443, 6443, 10250), apiserver),
+            # The Prometheus operator's admission webhooks (PrometheusRule, AlertmanagerConfig), which the API server calls.
+            *_control_plane("apiserver-to-prometheus-operator-webhook", "", ns.MONITORING.name, (PROMETHEUS_OPERATOR_WEBHOOK_PORT,),
+                            control_plane, target_pods=PROMETHEUS_OPERATOR_PODS),
             # CoreDNS's metrics, which kube-prometheus-stack scrapes (its coreDns ServiceMonitor, port 9153).
             Flow("monitoring-to-coredns", ns.MONITORING.name, "kube-system", (COREDNS_METRICS_PORT,),
                  target_pods=COREDNS_PODS, target_managed=False),

@@ -51,7 +51,7 @@ class MlflowServer(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         labels = {**MLFLOW_PODS, "app.kubernetes.io/part-of": "mlplatform"}
         (service_account_name,) = MLFLOW.service_accounts
-        k8s.core.v1.ServiceAccount(
+        account = k8s.core.v1.ServiceAccount(
             f"{name}-sa",
             metadata={
                 "name": service_account_name,
@@ -90,7 +90,8 @@ class MlflowServer(pulumi.ComponentResource):
                     ]
                 )
             )
-        k8s.core.v1.Secret(f"{name}-config", metadata={"name": "mlflow-config", "namespace": namespace}, string_data=secret_data, opts=child)
+        config = k8s.core.v1.Secret(f"{name}-config", metadata={"name": "mlflow-config", "namespace": namespace},
+                                    string_data=secret_data, opts=child)
 
         env = [
             {"name": "MLFLOW_BACKEND_STORE_URI", "valueFrom": {"secretKeyRef": {"name": "mlflow-config", "key": "backend-store-uri"}}},
@@ -153,7 +154,9 @@ class MlflowServer(pulumi.ComponentResource):
                     },
                 },
             },
-            opts=child,
+            # Its pods read the Secret (the database URI: on RDS minutes after the cluster) and run as the
+            # service account (with its IRSA role) from their first start.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[config, account]),
         )
         k8s.core.v1.Service(
             f"{name}-service",
