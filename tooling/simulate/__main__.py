@@ -13,7 +13,7 @@ from tooling.simulate.report import simulate, simulate_destroy
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tooling.simulate", description=__doc__)
-    parser.add_argument("--stack", required=True, choices=offline.STACKS)
+    parser.add_argument("--stack", required=True, choices=offline.available_stacks(), help="a stack file under stacks/")
     parser.add_argument("--destroy", action="store_true", help="simulate `pulumi destroy` instead of `pulumi up`")
     args = parser.parse_args(argv)
     root = render.upstream_root()

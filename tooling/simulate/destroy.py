@@ -43,10 +43,6 @@ class Teardown:
     protected: list[str] = field(default_factory=list)
 
 
-def _controllers(plan: Plan, image: str) -> list[render.Rendered]:
-    return [o for o in plan.objects if (t := kube.pod_template(o.obj)) and any(image in c.get("image", "") for c in kube.containers(t[0]))]
-
-
 def _kserve_makes_ingresses(plan: Plan) -> bool:
     """Whether KServe's ingress config has it create an Ingress per InferenceService."""
     for o in plan.objects:
@@ -93,7 +89,7 @@ def _finalizer_findings(plan: Plan) -> list[Finding]:
         if (group, kind) not in FINALIZERS:
             continue
         finalizer, image = FINALIZERS[(group, kind)]
-        for controller in _controllers(plan, image):
+        for controller in [c for c in plan.objects if kube.runs(c.obj, image)]:
             if not plan.waits_for(o.source, controller.source):
                 found.append(Finding(
                     "destroy", kube.subject(o.obj),

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tooling import netpol, render
+from tooling.simulate.findings import subject_of
 
 WORKLOADS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "Pod")
 # Namespaces every cluster has before the program runs.
@@ -39,9 +40,16 @@ def containers(spec: dict) -> list[dict]:
 
 def subject(obj: dict) -> str:
     """``Kind namespace/name`` as findings name objects."""
-    from tooling.simulate.findings import subject_of
-
     return subject_of(obj)
+
+
+def runs(obj: dict, fragment: str) -> bool:
+    """Whether a workload's image or command holds ``fragment`` (how a controller is recognised)."""
+    template = pod_template(obj)
+    return bool(template) and any(
+        fragment in " ".join([c.get("image", ""), *map(str, c.get("command") or []), *map(str, c.get("args") or [])])
+        for c in containers(template[0])
+    )
 
 
 def plural(kind: str, crds: dict[tuple[str, str], dict]) -> str:

@@ -53,15 +53,6 @@ RUNTIME_CREATORS = (
 )
 
 
-def _carries(obj: dict, fragment: str) -> bool:
-    """Whether a workload's image or command holds ``fragment``."""
-    template = kube.pod_template(obj)
-    return bool(template) and any(
-        fragment in " ".join([c.get("image", ""), *map(str, c.get("command") or []), *map(str, c.get("args") or [])])
-        for c in kube.containers(template[0])
-    )
-
-
 def pod_references(spec: dict) -> list[tuple[str, str]]:
     """(kind, name) of every object a pod spec needs to start (optional references aside)."""
     refs = [("ServiceAccount", spec.get("serviceAccountName") or spec.get("serviceAccount") or "default")]
@@ -103,7 +94,7 @@ def _stack_creators(plan: Plan, namespace: str) -> dict[tuple[str, str], tuple[s
                 if match := re.fullmatch(r"--secret-name=(\S+)", str(arg)):
                     found.setdefault(("Secret", match.group(1)), (f"{kube.subject(o.obj)} (kube-webhook-certgen)", o))
     for creator in RUNTIME_CREATORS:
-        carriers = [o for o in plan.objects if creator.carrier and render.namespace_of(o.obj) == namespace and _carries(o.obj, creator.carrier)]
+        carriers = [o for o in plan.objects if creator.carrier and render.namespace_of(o.obj) == namespace and kube.runs(o.obj, creator.carrier)]
         if carriers:
             found.setdefault((creator.kind, creator.name), (creator.who, carriers[0]))
     return found
