@@ -64,16 +64,19 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
     # On EKS the cluster has no default StorageClass until this one (PVCs would stay Pending);
     # the local stack's cluster (kind, minikube, k3d) brings its own.
     storage: list[pulumi.Resource] = []
+    # The controller of the models' ALB: the serving release is created after it and, on destroy, deleted
+    # before it (else the ALB, its target groups and security group leak and the Ingress keeps its finalizer).
+    ingress_controller: list[pulumi.Resource] = []
     if aws is not None:
         storage.append(DefaultStorageClass("default-storage-class", retain=settings.protect, opts=opts))
         ClusterAutoscaler(
             "cluster-autoscaler", aws.cluster_name, settings.aws_region, aws.role_arns[CLUSTER_AUTOSCALER.name], opts
         )
         if settings.serving.ingress != "none":
-            LoadBalancerController(
+            ingress_controller.append(LoadBalancerController(
                 "aws-load-balancer-controller", aws.cluster_name, settings.aws_region, aws.vpc_id,
                 aws.role_arns[LOAD_BALANCER_CONTROLLER.name], opts,
-            )
+            ))
 
     def in_ns(*names: str, after: Sequence[pulumi.Resource] = ()) -> pulumi.ResourceOptions:
         """In the named namespaces (created first), after the storage class and ``after``."""
@@ -141,9 +144,9 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
     )
     if namespaces.NVIDIA.name in spaces:
         GpuDevicePlugin("nvidia-device-plugin", namespaces.NVIDIA.name, in_ns(namespaces.NVIDIA.name))
-    # What the serving release's objects need first: KServe's CRDs, webhooks and runtimes, and the
-    # monitoring CRDs of its PodMonitor and PrometheusRule.
-    serving_after: list[pulumi.Resource] = [kserve]
+    # What the serving release's objects need first: KServe's CRDs, webhooks and runtimes, the ALB's
+    # controller, and the monitoring CRDs of its PodMonitor and PrometheusRule.
+    serving_after: list[pulumi.Resource] = [kserve, *ingress_controller]
     pushgateway = None
     if settings.monitoring:
         monitoring = MonitoringStack("monitoring", namespaces.MONITORING.name, settings.is_aws, in_ns(namespaces.MONITORING.name))
