@@ -2,7 +2,7 @@
 
 Every step is pinned to the environment's step image by digest (pipelines/image.py) before
 upload. The pipeline version is named by the content hash of that spec, the schedule and the
-run's parameters; an in-cluster Job (named by the same hash) uploads it. The same inputs give
+run's parameters (but its lineage, the source commit); an in-cluster Job (named by the same hash) uploads it. The same inputs give
 the same version and the same Job, so a second `pulumi up` without a change changes nothing.
 """
 
@@ -30,12 +30,20 @@ UPLOADER = ROOT / "infra" / "jobs" / "upload_pipeline.py"
 # What the step image and the pipelines are built from: the commit that last changed them is the
 # lineage a trained model records (its git_commit tag).
 PIPELINE_SOURCES = ("pipelines", "requirements/steps.lock")
+# Run parameters that record where the run came from, not what it does: not part of the version's name,
+# so that the same pipeline deployed from a shallow and a full clone is the same version.
+LINEAGE_PARAMETERS = ("git_commit",)
 
 
 def source_commit() -> str:
     """The last commit that changed the pipelines or the step image's lock, with ``-dirty`` when they have
-    uncommitted changes; ``GITHUB_SHA`` outside a git checkout; empty when neither is known."""
+    uncommitted changes; ``GITHUB_SHA`` outside a git checkout; empty when neither is known, and in a
+    shallow clone, where the oldest commit it holds seems to have changed every file (the deploy
+    workflow checks out the whole history)."""
     git = ["git", "-C", str(ROOT)]
+    shallow = subprocess.run([*git, "rev-parse", "--is-shallow-repository"], capture_output=True, text=True, check=False)
+    if shallow.stdout.strip() == "true":
+        return ""
     found = subprocess.run([*git, "log", "-1", "--format=%H", "--", *PIPELINE_SOURCES], capture_output=True, text=True, check=False)
     commit = found.stdout.strip() if found.returncode == 0 else ""
     if not commit:
@@ -45,8 +53,9 @@ def source_commit() -> str:
 
 
 def version_name(pipeline_name: str, spec: str, schedule: str, parameters: dict[str, Any]) -> str:
-    """``<pipeline>-<12 hex>``: a hash of the spec, the schedule and the run parameters."""
-    digest = hashlib.sha256(json.dumps([spec, schedule, parameters], sort_keys=True).encode()).hexdigest()
+    """``<pipeline>-<12 hex>``: a hash of the spec, the schedule and the run parameters but the lineage ones."""
+    behaviour = {key: value for key, value in parameters.items() if key not in LINEAGE_PARAMETERS}
+    digest = hashlib.sha256(json.dumps([spec, schedule, behaviour], sort_keys=True).encode()).hexdigest()
     return f"{pipeline_name}-{digest[:12]}"
 
 

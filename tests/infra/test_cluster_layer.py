@@ -316,7 +316,7 @@ def test_recurring_run_parameters_come_from_the_stack(stack_runs: dict[str, offl
         parameters = json.loads(training["PARAMETERS"])
         assert parameters["tracking_uri"] == "http://mlflow.mlflow.svc.cluster.local:5000"
         assert parameters["auc_floor"] == run.settings.pipelines.auc_floor
-        assert parameters["git_commit"] == training_pipelines.source_commit() and parameters["git_commit"]
+        assert parameters["git_commit"] == (training_pipelines.source_commit() or "unknown")
         if run.settings.object_store == "s3":
             assert parameters["data_uri"] == f"s3://{run.outputs['dataBucket']}/fraud/latest.csv"
             drift = jobs["model-drift"]
@@ -473,3 +473,30 @@ def _reads_the_credentials(executors: dict, mlflow_steps: list[str]) -> None:
         assert {e["secretKey"]: e["envVar"] for e in secret["keyToEnv"]} == credentials.MLFLOW_CREDENTIALS_ENV, executor
         # Optional: stacks without auth have no Secret and the step must still start.
         assert secret["optional"] is True, executor
+
+
+def test_shallow_and_full_clones_deploy_the_same_pipeline_version(tmp_path: Path, monkeypatch) -> None:
+    """A depth-1 clone (CI's default checkout) cannot tell which commit last changed the pipelines: it records no lineage
+    instead of HEAD, and the version, named by what the pipeline does, is the full clone's; the deploy jobs that run
+    `pulumi up` check out the whole history."""
+    import subprocess
+
+    full = subprocess.run(["git", "-C", str(ROOT), "log", "-1", "--format=%H", "--", *training_pipelines.PIPELINE_SOURCES],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    shallow = tmp_path / "shallow"
+    subprocess.run(["git", "clone", "--quiet", "--depth", "1", f"file://{ROOT}", str(shallow)], check=True)
+    monkeypatch.setattr(training_pipelines, "ROOT", shallow)
+    assert training_pipelines.source_commit() == ""
+    monkeypatch.setattr(training_pipelines, "ROOT", ROOT)
+    assert training_pipelines.source_commit().removesuffix("-dirty") == full
+    spec, parameters = "spec", {"data_uri": "s3://b/x.csv", "auc_floor": 0.8}
+    versions = {training_pipelines.version_name("p", spec, "0 3 * * *", {**parameters, "git_commit": commit}) for commit in (full, "unknown")}
+    assert len(versions) == 1
+    assert training_pipelines.version_name("p", spec, "0 3 * * *", {**parameters, "auc_floor": 0.9}) not in versions
+    deploy = yaml.safe_load((ROOT / ".github" / "workflows" / "deploy.yml").read_text())
+    deploying = [job["steps"] for job in deploy["jobs"].values()
+                 if any("pulumi" in step.get("uses", "") and step.get("with", {}).get("command") == "up" for step in job.get("steps", []))]
+    assert len(deploying) >= 2, "no deploy job runs pulumi up"
+    for steps in deploying:
+        (checkout,) = [step for step in steps if step.get("uses", "").startswith("actions/checkout@")]
+        assert checkout["with"]["fetch-depth"] == 0
