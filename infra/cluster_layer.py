@@ -52,8 +52,20 @@ class AwsResources:
     role_arns: dict[str, pulumi.Output[str]]
     database_host: pulumi.Output[str]
     database_password: pulumi.Output[str]
-    # The ECR repository of the pipeline step image.
+    # The ECR repository of the pipeline step image, and the digest of this checkout's image in it ("" if not pushed).
     step_image_repository: pulumi.Output[str]
+    step_image_digest: str = ""
+
+
+def _unknown() -> pulumi.Output[str]:
+    """A value a preview shows as computed (the engine's unknown)."""
+    async def value() -> None:
+        return None
+
+    async def known() -> bool:
+        return False
+
+    return pulumi.Output(set(), value(), known())
 
 
 def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) -> dict[str, Any]:
@@ -159,9 +171,18 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
     # KServe's logger writes the served model's requests to S3 (on MinIO it would need the agent's endpoint config).
     request_log = None if store.is_minio else store.artifacts_bucket.apply(lambda bucket: f"s3://{bucket}/{REQUEST_LOG_PREFIX}")
     outputs: dict[str, Any] = {"mlflowUrl": mlflow.url, "kfpApiUrl": kfp.api_url}
-    if settings.pipelines.step_image_digest:
+    # The step image by digest: on AWS the AWS layer's (config's, else the image pushed under this checkout's content tag).
+    digest = aws.step_image_digest if aws else settings.pipelines.step_image_digest
+    step_image = None
+    if digest:
         repository = aws.step_image_repository if aws else pulumi.Output.from_input(image.LOCAL_REPOSITORY)
-        step_image = repository.apply(lambda repo: image.reference(repo, settings.pipelines.step_image_digest))
+        step_image = repository.apply(lambda repo: image.reference(repo, digest))
+    elif aws is not None and pulumi.runtime.is_dry_run():
+        # A preview before the image is pushed (a pull request that changes the pipelines): the pipelines stay
+        # in the graph with their image unknown, never shown as removed; `pulumi up` needs the image pushed.
+        pulumi.log.info(f"step image {image.content_tag()} is not pushed yet: the pipelines' digest is unknown in this preview")
+        step_image = _unknown()
+    if step_image is not None:
         after_kfp = pulumi.ResourceOptions(provider=provider, depends_on=[kfp])
         training = TrainingPipelines(
             "training", namespaces.KUBEFLOW.name, TRAINING_PIPELINE, kfp.api_url, settings.pipelines.schedule,
@@ -193,8 +214,8 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
             outputs["driftPipelineVersion"] = drift.version
     else:
         reason = ("not deployed: no step image yet; build pipelines/Dockerfile, push it to "
-                  + ("this stack's ECR repository (output stepImageRepository) and set mlplatform:pipelineStepImageDigest "
-                     "(the deploy workflow does both: scripts/publish_step_image.sh)" if aws else
+                  + (f"this stack's ECR repository (output stepImageRepository) under tag {image.content_tag()} "
+                     "(the deploy workflow does: scripts/publish_step_image.sh), or set mlplatform:pipelineStepImageDigest" if aws else
                      f"{image.LOCAL_REPOSITORY} and set mlplatform:pipelineStepImageDigest to its digest"))
         pulumi.log.warn(f"pipelines {reason}")
         outputs["pipelineVersion"] = reason

@@ -20,7 +20,7 @@ from infra.components.network import Network
 from infra.components.node_group import NodeGroup
 from infra.components.rds_postgres import RdsPostgres
 from infra.components.secure_bucket import SecureBucket
-from infra.components.step_image_repository import StepImageRepository
+from infra.components.step_image_repository import StepImageRepository, published_digest
 from infra.config import Settings
 
 BUCKET_PURPOSES = ("data", "artifacts")
@@ -135,6 +135,7 @@ def _build_aws(settings: Settings) -> dict[str, Any]:
             database_host=database.host if database else pulumi.Output.from_input(""),
             database_password=database.password if database else pulumi.Output.secret(""),
             step_image_repository=steps.url,
+            step_image_digest=settings.pipelines.step_image_digest or published_digest(name, provider),
         ),
     )
 

@@ -70,10 +70,12 @@ class Registration:
 class PlatformMocks(pulumi.runtime.Mocks):
     """Answers resource registrations and invokes the way AWS and Kubernetes would."""
 
-    def __init__(self, region: str = "us-east-1", account: str = ACCOUNT_ID) -> None:
+    def __init__(self, region: str = "us-east-1", account: str = ACCOUNT_ID, step_image_pushed: bool = True) -> None:
         self.region = region
         # The caller's account (getCallerIdentity); another than the examples' shows what a real account refuses.
         self.account = account
+        # Whether the step image of this checkout's content tag is in the stack's ECR repository (ecr.getImage).
+        self.step_image_pushed = step_image_pushed
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
         state = dict(args.inputs)
@@ -149,6 +151,13 @@ class PlatformMocks(pulumi.runtime.Mocks):
         if token == "aws:eks/getAddonVersion:getAddonVersion":
             addon = args.args["addonName"]
             return {"addonName": addon, "kubernetesVersion": args.args.get("kubernetesVersion"), "version": ADDON_DEFAULT_VERSIONS[addon], "id": addon}, []
+        if token == "aws:ecr/getImage:getImage":
+            reference = f"{args.args['repositoryName']}:{args.args['imageTag']}"
+            if not self.step_image_pushed:
+                # As the provider answers: a failed invoke (the SDK raises it to the caller), not a broken RPC.
+                return {}, [("imageTag", f"ImageNotFoundException: the image {reference} does not exist")]
+            digest = f"sha256:{hashlib.sha256(reference.encode()).hexdigest()}"
+            return {"imageDigest": digest, "imageTags": [args.args["imageTag"]], "id": digest}, []
         raise NotImplementedError(f"offline preview has no answer for invoke {token}; add one to tooling/mocks.py")
 
 

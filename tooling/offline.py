@@ -119,12 +119,14 @@ def settings_of(stack: str, overrides: Mapping[str, Any] | None = None) -> tuple
         raise config.ConfigError(f"{stack_file(stack).relative_to(ROOT)}: {error}") from None
 
 
-def run(stack: str, overrides: Mapping[str, Any] | None = None) -> OfflineRun:
-    """Run the program for ``stack`` (config optionally overridden) under mocks."""
+def run(stack: str, overrides: Mapping[str, Any] | None = None, step_image_pushed: bool = True, preview: bool = False) -> OfflineRun:
+    """Run the program for ``stack`` (config optionally overridden) under mocks; ``step_image_pushed``: whether the
+    stack's ECR repository holds the step image of this checkout (as after the deploy workflow's push); ``preview``:
+    as `pulumi preview` runs it (dry run) instead of `pulumi up`."""
     flat, settings = settings_of(stack, overrides)
-    mocks = PlatformMocks(settings.aws_region)
+    mocks = PlatformMocks(settings.aws_region, step_image_pushed=step_image_pushed)
     monitor = RecordingMonitor(mocks)
-    pulumi.runtime.set_mocks(mocks, project=config.PROJECT, stack=stack, preview=False, monitor=monitor)
+    pulumi.runtime.set_mocks(mocks, project=config.PROJECT, stack=stack, preview=preview, monitor=monitor)
     pulumi.runtime.set_all_config(flat)
     outputs: dict[str, Any] = {}
 

@@ -271,12 +271,24 @@ def test_pipeline_upload_is_idempotent(step_image: dict[str, str]) -> None:
 
 
 def test_no_step_image_no_pipelines_and_the_output_says_why() -> None:
-    """Without a step image digest nothing is uploaded, and the stack output says what to do."""
-    run = offline.run("staging")
+    """`pulumi up` with no image of this checkout in the stack's repository (a first deploy) uploads nothing, and the
+    stack output says which tag to push."""
+    run = offline.run("staging", step_image_pushed=False)
     assert run.of_type("kubernetes:batch/v1:Job") == []
     assert run.outputs["pipelineVersion"].startswith("not deployed: no step image yet")
-    assert "pipelineStepImageDigest" in run.outputs["pipelineVersion"]
+    assert image.content_tag() in run.outputs["pipelineVersion"] and "pipelineStepImageDigest" in run.outputs["pipelineVersion"]
     assert run.outputs["stepImageRepository"].endswith("/mlp-staging-pipeline-steps")
+
+
+def test_previews_show_the_pipelines_without_a_digest_in_config() -> None:
+    """The committed staging stack (no digest in its file) declares both pipelines, pinned to the digest of the image
+    pushed under this checkout's content tag; a preview before that image is pushed keeps them, image unknown."""
+    run = offline.run("staging")
+    uploads = _uploads(run)
+    assert set(uploads) == {"fraud-detection-training", "model-drift"}
+    assert run.outputs["stepImage"].startswith(run.outputs["stepImageRepository"] + "@sha256:")
+    unpushed = offline.run("staging", step_image_pushed=False, preview=True)
+    assert {j.name for j in unpushed.of_type("kubernetes:batch/v1:Job")} == {j.name for j in run.of_type("kubernetes:batch/v1:Job")}
 
 
 def test_every_deployed_step_runs_the_stacks_image_by_digest(stack_runs: dict[str, offline.OfflineRun], step_image: dict[str, str]) -> None:
