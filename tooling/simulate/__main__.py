@@ -7,7 +7,6 @@ import argparse
 import sys
 
 from tooling import offline, render
-from tooling.simulate import STEP_IMAGE
 from tooling.simulate.report import simulate, simulate_destroy
 
 
@@ -20,7 +19,8 @@ def main(argv: list[str] | None = None) -> int:
     if root is None:
         print("simulate: no upstream sources (../shared/upstream is absent); run `make upstream` to fetch them into .upstream/")
         return 2
-    run = offline.run(args.stack, STEP_IMAGE)
+    # As the deploy workflow runs it: the step image pushed first, so the program finds it and declares the pipelines.
+    run = offline.run(args.stack)
     outcome = (simulate_destroy if args.destroy else simulate)(run, render.stack_objects(run, root), root)
     sys.stdout.write(outcome.text())
     return outcome.exit_code
