@@ -14,7 +14,7 @@ import yaml
 from infra import gpu, paths
 from infra.components.node_group import NODE_TEMPLATE
 from tooling import offline, render
-from tooling.simulate import names, scheduling
+from tooling.simulate import names, pods, scheduling
 from tooling.simulate.findings import Finding
 
 AWS_STACKS = [s for s in offline.STACKS if s != "local"]
@@ -101,12 +101,12 @@ def test_allocatable_follows_al2023_reservations() -> None:
 
 def test_quantities_and_pod_requests() -> None:
     """Requests are summed over containers and sidecars, the larger of that and any init step, limits and LimitRange filling gaps."""
-    assert [scheduling.quantity(q) for q in ("500m", "2Gi", "1e3", "1.5", 4)] == [0.5, 2 * 2**30, 1000, 1.5, 4]
+    assert [pods.quantity(q) for q in ("500m", "2Gi", "1e3", "1.5", 4)] == [0.5, 2 * 2**30, 1000, 1.5, 4]
     with pytest.raises(ValueError, match="'2Gx' is not a Kubernetes quantity"):
-        scheduling.quantity("2Gx")
+        pods.quantity("2Gx")
     spec = {"containers": [container("1", "1Gi"), {"name": "b", "resources": {"limits": {"cpu": "500m"}}}],
             "initContainers": [{"name": "sidecar", "restartPolicy": "Always", **container("100m", "0")}, container("4", "0")]}
-    assert scheduling.pod_requests(spec, {"memory": "256Mi"}) == {"cpu": 4.1, "memory": 2**30 + 256 * 2**20}
+    assert pods.pod_requests(spec, {"memory": "256Mi"}) == {"cpu": 4.1, "memory": 2**30 + 256 * 2**20}
 
 
 def test_node_selector_and_affinity_operators() -> None:
