@@ -243,6 +243,8 @@ class ClusterSettings(_Frozen):
     enable_spot_nodes: bool
     ci_runner_labels: tuple[str, ...]
     service_cidr: str = "172.20.0.0/16"
+    ci_deploy_role_arn: str = ""
+    ci_preview_role_arn: str = ""
 
     @field_validator("service_cidr")
     @classmethod
@@ -278,6 +280,18 @@ class ClusterSettings(_Frozen):
             if not re.match(r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/.+$", arn):
                 raise ValueError(f"'{arn}' is not an IAM role or user ARN (arn:aws:iam::123456789012:role/name)")
         return value
+
+    @field_validator("ci_deploy_role_arn", "ci_preview_role_arn")
+    @classmethod
+    def _ci_role(cls, value: str) -> str:
+        if value and not re.match(r"^arn:aws[a-z-]*:iam::\d{12}:role/.+$", value):
+            raise ValueError(f"'{value}' is not an IAM role ARN (arn:aws:iam::123456789012:role/name), or empty")
+        return value
+
+    @property
+    def admin_principals(self) -> tuple[str, ...]:
+        """Who gets cluster-admin: the people of clusterAdminArns and the deploy workflow's role."""
+        return tuple(dict.fromkeys((*self.cluster_admin_arns, *((self.ci_deploy_role_arn,) if self.ci_deploy_role_arn else ()))))
 
     @field_validator("ci_runner_labels")
     @classmethod
@@ -417,7 +431,7 @@ GROUPS: dict[str, dict[str, str]] = {
                                                 "existingVpcId", "existingPrivateSubnetIds", "existingPublicSubnetIds")},
     "cluster": {key: to_snake(key) for key in ("kubernetesVersion", "endpointPublicAccess", "publicAccessCidrs", "clusterAdminArns",
                                                 "logRetentionDays", "kubeconfigContext", "enableGpuNodes", "enableSpotNodes",
-                                                "ciRunnerLabels", "serviceCidr")},
+                                                "ciRunnerLabels", "serviceCidr", "ciDeployRoleArn", "ciPreviewRoleArn")},
     "database": {"database": "kind", "rdsInstanceClass": "instance_class", "rdsBackupRetentionDays": "backup_retention_days",
                  "rdsMultiAz": "multi_az"},
     "pipelines": {"pipelineSchedule": "schedule", "pipelineStepImageDigest": "step_image_digest", "driftSchedule": "drift_schedule",
@@ -615,6 +629,9 @@ class Settings(_Frozen):
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
             raise _invalid("nodeGroups", f"node group names must be unique, {duplicates} repeat")
+        if self.is_aws and not self.cluster.admin_principals:
+            raise _invalid("clusterAdminArns", "no one would reach the cluster's API (EKS access entries only); list your role "
+                                               "in clusterAdminArns, or the deploy workflow's in ciDeployRoleArn")
         if not any(group.role == "system" for group in self.enabled_node_groups):
             raise _invalid("nodeGroups", "no enabled system node group; add an ON_DEMAND group with role system")
         if self.is_aws and not any(group.role == "cpu" for group in self.enabled_node_groups):

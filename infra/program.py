@@ -21,7 +21,7 @@ from infra.components.node_group import NodeGroup
 from infra.components.rds_postgres import RdsPostgres
 from infra.components.secure_bucket import SecureBucket
 from infra.components.step_image_repository import StepImageRepository, published_digest
-from infra.config import Settings
+from infra.config import PROJECT, Settings
 
 BUCKET_PURPOSES = ("data", "artifacts")
 
@@ -40,14 +40,21 @@ def _build_aws(settings: Settings) -> dict[str, Any]:
     provider = aws.Provider("aws", region=settings.aws_region, default_tags=aws.ProviderDefaultTagsArgs(tags=settings.base_tags))
     opts = pulumi.ResourceOptions(providers={"aws": provider})
 
-    # Nothing is declared into an account the stack file's example values do not belong to.
-    refused = example_values.refusals(settings, aws.get_caller_identity(opts=pulumi.InvokeOptions(provider=provider)).account_id)
+    # Nothing is declared into an account the stack file's example values do not belong to, nor by a principal
+    # that would have no access to the cluster it creates.
+    identity = aws.get_caller_identity(opts=pulumi.InvokeOptions(provider=provider))
+    refused = example_values.refusals(settings, identity.account_id)
+    session = aws.iam.get_session_context(arn=identity.arn, opts=pulumi.InvokeOptions(provider=provider))
+    allowed = (*settings.cluster.admin_principals, settings.cluster.ci_preview_role_arn)
+    if session.issuer_arn not in allowed:
+        refused.append(f"{PROJECT}:clusterAdminArns: {session.issuer_arn}, who runs this, gets no access entry of the cluster "
+                       "(access comes from config only); add it to clusterAdminArns, or run as ciDeployRoleArn")
     if refused:
         raise pulumi.RunError("; ".join(refused))
     caller = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(provider=provider))
     network = Network(name, settings.network, settings.availability_zones, settings.name, settings.aws_region, opts)
     cluster = EksCluster(name, settings.cluster, settings.name, settings.aws_region, settings.protect, network.private_subnet_ids,
-                         caller.arn, caller.account_id, opts)
+                         caller.account_id, opts)
 
     s3_key = EncryptionKey(f"{name}-s3", f"S3 encryption for {name}", settings.protect, opts)
     account_id = caller.account_id

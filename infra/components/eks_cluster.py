@@ -18,6 +18,8 @@ from infra.config import ClusterSettings
 
 CONTROL_PLANE_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+# Reads every object, Secrets included (Helm keeps releases in Secrets): what `pulumi preview` needs, no writes.
+ADMIN_VIEW_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSAdminViewPolicy"
 CLUSTER_ROLE_POLICIES = ("arn:aws:iam::aws:policy/AmazonEKSClusterPolicy",)
 # Nodes get only what the kubelet, the CNI and image pulls need. Workloads
 # reach S3 through their own IRSA roles, never through the node role.
@@ -57,7 +59,6 @@ class EksCluster(pulumi.ComponentResource):
         region: str,
         protect: bool,
         private_subnet_ids: list[pulumi.Output[str]],
-        deployer_arn: pulumi.Input[str],
         account_id: pulumi.Input[str],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
@@ -119,12 +120,14 @@ class EksCluster(pulumi.ComponentResource):
             ),
         )
 
-        admins = list(cluster_settings.cluster_admin_arns)
-        # The deploying session's role (not its STS session ARN) gets cluster-admin.
-        deployer_role = aws.iam.get_session_context_output(arn=deployer_arn, opts=pulumi.InvokeOutputOptions(parent=self))
-        principals: list[tuple[str, pulumi.Input[str]]] = [("deployer", deployer_role.issuer_arn)]
-        principals += [(f"admin-{index}", arn) for index, arn in enumerate(admins)]
-        for label, principal in principals:
+        # Access comes from config only (clusterAdminArns, ciDeployRoleArn, ciPreviewRoleArn), never from whoever
+        # runs pulumi: a preview by the CI's read-only role and a deploy after a person's change nothing.
+        principals = [(f"admin-{index}", arn, CLUSTER_ADMIN_POLICY) for index, arn in enumerate(cluster_settings.cluster_admin_arns)]
+        if cluster_settings.ci_deploy_role_arn:
+            principals.append(("ci-deploy", cluster_settings.ci_deploy_role_arn, CLUSTER_ADMIN_POLICY))
+        if cluster_settings.ci_preview_role_arn:
+            principals.append(("ci-preview", cluster_settings.ci_preview_role_arn, ADMIN_VIEW_POLICY))
+        for label, principal, policy in principals:
             entry = aws.eks.AccessEntry(
                 f"{name}-{label}", cluster_name=cluster.name, principal_arn=principal, type="STANDARD", opts=child
             )
@@ -132,7 +135,7 @@ class EksCluster(pulumi.ComponentResource):
                 f"{name}-{label}",
                 cluster_name=cluster.name,
                 principal_arn=entry.principal_arn,
-                policy_arn=CLUSTER_ADMIN_POLICY,
+                policy_arn=policy,
                 access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
                 opts=child,
             )

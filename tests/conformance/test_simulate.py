@@ -8,7 +8,6 @@ each asserts the exact finding line, with the waves read from the plan.
 from __future__ import annotations
 
 import copy
-import re
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,7 @@ from tooling.mocks import Registration
 from tooling.simulate import __main__ as cli
 from tooling.simulate import awaits, destroy, order, reachability, references
 from tooling.simulate.engine import Plan
-from tooling.simulate.report import simulate, simulate_destroy, waves_lines
+from tooling.simulate.report import readme_block, simulate, simulate_destroy, waves_lines, with_waves
 
 ROOT = Path(__file__).resolve().parents[2]
 def copies(stack_runs: dict, stack_objects: dict, stack: str = "staging") -> tuple[offline.OfflineRun, list[render.Rendered]]:
@@ -225,10 +224,10 @@ def test_scheduling_and_names_are_wired(stack_runs: dict, stack_objects: dict, u
 def test_readme_shows_the_staging_waves(stack_runs: dict, stack_objects: dict, upstream: Path) -> None:
     """The README's waves are what `make simulate STACK=staging` prints (the docs cannot drift)."""
     readme = (ROOT / "README.md").read_text()
-    section = readme.split("## What a real `pulumi up` does", 1)[1].split("\n## ", 1)[0]
-    (block,) = re.findall(r"```text\n(.*?)```", section, re.S)
     plan = Plan(stack_runs["staging"], stack_objects["staging"], upstream)
-    assert block == "\n".join(waves_lines(plan)) + "\n", "README waves differ: paste `make simulate STACK=staging`'s waves into it"
+    assert readme_block(readme) == "```text\n" + "\n".join(waves_lines(plan)) + "\n```", \
+        "README waves differ: run `.venv-infra/bin/python -m tooling.simulate --stack staging --readme`"
+    assert with_waves(readme, plan) == readme
 
 
 def test_cli_without_upstream_says_so(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:

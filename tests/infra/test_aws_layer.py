@@ -120,7 +120,28 @@ def test_cluster_control_plane(aws_run: offline.OfflineRun) -> None:
     assert log_group.inputs["retentionInDays"] == settings.cluster.log_retention_days
     assert log_group.urn.split("::")[-1] in {d.split("::")[-1] for d in cluster.dependencies}
     entries = aws_run.of_type("aws:eks/accessPolicyAssociation:AccessPolicyAssociation")
-    assert {e.inputs["policyArn"] for e in entries} == {"arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"}
+    admin, view = (f"arn:aws:eks::aws:cluster-access-policy/{p}" for p in ("AmazonEKSClusterAdminPolicy", "AmazonEKSAdminViewPolicy"))
+    granted = {e.inputs["principalArn"]: e.inputs["policyArn"] for e in entries}
+    assert granted == {**dict.fromkeys(settings.cluster.admin_principals, admin), settings.cluster.ci_preview_role_arn: view}
+    assert settings.cluster.ci_deploy_role_arn in granted and settings.cluster.ci_preview_role_arn
+
+
+def test_access_entries_do_not_depend_on_who_runs_pulumi(monkeypatch) -> None:
+    """The same entries whoever deploys (a person of clusterAdminArns or the CI's role): a preview shows no change of
+    access, and a CI deploy after a person's swaps nothing; a principal with no entry is refused before anything exists."""
+    from tooling import mocks
+
+    def entries(issuer: str) -> dict[str, str]:
+        monkeypatch.setattr(mocks, "DEPLOYER_ROLE", issuer)
+        run = offline.run("staging", {"clusterAdminArns": [PERSON]})
+        return {e.name: e.inputs for e in run.of_type("aws:eks/accessEntry:AccessEntry")}
+
+    assert entries(PERSON) == entries(mocks.DEPLOYER_ROLE) and len(entries(PERSON)) == 3
+    with pytest.raises(Exception, match="clusterAdminArns: arn:aws:iam::123456789012:role/someone-else, who runs this, gets no access entry"):
+        entries("arn:aws:iam::123456789012:role/someone-else")
+
+
+PERSON = "arn:aws:iam::123456789012:role/platform-admins"
 
 
 def test_addons_and_network_policy_enforcement(aws_run: offline.OfflineRun) -> None:

@@ -149,6 +149,8 @@ BAD_CONFIGS = [
                  "servingStorageUri": "", "servingPredictorName": ""}, r"mlplatform:gitops.*servingOwner must be stack"),
     ("prod", {"ciRunnerLabels": ["ubuntu-24.04"]}, r"mlplatform:ciRunnerLabels.*cannot reach this cluster's API"),
     ("staging", {"ciRunnerLabels": ["ubuntu 24.04"]}, r"ciRunnerLabels.*not a runner label"),
+    ("staging", {"ciDeployRoleArn": "", "clusterAdminArns": []}, r"mlplatform:clusterAdminArns.*no one would reach the cluster's API"),
+    ("staging", {"ciPreviewRoleArn": "platform-preview"}, r"mlplatform:ciPreviewRoleArn = \"platform-preview\": .*not an IAM role ARN"),
     ("prod", {"enableSpotNodes": False}, r"mlplatform:enableSpotNodes.*no enabled node group has role cpu.*add an ON_DEMAND group with role cpu"),
     ("staging", {"serviceCidr": "10.20.0.0/16"}, r"mlplatform:serviceCidr.*overlaps vpcCidr 10.20.0.0/16"),
     ("staging", {"serviceCidr": "100.64.0.0/16"}, r"mlplatform:serviceCidr = \"100.64.0.0/16\": EKS takes a /12 to /24 block inside 10.0.0.0/8"),
@@ -232,12 +234,13 @@ def test_example_values_are_refused_in_any_account_but_the_examples() -> None:
         runpy.run_path(str(ROOT / "infra" / "__main__.py"), run_name="__main__")
     message = str(raised.value)
     assert "\n" not in message
-    for key in ("publicAccessCidrs[0]", "servingStorageUri", "servingDomain", "servingCertificateArn"):
+    for key in ("publicAccessCidrs[0]", "servingStorageUri", "servingDomain", "servingCertificateArn", "ciDeployRoleArn"):
         assert f"mlplatform:{key} = " in message, key
     assert "names account 123456789012, not the deploying account 210987654321" in message
     assert "documentation range" in message and "example domain" in message
     assert [r.type for r in monitor.registrations] == ["pulumi:providers:aws"]
     own = {"publicAccessCidrs": ["198.18.0.0/15"], "servingDomain": "models.staging.acme.io", "servingStorageUri": "",
-           "servingCertificateArn": "arn:aws:acm:us-east-1:210987654321:certificate/0f0e0d0c-0007-4b3a-9c8d-7e6f5a4b3c2d"}
+           "servingCertificateArn": "arn:aws:acm:us-east-1:210987654321:certificate/0f0e0d0c-0007-4b3a-9c8d-7e6f5a4b3c2d",
+           "ciDeployRoleArn": "arn:aws:iam::210987654321:role/deploy", "ciPreviewRoleArn": "arn:aws:iam::210987654321:role/preview"}
     assert example_values.refusals(offline.settings_of("staging", own)[1], "210987654321") == []
     assert example_values.refusals(offline.settings_of("staging")[1], example_values.EXAMPLE_ACCOUNT) == []

@@ -7,13 +7,17 @@ import argparse
 import sys
 
 from tooling import offline, render
-from tooling.simulate.report import simulate, simulate_destroy
+from tooling.simulate.engine import Plan
+from tooling.simulate.report import simulate, simulate_destroy, with_waves
+
+README = offline.ROOT / "README.md"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tooling.simulate", description=__doc__)
     parser.add_argument("--stack", required=True, choices=offline.available_stacks(), help="a stack file under stacks/")
     parser.add_argument("--destroy", action="store_true", help="simulate `pulumi destroy` instead of `pulumi up`")
+    parser.add_argument("--readme", action="store_true", help="write the stack's waves into README.md's section (staging's are there)")
     args = parser.parse_args(argv)
     root = render.upstream_root()
     if root is None:
@@ -21,7 +25,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     # As the deploy workflow runs it: the step image pushed first, so the program finds it and declares the pipelines.
     run = offline.run(args.stack)
-    outcome = (simulate_destroy if args.destroy else simulate)(run, render.stack_objects(run, root), root)
+    objects = render.stack_objects(run, root)
+    if args.readme:
+        README.write_text(with_waves(README.read_text(), Plan(run, objects, root)))
+        print(f"{README.name}: the waves of {args.stack} written")
+        return 0
+    outcome = (simulate_destroy if args.destroy else simulate)(run, objects, root)
     sys.stdout.write(outcome.text())
     return outcome.exit_code
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -144,3 +145,23 @@ def simulate_destroy(run: offline.OfflineRun, objects: list[render.Rendered], ro
                    "unprotect them (pulumi state unprotect) only to really delete the stack")
         lines.append(refused)
     return Outcome(lines, sorted(set(teardown.findings)), refused, teardown.must)
+
+
+# The README section that shows staging's waves, and the fenced block in it that holds them.
+README_SECTION = "## What a real `pulumi up` does"
+_BLOCK = re.compile(r"```text\n.*?```", re.S)
+
+
+def readme_block(readme: str) -> str:
+    """The waves block of README_SECTION."""
+    section = readme.split(README_SECTION, 1)[1].split("\n## ", 1)[0]
+    (block,) = _BLOCK.findall(section)
+    return block
+
+
+def with_waves(readme: str, plan: Plan) -> str:
+    """``readme`` with README_SECTION's block replaced by ``plan``'s waves."""
+    head, rest = readme.split(README_SECTION, 1)
+    section, sep, tail = rest.partition("\n## ")
+    section = _BLOCK.sub(lambda _: "```text\n" + "\n".join(waves_lines(plan)) + "\n```", section, count=1)
+    return head + README_SECTION + section + sep + tail
