@@ -195,3 +195,25 @@ def test_without_upstream_sources_conformance_skips_locally_and_fails_in_ci(monk
     monkeypatch.setenv(conftest.REQUIRE_UPSTREAM, "1")
     with pytest.raises(pytest.fail.Exception, match="MLPLATFORM_REQUIRE_UPSTREAM is set and no upstream sources"):
         conftest.upstream_or_skip()
+
+
+REGION = re.compile(r"^\$\{\{ fromJSON\(needs\.runners\.outputs\.regions\)(?:\[(?:matrix|inputs)\.stack\]|\.(?P<stack>[\w-]+)) \}\}$")
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_each_job_gets_credentials_in_its_stacks_region(name: str) -> None:
+    """No workflow writes a region: each AWS credential step takes the region of the stack its job reaches, from the
+    stack file (tooling/ci_runners.py --regions), as its runs-on takes that stack's runner."""
+    from tooling import ci_runners
+
+    workflow = load(name)
+    for job in workflow["jobs"].values():
+        for step in job.get("steps", []):
+            if step.get("uses", "").startswith("aws-actions/configure-aws-credentials@"):
+                match = REGION.match(step["with"]["aws-region"])
+                assert match, step["with"]["aws-region"]
+                runs_on = RUNS_ON.match(job["runs-on"])
+                assert runs_on and runs_on.group("stack") == match.group("stack"), job["runs-on"]
+    assert set(ci_runners.regions()) == set(ci_runners.runner_labels()) and ci_runners.regions()["staging"] == "us-east-1"
+    (labeller,) = load("runners.yml")["jobs"].values()
+    assert any(step.get("run", "").endswith("python -m tooling.ci_runners --regions)\" >> \"$GITHUB_OUTPUT\"") for step in labeller["steps"])
