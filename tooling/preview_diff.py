@@ -56,6 +56,15 @@ class Diff:
                 found.append((resource, keys))
         return found
 
+    def maybe_replaced(self, rules: replacements.Rules) -> list[tuple[dict, list[str]]]:
+        """Changed resources the provider may replace: no key known to force it, some whose effect is not known."""
+        found = []
+        for resource, changes in self.changed:
+            forced = {key: rules.forces_replacement(resource["type"], key) for key, _, _ in changes}
+            if not any(forced.values()) and None in forced.values():
+                found.append((resource, [key for key, force in forced.items() if force is None]))
+        return found
+
 
 def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
     """Nested inputs as ``{"a.b[0].c": leaf}``."""
@@ -120,10 +129,14 @@ def _attention(result: Diff, rules: replacements.Rules) -> list[str]:
                 for r, keys in replaced if r["type"] in STATEFUL]
     stateful += [f"- **delete** `{r['type']}` **{r['name']}**" + (" (protected: `pulumi up` will refuse)" if r.get("protect") else "")
                  for r in result.removed if r["type"] in STATEFUL]
+    # Without the provider's schema a change of a stateful or cluster-level resource may be a replacement: listed here too.
+    stateful += [f"- **update or replace** `{r['type']}` **{r['name']}** (by `{'`, `'.join(keys)}`: no provider schema to tell)"
+                 + (": protected, so a replacement would be refused" if r.get("protect") else "")
+                 for r, keys in result.maybe_replaced(rules) if r["type"] in STATEFUL]
     others = [f"- **replace** `{r['type']}` **{r['name']}** (by `{'`, `'.join(keys)}`)" for r, keys in replaced if r["type"] not in STATEFUL]
     lines = []
     if stateful:
-        lines += ["### ⚠️ Stateful resources replaced or deleted", ""] + stateful + [""]
+        lines += ["### ⚠️ Stateful resources replaced or deleted (or, without a schema, maybe replaced)", ""] + stateful + [""]
     if others:
         lines += ["### Replaced", ""] + others + [""]
     if rules.missing:

@@ -169,6 +169,22 @@ def test_without_a_schema_replacements_are_unknown_not_guessed(tmp_path) -> None
     assert "replaced)" not in text
 
 
+def test_without_a_schema_stateful_changes_still_come_first_under_the_warning(tmp_path) -> None:
+    """No provider schema: moving staging's zones lists the cluster and node groups first, under the warning header, as
+    maybe replaced (not buried among 15 "update or replace" entries); a change of no stateful resource adds no header."""
+    rules = replacements.load(tmp_path, {"aws": "7.51.1"})
+    base = snap("staging")
+    zones = {"availabilityZones": ["us-east-1a", "us-east-1b", "us-east-1d"]}
+    text = preview_diff.report("staging", base, offline.run("staging", zones), "`base`", rules)
+    header = text.index("### ⚠️ Stateful resources replaced or deleted (or, without a schema, maybe replaced)")
+    warned = text[header:text.index("\n### ", header + 1)]
+    assert header < text.index("### Changed")
+    assert "- **update or replace** `aws:eks/nodeGroup:NodeGroup` **mlp-staging-system** (by `subnetIds" in warned
+    assert "no provider schema to tell" in warned and "`aws:ec2/subnet:Subnet`" not in warned
+    quiet = preview_diff.report("staging", base, offline.run("staging", {"servingMaxReplicas": 5}), "`base`", rules)
+    assert "⚠️" not in quiet
+
+
 def test_a_changed_secret_shows_as_changed_and_masked(tmp_path) -> None:
     """MLflow's config Secret changes with basic auth off: listed as "secret changed", no value, no digest."""
     run = offline.run("staging", {"mlflowBasicAuth": False})
