@@ -217,3 +217,14 @@ def test_each_job_gets_credentials_in_its_stacks_region(name: str) -> None:
     assert set(ci_runners.regions()) == set(ci_runners.runner_labels()) and ci_runners.regions()["staging"] == "us-east-1"
     (labeller,) = load("runners.yml")["jobs"].values()
     assert any(step.get("run", "").endswith("python -m tooling.ci_runners --regions)\" >> \"$GITHUB_OUTPUT\"") for step in labeller["steps"])
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_the_pulumi_cli_is_the_sdks_version(name: str) -> None:
+    """Every workflow installs the Pulumi CLI at the version of the SDK the program is locked to (requirements/infra.lock),
+    never whatever is latest on the day."""
+    (locked,) = re.findall(r"^pulumi==([\d.]+)", (WORKFLOWS.parents[1] / "requirements" / "infra.lock").read_text(), re.M)
+    for job in load(name)["jobs"].values():
+        for step in job.get("steps", []):
+            if step.get("uses", "").startswith("pulumi/actions@"):
+                assert step["with"]["pulumi-version"] == locked, step
