@@ -42,3 +42,26 @@ def test_mlserver_image_is_the_tested_version() -> None:
     requirements = (paths.ROOT / "requirements" / "ml.txt").read_text()
     assert f"mlserver=={versions.MLSERVER_VERSION}" in requirements
     assert versions.IMAGES["mlserver"].endswith(f":{versions.MLSERVER_VERSION}")
+
+
+def test_pins_that_move_together_agree(upstream: Path) -> None:
+    """Each pin's lockstep partners (README "Upgrading"): the autoscaler's minor is every AWS stack's Kubernetes minor and
+    the Pod Security and render versions'; the KFP SDK is the KFP backend's version; KServe's three charts are one release."""
+    from infra.components.platform_namespace import PSA_VERSION
+    from tooling import offline, render
+
+    chart = yaml.safe_load((upstream / versions.CLUSTER_AUTOSCALER.upstream_dir / "Chart.yaml").read_text())
+    minor = versions.CLUSTER_AUTOSCALER_KUBERNETES_MINOR
+    assert str(chart["appVersion"]).rsplit(".", 1)[0] == minor, f"cluster-autoscaler {chart['appVersion']} is not for Kubernetes {minor}"
+    for stack in offline.STACKS:
+        settings = offline.settings_of(stack)[1]
+        if settings.is_aws:
+            assert settings.cluster.kubernetes_version == minor, f"{stack}: EKS {settings.cluster.kubernetes_version}, autoscaler for {minor}"
+    assert PSA_VERSION == f"v{minor}" and render.KUBERNETES_VERSION.startswith(f"{minor}.")
+    requirements = {name: (paths.ROOT / "requirements" / name).read_text() for name in ("steps.txt", "ml.txt", "ml.lock", "steps.lock")}
+    for name in ("steps.txt", "ml.lock", "steps.lock"):
+        assert re.search(rf"^kfp=={re.escape(versions.KFP_VERSION)}\b", requirements[name], re.M), name
+    assert f"kfp-kubernetes=={versions.KFP_VERSION}" in requirements["ml.txt"]
+    mlflow = {re.search(r"^mlflow(?:\[\w+\])?==([\d.]+)", requirements[name], re.M).group(1) for name in ("ml.txt", "steps.txt")}
+    assert mlflow == {versions.IMAGES["mlflow"].split(":v", 1)[1].split("-", 1)[0]}, (mlflow, versions.IMAGES["mlflow"])
+    assert len({versions.KSERVE_CRD.version, versions.KSERVE_RESOURCES.version, versions.KSERVE_RUNTIME_CONFIGS.version}) == 1
