@@ -23,7 +23,7 @@ export PATH := $(CURDIR)/.bin:$(PATH)
 # the environments and in ignored __pycache__ folders.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: help setup demo test test-infra test-ml lint preview diff policy simulate compile bench upstream lock step-image provider-schemas check-kfp-mysql-tls clean
+.PHONY: help setup demo test test-infra test-ml lint preview diff policy bootstrap-preview simulate compile bench upstream lock step-image provider-schemas check-kfp-mysql-tls clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -87,7 +87,7 @@ test-ml: $(ML)/.installed $(INFRA)/.installed .bin/helm ## the pipeline, demo an
 	$(ML)/bin/python -m pytest -n 2 --dist loadgroup --no-loadscope-reorder tests/ml
 
 lint: $(INFRA)/.installed ## ruff over the Python code
-	$(INFRA)/bin/ruff check infra tooling policies pipelines demo tests scripts benchmarks
+	$(INFRA)/bin/ruff check infra bootstrap tooling policies pipelines demo tests scripts benchmarks
 
 preview: $(INFRA)/.installed ## offline preview of STACK (default staging), with resource names
 	$(INFRA)/bin/python -m tooling.preview --stack $(STACK) --names
@@ -105,6 +105,9 @@ provider-schemas: $(INFRA)/.installed ## the providers' replace-on-change inputs
 		pulumi plugin install resource "$$provider" "$$version" >/dev/null && \
 		pulumi package get-schema "$$provider@$$version" | $(INFRA)/bin/python -m tooling.replacements extract --provider "$$provider" --version "$$version" || exit 1; \
 	done
+
+bootstrap-preview: $(INFRA)/.installed ## offline preview and policy report of the once-per-account program (bootstrap/)
+	$(INFRA)/bin/python -m bootstrap.offline
 
 policy: $(INFRA)/.installed ## the policy pack's report for every stack (offline)
 	$(INFRA)/bin/python -m tooling.policy_report

@@ -9,7 +9,7 @@ stack outputs. Tests, the preview and the benchmarks all go through here.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,7 +52,8 @@ class OfflineRun:
         return dict(sorted(counts.items()))
 
 
-def _encode(value: Any) -> str:
+def encode(value: Any) -> str:
+    """A config value as the CLI hands it to a program (strings as they are, the rest as JSON)."""
     return value if isinstance(value, str) else json.dumps(value)
 
 
@@ -97,14 +98,14 @@ def _read_stack_file(path: Path) -> dict[str, Any]:
 def stack_config(stack: str, overrides: Mapping[str, Any] | None = None) -> dict[str, str]:
     """The flat ``mlplatform:key`` -> string map the CLI would hand the program."""
     project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
-    flat = {f"{config.PROJECT}:{key}": _encode(decl["default"]) for key, decl in project.get("config", {}).items()}
+    flat = {f"{config.PROJECT}:{key}": encode(decl["default"]) for key, decl in project.get("config", {}).items()}
     path = stack_file(stack)
     if not path.exists():
         raise config.ConfigError(f"no stack file {path.relative_to(ROOT)}; stacks are {', '.join(available_stacks())}")
     for key, value in _read_stack_file(path).items():
-        flat[key] = _encode(value)
+        flat[key] = encode(value)
     for key, value in (overrides or {}).items():
-        flat[f"{config.PROJECT}:{key}"] = _encode(value)
+        flat[f"{config.PROJECT}:{key}"] = encode(value)
     return flat
 
 
@@ -125,14 +126,20 @@ def run(stack: str, overrides: Mapping[str, Any] | None = None, step_image_pushe
     as `pulumi preview` runs it (dry run) instead of `pulumi up`."""
     flat, settings = settings_of(stack, overrides)
     mocks = PlatformMocks(settings.aws_region, step_image_pushed=step_image_pushed)
+    resources, outputs = run_program(config.PROJECT, stack, flat, lambda: program.build(config.load()), mocks, preview)
+    return OfflineRun(stack=stack, settings=settings, resources=resources, outputs=outputs)
+
+
+def run_program(project: str, stack: str, flat: Mapping[str, str], build: Callable[[], Mapping[str, Any]], mocks: PlatformMocks,
+                preview: bool = False) -> tuple[list[Registration], dict[str, Any]]:
+    """Run a Pulumi program (``build`` declares it and returns its exports) under ``mocks``: its registrations and outputs."""
     monitor = RecordingMonitor(mocks)
-    pulumi.runtime.set_mocks(mocks, project=config.PROJECT, stack=stack, preview=preview, monitor=monitor)
-    pulumi.runtime.set_all_config(flat)
+    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=preview, monitor=monitor)
+    pulumi.runtime.set_all_config(dict(flat))
     outputs: dict[str, Any] = {}
 
     def main() -> Any:
-        exports = program.build(config.load())
-        return pulumi.Output.from_input(exports).apply(outputs.update).future()
+        return pulumi.Output.from_input(build()).apply(outputs.update).future()
 
     _sync_await(run_pulumi_func(main))
-    return OfflineRun(stack=stack, settings=settings, resources=list(monitor.registrations), outputs=outputs)
+    return list(monitor.registrations), outputs

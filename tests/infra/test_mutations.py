@@ -91,6 +91,8 @@ FIXED_BY_THE_PROGRAM = {
     "rds-force-ssl": "components/rds_postgres.py: the parameter group's rds.force_ssl",
     "iam-no-wildcard-admin": "iam/: every policy names its actions and resources",
     "irsa-trust-scoped": "components/irsa_role.py: StringEquals on :sub and :aud",
+    "github-oidc-trust-scoped": "bootstrap/account.py github_trust: StringEquals on the repository's exact subjects and :aud "
+                                "(a bootstrap config cannot widen it: tests/infra/test_bootstrap.py plants the wildcard)",
     "namespace-pod-security-labels": "namespaces.py: the levels table",
     "namespace-default-deny": "components/platform_namespace.py: default-deny in every namespace",
     "containers-restricted": "workload_security.py and the charts' values",

@@ -81,6 +81,19 @@ RDS = {"storageEncrypted": True, "kmsKeyId": "arn:aws:kms:us-east-1:1:key/k", "p
 TRUST = {"Statement": [{"Effect": "Allow", "Action": "sts:AssumeRoleWithWebIdentity", "Principal": {"Federated": "arn"},
                         "Condition": {"StringEquals": {"oidc/id/X:sub": "system:serviceaccount:mlflow:mlflow",
                                                        "oidc/id/X:aud": "sts.amazonaws.com"}}}]}
+GITHUB = "token.actions.githubusercontent.com"
+GITHUB_TRUST = {"Statement": [{"Effect": "Allow", "Action": "sts:AssumeRoleWithWebIdentity",
+                               "Principal": {"Federated": f"arn:aws:iam::1:oidc-provider/{GITHUB}"},
+                               "Condition": {"StringEquals": {f"{GITHUB}:sub": ["repo:o/r:environment:staging", "repo:o/r:environment:prod"],
+                                                              f"{GITHUB}:aud": "sts.amazonaws.com"}}}]}
+
+
+def github_trust(**condition: Any) -> dict:
+    statement = json.loads(json.dumps(GITHUB_TRUST["Statement"][0]))
+    statement["Condition"] = condition
+    return {"assumeRolePolicy": json.dumps({"Statement": [statement]})}
+
+
 POD = {
     "securityContext": {"runAsNonRoot": True, "runAsUser": 10001, "seccompProfile": {"type": "RuntimeDefault"}},
     "containers": [{"name": "c", "image": "ghcr.io/mlflow/mlflow:v3.17.2",
@@ -122,6 +135,15 @@ RESOURCE_CASES = [
     ("irsa-trust-scoped", "aws:iam/role:Role", {"assumeRolePolicy": json.dumps(TRUST)},
      {"assumeRolePolicy": json.dumps({"Statement": [{**TRUST["Statement"][0], "Condition": {"StringLike": {"oidc/id/X:sub": "system:serviceaccount:*"}}}]})},
      "dev"),
+    ("github-oidc-trust-scoped", "aws:iam/role:Role", {"assumeRolePolicy": json.dumps(GITHUB_TRUST)},
+     github_trust(StringLike={f"{GITHUB}:sub": "repo:o/r:*"}, StringEquals={f"{GITHUB}:aud": "sts.amazonaws.com"}), "dev"),
+    ("github-oidc-trust-scoped", "aws:iam/role:Role", {"assumeRolePolicy": json.dumps(GITHUB_TRUST)},
+     github_trust(StringEquals={f"{GITHUB}:sub": ["repo:o/r:environment:prod", "repo:other/r:pull_request"], f"{GITHUB}:aud": "sts.amazonaws.com"}),
+     "dev"),
+    ("github-oidc-trust-scoped", "aws:iam/role:Role", {"assumeRolePolicy": json.dumps(GITHUB_TRUST)},
+     github_trust(StringEquals={f"{GITHUB}:sub": "repo:o/r:environment:prod"}), "dev"),
+    ("irsa-trust-scoped", "aws:iam/role:Role", {"assumeRolePolicy": json.dumps(GITHUB_TRUST)},
+     {"assumeRolePolicy": json.dumps({"Statement": [{**TRUST["Statement"][0], "Condition": {}}]})}, "dev"),
     ("stateful-resources-protected", "aws:s3/bucket:Bucket", {"bucket": "b"}, {"bucket": "b"}, "prod"),
     ("namespace-pod-security-labels", "kubernetes:core/v1:Namespace",
      {"metadata": {"name": "n", "labels": {f"pod-security.kubernetes.io/{m}": "restricted" for m in ("enforce", "audit", "warn")}}},

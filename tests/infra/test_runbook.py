@@ -31,7 +31,7 @@ def test_every_target_key_path_and_module_the_runbook_names_exists(title: str) -
     named_targets = set(re.findall(r"\bmake ([a-z][\w-]*)", text))
     named_keys = {key.split("[")[0] for key in re.findall(r"mlplatform:([A-Za-z]+(?:\[\d+\])?)", text)}
     named_keys |= {key for key in re.findall(r"`([a-z][A-Za-z]+)`", text) if key in keys or key.endswith(("Arn", "Arns", "Cidrs", "Access"))}
-    paths = {p.rstrip(".,:;)") for p in re.findall(r"\b((?:infra|tooling|scripts|stacks|requirements|pipelines|tests|charts|policies|\.github)/[\w./-]+)", text)}
+    paths = {p.rstrip(".,:;)") for p in re.findall(r"\b((?:infra|bootstrap|tooling|scripts|stacks|requirements|pipelines|tests|charts|policies|\.github)/[\w./-]+)", text)}
     modules = set(re.findall(r"python -m ([\w.]+)", text))
     assert named_targets <= targets, named_targets - targets
     assert named_keys <= keys, named_keys - keys
