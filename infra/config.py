@@ -245,6 +245,7 @@ class ClusterSettings(_Frozen):
     service_cidr: str = "172.20.0.0/16"
     ci_deploy_role_arn: str = ""
     ci_preview_role_arn: str = ""
+    ci_runner_security_group_id: str = ""
 
     @field_validator("service_cidr")
     @classmethod
@@ -279,6 +280,13 @@ class ClusterSettings(_Frozen):
         for arn in value:
             if not re.match(r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/.+$", arn):
                 raise ValueError(f"'{arn}' is not an IAM role or user ARN (arn:aws:iam::123456789012:role/name)")
+        return value
+
+    @field_validator("ci_runner_security_group_id")
+    @classmethod
+    def _runner_group(cls, value: str) -> str:
+        if value and not re.match(r"^sg-[0-9a-f]{8,17}$", value):
+            raise ValueError("not a security group id (sg- followed by 8 or 17 hex digits), or empty")
         return value
 
     @field_validator("ci_deploy_role_arn", "ci_preview_role_arn")
@@ -431,7 +439,8 @@ GROUPS: dict[str, dict[str, str]] = {
                                                 "existingVpcId", "existingPrivateSubnetIds", "existingPublicSubnetIds")},
     "cluster": {key: to_snake(key) for key in ("kubernetesVersion", "endpointPublicAccess", "publicAccessCidrs", "clusterAdminArns",
                                                 "logRetentionDays", "kubeconfigContext", "enableGpuNodes", "enableSpotNodes",
-                                                "ciRunnerLabels", "serviceCidr", "ciDeployRoleArn", "ciPreviewRoleArn")},
+                                                "ciRunnerLabels", "serviceCidr", "ciDeployRoleArn", "ciPreviewRoleArn",
+                                                "ciRunnerSecurityGroupId")},
     "database": {"database": "kind", "rdsInstanceClass": "instance_class", "rdsBackupRetentionDays": "backup_retention_days",
                  "rdsMultiAz": "multi_az"},
     "pipelines": {"pipelineSchedule": "schedule", "pipelineStepImageDigest": "step_image_digest", "driftSchedule": "drift_schedule",

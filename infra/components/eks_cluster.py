@@ -152,6 +152,16 @@ class EksCluster(pulumi.ComponentResource):
         self.node_role_arn = node_role.arn
         # The security group EKS creates for the cluster: managed node groups' nodes, and so their pods, carry it.
         self.security_group_id = cluster.vpc_config.apply(lambda vpc: vpc.cluster_security_group_id)
+        if cluster_settings.ci_runner_security_group_id:
+            # The stack's self-hosted runner (README "CI runners") reaches the private API endpoint, and nothing else new.
+            aws.vpc.SecurityGroupIngressRule(
+                f"{name}-ci-runner-api",
+                security_group_id=self.security_group_id,
+                referenced_security_group_id=cluster_settings.ci_runner_security_group_id,
+                ip_protocol="tcp", from_port=443, to_port=443,
+                description="The CI runner of this stack reaches the cluster's API",
+                opts=child,
+            )
         self.oidc_provider_arn = oidc.arn
         self.oidc_issuer_url = oidc.url.apply(lambda url: url if url.startswith("https://") else f"https://{url}")
         self.register_outputs(

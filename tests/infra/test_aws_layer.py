@@ -373,3 +373,13 @@ def test_aws_apis_are_reached_inside_the_vpc(stack_runs: dict[str, offline.Offli
     assert existing.of_type("aws:ec2/vpcEndpoint:VpcEndpoint") == []
     flow = next(p for p in existing.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy") if "-to-s3" in p.name)
     assert flow.inputs["spec"]["egress"][0]["to"][0]["ipBlock"]["cidr"] == "0.0.0.0/0"
+
+
+def test_the_ci_runners_security_group_reaches_the_api_only_when_named() -> None:
+    """ciRunnerSecurityGroupId admits the stack's runner to the cluster security group on 443, and nothing else; unset, no rule."""
+    rule = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+    assert offline.run("prod").of_type(rule) == []
+    (ingress,) = offline.run("prod", {"ciRunnerSecurityGroupId": "sg-0123456789abcdef0"}).of_type(rule)
+    inputs = ingress.inputs
+    assert (inputs["referencedSecurityGroupId"], inputs["fromPort"], inputs["toPort"], inputs["ipProtocol"]) == ("sg-0123456789abcdef0", 443, 443, "tcp")
+    assert inputs["securityGroupId"].startswith("sg-") and "cidrIpv4" not in inputs
