@@ -65,6 +65,12 @@ class Registration:
     secret_paths: tuple[str, ...] = ()
     # The provider reference ("<urn>::<id>") the resource was registered with.
     provider: str = ""
+    # The id the mocks gave it (what the provider would compute).
+    id: str = ""
+
+    def computed(self) -> set[str]:
+        """The values the provider computes for it (its id, and outputs it was not given): mock values, offline."""
+        return {self.id, *(v for k, v in self.outputs.items() if k not in self.inputs and isinstance(v, str))} - {""}
 
 
 class PlatformMocks(pulumi.runtime.Mocks):
@@ -188,6 +194,7 @@ class RecordingMonitor(MockMonitor):
                     outputs=dict(state),
                     secret_paths=tuple(secret_paths),
                     provider=request.provider,
+                    id=response.id,
                 )
             )
         return response

@@ -46,6 +46,8 @@ class Diff:
     removed: list[dict] = field(default_factory=list)
     changed: list[tuple[dict, list[tuple[str, Any, Any]]]] = field(default_factory=list)
     unchanged: int = 0
+    # Values the provider computes (ids, ARNs): invented by the mocks offline, so never shown as if real.
+    computed: set[str] = field(default_factory=set)
 
     def replaced(self, rules: replacements.Rules) -> list[tuple[dict, list[str]]]:
         """Changed resources the provider replaces, with the keys that force it."""
@@ -83,7 +85,7 @@ def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
 
 def diff(base: dict[str, Any], head: dict[str, Any]) -> Diff:
     """Compare two snapshots resource by resource (by URN), input key by input key."""
-    result = Diff()
+    result = Diff(computed={*base.get("computed", []), *head.get("computed", [])})
     for urn, resource in head["resources"].items():
         before = base["resources"].get(urn)
         if before is None:
@@ -106,7 +108,9 @@ def diff(base: dict[str, Any], head: dict[str, Any]) -> Diff:
     return result
 
 
-def _show(value: Any) -> str:
+def _show(value: Any, computed: set[str] = frozenset()) -> str:
+    if isinstance(value, str) and value in computed:
+        return "(computed)"
     if isinstance(value, float) and value.is_integer():
         value = int(value)  # the engine's numbers are floats
     text = json.dumps(value, default=str) if not isinstance(value, str) else value
@@ -115,8 +119,8 @@ def _show(value: Any) -> str:
     return text if len(text) <= MAX_VALUE else text[: MAX_VALUE - 1] + "…"
 
 
-def _change(resource_type: str, key: str, old: Any, new: Any, rules: replacements.Rules) -> str:
-    shown = "secret changed" if is_secret(old) or is_secret(new) else f"`{_show(old)}` → `{_show(new)}`"
+def _change(resource_type: str, key: str, old: Any, new: Any, rules: replacements.Rules, computed: set[str] = frozenset()) -> str:
+    shown = "secret changed" if is_secret(old) or is_secret(new) else f"`{_show(old, computed)}` → `{_show(new, computed)}`"
     mark = " **(forces replacement)**" if rules.forces_replacement(resource_type, key) else ""
     return f"  - `{key}`: {shown}{mark}"
 
@@ -170,7 +174,7 @@ def render(
             forced = [rules.forces_replacement(resource["type"], key) for key, _, _ in changes]
             action = "**replace**" if any(forced) else "update" if None not in forced else "update or replace"
             lines.append(f"- {action} `{resource['type']}` **{resource['name']}**")
-            lines += [_change(resource["type"], key, old, new, rules) for key, old, new in changes]
+            lines += [_change(resource["type"], key, old, new, rules, result.computed) for key, old, new in changes]
         lines.append("")
     mandatory = [v for v in violations if v.level == "mandatory"]
     lines += [f"### Policy pack at head: {len(mandatory)} mandatory, {len(violations) - len(mandatory)} advisory", ""]

@@ -90,14 +90,16 @@ def local_sources(resource_type: str, inputs: dict[str, Any]) -> dict[str, str] 
 
 def snapshot(run: offline.OfflineRun) -> dict[str, Any]:
     """URN -> type, name, masked inputs, protection and the digests of the local files it applies, for every
-    resource; plus masked outputs."""
+    resource; plus masked outputs and the values the provider computes (mock values here)."""
     resources = {}
     for r in run.resources:
         resources[r.urn] = {"type": r.type, "name": r.name, "inputs": mask(r.inputs, r.secret_paths), "protect": r.protect}
         sources = local_sources(r.type, r.inputs)
         if sources is not None:
             resources[r.urn]["sources"] = sources
-    return {"stack": run.stack, "resources": resources, "outputs": run.public_outputs()}
+    # The values only the provider knows (ids, ARNs, endpoints): the mocks' inventions, shown as "(computed)" by the diff.
+    computed = sorted(set().union(*(r.computed() for r in run.resources)))
+    return {"stack": run.stack, "resources": resources, "outputs": run.public_outputs(), "computed": computed}
 
 
 def main(argv: list[str] | None = None) -> int:

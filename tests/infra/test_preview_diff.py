@@ -259,3 +259,16 @@ def test_a_region_or_class_without_prices_is_a_line_in_the_table_not_a_crash() -
         assert not line.priced and f"no price for {what} in us-east-1" in line.note
     text = preview_diff.report("staging", base, run, "`base`")
     assert "RDS db.t4g.large" in text and "| unpriced | unpriced |" in text
+
+
+def test_values_only_the_provider_knows_show_as_computed(tmp_path) -> None:
+    """Mock ids and ARNs are not shown as if real: moving a zone changes subnet ids, printed as `(computed)`; values the
+    program sets (a zone name) are printed as they are."""
+    rules = replacements.load(tmp_path, {"aws": "7.51.1"})
+    base = snap("staging")
+    assert any(value.startswith("subnet-") for value in base["computed"])
+    text = preview_diff.report("staging", base, offline.run("staging", {"availabilityZones": ["us-east-1a", "us-east-1b", "us-east-1d"]}),
+                               "`base`", rules)
+    assert "- `vpcConfig.subnetIds[2]`: `(computed)` → `(computed)`" in text
+    assert not [line for line in text.splitlines() if "subnet-" in line]
+    assert "us-east-1d" in text  # the new zone, set by the program, shown as it is
