@@ -228,3 +228,13 @@ def test_the_pulumi_cli_is_the_sdks_version(name: str) -> None:
         for step in job.get("steps", []):
             if step.get("uses", "").startswith("pulumi/actions@"):
                 assert step["with"]["pulumi-version"] == locked, step
+
+
+def test_the_offline_diff_is_a_pr_comment_edited_in_place() -> None:
+    """The offline preview diff goes to the job summary and, on a same-repository PR, into one PR comment updated per push."""
+    job = load("pr.yml")["jobs"]["offline-preview"]
+    assert job["permissions"] == {"contents": "read", "pull-requests": "write"}
+    (comment,) = [step for step in job["steps"] if "gh pr comment" in step.get("run", "")]
+    assert "--edit-last --create-if-none" in comment["run"] and "--body-file preview.md" in comment["run"]
+    assert comment["if"] == "github.event.pull_request.head.repo.full_name == github.repository"
+    assert any("GITHUB_STEP_SUMMARY" in step.get("run", "") for step in job["steps"])
