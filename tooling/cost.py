@@ -16,6 +16,8 @@ from typing import Any
 import yaml
 
 PRICES = Path(__file__).resolve().parent / "prices.yaml"
+# The line naming what is billed by use, which no table of hourly prices can estimate.
+USAGE_BASED = "usage-based, not estimated"
 
 
 @dataclass(frozen=True)
@@ -86,14 +88,31 @@ def estimate(snapshot: dict[str, Any], region: str, prices: dict[str, Any] | Non
         ("KMS keys", counts.get("aws:kms/key:Key", 0) * table["kms_key_month"]),
         ("VPC interface endpoints (per zone)", endpoint_zones * table["vpc_endpoint_hour"] * hours),
     ]
-    balancers = sum(
-        1 for r in snapshot["resources"].values()
-        if r["type"] == "kubernetes:core/v1:Service" and r["inputs"].get("spec", {}).get("type") == "LoadBalancer"
-    )
-    fixed.append(("load balancers", balancers * table["load_balancer_hour"] * hours))
+    # Load balancers: LoadBalancer Services, and the ALBs of the models' Ingresses (one per ingress group).
+    resources = list(snapshot["resources"].values())
+    balancers = sum(1 for r in resources if r["type"] == "kubernetes:core/v1:Service" and r["inputs"].get("spec", {}).get("type") == "LoadBalancer")
+    balancers += len({((r["inputs"].get("values") or {}).get("loadBalancer") or {}).get("groupName") for r in resources
+                      if r["type"] == "kubernetes:helm.sh/v3:Release" and ((r["inputs"].get("values") or {}).get("loadBalancer") or {}).get("enabled")})
+    fixed.append(("load balancers (hours; LCUs not included)", balancers * table["load_balancer_hour"] * hours))
     lines.sort(key=lambda line: line.item)
     lines += [CostLine(item, cost, cost) for item, cost in fixed if cost]
+    lines += _node_disks(resources, table)
+    lines.append(CostLine(USAGE_BASED, None, None,
+                          "NAT and PrivateLink per GB, data transfer, CloudWatch Logs ingestion and storage, ALB LCUs, S3 requests"))
     return lines
+
+
+def _node_disks(resources: list[dict[str, Any]], table: dict[str, Any]) -> list[CostLine]:
+    """The gp3 root volumes of the node groups' nodes, at desired and at max size."""
+    sizes = {r["name"]: sum(m.get("ebs", {}).get("volumeSize", 0) for m in r["inputs"].get("blockDeviceMappings") or [])
+             for r in resources if r["type"] == "aws:ec2/launchTemplate:LaunchTemplate"}
+    desired = maximum = 0.0
+    for group in (r for r in resources if r["type"] == "aws:eks/nodeGroup:NodeGroup"):
+        size, scaling = sizes.get(group["name"], 0), group["inputs"]["scalingConfig"]
+        desired += size * scaling["desiredSize"]
+        maximum += size * scaling["maxSize"]
+    price = table["ebs_gp3_gb_month"]
+    return [CostLine("node disks (gp3)", desired * price, maximum * price)] if maximum else []
 
 
 def total(lines: list[CostLine]) -> tuple[float, float]:
@@ -103,5 +122,5 @@ def total(lines: list[CostLine]) -> tuple[float, float]:
 
 
 def unpriced(lines: list[CostLine]) -> list[CostLine]:
-    """The lines the table has no price for: the totals leave them out."""
-    return [line for line in lines if not line.priced]
+    """The lines the table has no price for (not the usage-based line): the totals leave them out."""
+    return [line for line in lines if not line.priced and line.item != USAGE_BASED]

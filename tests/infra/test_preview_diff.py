@@ -272,3 +272,15 @@ def test_values_only_the_provider_knows_show_as_computed(tmp_path) -> None:
     assert "- `vpcConfig.subnetIds[2]`: `(computed)` → `(computed)`" in text
     assert not [line for line in text.splitlines() if "subnet-" in line]
     assert "us-east-1d" in text  # the new zone, set by the program, shown as it is
+
+
+def test_cost_counts_the_models_alb_and_node_disks_and_names_what_it_cannot() -> None:
+    """The ALB of the models' Ingress and the nodes' gp3 disks are priced; usage-billed items are named, not guessed."""
+    prices = cost.load_prices()["regions"]["us-east-1"]
+    lines = {line.item: line for line in cost.estimate(snap("staging"), "us-east-1")}
+    assert lines["load balancers (hours; LCUs not included)"].desired == prices["load_balancer_hour"] * 730
+    groups = json.loads(offline.stack_config("staging")["mlplatform:nodeGroups"])
+    disks = sum(g.get("diskSizeGiB", 100) * g["desiredSize"] for g in groups)
+    assert abs(lines["node disks (gp3)"].desired - disks * prices["ebs_gp3_gb_month"]) < 0.01
+    assert not lines[cost.USAGE_BASED].priced and "NAT and PrivateLink per GB" in lines[cost.USAGE_BASED].note
+    assert "load balancers (hours; LCUs not included)" not in {line.item for line in cost.estimate(snap("dev"), "us-east-1")}
