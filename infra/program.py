@@ -118,7 +118,7 @@ def _build_aws(settings: Settings) -> dict[str, Any]:
     ]
     late_addons = addons.after_nodes(node_groups)
     provider_k8s, kubeconfig = kubernetes_provider.for_eks(
-        settings, cluster.name, cluster.endpoint, cluster.certificate_authority, [*node_groups, *late_addons]
+        settings, cluster.name, cluster.endpoint, cluster.certificate_authority, [*node_groups, *late_addons, *cluster.access]
     )
     database = (
         RdsPostgres(

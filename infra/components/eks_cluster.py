@@ -127,11 +127,13 @@ class EksCluster(pulumi.ComponentResource):
             principals.append(("ci-deploy", cluster_settings.ci_deploy_role_arn, CLUSTER_ADMIN_POLICY))
         if cluster_settings.ci_preview_role_arn:
             principals.append(("ci-preview", cluster_settings.ci_preview_role_arn, ADMIN_VIEW_POLICY))
+        # What the Kubernetes provider waits for: whoever deploys can reach the API only once these exist.
+        self.access: list[pulumi.Resource] = []
         for label, principal, policy in principals:
             entry = aws.eks.AccessEntry(
                 f"{name}-{label}", cluster_name=cluster.name, principal_arn=principal, type="STANDARD", opts=child
             )
-            aws.eks.AccessPolicyAssociation(
+            association = aws.eks.AccessPolicyAssociation(
                 f"{name}-{label}",
                 cluster_name=cluster.name,
                 principal_arn=entry.principal_arn,
@@ -139,6 +141,7 @@ class EksCluster(pulumi.ComponentResource):
                 access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
                 opts=child,
             )
+            self.access += [entry, association]
 
         issuer = cluster.identities.apply(lambda identities: identities[0].oidcs[0].issuer)
         oidc = aws.iam.OpenIdConnectProvider(

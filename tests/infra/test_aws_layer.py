@@ -383,3 +383,10 @@ def test_the_ci_runners_security_group_reaches_the_api_only_when_named() -> None
     inputs = ingress.inputs
     assert (inputs["referencedSecurityGroupId"], inputs["fromPort"], inputs["toPort"], inputs["ipProtocol"]) == ("sg-0123456789abcdef0", 443, 443, "tcp")
     assert inputs["securityGroupId"].startswith("sg-") and "cidrIpv4" not in inputs
+
+
+def test_the_kubernetes_provider_waits_for_the_access_entries(aws_run: offline.OfflineRun) -> None:
+    """No Kubernetes object is applied before the deploying principals' access entries and policies exist (else 401s)."""
+    (provider,) = [r for r in aws_run.resources if r.type == "pulumi:providers:kubernetes"]
+    access = [r.urn for r in aws_run.resources if r.type in ("aws:eks/accessEntry:AccessEntry", "aws:eks/accessPolicyAssociation:AccessPolicyAssociation")]
+    assert access and set(access) <= set(provider.dependencies)
