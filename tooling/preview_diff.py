@@ -222,6 +222,9 @@ def snapshot_at_revision(revision: str, stack: str) -> dict[str, Any]:
         module = next((f"{package}.snapshot" for package in ("tooling", "infra") if (Path(tmp) / package / "snapshot.py").exists()), None)
         if module is None:
             raise SystemExit(f"error: revision {revision} predates the snapshot tool; diff against a newer base")
+        if not (Path(tmp) / "stacks" / f"Pulumi.{stack}.yaml").exists():
+            # A stack new in this change: everything it declares is added.
+            return {"stack": stack, "resources": {}, "outputs": {}}
         # The same digest key as this process's snapshots: a secret that changed shows as changed.
         result = subprocess.run([sys.executable, "-m", module, "--stack", stack], cwd=tmp, capture_output=True, text=True,
                                 check=False, env={**os.environ, DIGEST_KEY_ENV: DIGEST_KEY})

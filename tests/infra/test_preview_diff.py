@@ -284,3 +284,9 @@ def test_cost_counts_the_models_alb_and_node_disks_and_names_what_it_cannot() ->
     assert abs(lines["node disks (gp3)"].desired - disks * prices["ebs_gp3_gb_month"]) < 0.01
     assert not lines[cost.USAGE_BASED].priced and "NAT and PrivateLink per GB" in lines[cost.USAGE_BASED].note
     assert "load balancers (hours; LCUs not included)" not in {line.item for line in cost.estimate(snap("dev"), "us-east-1")}
+
+
+def test_a_stack_new_in_the_change_is_diffed_against_nothing() -> None:
+    """A stack file the base revision lacks (a team's new stack) is all added, not an error at the base."""
+    assert preview_diff.snapshot_at_revision("HEAD", "sandbox-that-no-revision-has") == {
+        "stack": "sandbox-that-no-revision-has", "resources": {}, "outputs": {}}
