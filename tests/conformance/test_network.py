@@ -11,10 +11,11 @@ import json
 import re
 
 import pytest
+import yaml
 
 from tooling import offline
 from tooling.netpol import Pod, allowed, selects
-from tooling.render import Rendered, namespace_of
+from tooling.render import ROOT, Rendered, namespace_of
 
 
 @pytest.mark.parametrize("stack", [s for s in offline.STACKS if s in ("staging", "prod")])
@@ -43,6 +44,16 @@ def test_only_the_test_pod_and_the_load_balancer_reach_the_model(stack: str, sta
     assert allowed(policies, Pod("", ip=inside), model, 8080), "the internal ALB's subnets cannot reach the model"
     assert not allowed(policies, Pod("", ip=outside), model, 8080), "an address outside the ALB's subnets reaches the model"
     assert not allowed(policies, Pod("", ip=inside), model, 8082), "the ALB reaches the metrics port"
+    # With request logging, KServe v0.20.0 points the predictor Service's targetPort at its agent (9081,
+    # InferenceServiceDefaultAgentPort in pkg/constants; service_reconciler.go): callers, the ALB's targets and its
+    # health checks all arrive there, and the agent hands the request to the model on localhost.
+    if isvc["spec"]["predictor"].get("logger"):
+        release = next(r for r in stack_runs[stack].of_type("kubernetes:helm.sh/v3:Release") if r.urn == serving.source)
+        agent = {**yaml.safe_load((CHART / "values.yaml").read_text())["ports"], **release.inputs["values"].get("ports", {})}["agent"]
+        assert agent == KSERVE_AGENT_PORT
+        assert allowed(policies, tester, model, agent), "the helm test pod cannot reach the logger agent the Service points at"
+        assert allowed(policies, Pod("", ip=inside), model, agent), "the ALB's targets (the agent) fail their health checks"
+        assert not allowed(policies, Pod(namespace, {"app": "other"}), model, agent), "any pod of the namespace reaches the agent"
 
 
 def test_kfp_mysql_has_a_password_and_only_kfp_servers_reach_it(stack: str, stack_objects: dict[str, list[Rendered]]) -> None:
@@ -138,6 +149,9 @@ def test_kfp_mysql_takes_tls_only_and_its_clients_use_it(stack: str, stack_objec
     assert fields["enable_upgrade_migration"] == "true"  # upstream's --enable_database_upgrade=true
 
 
+CHART = ROOT / "charts" / "model-serving"
+# KServe v0.20.0's agent port (pkg/constants/constants.go InferenceServiceDefaultAgentPort): not in its charts.
+KSERVE_AGENT_PORT = 9081
 # Namespaces whose workloads (controllers, operators, sidecars, jobs) call the API server.
 API_CLIENT_NAMESPACES = ("cert-manager", "kserve", "kubeflow", "monitoring", "argocd")
 
