@@ -152,6 +152,7 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
     kserve = Kserve(
         "kserve", namespaces.KSERVE.name, settings.kserve_deployment_mode, [cert_manager.release],
         ingress=ingress_values(INGRESS_CLASS, settings.serving.domain if settings.serving.ingress != "none" else ""),
+        s3_region=store.region if not store.is_minio else "",
         opts=in_ns(namespaces.KSERVE.name),
     )
     if namespaces.NVIDIA.name in spaces:

@@ -54,9 +54,12 @@ class Kserve(pulumi.ComponentResource):
         deployment_mode: str,
         depends_on: list[pulumi.Resource],
         ingress: dict[str, Any] | None = None,
+        s3_region: str = "",
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        """``ingress``: the controller's ``gateway`` values for models' Ingresses (``ingress_values``), or none."""
+        """``ingress``: the controller's ``gateway`` values for models' Ingresses (``ingress_values``), or none.
+        ``s3_region``: the models' bucket region, which KServe v0.20.0 gives the storage initializer as AWS_REGION
+        for a service account with an IRSA role (pkg/credentials s3.BuildServiceAccountEnvs); "" leaves it unset."""
         super().__init__("mlplatform:k8s:Kserve", name, None, opts)
         charts = (versions.KSERVE_CRD, versions.KSERVE_RESOURCES, versions.KSERVE_RUNTIME_CONFIGS)
         if len({chart.version for chart in charts}) != 1:
@@ -82,6 +85,7 @@ class Kserve(pulumi.ComponentResource):
                     # The storage initializer runs inside every predictor pod, so it must
                     # meet the restricted profile like the model container (kserve#5373).
                     "storage": {
+                        **({"s3": {"region": s3_region}} if s3_region else {}),
                         "containerSecurityContext": {
                             "allowPrivilegeEscalation": False,
                             "readOnlyRootFilesystem": False,

@@ -6,6 +6,7 @@ Each was found by reading upstream's code and issues at the pinned versions agai
 from __future__ import annotations
 
 import ipaddress
+import json
 
 import pytest
 import yaml
@@ -116,3 +117,14 @@ def test_no_webhook_refuses_services_before_its_controller_runs(stack: str, stac
     (controller,) = [o for o in objects if o["kind"] == "Deployment" and "load-balancer-controller" in o["metadata"]["name"]]
     assert "elbv2.k8s.aws" in str([o for o in objects if o["kind"] == "MutatingWebhookConfiguration"]), "the chart's other webhooks are gone"
     assert selects({"matchLabels": controller["spec"]["selector"]["matchLabels"]}, controller["spec"]["template"]["metadata"]["labels"])
+
+
+@pytest.mark.parametrize("stack", offline.STACKS)
+def test_kserve_gives_the_storage_initializer_the_buckets_region(stack: str, stack_objects: dict[str, list[Rendered]],
+                                                                  stack_runs: dict[str, offline.OfflineRun]) -> None:
+    """On S3, KServe's credentials config names the stack's region: KServe v0.20.0 sets it as AWS_REGION on the storage
+    initializer of a service account with an IRSA role, instead of relying on the pod identity webhook for it."""
+    config = _one(_objects(stack_objects, stack), "ConfigMap", "inferenceservice-config")
+    s3 = json.loads(config["data"]["credentials"])["s3"]
+    run = stack_runs[stack]
+    assert s3["s3Region"] == (run.settings.aws_region if run.settings.object_store == "s3" else "")
