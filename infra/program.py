@@ -35,29 +35,31 @@ def build(settings: Settings) -> dict[str, Any]:
     return _build_aws(settings)
 
 
+def _deploying_account(settings: Settings, provider: aws.Provider) -> str:
+    """The caller's account, once nothing stands in the way: no example value of the stack file belongs to another
+    account, and the caller is one of the principals the cluster's access entries name (else one line, nothing declared)."""
+    identity = aws.get_caller_identity(opts=pulumi.InvokeOptions(provider=provider))
+    refused = example_values.refusals(settings, identity.account_id)
+    session = aws.iam.get_session_context(arn=identity.arn, opts=pulumi.InvokeOptions(provider=provider))
+    if session.issuer_arn not in (*settings.cluster.admin_principals, settings.cluster.ci_preview_role_arn):
+        refused.append(f"{PROJECT}:clusterAdminArns: {session.issuer_arn}, who runs this, gets no access entry of the cluster "
+                       "(access comes from config only); add it to clusterAdminArns, or run as ciDeployRoleArn")
+    if refused:
+        raise pulumi.RunError("; ".join(refused))
+    return identity.account_id
+
+
 def _build_aws(settings: Settings) -> dict[str, Any]:
     name = settings.name
     provider = aws.Provider("aws", region=settings.aws_region, default_tags=aws.ProviderDefaultTagsArgs(tags=settings.base_tags))
     opts = pulumi.ResourceOptions(providers={"aws": provider})
 
-    # Nothing is declared into an account the stack file's example values do not belong to, nor by a principal
-    # that would have no access to the cluster it creates.
-    identity = aws.get_caller_identity(opts=pulumi.InvokeOptions(provider=provider))
-    refused = example_values.refusals(settings, identity.account_id)
-    session = aws.iam.get_session_context(arn=identity.arn, opts=pulumi.InvokeOptions(provider=provider))
-    allowed = (*settings.cluster.admin_principals, settings.cluster.ci_preview_role_arn)
-    if session.issuer_arn not in allowed:
-        refused.append(f"{PROJECT}:clusterAdminArns: {session.issuer_arn}, who runs this, gets no access entry of the cluster "
-                       "(access comes from config only); add it to clusterAdminArns, or run as ciDeployRoleArn")
-    if refused:
-        raise pulumi.RunError("; ".join(refused))
-    caller = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(provider=provider))
+    account_id = pulumi.Output.from_input(_deploying_account(settings, provider))
     network = Network(name, settings.network, settings.availability_zones, settings.name, settings.aws_region, opts)
     cluster = EksCluster(name, settings.cluster, settings.name, settings.aws_region, settings.protect, network.private_subnet_ids,
-                         caller.account_id, opts)
+                         account_id, opts)
 
     s3_key = EncryptionKey(f"{name}-s3", f"S3 encryption for {name}", settings.protect, opts)
-    account_id = caller.account_id
     # Prod keeps S3 server access logs of its buckets in a locked log bucket (who read or changed a model).
     access_logs = (
         SecureBucket(
