@@ -536,10 +536,17 @@ class Settings(_Frozen):
         return self
 
     def _check_serving(self) -> None:
+        # Knative Serving and a networking layer for it are not installed by the platform (no pinned source of them
+        # in ../shared/upstream to render and check): a Knative model would never become ready. The serving chart keeps
+        # its Knative mode for clusters that bring their own.
+        for key, mode in (("kserveDeploymentMode", self.kserve_deployment_mode), ("servingDeploymentMode", self.serving.deployment_mode)):
+            if mode == "Knative":
+                raise _invalid(key, "the platform installs no Knative Serving, so no model would become ready in that mode; "
+                                    "use Standard (scale to zero needs Knative: not offered yet)")
         if self.serving.min_replicas > self.serving.max_replicas:
             raise _invalid("servingMinReplicas", f"{self.serving.min_replicas} is greater than servingMaxReplicas {self.serving.max_replicas}")
-        if self.serving.min_replicas == 0 and self.serving.deployment_mode != "Knative":
-            raise _invalid("servingMinReplicas", "0 (scale to zero) needs servingDeploymentMode: Knative")
+        if self.serving.min_replicas == 0:
+            raise _invalid("servingMinReplicas", "0 (scale to zero) needs Knative, which the platform does not install; keep at least 1")
         if self.serving.owner == "helm":
             owned = {"servingStorageUri": self.serving.storage_uri, "servingPredictorName": self.serving.predictor_name,
                      "servingCanaryName": self.serving.canary_name}
@@ -574,10 +581,6 @@ class Settings(_Frozen):
         if self.serving.gpu and self.is_aws and not any(group.is_gpu for group in self.enabled_node_groups):
             raise _invalid("servingGpu", "no enabled GPU node group would run the model; enable one (enableGpuNodes and a gpu group) "
                                          "or set servingGpu: false")
-        if self.serving.gpu and self.serving.min_replicas == 0:
-            raise _invalid("servingMinReplicas", "a GPU model must keep at least one replica (cold starts take minutes)")
-        if self.serving.deployment_mode == "Knative" and self.kserve_deployment_mode != "Knative":
-            raise _invalid("servingDeploymentMode", "Knative serving needs kserveDeploymentMode: Knative (and Knative Serving)")
 
     def _check_zones(self) -> None:
         if not 2 <= len(self.availability_zones) <= 3:
