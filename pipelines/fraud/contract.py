@@ -12,8 +12,9 @@ What a file must look like, and what is refused with a one-line reason:
 - Each column at most once: a repeated header name is refused, naming it and its positions.
 - Every required column present; optional columns (``amount``) are checked when present and are
   not model features; any other column is refused unless ``allow_extra_columns``.
-- Binary columns and the label: ``0``/``1``, ``0.0``/``1.0`` (the public file's spelling) and
-  ``true``/``false`` (any case) are accepted and stored as integers 0/1; anything else is refused.
+- Binary columns and the label: any numeric spelling of 0 and 1 (``1``, ``1.0`` as the public file
+  writes it, ``1.000000``, ``1e0``) and ``true``/``false`` (any case) are accepted and stored as
+  integers 0/1; anything else is refused.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ PUBLIC_COLUMNS = [name for name, column in COLUMNS.items() if column.required]
 
 _BOM = b"\xef\xbb\xbf"
 _OTHER_DELIMITERS = {";": "semicolon", "\t": "tab", "|": "pipe"}
-_TRUE, _FALSE = {"true", "1", "1.0"}, {"false", "0", "0.0"}
+_WORDS = {"true": 1.0, "false": 0.0}
 
 
 class ContractError(ValueError):
@@ -115,12 +116,13 @@ def _binary(name: str, values: list[str]) -> list[int]:
     out = []
     for value in values:
         word = value.strip().lower()
-        if word in _TRUE:
-            out.append(1)
-        elif word in _FALSE:
-            out.append(0)
-        else:
-            raise ContractError(f"column {name!r} must be 0/1 (or 0.0/1.0, true/false), found {value!r}")
+        try:
+            number = float(word) if word not in _WORDS else _WORDS[word]
+        except ValueError:
+            number = None
+        if number not in (0.0, 1.0):
+            raise ContractError(f"column {name!r} must be 0/1 (any numeric spelling, e.g. 1, 1.0, 1.000000; or true/false), found {value!r}")
+        out.append(int(number))
     return out
 
 

@@ -55,9 +55,10 @@ def test_optional_amount_is_checked_when_present_and_is_no_feature(tmp_path: Pat
     assert "amount" not in contract.FEATURES
 
 
-@pytest.mark.parametrize(("spelling", "expected"), [(("true", "false"), [1, 0]), (("TRUE", "False"), [1, 0]), (("1", "0"), [1, 0])])
+@pytest.mark.parametrize(("spelling", "expected"), [(("true", "false"), [1, 0]), (("TRUE", "False"), [1, 0]), (("1", "0"), [1, 0]),
+                                                     (("1.000000", "0.000000"), [1, 0]), (("1e0", "0e0"), [1, 0])])
 def test_true_false_labels_are_accepted_as_integers(tmp_path: Path, spelling: tuple, expected: list) -> None:
-    """true/false (any case) and 1/0 labels are read as 1/0."""
+    """true/false (any case) and every numeric spelling of 1/0 (1.000000 as common tools write floats) are read as 1/0."""
     rows = [row.rsplit(",", 1)[0] + "," + value for row, value in zip(PUBLIC_ROWS, spelling, strict=True)]
     (tmp_path / "d.csv").write_text("\n".join([PUBLIC_HEADER, *rows]) + "\n")
     assert _check(tmp_path / "d.csv", min_positives=1)["fraud"] == expected
@@ -79,7 +80,9 @@ BAD_FILES = {
     "duplicated": (PUBLIC_HEADER + ",used_chip\n" + PUBLIC_ROWS[0] + ",1.0\n",
                    "column 'used_chip' appears 2 times in the header (positions [5, 9]); keep one"),
     "label 2": (PUBLIC_HEADER + "\n" + PUBLIC_ROWS[0][:-3] + "2.0\n" + PUBLIC_ROWS[1] + "\n",
-                "column 'fraud' must be 0/1 (or 0.0/1.0, true/false), found '2.0'"),
+                "column 'fraud' must be 0/1 (any numeric spelling, e.g. 1, 1.0, 1.000000; or true/false), found '2.0'"),
+    "label 0.5": (PUBLIC_HEADER + "\n" + PUBLIC_ROWS[0][:-3] + "0.500000\n" + PUBLIC_ROWS[1] + "\n", "found '0.500000'"),
+    "label nan": (PUBLIC_HEADER + "\n" + PUBLIC_ROWS[0][:-3] + "nan\n" + PUBLIC_ROWS[1] + "\n", "found 'nan'"),
     "label yes": (PUBLIC_HEADER + "\n" + PUBLIC_ROWS[0][:-3] + "yes\n" + PUBLIC_ROWS[1] + "\n", "found 'yes'"),
     "ragged": (PUBLIC_HEADER + "\n" + PUBLIC_ROWS[0] + ",9\n", "line 2 has 9 fields, the header has 8"),
     "empty": ("", "the file is empty"),
