@@ -503,6 +503,7 @@ class Settings(_Frozen):
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
         self._check_serving()
+        self._check_gateway()
         if self.cloud == "none":
             if self.environment != "local":
                 raise _invalid("cloud", f"cloud none (no AWS) is only for the local environment, not {self.environment}")
@@ -534,6 +535,15 @@ class Settings(_Frozen):
         if self.protect and self.force_destroy_buckets:
             raise _invalid("forceDestroyBuckets", "cannot force-destroy buckets of a protected stack; set it to false")
         return self
+
+    def _check_gateway(self) -> None:
+        # The models' NetworkPolicy admits every pod of the gateway's namespace (those with the gateway's labels).
+        from infra import namespaces  # noqa: PLC0415 - namespaces reads Settings; the table is its
+
+        taken = {*namespaces.SYSTEM, *(spec.name for spec in namespaces.ALL)}
+        if self.gateway_namespace in taken:
+            raise _invalid("gatewayNamespace", f"{self.gateway_namespace!r} is a system or platform namespace: the models would admit "
+                                               "its pods; name the ingress gateway's own namespace (istio-system by default)")
 
     def _check_serving(self) -> None:
         # Knative Serving and a networking layer for it are not installed by the platform (no pinned source of them

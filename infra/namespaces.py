@@ -59,6 +59,11 @@ NVIDIA = NamespaceSpec(
 )
 
 
+# Kubernetes' own namespaces: never a peer the models admit.
+SYSTEM = ("kube-system", "kube-public", "kube-node-lease", "default")
+ALL = (MLFLOW, KUBEFLOW, MODELS, CERT_MANAGER, KSERVE, MINIO, POSTGRES, MONITORING, ARGOCD, NVIDIA)
+
+
 def for_stack(settings: Settings) -> list[NamespaceSpec]:
     """The namespaces this stack creates."""
     namespaces = [MLFLOW, KUBEFLOW, MODELS, CERT_MANAGER, KSERVE]

@@ -154,6 +154,8 @@ BAD_CONFIGS = [
     ("staging", {"ciDeployRoleArn": "", "clusterAdminArns": []}, r"mlplatform:clusterAdminArns.*no one would reach the cluster's API"),
     ("staging", {"ciPreviewRoleArn": "platform-preview"}, r"mlplatform:ciPreviewRoleArn = \"platform-preview\": .*not an IAM role ARN"),
     ("prod", {"ciRunnerSecurityGroupId": "runner-sg"}, r"mlplatform:ciRunnerSecurityGroupId = \"runner-sg\": not a security group id"),
+    ("prod", {"gatewayNamespace": "kube-system"}, r"mlplatform:gatewayNamespace.*'kube-system' is a system or platform namespace"),
+    ("staging", {"gatewayNamespace": "kubeflow"}, r"mlplatform:gatewayNamespace.*'kubeflow' is a system or platform namespace"),
     ("prod", {"enableSpotNodes": False}, r"mlplatform:enableSpotNodes.*no enabled node group has role cpu.*add an ON_DEMAND group with role cpu"),
     ("staging", {"serviceCidr": "10.20.0.0/16"}, r"mlplatform:serviceCidr.*overlaps vpcCidr 10.20.0.0/16"),
     ("staging", {"serviceCidr": "100.64.0.0/16"}, r"mlplatform:serviceCidr = \"100.64.0.0/16\": EKS takes a /12 to /24 block inside 10.0.0.0/8"),
