@@ -98,11 +98,9 @@ def parse(raw: dict[str, Any]) -> Settings:
 def load() -> Settings:
     """The stack's settings, from Pulumi config (defaults in bootstrap/Pulumi.yaml)."""
     config = pulumi.Config()
-    raw: dict[str, Any] = {"awsRegion": config.get("awsRegion") or "us-east-1", "platformPrefix": config.get("platformPrefix") or "mlp-",
-                           "deployEnvironments": config.get_object("deployEnvironments") or ["staging", "prod"]}
-    if config.get("githubRepository") is not None:
-        raw["githubRepository"] = config.get("githubRepository")
-    return parse(raw)
+    raw = {key: config.get_object(key) if key == "deployEnvironments" else config.get(key)
+           for key in ("awsRegion", "githubRepository", "deployEnvironments", "platformPrefix")}
+    return parse({key: value for key, value in raw.items() if value is not None})
 
 
 def github_trust(provider_arn: str, subjects: list[str]) -> str:

@@ -91,8 +91,8 @@ def estimate(snapshot: dict[str, Any], region: str, prices: dict[str, Any] | Non
     # Load balancers: LoadBalancer Services, and the ALBs of the models' Ingresses (one per ingress group).
     resources = list(snapshot["resources"].values())
     balancers = sum(1 for r in resources if r["type"] == "kubernetes:core/v1:Service" and r["inputs"].get("spec", {}).get("type") == "LoadBalancer")
-    balancers += len({((r["inputs"].get("values") or {}).get("loadBalancer") or {}).get("groupName") for r in resources
-                      if r["type"] == "kubernetes:helm.sh/v3:Release" and ((r["inputs"].get("values") or {}).get("loadBalancer") or {}).get("enabled")})
+    ingresses = [((r["inputs"].get("values") or {}).get("loadBalancer") or {}) for r in resources if r["type"] == "kubernetes:helm.sh/v3:Release"]
+    balancers += len({ingress.get("groupName") for ingress in ingresses if ingress.get("enabled")})
     fixed.append(("load balancers (hours; LCUs not included)", balancers * table["load_balancer_hour"] * hours))
     lines.sort(key=lambda line: line.item)
     lines += [CostLine(item, cost, cost) for item, cost in fixed if cost]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from infra.pod_security import pod_spec_of
 from tooling import netpol, render
 from tooling.simulate.findings import subject_of
 
@@ -21,16 +22,14 @@ BUILTIN_GROUPS = frozenset({
 
 
 def pod_template(obj: dict) -> tuple[dict, dict] | None:
-    """(pod spec, pod labels) of a workload or Pod, else None."""
+    """(pod spec, pod labels) of a workload or Pod, else None; the spec where infra.pod_security finds it."""
     kind, spec = obj.get("kind"), obj.get("spec") or {}
     if kind not in WORKLOADS:
         return None
     if kind == "Pod":
-        return spec, obj.get("metadata", {}).get("labels") or {}
-    if kind == "CronJob":
-        spec = (spec.get("jobTemplate") or {}).get("spec") or {}
-    template = spec.get("template") or {}
-    return template.get("spec") or {}, (template.get("metadata") or {}).get("labels") or {}
+        return pod_spec_of(obj) or {}, obj.get("metadata", {}).get("labels") or {}
+    template = (((spec.get("jobTemplate") or {}).get("spec") or {}) if kind == "CronJob" else spec).get("template") or {}
+    return pod_spec_of(obj) or {}, (template.get("metadata") or {}).get("labels") or {}
 
 
 def containers(spec: dict) -> list[dict]:
