@@ -296,14 +296,22 @@ def main(argv: list[str] | None = None) -> int:
                 summary["serving"] = serve_and_query(server, frame, progress)
                 summary["serving"]["url"] = server.url
 
-            with progress.step("Drift: send a shifted batch, run the model-drift pipeline over the logged requests"):
+            with progress.step("Drift: send a shifted batch, run the model-drift pipeline (drift retrains, the gate decides)"):
                 log_root = workdir / "store" / "inference-logs"
                 normal = frame.sample(n=400, random_state=3)[FEATURES].astype(float).values.tolist()
                 shifted = drifted(frame.sample(n=600, random_state=4))[FEATURES].astype(float).values.tolist()
                 progress.say(f"logged {send_logged(server, normal, log_root)} everyday rows and "
                              f"{send_logged(server, shifted, log_root)} shifted rows (far from home, online, no chip)")
-                found = run_drift(str(log_root), tracking_uri, workdir / "kfp", NAMESPACE, INFERENCE_SERVICE, echo=False)
+                # With data_uri the drift run retrains when the score reaches the alert's threshold.
+                found = run_drift(str(log_root), tracking_uri, workdir / "kfp", NAMESPACE, INFERENCE_SERVICE, echo=False,
+                                  data_uri=str(data))
                 progress.say(f"drift score {found.drift_score:.2f} ({found.status}); drifted features: {', '.join(found.drifted) or 'none'}")
+                if found.retrained:
+                    outcome = "champion" if found.retrained["promoted"] else "challenger, not promoted"
+                    progress.say(f"retraining triggered by {found.trigger}: v{found.retrained['version']} ({outcome}); "
+                                 f"gate: {found.retrained['gate']}")
+                else:
+                    progress.say("no retraining triggered")
                 summary["drift"] = vars(found)
 
             with progress.step("The platform: serving chart for staging, offline preview of the staging stack"):

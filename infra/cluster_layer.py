@@ -185,18 +185,19 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
         step_image = _unknown()
     if step_image is not None:
         after_kfp = pulumi.ResourceOptions(provider=provider, depends_on=[kfp])
+        # What a training run needs: the scheduled one, and the one drift starts (the drift pipeline nests training).
+        training_inputs = {
+            "data_uri": store.data_bucket.apply(lambda bucket: settings.pipelines.data_uri or f"s3://{bucket}/fraud/latest.csv"),
+            "tracking_uri": mlflow.url,
+            "auc_floor": settings.pipelines.auc_floor,
+            "min_improvement": settings.pipelines.min_improvement,
+            "s3_endpoint_url": store.endpoint_url,
+            # Lineage: the commit the pipelines and the step image were built from.
+            "git_commit": source_commit() or "unknown",
+        }
         training = TrainingPipelines(
             "training", namespaces.KUBEFLOW.name, TRAINING_PIPELINE, kfp.api_url, settings.pipelines.schedule,
-            {
-                "data_uri": store.data_bucket.apply(lambda bucket: settings.pipelines.data_uri or f"s3://{bucket}/fraud/latest.csv"),
-                "tracking_uri": mlflow.url,
-                "auc_floor": settings.pipelines.auc_floor,
-                "min_improvement": settings.pipelines.min_improvement,
-                "s3_endpoint_url": store.endpoint_url,
-                # Lineage: the commit the pipelines and the step image were built from.
-                "git_commit": source_commit() or "unknown",
-            },
-            step_image, opts=after_kfp,
+            training_inputs, step_image, opts=after_kfp,
         )
         outputs["pipelineVersion"] = training.version
         outputs["stepImage"] = step_image
@@ -204,8 +205,8 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
             drift = TrainingPipelines(
                 "drift", namespaces.KUBEFLOW.name, DRIFT_PIPELINE, kfp.api_url, settings.pipelines.drift_schedule,
                 {
+                    **training_inputs,
                     "log_uri": request_log,
-                    "tracking_uri": mlflow.url,
                     "namespace": namespaces.MODELS.name,
                     "inference_service": served,
                     "pushgateway_url": pushgateway.url if pushgateway else "",

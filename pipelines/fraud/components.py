@@ -378,6 +378,7 @@ def register(
     threshold: float,
     serving_runtime: str,
     decision: str,
+    trigger: str = "schedule",
 ) -> NamedTuple("Registered", version=str, storage_uri=str):
     """Log the model with signature, input example and its serving runtime; register it with lineage tags, alias it
     challenger, and move the champion alias to it when the gate's ``decision`` is "promote".
@@ -428,6 +429,8 @@ def register(
         "mlflow_run_id": run_id,
         "gate": gate_report.metadata["reason"],
         "threshold": f"{threshold:.6f}",
+        # What started the run: its schedule, a person, or drift (the drift run's score and MLflow run).
+        "trigger": trigger,
     }
     for key, value in tags.items():
         client.set_model_version_tag(model_name, version, key, value)

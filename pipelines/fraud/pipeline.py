@@ -52,6 +52,7 @@ def fraud_training(
     auc_floor: float = 0.9,
     max_p95_latency_ms: float = 50.0,
     git_commit: str = "",
+    trigger: str = "schedule",
 ) -> NamedTuple("TrainingOutputs", decision=str, version=str, storage_uri=str):
     ingested = components.ingest(data_uri=data_uri, s3_endpoint_url=s3_endpoint_url)
     with dsl.If(ingested.outputs["status"] == "ready", name="data-found"):
@@ -110,6 +111,7 @@ def fraud_training(
                 threshold=trained.outputs["threshold"],
                 serving_runtime=SERVING_RUNTIME_SOURCE,
                 decision=evaluated.outputs["decision"],
+                trigger=trigger,
             )
         )
     with dsl.Else(name="no-data"):

@@ -338,6 +338,13 @@ def test_recurring_run_parameters_come_from_the_stack(stack_runs: dict[str, offl
             assert drift_parameters["inference_service"] == f"{run.settings.serving.model_name}-model-serving"
             assert drift_parameters["pushgateway_url"] == (
                 "http://pushgateway.monitoring.svc.cluster.local:9091" if run.settings.monitoring else "")
+            # The retraining drift starts reads what the scheduled training reads, with the same floors and lineage.
+            for key in ("data_uri", "tracking_uri", "auc_floor", "min_improvement", "s3_endpoint_url", "git_commit"):
+                assert drift_parameters[key] == parameters[key], key
+        for name, job in jobs.items():
+            spec = next(yaml.safe_load_all((training_pipelines.COMPILED / f"{name}.yaml").read_text()))
+            declared = spec["root"]["inputDefinitions"]["parameters"]
+            assert set(json.loads(job["PARAMETERS"])) <= set(declared), f"{name}: parameters the pipeline does not declare"
 
 
 def test_serving_release_gets_the_stack_values(stack_runs: dict[str, offline.OfflineRun]) -> None:

@@ -65,6 +65,19 @@ def test_demo_drift_step_names_the_shifted_features(demo_run: tuple) -> None:
     assert "drifted features: " in result.stdout
 
 
+def test_demo_drift_retrains_and_the_gate_decides(demo_run: tuple) -> None:
+    """The shifted traffic's drift starts a training run (a third version, its trigger in its tags) whose promotion the gate decides."""
+    result, workdir = demo_run
+    summary = json.loads((workdir / "summary.json").read_text())
+    drift = summary["drift"]
+    assert drift["trigger"].startswith("drift ") and drift["retrained"]["version"] == "3"
+    retrained = {v["version"]: v for v in summary["registry"]["versions"]}["3"]
+    assert retrained["trigger"] == drift["trigger"] and retrained["gate"] == drift["retrained"]["gate"] != ""
+    assert ("champion" in retrained["aliases"]) == drift["retrained"]["promoted"]
+    assert f"retraining triggered by {drift['trigger']}" in result.stdout
+    assert f"retraining triggered by {drift['trigger']}" in (workdir / "report.md").read_text()
+
+
 def test_demo_platform_step(demo_run: tuple) -> None:
     """The chart rendered for staging with the champion's S3 path, and the staging preview ran."""
     _, workdir = demo_run
