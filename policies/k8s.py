@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import yaml
 from pulumi_policy import ResourceValidationArgs
 
+from infra.components.model_serving import PLATFORM_VALUES_CONFIGMAP
 from infra.pod_security import pod_spec_of
 from policies.helpers import get
 
@@ -35,6 +37,7 @@ WORKLOADS = {
 # a v3 release, whose objects the engine never shows but the conformance suite renders under it).
 THIRD_PARTY_PARENTS = (RELEASE, CHART_V4, *KUSTOMIZE, "kubernetes:yaml/v2:ConfigGroup", "kubernetes:yaml/v2:ConfigFile")
 SERVING_CHART = "charts/model-serving"
+CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
 
 
 def pod_spec(args: ResourceValidationArgs) -> dict[str, Any] | None:
@@ -55,9 +58,15 @@ def rendered_by_third_party(args: ResourceValidationArgs) -> bool:
 
 
 def serving_values(resource_type: str, props: Any) -> dict | None:
-    """The serving chart's values, whoever installs it: the program's Helm release or Argo CD's Application."""
+    """The serving chart's values, whoever installs it: the program's Helm release, Argo CD's Application, or the
+    platform's values ConfigMap of a release ML engineers own."""
     if resource_type == RELEASE and str(get(props, "chart", "")).endswith(SERVING_CHART):
         return get(props, "values", {}) or {}
     if resource_type == APPLICATION and str(get(props, "spec.source.path", "")).endswith(SERVING_CHART):
         return get(props, "spec.source.helm.valuesObject", {}) or {}
+    if resource_type == CONFIG_MAP and get(props, "metadata.name") == PLATFORM_VALUES_CONFIGMAP:
+        # The platform's values for a release ML engineers own with helm (servingOwner: helm), as YAML text.
+        text = (get(props, "data", {}) or {}).get("values.yaml")
+        values = yaml.safe_load(text) if isinstance(text, str) else None
+        return values if isinstance(values, dict) else None
     return None

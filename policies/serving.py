@@ -9,7 +9,7 @@ from pulumi_policy import PolicyResource, ReportViolation, ResourceValidationArg
 
 from infra import namespaces, versions
 from policies.helpers import SECURITY, Tunable, get, message, of_type, resource_environment, rule
-from policies.k8s import APPLICATION, DEPLOYMENT, INFERENCE_SERVICE, RELEASE, serving_values
+from policies.k8s import APPLICATION, CONFIG_MAP, DEPLOYMENT, INFERENCE_SERVICE, RELEASE, serving_values
 from policies.s3 import BUCKETS
 
 
@@ -80,7 +80,7 @@ def _allowed(uri: str, own: set[str], prefixes: list[str]) -> bool:
 def model_source(args: StackValidationArgs, report: ReportViolation) -> None:
     own = platform_buckets(args.resources)
     prefixes = ALLOWED_MODEL_SOURCES.read(args)
-    servers = of_type(args.resources, (INFERENCE_SERVICE, RELEASE, APPLICATION))
+    servers = of_type(args.resources, (INFERENCE_SERVICE, RELEASE, APPLICATION, CONFIG_MAP))
     for server in servers:
         for uri in filter(None, map(str, _model_uris(server))):
             if not _allowed(uri, own, prefixes):
