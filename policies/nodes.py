@@ -7,6 +7,7 @@ from __future__ import annotations
 from pulumi_policy import PolicyResource, ReportViolation, ResourceValidationArgs, Severity, StackValidationArgs
 
 from infra import gpu
+from infra.components.cluster_autoscaler import SYSTEM_NODES
 from policies.helpers import (
     COST,
     SECURITY,
@@ -210,7 +211,8 @@ def private_subnets_only(args: StackValidationArgs, report: ReportViolation) -> 
             ), group.urn)
 
 
-ROLE_LABEL = "mlplatform.io/role"
+# The label the autoscaler and the load balancer controller select their nodes by: {"mlplatform.io/role": "system"}.
+(ROLE_LABEL, SYSTEM_ROLE), = SYSTEM_NODES.items()
 MIN_PROD_SYSTEM_NODES = Tunable("minProdSystemNodes", {"type": "integer"}, 2)
 
 
@@ -218,7 +220,7 @@ def _per_environment_gaps(groups: list[PolicyResource], prod: bool, minimum: int
     def role(group: PolicyResource) -> str:
         return str((get(group.props, "labels") or {}).get(ROLE_LABEL, ""))
 
-    system = [g for g in groups if role(g) == "system"]
+    system = [g for g in groups if role(g) == SYSTEM_ROLE]
     gaps = [f"system group {g.name} runs on SPOT" for g in system if get(g.props, "capacityType") == "SPOT"]
     if not [g for g in system if get(g.props, "capacityType") != "SPOT"]:
         gaps.append("no ON_DEMAND node group is labelled mlplatform.io/role=system")
