@@ -62,6 +62,9 @@ NVIDIA = NamespaceSpec(
 # Kubernetes' own namespaces: never a peer the models admit.
 SYSTEM = ("kube-system", "kube-public", "kube-node-lease", "default")
 ALL = (MLFLOW, KUBEFLOW, MODELS, CERT_MANAGER, KSERVE, MINIO, POSTGRES, MONITORING, ARGOCD, NVIDIA)
+# Names the models' ingress gateway may not live in (its every pod is admitted to the models): Kubernetes' own and
+# the platform's. The config refuses them as gatewayNamespace and the pack refuses them in the serving chart's values.
+RESERVED = frozenset({*SYSTEM, *(spec.name for spec in ALL)})
 
 
 def for_stack(settings: Settings) -> list[NamespaceSpec]:

@@ -60,6 +60,8 @@ class Registration:
     retain_on_delete: bool = False
     ignore_changes: tuple[str, ...] = ()
     dependencies: tuple[str, ...] = ()
+    # The URNs each input property depends on (what the engine hands stack policies as property_dependencies).
+    property_dependencies: dict[str, tuple[str, ...]] = field(default_factory=dict)
     outputs: dict[str, Any] = field(default_factory=dict)
     # Input paths whose values are secrets (mask them in anything printed).
     secret_paths: tuple[str, ...] = ()
@@ -193,6 +195,7 @@ class RecordingMonitor(MockMonitor):
                     retain_on_delete=request.retainOnDelete,
                     ignore_changes=tuple(request.ignoreChanges),
                     dependencies=tuple(request.dependencies),
+                    property_dependencies={key: tuple(value.urns) for key, value in request.propertyDependencies.items()},
                     outputs=dict(state),
                     secret_paths=tuple(secret_paths),
                     provider=request.provider,
