@@ -135,8 +135,7 @@ class Settings(Frozen):
         # The models' NetworkPolicy admits every pod of the gateway's namespace (those with the gateway's labels).
         from infra import namespaces  # noqa: PLC0415 - namespaces reads Settings; the table is its
 
-        taken = {*namespaces.SYSTEM, *(spec.name for spec in namespaces.ALL)}
-        if self.gateway_namespace in taken:
+        if self.gateway_namespace in namespaces.RESERVED:
             raise invalid("gatewayNamespace", f"{self.gateway_namespace!r} is a system or platform namespace: the models would admit "
                                                "its pods; name the ingress gateway's own namespace (istio-system by default)")
 
