@@ -298,8 +298,8 @@ def main(argv: list[str] | None = None) -> int:
 
             with progress.step("Drift: send a shifted batch, run the model-drift pipeline (drift retrains, the gate decides)"):
                 log_root = workdir / "store" / "inference-logs"
-                normal = frame.sample(n=400, random_state=3)[FEATURES].astype(float).values.tolist()
-                shifted = drifted(frame.sample(n=600, random_state=4))[FEATURES].astype(float).values.tolist()
+                normal = frame.sample(n=200, random_state=3)[FEATURES].astype(float).values.tolist()
+                shifted = drifted(frame.sample(n=800, random_state=4))[FEATURES].astype(float).values.tolist()
                 progress.say(f"logged {send_logged(server, normal, log_root)} everyday rows and "
                              f"{send_logged(server, shifted, log_root)} shifted rows (far from home, online, no chip)")
                 # With data_uri the drift run retrains when the score reaches the alert's threshold.
