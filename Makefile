@@ -23,7 +23,7 @@ export PATH := $(CURDIR)/.bin:$(PATH)
 # the environments and in ignored __pycache__ folders.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: help setup demo test test-infra test-ml lint preview diff policy bootstrap-preview simulate compile bench upstream lock step-image provider-schemas check-kfp-mysql-tls clean
+.PHONY: help setup demo test test-infra test-ml lint preview diff policy bootstrap-preview simulate compile bench upstream lock step-image provider-schemas check-kfp-mysql-tls backup-tools clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -77,7 +77,8 @@ demo: setup ## the main job on its embedded default: the whole ML lifecycle loca
 test: ## lint, then the whole test suite: both environments' suites side by side
 	@$(MAKE) --no-print-directory -j3 --output-sync=target lint test-infra test-ml
 
-test-infra: $(INFRA)/.installed $(SCAN)/.installed $(VALIDATORS)/node_modules/.installed .bin/helm ## the program, pack, chart and conformance tests (infra environment)
+# The backups' round trip (tests/infra/test_backup_round_trip.py) runs moto's S3 server from the ML environment.
+test-infra: $(INFRA)/.installed $(ML)/.installed $(SCAN)/.installed $(VALIDATORS)/node_modules/.installed .bin/helm ## the program, pack, chart and conformance tests (infra environment)
 	$(INFRA)/bin/python -m pytest -n 2 --dist loadfile tests/infra tests/charts tests/conformance
 
 test-ml: $(ML)/.installed $(INFRA)/.installed .bin/helm ## the pipeline, demo and serving tests (ML environment; the demo and two tests also run the program in the infra one)
@@ -133,6 +134,14 @@ check-kfp-mysql-tls: $(INFRA)/.installed $(MLMD)/.installed .bin/helm ## run KFP
 		|| apt-get install -y -q $(MYSQL_CHECK_PACKAGES) >/dev/null \
 		|| { echo "error: could not install $(MYSQL_CHECK_PACKAGES); install them (as root: apt-get install ...) and rerun" >&2; exit 1; }
 	$(INFRA)/bin/python scripts/check_kfp_mysql_tls.py --stack $(STACK)
+
+# The backups' round trip (tests/infra/test_backup_round_trip.py) runs the CronJobs' own commands against real
+# MariaDB and PostgreSQL with Debian's clients and AWS CLI (root, apt); CI runs it first (.ci/run).
+BACKUP_TOOLS_PACKAGES := mariadb-server mariadb-client postgresql-15 awscli
+backup-tools: ## install what the backups' round-trip tests run: MariaDB, PostgreSQL 15, the AWS CLI (Debian packages, as root)
+	@command -v mariadbd >/dev/null && command -v mysqldump >/dev/null && command -v aws >/dev/null && test -x /usr/lib/postgresql/15/bin/postgres \
+		|| apt-get install -y -q $(BACKUP_TOOLS_PACKAGES) >/dev/null \
+		|| { echo "error: could not install $(BACKUP_TOOLS_PACKAGES); install them (as root: apt-get install ...) and rerun" >&2; exit 1; }
 
 IMAGE ?= mlplatform-pipeline-steps:dev
 step-image: ## build the pipeline step image (needs a Docker engine): IMAGE=<repository>:<tag>

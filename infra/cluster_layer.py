@@ -10,7 +10,8 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra import flows, namespaces, object_store
+from infra import backups, flows, namespaces, object_store
+from infra.components import backups as store_backups
 from infra.components.argocd import ArgoCd, GitOpsServing
 from infra.components.cert_manager import CertManager
 from infra.components.cluster_autoscaler import ClusterAutoscaler
@@ -54,6 +55,8 @@ class AwsResources:
     database_password: pulumi.Output[str]
     # The ECR repository of the pipeline step image, and the digest of this checkout's image in it ("" if not pushed).
     step_image_repository: pulumi.Output[str]
+    # The platform's S3 key: the backups' SSE-KMS key.
+    kms_key_arn: pulumi.Output[str]
     step_image_digest: str = ""
 
 
@@ -98,7 +101,9 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
     if settings.object_store == "minio":
         store = object_store.minio(settings.aws_region, BUCKETS)
         minio = Minio("minio", namespaces.MINIO.name, in_ns(namespaces.MINIO.name))
-        for space in (namespaces.MLFLOW.name, namespaces.KUBEFLOW.name):
+        # Its clients' namespaces: MLflow's, KFP's and, with the in-cluster database, its backup's.
+        clients = (namespaces.MLFLOW, namespaces.KUBEFLOW, *([namespaces.POSTGRES] if settings.database.kind == "in-cluster" else []))
+        for space in (client.name for client in clients):
             k8s.core.v1.Secret(
                 f"{space}-object-store-credentials",
                 metadata={"name": store.credentials_secret, "namespace": space},
@@ -116,11 +121,15 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
     # MLflow's database: RDS from the AWS layer, or Postgres in the cluster.
     # Both over TLS: the in-cluster Postgres verified against the program's CA (it admits TLS only);
     # RDS encrypted (sslmode=require; its parameter group forces TLS).
-    database_ca = None
+    database_ca, postgres_host = None, ""
+    stores: dict[str, list[pulumi.Resource]] = {namespaces.MINIO.name: [minio] if settings.object_store == "minio" else []}
     if settings.database.kind == "in-cluster":
         postgres = ClusterPostgres("postgres", namespaces.POSTGRES.name, in_ns(namespaces.POSTGRES.name))
         database_ca = postgres.ca_config_map(namespaces.MLFLOW.name, in_ns(namespaces.MLFLOW.name)).metadata["name"]
+        # Its backup verifies it against the same CA.
+        stores[namespaces.POSTGRES.name] = [postgres, postgres.ca_config_map(namespaces.POSTGRES.name, in_ns(namespaces.POSTGRES.name))]
         host, password, ssl = postgres.host, postgres.password, postgres.client_options
+        postgres_host = postgres.host
     else:
         assert aws is not None, "database rds needs the AWS layer"
         host, password, ssl = aws.database_host, aws.database_password, "sslmode=require"
@@ -148,6 +157,12 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
         if roles else None,
         after=[cert_manager.release],
         opts=in_ns(namespaces.KUBEFLOW.name),
+    )
+    # Backups of the stores in the cluster (infra/backups.py), each once its store and its credentials exist.
+    stores[namespaces.KUBEFLOW.name] = [kfp]
+    store_backups.declare(
+        settings.environment, backups.for_stack(settings), store, aws.kms_key_arn if aws else None, roles, postgres_host,
+        lambda space: in_ns(space, after=stores.get(space, [])),
     )
     kserve = Kserve(
         "kserve", namespaces.KSERVE.name, settings.kserve_deployment_mode, [cert_manager.release],

@@ -127,6 +127,11 @@ IMAGES = {
     "minio": "quay.io/minio/minio:RELEASE.2025-04-22T22-12-26Z",
     "minio-client": "quay.io/minio/mc:RELEASE.2025-04-16T18-13-26Z",
     "postgres": "docker.io/library/postgres:17.9-bookworm",
+    # KFP's MySQL (upstream names the 8.4 line only; infra/manifests/kubeflow-pipelines/base pins this patch
+    # release, a test checks the two agree) and its backup's mysqldump: one image, client and server alike.
+    "mysql": "docker.io/library/mysql:8.4.10",
+    # Copies the stores' dumps to the bucket (infra/backups.py): IRSA and SSE-KMS on S3, MinIO's endpoint locally.
+    "aws-cli": "docker.io/amazon/aws-cli:2.27.9",
     # MLflow's published server image, full variant (psycopg2 and boto3 included).
     "mlflow": "ghcr.io/mlflow/mlflow:v3.17.2-full",
     # Runs the stdlib-only pipeline upload script.

@@ -20,6 +20,8 @@ from infra.workload_security import container_security, pod_security
 
 DATABASE = "mlflow"
 USERNAME = "mlflow"
+# Its Secret (keys username, password, database); its backup (infra/components/backups.py) reads it too.
+CREDENTIALS_SECRET = "postgres-credentials"
 TLS_DIR = "/etc/postgresql/tls"
 HBA_DIR = "/etc/postgresql/hba"
 # Where a client mounts the CA certificate (the ConfigMap from :meth:`ClusterPostgres.ca_config_map`).
@@ -56,7 +58,7 @@ class ClusterPostgres(pulumi.ComponentResource):
         password = random.RandomPassword(f"{name}-password", length=40, special=False, opts=child)
         k8s.core.v1.Secret(
             f"{name}-credentials",
-            metadata={"name": "postgres-credentials", "namespace": namespace},
+            metadata={"name": CREDENTIALS_SECRET, "namespace": namespace},
             string_data={"username": USERNAME, "password": password.result, "database": DATABASE},
             opts=child,
         )
@@ -79,7 +81,7 @@ class ClusterPostgres(pulumi.ComponentResource):
             opts=child,
         )
         secret_env = [
-            {"name": env, "valueFrom": {"secretKeyRef": {"name": "postgres-credentials", "key": key}}}
+            {"name": env, "valueFrom": {"secretKeyRef": {"name": CREDENTIALS_SECRET, "key": key}}}
             for env, key in (("POSTGRES_USER", "username"), ("POSTGRES_PASSWORD", "password"), ("POSTGRES_DB", "database"))
         ]
         k8s.apps.v1.StatefulSet(
