@@ -13,6 +13,7 @@ run `amtool check-config` on every stack's rendered configuration): a webhook's 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from infra.config.observability import NULL_RECEIVER, AlertReceiver, ObservabilitySettings
 
@@ -24,6 +25,23 @@ CREDENTIALS_DIR = f"/etc/alertmanager/secrets/{CREDENTIALS_SECRET}"
 SILENT_ALERTS = ("Watchdog", "InfoInhibitor")
 # An alert is the same problem at two severities when these labels agree: the critical one silences the other.
 SAME_PROBLEM = ["namespace", "alertname"]
+
+
+# The pods of Alertmanager as the Prometheus operator labels them (the only ones that reach the receivers).
+ALERTMANAGER_PODS = {"app.kubernetes.io/name": "alertmanager"}
+
+
+def receiver_ports(settings: ObservabilitySettings) -> tuple[int, ...]:
+    """The TCP ports Alertmanager opens to reach the stack's receivers (Slack and PagerDuty: HTTPS)."""
+    ports = set()
+    for receiver in settings.receivers:
+        if receiver.type == "email":
+            ports.add(int(receiver.smarthost.rsplit(":", 1)[1]))
+        elif receiver.type == "webhook":
+            ports.add(urlsplit(receiver.url).port or (80 if receiver.url.startswith("http://") else 443))
+        else:
+            ports.add(443)
+    return tuple(sorted(ports))
 
 
 def credential_file(receiver: AlertReceiver) -> str:
