@@ -10,7 +10,7 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from infra.config.base import CONFIG_NAMESPACES, PROJECT, ConfigError, is_prod_stack
-from infra.config.observability import CREDENTIALS_KEY, check_secret_credentials
+from infra.config.observability import CREDENTIALS_KEY, check_secret_credentials, clear_credential
 from infra.config.settings import FLAT_KEYS, GROUPS, Settings
 
 
@@ -35,11 +35,20 @@ def _describe(error: Mapping[str, Any], raw: Mapping[str, Any]) -> str:
     if error["type"] == "missing":
         return f"{key}: missing; declare it in Pulumi.yaml or set it in the stack file"
     # A credential's value is never printed, not even in an error about it.
-    value = '"[secret]"' if location[0] == CREDENTIALS_KEY else json.dumps(_lookup(raw, location), default=str)
+    value = '"[secret]"' if location[0] == CREDENTIALS_KEY else json.dumps(_masked(_lookup(raw, location)), default=str)
     if len(value) > 100:
         value = value[:97] + "..."
     message = str(error["msg"]).removeprefix("Value error, ")
     return f"{key} = {value}: {message}"
+
+
+def _masked(value: Any) -> Any:
+    """``value`` with every string that looks like a credential replaced (a credential in clear is not echoed)."""
+    if isinstance(value, Mapping):
+        return {key: _masked(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_masked(item) for item in value]
+    return "[credential]" if isinstance(value, str) and clear_credential(value) else value
 
 
 def _lookup(raw: Any, location: tuple[Any, ...]) -> Any:

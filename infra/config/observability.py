@@ -113,11 +113,12 @@ class AlertReceiver(Frozen):
         for field in required:
             if not getattr(self, field):
                 spelt = "from" if field == "sender" else field
-                raise ValueError(f"a {self.type} receiver needs {spelt}")
+                raise ValueError(f"{'an' if self.type == 'email' else 'a'} {self.type} receiver needs {spelt}")
         extra = {"channel", "url", "to", "sender", "smarthost", "auth_username"} - set(required) - ({"auth_username"} if self.type == "email" else set())
         for field in sorted(extra):
             if getattr(self, field):
-                raise ValueError(f"{'from' if field == 'sender' else field} is not a setting of a {self.type} receiver; remove it")
+                raise ValueError(f"{'from' if field == 'sender' else field} is not a setting of a {self.type} receiver "
+                                 f"(its settings: {', '.join(required) or 'none besides name, type, severities'}); remove it")
         if len(set(self.severities)) != len(self.severities):
             raise ValueError(f"severities {list(self.severities)} lists one twice")
         return self
