@@ -10,8 +10,9 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra import backups, flows, namespaces, object_store
+from infra import alert_routing, backups, flows, namespaces, object_store
 from infra.components import backups as store_backups
+from infra.components import storage_class
 from infra.components.argocd import ArgoCd, GitOpsServing
 from infra.components.cert_manager import CertManager
 from infra.components.cluster_autoscaler import ClusterAutoscaler
@@ -177,7 +178,8 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
     serving_after: list[pulumi.Resource] = [kserve, *ingress_controller]
     pushgateway = None
     if settings.monitoring:
-        monitoring = MonitoringStack("monitoring", namespaces.MONITORING.name, settings.is_aws, in_ns(namespaces.MONITORING.name))
+        monitoring = MonitoringStack("monitoring", namespaces.MONITORING.name, settings.is_aws, settings.observability,
+                                     storage_class.NAME if aws is not None else None, in_ns(namespaces.MONITORING.name))
         serving_after.append(monitoring)
         pushgateway = Pushgateway("pushgateway", namespaces.MONITORING.name, RELEASE_NAME,
                                   in_ns(namespaces.MONITORING.name, after=[monitoring]))
@@ -187,6 +189,12 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
     # KServe's logger writes the served model's requests to S3 (on MinIO it would need the agent's endpoint config).
     request_log = None if store.is_minio else store.artifacts_bucket.apply(lambda bucket: f"s3://{bucket}/{REQUEST_LOG_PREFIX}")
     outputs: dict[str, Any] = {"mlflowUrl": mlflow.url, "kfpApiUrl": kfp.api_url}
+    if settings.monitoring:
+        # Where alerts go, in the preview's outputs; alerts that would reach no one are a warning of the preview.
+        routes, warnings = alert_routing.routing_summary(settings.observability)
+        for warning in warnings:
+            pulumi.log.warn(f"alerts: {warning}")
+        outputs["alertRouting"] = " | ".join([routes, *warnings])
     # The step image by digest: on AWS the AWS layer's (config's, else the image pushed under this checkout's content tag).
     digest = aws.step_image_digest if aws else settings.pipelines.step_image_digest
     step_image = None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from infra import alert_routing
 from infra import namespaces as ns
 from infra.config import PRIVATE_RANGES, Settings
 from infra.object_store import MINIO_CONSOLE_PORT, MINIO_PODS, MINIO_PORT, ObjectStore
@@ -205,4 +206,9 @@ def platform_flows(settings: Settings, vpc_cidr: str, store: ObjectStore) -> lis
             Flow("monitoring-to-coredns", ns.MONITORING.name, "kube-system", (COREDNS_METRICS_PORT,),
                  target_pods=COREDNS_PODS, target_managed=False),
         ]
+        if ports := alert_routing.receiver_ports(settings.observability):
+            # Alertmanager's notifications: Slack and PagerDuty over HTTPS, webhooks and SMTP relays on their own
+            # ports, wherever they are (a relay may be in the VPC); no other pod of monitoring goes out.
+            flows.append(Flow("alertmanager-to-receivers", ns.MONITORING.name, "", ports, alert_routing.ALERTMANAGER_PODS,
+                              cidr="0.0.0.0/0"))
     return flows

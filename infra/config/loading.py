@@ -10,6 +10,7 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from infra.config.base import CONFIG_NAMESPACES, PROJECT, ConfigError, is_prod_stack
+from infra.config.observability import CREDENTIALS_KEY, check_secret_credentials, clear_credential
 from infra.config.settings import FLAT_KEYS, GROUPS, Settings
 
 
@@ -33,11 +34,21 @@ def _describe(error: Mapping[str, Any], raw: Mapping[str, Any]) -> str:
         return f"{key}: unknown key; check the spelling against Pulumi.yaml's config section"
     if error["type"] == "missing":
         return f"{key}: missing; declare it in Pulumi.yaml or set it in the stack file"
-    value = json.dumps(_lookup(raw, location), default=str)
+    # A credential's value is never printed, not even in an error about it.
+    value = '"[secret]"' if location[0] == CREDENTIALS_KEY else json.dumps(_masked(_lookup(raw, location)), default=str)
     if len(value) > 100:
         value = value[:97] + "..."
     message = str(error["msg"]).removeprefix("Value error, ")
     return f"{key} = {value}: {message}"
+
+
+def _masked(value: Any) -> Any:
+    """``value`` with every string that looks like a credential replaced (a credential in clear is not echoed)."""
+    if isinstance(value, Mapping):
+        return {key: _masked(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_masked(item) for item in value]
+    return "[credential]" if isinstance(value, str) and clear_credential(value) else value
 
 
 def _lookup(raw: Any, location: tuple[Any, ...]) -> Any:
@@ -120,6 +131,10 @@ def load() -> Settings:
     import pulumi
     import pulumi.runtime.config
 
-    settings = parse_settings(decode_config(pulumi.runtime.config.CONFIG.get()))
+    flat = pulumi.runtime.config.CONFIG.get()
+    decoded = decode_config(flat)
+    # The CLI hands the program decrypted values and, apart, the keys that were set with --secret.
+    check_secret_credentials(decoded, pulumi.runtime.config.is_config_secret(f"{PROJECT}:{CREDENTIALS_KEY}"))
+    settings = parse_settings(decoded)
     check_stack(pulumi.get_stack(), settings)
     return settings

@@ -17,6 +17,7 @@ from infra.config.database import DatabaseSettings
 from infra.config.gitops import GitOpsSettings
 from infra.config.network import NetworkSettings
 from infra.config.nodegroup import NodeGroupSettings
+from infra.config.observability import ObservabilitySettings
 from infra.config.pipelines import PipelineSettings
 from infra.config.serving import ServingSettings
 
@@ -45,6 +46,8 @@ GROUPS: dict[str, dict[str, str]] = {
         "servingPredictorName", "servingCanaryName", "servingCanaryStorageUri", "servingCanaryPercent", "servingGpu",
         "servingIngress", "servingDomain", "servingCertificateArn")},
     "gitops": {"gitops": "mode", "gitopsRepoUrl": "repo_url", "gitopsRevision": "revision"},
+    "observability": {"alertReceivers": "receivers", "alertCredentials": "credentials", "prometheusRetentionDays": "retention_days",
+                      "prometheusStorageGi": "storage_gi"},
 }
 # (group, field name or alias) -> the flat key a person wrote, for error messages.
 FLAT_KEYS = {(group, name): key for group, keys in GROUPS.items() for key, field in keys.items() for name in (field, to_camel(field))}
@@ -72,6 +75,7 @@ class Settings(Frozen):
     pipelines: PipelineSettings
     serving: ServingSettings
     gitops: GitOpsSettings
+    observability: ObservabilitySettings
     tags: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="before")
@@ -127,6 +131,9 @@ class Settings(Frozen):
                 raise invalid("database", "prod keeps MLflow's registry on RDS (backups, Multi-AZ), not in-cluster")
             if not self.mlflow_basic_auth:
                 raise invalid("mlflowBasicAuth", "prod's MLflow holds the models production serves; it must require credentials: set it true")
+            if not self.monitoring or not self.observability.routed("critical"):
+                raise invalid("alertReceivers", "prod's critical alerts must reach someone: set monitoring: true and declare a receiver "
+                                                 "with severities [critical] (for example type pagerduty)")
         if self.protect and self.force_destroy_buckets:
             raise invalid("forceDestroyBuckets", "cannot force-destroy buckets of a protected stack; set it to false")
         return self
