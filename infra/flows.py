@@ -77,6 +77,11 @@ PUSHGATEWAY_PODS = {"app.kubernetes.io/name": "pushgateway"}
 # Argo CD's server (8080), repo server (8081), Redis (6379), and the metrics of controller, server and repo server.
 ARGOCD_PORTS = (8080, 8081, 6379, 8082, 8083, 8084, 7000)
 ARGOCD_REPO_SERVER_PODS = {"app.kubernetes.io/name": "argocd-repo-server"}
+# The UIs people open, by their pods and the port their container serves (what a NetworkPolicy matches):
+# KFP 2.17.0's ml-pipeline-ui, kube-prometheus-stack's Grafana and Argo CD's server (plain HTTP with sso).
+KFP_UI_PODS, KFP_UI_PORT = {"app": "ml-pipeline-ui"}, 3000
+GRAFANA_PODS, GRAFANA_PORT = {"app.kubernetes.io/name": "grafana"}, 3000
+ARGOCD_SERVER_PODS, ARGOCD_SERVER_PORT = {"app.kubernetes.io/name": "argocd-server"}, 8080
 
 
 def _to_object_store(name: str, source: str, store: ObjectStore) -> Flow:
@@ -190,4 +195,8 @@ def platform_flows(settings: Settings, vpc_cidr: str, store: ObjectStore) -> lis
             Flow("monitoring-to-coredns", ns.MONITORING.name, "kube-system", (COREDNS_METRICS_PORT,),
                  target_pods=COREDNS_PODS, target_managed=False),
         ]
+    if settings.sso.enabled:
+        from infra import sso  # noqa: PLC0415 - sso reads this module's ports and pods
+
+        flows += sso.flows(settings)
     return flows

@@ -95,24 +95,37 @@ def _read_stack_file(path: Path) -> dict[str, Any]:
     return entries
 
 
+def is_secure(value: Any) -> bool:
+    """A stack file's encrypted value (``key: {secure: <ciphertext>}``), or an override given the same way."""
+    return isinstance(value, dict) and set(value) == {"secure"}
+
+
 def stack_config(stack: str, overrides: Mapping[str, Any] | None = None) -> dict[str, str]:
-    """The flat ``mlplatform:key`` -> string map the CLI would hand the program."""
+    """The flat ``mlplatform:key`` -> string map the CLI would hand the program. A ``{secure: x}`` value stands for
+    itself offline (no key decrypts it here): the program gets ``x`` and the key is secret (``secret_keys``)."""
     project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
     flat = {f"{config.PROJECT}:{key}": encode(decl["default"]) for key, decl in project.get("config", {}).items()}
     path = stack_file(stack)
     if not path.exists():
         raise config.ConfigError(f"no stack file {path.relative_to(ROOT)}; stacks are {', '.join(available_stacks())}")
     for key, value in _read_stack_file(path).items():
-        flat[key] = encode(value)
+        flat[key] = encode(value["secure"] if is_secure(value) else value)
     for key, value in (overrides or {}).items():
-        flat[f"{config.PROJECT}:{key}"] = encode(value)
+        flat[f"{config.PROJECT}:{key}"] = encode(value["secure"] if is_secure(value) else value)
     return flat
+
+
+def secret_keys(stack: str, overrides: Mapping[str, Any] | None = None) -> set[str]:
+    """The config keys of ``stack`` (and ``overrides``) given encrypted, as the CLI marks them for the program."""
+    given = {**_read_stack_file(stack_file(stack)), **{f"{config.PROJECT}:{k}": v for k, v in (overrides or {}).items()}}
+    return {key for key, value in given.items() if is_secure(value)}
 
 
 def settings_of(stack: str, overrides: Mapping[str, Any] | None = None) -> tuple[dict[str, str], config.Settings]:
     """The flat config and the validated settings of ``stack``; every error names the stack file."""
     flat = stack_config(stack, overrides)
     try:
+        config.check_secrets(flat, secret_keys(stack, overrides).__contains__)
         settings = config.parse_settings(config.decode_config(flat))
         config.check_stack(stack, settings)
         return flat, settings
@@ -126,16 +139,18 @@ def run(stack: str, overrides: Mapping[str, Any] | None = None, step_image_pushe
     as `pulumi preview` runs it (dry run) instead of `pulumi up`."""
     flat, settings = settings_of(stack, overrides)
     mocks = PlatformMocks(settings.aws_region, step_image_pushed=step_image_pushed)
-    resources, outputs = run_program(config.PROJECT, stack, flat, lambda: program.build(config.load()), mocks, preview)
+    resources, outputs = run_program(config.PROJECT, stack, flat, lambda: program.build(config.load()), mocks, preview,
+                                     secret_keys(stack, overrides))
     return OfflineRun(stack=stack, settings=settings, resources=resources, outputs=outputs)
 
 
 def run_program(project: str, stack: str, flat: Mapping[str, str], build: Callable[[], Mapping[str, Any]], mocks: PlatformMocks,
-                preview: bool = False) -> tuple[list[Registration], dict[str, Any]]:
-    """Run a Pulumi program (``build`` declares it and returns its exports) under ``mocks``: its registrations and outputs."""
+                preview: bool = False, secrets: set[str] | None = None) -> tuple[list[Registration], dict[str, Any]]:
+    """Run a Pulumi program (``build`` declares it and returns its exports) under ``mocks``: its registrations and outputs;
+    ``secrets``: the config keys the CLI would mark secret."""
     monitor = RecordingMonitor(mocks)
     pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=preview, monitor=monitor)
-    pulumi.runtime.set_all_config(dict(flat))
+    pulumi.runtime.set_all_config(dict(flat), sorted(secrets or ()))
     outputs: dict[str, Any] = {}
 
     def main() -> Any:

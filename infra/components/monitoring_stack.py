@@ -7,7 +7,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra import versions
+from infra import sso, versions
 
 # The serving chart labels its monitors release=<this>; Prometheus selects that label.
 RELEASE_NAME = "kube-prometheus-stack"
@@ -22,8 +22,18 @@ def _bounds(cpu: str, memory: str, cpu_limit: str, memory_limit: str) -> dict[st
     return {"requests": {"cpu": cpu, "memory": memory}, "limits": {"cpu": cpu_limit, "memory": memory_limit}}
 
 
-def chart_values(managed_control_plane: bool) -> dict[str, Any]:
-    """kube-prometheus-stack values: monitors and rules from every namespace by the release label."""
+def grafana_ini(sso_host: str) -> dict[str, Any]:
+    """Grafana's settings behind the sign-in proxy (sso): its public address, and people as the proxy names them
+    (auth.proxy; a first visit creates the user with Grafana's default role, Viewer). The admin login stays."""
+    return {
+        "server": {"root_url": f"https://{sso_host}/"},
+        "auth.proxy": {"enabled": True, "header_name": sso.EMAIL_HEADER, "header_property": "email", "auto_sign_up": True},
+    }
+
+
+def chart_values(managed_control_plane: bool, sso_host: str = "") -> dict[str, Any]:
+    """kube-prometheus-stack values: monitors and rules from every namespace by the release label; Grafana behind
+    the sign-in proxy at ``sso_host`` (empty: reached by port-forward)."""
     values: dict[str, Any] = {
         "prometheus": {
             "prometheusSpec": {
@@ -56,6 +66,8 @@ def chart_values(managed_control_plane: bool) -> dict[str, Any]:
             "admissionWebhooks": {"patch": {"resources": _bounds("10m", "32Mi", "100m", "128Mi")}},
         },
     }
+    if sso_host:
+        values["grafana"]["grafana.ini"] = grafana_ini(sso_host)
     if managed_control_plane:
         values |= {target: {"enabled": False} for target in MANAGED_CONTROL_PLANE_TARGETS}
         values["defaultRules"] = {"rules": {rule: False for rule in MANAGED_CONTROL_PLANE_RULES}}
@@ -65,7 +77,8 @@ def chart_values(managed_control_plane: bool) -> dict[str, Any]:
 class MonitoringStack(pulumi.ComponentResource):
     """Prometheus, Alertmanager and Grafana, selecting monitors and rules labelled release=kube-prometheus-stack."""
 
-    def __init__(self, name: str, namespace: str, managed_control_plane: bool, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(self, name: str, namespace: str, managed_control_plane: bool, sso_host: str = "",
+                 opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlplatform:k8s:MonitoringStack", name, None, opts)
         k8s.helm.v3.Release(
             name,
@@ -74,7 +87,7 @@ class MonitoringStack(pulumi.ComponentResource):
             version=versions.KUBE_PROMETHEUS_STACK.version,
             repository_opts={"repo": versions.KUBE_PROMETHEUS_STACK.repo},
             namespace=namespace,
-            values=chart_values(managed_control_plane),
+            values=chart_values(managed_control_plane, sso_host),
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.register_outputs({})
