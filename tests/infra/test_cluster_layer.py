@@ -98,8 +98,8 @@ def _public(block: dict) -> bool:
 
 
 def test_only_the_git_flow_leaves_for_the_internet(stack_runs: dict[str, offline.OfflineRun]) -> None:
-    """Every egress reaches the cluster, the VPC (its AWS API endpoints included) or private ranges; the one flow
-    to public addresses is Argo CD's repo server to the git host, where GitOps is on."""
+    """Every egress reaches the cluster, the VPC (its AWS API endpoints included) or private ranges; the flows to public
+    addresses are Argo CD's repo server to the git host, where GitOps is on, and the sign-in proxies to the OIDC provider."""
     for stack, run in stack_runs.items():
         public = sorted(
             policy.inputs["metadata"]["labels"]["mlplatform.io/flow"]
@@ -108,7 +108,8 @@ def test_only_the_git_flow_leaves_for_the_internet(stack_runs: dict[str, offline
             for peer in rule.get("to", [])
             if "ipBlock" in peer and _public(peer["ipBlock"])
         )
-        assert public == (["argocd-to-git"] if run.settings.gitops.mode == "argocd" else []), stack
+        expected = (["argocd-to-git"] if run.settings.gitops.mode == "argocd" else []) + (["sso-to-oidc-provider"] if run.settings.sso.enabled else [])
+        assert public == expected, stack
 
 
 def test_the_models_namespace_policy_has_one_owner(stack_runs: dict[str, offline.OfflineRun]) -> None:
