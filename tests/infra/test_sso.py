@@ -87,7 +87,7 @@ def test_sso_on_declares_a_proxy_per_ui_after_the_load_balancer_controller(sso_r
     releases = {r.inputs["name"]: r for r in sso_run.of_type(RELEASE) if r.inputs["chart"] == "oauth2-proxy"}
     assert sorted(releases) == ["argocd-oauth2-proxy", "grafana-oauth2-proxy", "kfp-oauth2-proxy", "mlflow-oauth2-proxy"]
     component = next(r for r in sso_run.resources if r.type == "mlplatform:k8s:SingleSignOn")
-    assert any(d.endswith("LoadBalancerController::aws-load-balancer-controller") for d in component.dependencies), component.urn
+    assert any(d.endswith("LoadBalancerController$kubernetes:helm.sh/v3:Release::aws-load-balancer-controller") for d in component.dependencies), component.urn
     secret = next(r for r in sso_run.resources if r.type == "kubernetes:core/v1:Secret" and r.name == "sso-client")
     for name, release in releases.items():
         assert release.inputs["version"] == "10.7.0" and release.inputs["namespace"] == "sso", name
