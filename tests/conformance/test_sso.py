@@ -56,8 +56,7 @@ def test_ui_ingresses_are_internal_https_only_behind_the_platform_security_group
         assert annotations[f"{ALB}scheme"] == "internal", name
         assert json.loads(annotations[f"{ALB}listen-ports"]) == [{"HTTPS": 443}], f"{name}: a listener other than HTTPS 443"
         assert annotations[f"{ALB}certificate-arn"] == run.settings.sso.certificate_arn, name
-        # The mocks' id of a resource is its logical name and a digest.
-        assert annotations[f"{ALB}security-groups"].startswith(f"{groups[0].name}-"), f"{name}: not the program's security group"
+        assert annotations[f"{ALB}security-groups"] == groups[0].id and groups[0].id.startswith("sg-"), f"{name}: not the program's group"
         assert annotations[f"{ALB}manage-backend-security-group-rules"] == "true", name
         assert annotations[f"{ALB}group.name"] == f"{run.settings.name}-ui", name
         backend = rule["http"]["paths"][0]["backend"]["service"]
