@@ -82,6 +82,11 @@ ARGOCD_REPO_SERVER_PODS = {"app.kubernetes.io/name": "argocd-repo-server"}
 KFP_MYSQL_BACKUP_PODS = {"app.kubernetes.io/name": "kfp-mysql-backup"}
 POSTGRES_BACKUP_PODS = {"app.kubernetes.io/name": "postgres-backup"}
 MINIO_BACKUP_PODS = {"app.kubernetes.io/name": "minio-backup"}
+# The UIs people open, by their pods and the port their container serves (what a NetworkPolicy matches):
+# KFP 2.17.0's ml-pipeline-ui, kube-prometheus-stack's Grafana and Argo CD's server (plain HTTP with sso).
+KFP_UI_PODS, KFP_UI_PORT = {"app": "ml-pipeline-ui"}, 3000
+GRAFANA_PODS, GRAFANA_PORT = {"app.kubernetes.io/name": "grafana"}, 3000
+ARGOCD_SERVER_PODS, ARGOCD_SERVER_PORT = {"app.kubernetes.io/name": "argocd-server"}, 8080
 
 
 def _to_object_store(name: str, source: str, store: ObjectStore, source_pods: dict[str, str] | None = None) -> Flow:
@@ -211,4 +216,8 @@ def platform_flows(settings: Settings, vpc_cidr: str, store: ObjectStore) -> lis
             # ports, wherever they are (a relay may be in the VPC); no other pod of monitoring goes out.
             flows.append(Flow("alertmanager-to-receivers", ns.MONITORING.name, "", ports, alert_routing.ALERTMANAGER_PODS,
                               cidr="0.0.0.0/0"))
+    if settings.sso.enabled:
+        from infra import sso  # noqa: PLC0415 - sso reads this module's ports and pods
+
+        flows += sso.flows(settings)
     return flows

@@ -97,10 +97,10 @@ def _public(block: dict) -> bool:
     return any(not net.is_private for net in remaining)
 
 
-def test_only_the_git_and_alert_flows_leave_for_the_internet(stack_runs: dict[str, offline.OfflineRun]) -> None:
+def test_only_the_git_alert_and_sign_in_flows_leave_for_the_internet(stack_runs: dict[str, offline.OfflineRun]) -> None:
     """Every egress reaches the cluster, the VPC (its AWS API endpoints included) or private ranges; the flows to
-    public addresses are Argo CD's repo server to the git host, where GitOps is on, and Alertmanager to its receivers
-    (Slack, PagerDuty, an SMTP relay), where the stack declares some."""
+    public addresses are Argo CD's repo server to the git host, where GitOps is on, Alertmanager to its receivers
+    (Slack, PagerDuty, an SMTP relay), where the stack declares some, and the sign-in proxies to the OIDC provider."""
     for stack, run in stack_runs.items():
         public = sorted(
             policy.inputs["metadata"]["labels"]["mlplatform.io/flow"]
@@ -111,6 +111,7 @@ def test_only_the_git_and_alert_flows_leave_for_the_internet(stack_runs: dict[st
         )
         expected = (["alertmanager-to-receivers"] if run.settings.monitoring and run.settings.observability.receivers else [])
         expected += ["argocd-to-git"] if run.settings.gitops.mode == "argocd" else []
+        expected += ["sso-to-oidc-provider"] if run.settings.sso.enabled else []
         assert public == expected, stack
 
 
