@@ -140,7 +140,7 @@ class ValidatingSKLearnModel(SKLearnModel):
             probabilities = self._model.predict_proba(rows)[:, 1]
         except (ValueError, TypeError) as error:  # what the model itself refuses is the request's fault
             raise InferenceError(f"the model refused the request: {error}") from None
-        results = dict(zip(self._outputs, (probabilities, (probabilities >= self._threshold).astype(np.int64))))
+        results = dict(zip(self._outputs, (probabilities, (probabilities >= self._threshold).astype(np.int64)), strict=True))
         return InferenceResponse(
             model_name=self.name,
             model_version=self.version,
