@@ -173,6 +173,17 @@ volumes:
 {{- end }}
 
 {{/*
+The canary's real share of the requests, in percent, at `minReplicas` (a dict of "min" and "percent"): KServe
+v0.20.0 runs ceil(min x percent / 100) canary replicas and lowers the stable predictor's minimum by as many, to at
+least 1 (predictor.go canaryReplicaCount, :886-895, and :795-803), and the Service spreads requests over the pods.
+*/}}
+{{- define "model-serving.canaryShare" -}}
+{{- $canary := int (ceil (divf (mul .min .percent) 100)) }}
+{{- $stable := max (sub .min $canary) 1 }}
+{{- if eq $canary 0 }}0{{ else }}{{ divf (mul $canary 100) (add $canary $stable) | printf "%.0f" }}{{ end }}
+{{- end }}
+
+{{/*
 A CPU quantity ("500m", "1", 1.5) in millicores.
 */}}
 {{- define "model-serving.millicores" -}}
