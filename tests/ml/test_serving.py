@@ -75,15 +75,17 @@ def test_the_chart_default_limit_is_the_runtimes() -> None:
 def test_a_body_over_the_limit_gets_413(server: ModelServer, fraud_csv: Path) -> None:
     """A 10.5 MB body gets 413 with one line naming the limit; a body just under the limit is served (200)."""
     rows = pd.read_csv(fraud_csv)[FEATURES].astype(float).to_numpy().tolist()
-    big = v2_request((rows * (80_000 // len(rows) + 1))[:80_000])
-    assert len(json.dumps(big)) > 10_000_000, "the oversized body is over 10 MB, as in the issue"
+    many = (rows * (260_000 // len(rows) + 1))[:260_000]
+    big = v2_request(many)
+    assert len(json.dumps(big)) > 10_500_000, "the oversized body is over 10.5 MB, as in the issue"
     refused = server.infer(big, timeout=60)
     assert refused.status_code == 413, refused.text
     assert str(DEFAULT_MAX_REQUEST_BYTES) in one_line_error(refused)
-    count = len(rows)
-    while len(json.dumps(v2_request(rows[:count]))) > DEFAULT_MAX_REQUEST_BYTES:
-        count = count * 9 // 10
-    under = server.infer(v2_request(rows[:count]), timeout=60)
+    count = len(many)
+    while len(json.dumps(v2_request(many[:count]))) > DEFAULT_MAX_REQUEST_BYTES:
+        count = count * 19 // 20
+    assert len(json.dumps(v2_request(many[:count]))) > 0.9 * DEFAULT_MAX_REQUEST_BYTES
+    under = server.infer(v2_request(many[:count]), timeout=60)
     assert under.status_code == 200, under.text
     assert len(outputs(under)[DECISION]) == count
 
