@@ -30,7 +30,7 @@ import psutil
 import requests
 
 from demo import report
-from demo.serving import ModelServer, model_server, prepare_model_dir, v2_request
+from demo.serving import ModelServer, model_server, outputs, prepare_model_dir, v2_request
 from pipelines.cluster import served_uri
 from pipelines.drift.requests import write_record
 from pipelines.fraud.contract import FEATURES, LABEL
@@ -128,8 +128,7 @@ def serve_and_query(server: ModelServer, frame: pd.DataFrame, progress: Progress
         response = server.infer(v2_request([row[FEATURES].astype(float).tolist()]))
         latencies.append((time.perf_counter() - began) * 1000)
         response.raise_for_status()
-        probabilities = response.json()["outputs"][0]["data"]
-        predictions.append({"fraud_probability": probabilities[1], "label": int(row[LABEL])})
+        predictions.append({"fraud_probability": outputs(response)[f"{LABEL}_probability"][0], "label": int(row[LABEL])})
     batch_rows = frame.head(100)[FEATURES].astype(float).values.tolist()
     began = time.perf_counter()
     batch = server.infer(v2_request(batch_rows))
