@@ -71,7 +71,7 @@ def test_every_step_validates_against_the_crd_and_the_webhook(states: dict[str, 
 
 def test_the_rollout_does_what_the_readme_says(states: dict[str, dict]) -> None:
     """10 % then 50 % to v2 with its own model; promotion renames the stable predictor to v2; rollback leaves v1."""
-    new_model = "s3://bucket/mlflow/1/new-run/artifacts/model"
+    new_model = "s3://bucket/mlflow/1/models/m-0123456789abcdef0123456789abcdef/artifacts"
     assert "canary" not in states["installed"]["spec"]
     for state, percent, replicas in (("canary", 10, 1), ("shifted", 50, 2)):
         isvc = states[state]
@@ -112,7 +112,7 @@ def test_the_webhook_rules_refuse_what_kserve_refuses(states: dict[str, dict]) -
     assert "cannot be changed" in kserve_webhook.mode_change_error(base, changed)
 
 
-CANARY = ("canary.name=v2", "canary.storageUri=s3://bucket/mlflow/1/new-run/artifacts/model", "autoscaling.maxReplicas=20")
+CANARY = ("canary.name=v2", "canary.storageUri=s3://bucket/mlflow/1/models/m-0123456789abcdef0123456789abcdef/artifacts", "autoscaling.maxReplicas=20")
 
 
 def _notes(*sets: str) -> str:
