@@ -3,12 +3,15 @@ with the program's users Job run against it (tests/ml/declared.py), then each us
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import mlflow
 import pytest
@@ -33,12 +36,31 @@ class Server:
         self.pipeline = (pipeline["username"], pipeline["password"])
         self.admin = (config["admin-username"], config["admin-password"])
 
-    def cli(self, *args: str, stdin: str = "", admin: tuple[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        """``python -m pipelines.mlflow_users ...`` as an admin would run it."""
+    def cli(self, *args: str, stdin: str = "", admin: tuple[str, str] | None = None, process: bool = False) -> Done:
+        """``python -m pipelines.mlflow_users ...`` as an admin runs it: in a process of its own, or (faster,
+        MLflow already imported) its ``main`` here with the same environment and stdin."""
         username, password = admin or self.admin
-        env = {**os.environ, "MLFLOW_TRACKING_URI": self.url, "MLFLOW_TRACKING_USERNAME": username, "MLFLOW_TRACKING_PASSWORD": password}
-        return subprocess.run([sys.executable, "-m", "pipelines.mlflow_users", *args], cwd=ROOT, env=env, input=stdin,
-                              capture_output=True, text=True, timeout=120)
+        env = {"MLFLOW_TRACKING_URI": self.url, "MLFLOW_TRACKING_USERNAME": username, "MLFLOW_TRACKING_PASSWORD": password}
+        if process:
+            done = subprocess.run([sys.executable, "-m", "pipelines.mlflow_users", *args], cwd=ROOT, env={**os.environ, **env},
+                                  input=stdin, capture_output=True, text=True, timeout=120)
+            return Done(done.returncode, done.stdout, done.stderr)
+        out, err = io.StringIO(), io.StringIO()
+        with pytest.MonkeyPatch.context() as patch:
+            for name, value in env.items():
+                patch.setenv(name, value)
+            patch.setattr(sys, "stdin", io.StringIO(stdin))
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                code = mlflow_users.main(list(args))
+        return Done(code, out.getvalue(), err.getvalue())
+
+
+class Done(NamedTuple):
+    """What a CLI run returned and printed."""
+
+    returncode: int
+    stdout: str
+    stderr: str
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +125,7 @@ def test_pipeline_user_cannot_delete_grant_or_manage_users(server: Server) -> No
 
 def test_reader_reads_but_cannot_write(server: Server) -> None:
     """A reader added with the CLI reads the experiments and the registry and writes nothing."""
-    added = server.cli("add", "--user", "alice", "--role", "reader")
+    added = server.cli("add", "--user", "alice", "--role", "reader", process=True)
     assert added.returncode == 0, added.stderr
     password = json.loads(added.stdout)["password"]
     with signed_in("alice", password):
