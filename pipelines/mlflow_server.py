@@ -22,7 +22,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from pipelines.cluster import MLFLOW_CREDENTIALS_ENV, MLFLOW_SERVER_ENV
-from pipelines.mlflow_users import auth_config
 
 
 def free_port() -> int:
@@ -91,6 +90,9 @@ def signed_in(username: str, password: str) -> Iterator[None]:
 
 def auth_files(workdir: Path, admin_password: str) -> dict[str, str]:
     """Write the basic-auth config (users in ``workdir``/auth.db); the env and nothing else the server needs for it."""
+    # Here, not at the top: the step image carries this module (the steps wait for MLflow with it), not mlflow_users.
+    from pipelines.mlflow_users import auth_config
+
     config = workdir / "basic_auth.ini"
     config.touch(mode=0o600)
     config.write_text(auth_config(f"sqlite:///{(workdir / 'auth.db').resolve()}", admin_password))
