@@ -23,6 +23,7 @@ from infra.components.kubeflow_pipelines import KubeflowPipelines
 from infra.components.load_balancer_controller import INGRESS_CLASS, LoadBalancerController
 from infra.components.minio import BUCKETS, Minio
 from infra.components.mlflow_server import MlflowServer
+from infra.components.mlflow_users import MlflowUsers
 from infra.components.model_serving import (
     PLATFORM_VALUES_CONFIGMAP,
     ModelServing,
@@ -148,9 +149,12 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
         store=store,
         role_arn=roles.get("mlflow"),
         basic_auth=settings.mlflow_basic_auth,
-        client_namespaces=(namespaces.KUBEFLOW.name,),
-        opts=in_ns(namespaces.MLFLOW.name, namespaces.KUBEFLOW.name),
+        opts=in_ns(namespaces.MLFLOW.name),
     )
+    if settings.mlflow_basic_auth:
+        # The pipelines sign in to MLflow as their own user (EDIT on their experiments and model), never as the admin.
+        MlflowUsers("mlflow-users", namespaces.MLFLOW.name, mlflow.url, mlflow.config_secret, (namespaces.KUBEFLOW.name,),
+                    after=[mlflow], opts=in_ns(namespaces.MLFLOW.name, namespaces.KUBEFLOW.name))
 
     cert_manager = CertManager("cert-manager", namespaces.CERT_MANAGER.name, in_ns(namespaces.CERT_MANAGER.name))
     kfp = KubeflowPipelines(

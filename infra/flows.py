@@ -72,6 +72,8 @@ MYSQL_PODS = {"app": "mysql"}
 KFP_MYSQL_CLIENTS = {"ml-pipeline": {"app": "ml-pipeline"}, "cache-server": KFP_CACHE_SERVER_PODS,
                      "metadata-grpc": {"component": "metadata-grpc-server"}}
 MLFLOW_PODS = {"app.kubernetes.io/name": "mlflow"}
+# The Job that creates MLflow's pipeline user and its grants (components/mlflow_users.py).
+MLFLOW_USERS_PODS = {"app.kubernetes.io/name": "mlflow-users"}
 POSTGRES_PODS = {"app.kubernetes.io/name": "postgres"}
 PUSHGATEWAY_PORT = 9091
 PUSHGATEWAY_PODS = {"app.kubernetes.io/name": "pushgateway"}
@@ -181,6 +183,9 @@ def platform_flows(settings: Settings, vpc_cidr: str, store: ObjectStore) -> lis
         ]
     else:
         flows.append(Flow("mlflow-to-rds", ns.MLFLOW.name, "", (POSTGRES_PORT,), MLFLOW_PODS, cidr=vpc_cidr))
+    if settings.mlflow_basic_auth:
+        # The users Job calls MLflow's auth API as the admin.
+        flows.append(Flow("mlflow-users-to-mlflow", ns.MLFLOW.name, ns.MLFLOW.name, (MLFLOW_PORT,), MLFLOW_USERS_PODS, MLFLOW_PODS))
     if store.is_minio:
         flows += [
             Flow("minio-internal", ns.MINIO.name, ns.MINIO.name, (MINIO_PORT, MINIO_CONSOLE_PORT), MINIO_PODS, MINIO_PODS),

@@ -9,6 +9,7 @@ import pytest
 
 from demo.run import STEPS
 from pipelines.fraud.contract import FEATURES
+from pipelines.mlflow_users import PIPELINE_USERNAME
 from tests.ml.processes import leftover_processes
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,8 +31,9 @@ def test_demo_succeeds_with_progress_lines(demo_run: tuple) -> None:
 
 
 def test_demo_gate_champion_and_challenger(demo_run: tuple) -> None:
-    """A champion exists; the weaker second run is registered but not champion."""
-    _, workdir = demo_run
+    """A champion exists; the weaker second run is registered but not champion; the pipelines did it as the pipeline user."""
+    result, workdir = demo_run
+    assert f"the pipelines sign in as {PIPELINE_USERNAME!r}" in result.stdout
     summary = json.loads((workdir / "summary.json").read_text())
     versions = {v["version"]: v for v in summary["registry"]["versions"]}
     assert versions["1"]["aliases"] == ["champion"]
