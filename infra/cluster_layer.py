@@ -32,6 +32,7 @@ from infra.components.model_serving import (
 from infra.components.monitoring_stack import RELEASE_NAME, MonitoringStack
 from infra.components.network_flows import NetworkFlows
 from infra.components.platform_namespace import PlatformNamespace
+from infra.components.priority_classes import PriorityClasses
 from infra.components.pushgateway import Pushgateway
 from infra.components.storage_class import DefaultStorageClass
 from infra.components.training_pipelines import TrainingPipelines, source_commit
@@ -75,7 +76,9 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
 
     # On EKS the cluster has no default StorageClass until this one (PVCs would stay Pending);
     # the local stack's cluster (kind, minikube, k3d) brings its own.
-    storage: list[pulumi.Resource] = []
+    # What every platform object waits for: the PriorityClasses its pods name (and, on EKS, the storage class).
+    storage: list[pulumi.Resource] = [PriorityClasses("priority", opts)]
+    placement = settings.placement
     # The controller of the models' ALB: the serving release is created after it and, on destroy, deleted
     # before it (else the ALB, its target groups and security group leak and the Ingress keeps its finalizer).
     ingress_controller: list[pulumi.Resource] = []
@@ -137,9 +140,10 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
         basic_auth=settings.mlflow_basic_auth,
         client_namespaces=(namespaces.KUBEFLOW.name,),
         opts=in_ns(namespaces.MLFLOW.name, namespaces.KUBEFLOW.name),
+        placement=placement,
     )
 
-    cert_manager = CertManager("cert-manager", namespaces.CERT_MANAGER.name, in_ns(namespaces.CERT_MANAGER.name))
+    cert_manager = CertManager("cert-manager", namespaces.CERT_MANAGER.name, in_ns(namespaces.CERT_MANAGER.name), placement)
     kfp = KubeflowPipelines(
         "kubeflow-pipelines",
         namespaces.KUBEFLOW.name,
@@ -148,12 +152,14 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
         if roles else None,
         after=[cert_manager.release],
         opts=in_ns(namespaces.KUBEFLOW.name),
+        placement=placement,
     )
     kserve = Kserve(
         "kserve", namespaces.KSERVE.name, settings.kserve_deployment_mode, [cert_manager.release],
         ingress=ingress_values(INGRESS_CLASS, settings.serving.domain if settings.serving.ingress != "none" else ""),
         s3_region=store.region if not store.is_minio else "",
         opts=in_ns(namespaces.KSERVE.name),
+        placement=placement,
     )
     if namespaces.NVIDIA.name in spaces:
         GpuDevicePlugin("nvidia-device-plugin", namespaces.NVIDIA.name, in_ns(namespaces.NVIDIA.name))
@@ -162,10 +168,11 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
     serving_after: list[pulumi.Resource] = [kserve, *ingress_controller]
     pushgateway = None
     if settings.monitoring:
-        monitoring = MonitoringStack("monitoring", namespaces.MONITORING.name, settings.is_aws, in_ns(namespaces.MONITORING.name))
+        monitoring = MonitoringStack("monitoring", namespaces.MONITORING.name, settings.is_aws, in_ns(namespaces.MONITORING.name),
+                                     placement)
         serving_after.append(monitoring)
         pushgateway = Pushgateway("pushgateway", namespaces.MONITORING.name, RELEASE_NAME,
-                                  in_ns(namespaces.MONITORING.name, after=[monitoring]))
+                                  in_ns(namespaces.MONITORING.name, after=[monitoring]), placement)
 
     # The team's workloads: the training and drift pipelines, and the served model.
     served = inference_service_name(settings.serving.model_name)

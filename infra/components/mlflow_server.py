@@ -17,6 +17,7 @@ from infra import versions
 from infra.components.cluster_postgres import CA_DIR
 from infra.flows import MLFLOW_PODS, MLFLOW_PORT
 from infra.object_store import ObjectStore
+from infra.placement import ANYWHERE, Placement
 from infra.workload_security import container_security, pod_security
 from infra.workloads import MLFLOW
 from pipelines.cluster import MLFLOW_ARTIFACTS_PREFIX, MLFLOW_CREDENTIALS_ENV, MLFLOW_CREDENTIALS_SECRET, MLFLOW_SERVER_ENV
@@ -46,6 +47,7 @@ class MlflowServer(pulumi.ComponentResource):
         basic_auth: bool,
         client_namespaces: tuple[str, ...] = (),
         opts: pulumi.ResourceOptions | None = None,
+        placement: Placement = ANYWHERE,
     ) -> None:
         super().__init__("mlplatform:k8s:MlflowServer", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
@@ -132,6 +134,7 @@ class MlflowServer(pulumi.ComponentResource):
                 "template": {
                     "metadata": {"labels": labels},
                     "spec": {
+                        **placement.pod_fields(MLFLOW_PODS, spread=True),
                         "serviceAccountName": service_account_name,
                         "securityContext": pod_security(),
                         "containers": [

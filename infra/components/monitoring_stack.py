@@ -8,6 +8,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra import versions
+from infra.placement import ANYWHERE, PLATFORM, Placement
 
 # The serving chart labels its monitors release=<this>; Prometheus selects that label.
 RELEASE_NAME = "kube-prometheus-stack"
@@ -22,8 +23,35 @@ def _bounds(cpu: str, memory: str, cpu_limit: str, memory_limit: str) -> dict[st
     return {"requests": {"cpu": cpu, "memory": memory}, "limits": {"cpu": cpu_limit, "memory": memory_limit}}
 
 
-def chart_values(managed_control_plane: bool) -> dict[str, Any]:
-    """kube-prometheus-stack values: monitors and rules from every namespace by the release label."""
+def placement_values(placement: Placement) -> dict[str, Any]:
+    """Where each of the release's pods runs (infra/placement.py); Alertmanager, which pages during an incident, HA.
+
+    Every key is the chart's at the pinned version (kube-prometheus-stack 88.5.3 and its grafana and
+    kube-state-metrics subcharts); node-exporter is a DaemonSet and runs on every node.
+    """
+    pod = {"nodeSelector": placement.node_selector, "priorityClassName": PLATFORM.name}
+    alertmanager = {**pod, "replicas": placement.replicas,
+                    "topologySpreadConstraints": placement.spread({"app.kubernetes.io/name": "alertmanager"})}
+    return {
+        "prometheus": {"prometheusSpec": dict(pod)},
+        # The chart's PDB keeps its minAvailable: 1 unless removed: with one replica that blocks every drain.
+        "alertmanager": {"alertmanagerSpec": alertmanager,
+                         "podDisruptionBudget": {"enabled": placement.replicas > 1, "minAvailable": None, "maxUnavailable": 1}},
+        "grafana": dict(pod),
+        "kube-state-metrics": dict(pod),
+        "prometheusOperator": {**pod, "admissionWebhooks": {"patch": dict(pod)}},
+    }
+
+
+def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        merged[key] = _deep_merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
+    return merged
+
+
+def chart_values(managed_control_plane: bool, placement: Placement = ANYWHERE) -> dict[str, Any]:
+    """kube-prometheus-stack values: monitors and rules from every namespace by the release label, placed by ``placement``."""
     values: dict[str, Any] = {
         "prometheus": {
             "prometheusSpec": {
@@ -59,13 +87,14 @@ def chart_values(managed_control_plane: bool) -> dict[str, Any]:
     if managed_control_plane:
         values |= {target: {"enabled": False} for target in MANAGED_CONTROL_PLANE_TARGETS}
         values["defaultRules"] = {"rules": {rule: False for rule in MANAGED_CONTROL_PLANE_RULES}}
-    return values
+    return _deep_merge(values, placement_values(placement))
 
 
 class MonitoringStack(pulumi.ComponentResource):
     """Prometheus, Alertmanager and Grafana, selecting monitors and rules labelled release=kube-prometheus-stack."""
 
-    def __init__(self, name: str, namespace: str, managed_control_plane: bool, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(self, name: str, namespace: str, managed_control_plane: bool, opts: pulumi.ResourceOptions | None = None,
+                 placement: Placement = ANYWHERE) -> None:
         super().__init__("mlplatform:k8s:MonitoringStack", name, None, opts)
         k8s.helm.v3.Release(
             name,
@@ -74,7 +103,7 @@ class MonitoringStack(pulumi.ComponentResource):
             version=versions.KUBE_PROMETHEUS_STACK.version,
             repository_opts={"repo": versions.KUBE_PROMETHEUS_STACK.repo},
             namespace=namespace,
-            values=chart_values(managed_control_plane),
+            values=chart_values(managed_control_plane, placement),
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.register_outputs({})
