@@ -238,7 +238,7 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
                        in_ns(namespaces.MODELS.name))
         outputs["servingOwner"] = f"helm: pulumi up never changes the release; its platform values are in ConfigMap {PLATFORM_VALUES_CONFIGMAP}"
     elif settings.gitops.mode == "argocd":
-        argocd = ArgoCd("argocd", namespaces.ARGOCD.name, in_ns(namespaces.ARGOCD.name))
+        argocd = ArgoCd("argocd", namespaces.ARGOCD.name, in_ns(namespaces.ARGOCD.name), placement)
         if settings.serving.storage_uri:
             GitOpsServing(
                 settings.serving.model_name, namespaces.ARGOCD.name, settings.gitops.repo_url, settings.gitops.revision,

@@ -14,15 +14,21 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra import paths, versions
+from infra.placement import ANYWHERE, PLATFORM, Placement
 
 PROJECT = "mlplatform"
 IN_CLUSTER = "https://kubernetes.default.svc"
 APPLICATION_API = "argoproj.io/v1alpha1"
 
 
-def chart_values() -> dict[str, Any]:
-    """Argo CD's values: no Dex (no SSO here: the admin logs in through a port-forward) and no notifications controller."""
+def chart_values(placement: Placement = ANYWHERE) -> dict[str, Any]:
+    """Argo CD's values: no Dex (no SSO here: the admin logs in through a port-forward) and no notifications controller.
+
+    Placed by ``placement`` through the chart's ``global`` defaults (argo-cd 9.7.1: every component's), keeping its
+    default ``kubernetes.io/os: linux`` selector.
+    """
     return {
+        "global": {"priorityClassName": PLATFORM.name, "nodeSelector": {"kubernetes.io/os": "linux", **placement.node_selector}},
         "crds": {"install": True, "keep": True},
         "dex": {"enabled": False},
         "notifications": {"enabled": False},
@@ -70,7 +76,7 @@ class ArgoCd(pulumi.ComponentResource):
 
     release: k8s.helm.v3.Release
 
-    def __init__(self, name: str, namespace: str, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(self, name: str, namespace: str, opts: pulumi.ResourceOptions | None = None, placement: Placement = ANYWHERE) -> None:
         super().__init__("mlplatform:k8s:ArgoCd", name, None, opts)
         self.release = k8s.helm.v3.Release(
             name,
@@ -78,7 +84,7 @@ class ArgoCd(pulumi.ComponentResource):
             version=versions.ARGO_CD.version,
             repository_opts={"repo": versions.ARGO_CD.repo},
             namespace=namespace,
-            values=chart_values(),
+            values=chart_values(placement),
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.register_outputs({})
