@@ -11,7 +11,7 @@ value and what is allowed. One module per settings group (``nodegroup``,
 
 from infra.config.base import CONFIG_NAMESPACES, PRIVATE_RANGES, PROJECT, ConfigError, covers_internet, is_prod_stack
 from infra.config.cluster import LOG_RETENTION_DAYS, SUPPORTED_KUBERNETES_VERSIONS, ClusterSettings
-from infra.config.database import DatabaseSettings
+from infra.config.database import DatabaseSettings, KfpDatabaseSettings
 from infra.config.gitops import GitOpsSettings
 from infra.config.loading import CONFIG_KEYS, check_namespaces, check_secrets, check_stack, decode_config, load, parse_settings
 from infra.config.network import NetworkSettings
@@ -26,7 +26,7 @@ __all__ = [
     "AWS_REGIONS", "AlertReceiver", "ObservabilitySettings", "check_secret_credentials", "CONFIG_KEYS", "CONFIG_NAMESPACES",
     "FLAT_KEYS", "GROUPS", "HOSTED_RUNNER", "LOG_RETENTION_DAYS", "MODEL_URI",
     "PRIVATE_RANGES", "PROJECT", "SECRET_KEYS", "STANDARD_AMI_TYPES", "SUPPORTED_KUBERNETES_VERSIONS", "ClusterSettings", "ConfigError",
-    "DatabaseSettings", "GitOpsSettings", "NetworkSettings", "NodeGroupSettings", "PipelineSettings", "ServingSettings",
+    "DatabaseSettings", "KfpDatabaseSettings", "GitOpsSettings", "NetworkSettings", "NodeGroupSettings", "PipelineSettings", "ServingSettings",
     "Settings", "SsoSettings", "check_namespaces", "check_secrets", "check_stack", "covers_internet", "decode_config", "instance_family", "instance_size", "is_prod_stack",
     "load", "parse_settings",
 ]

@@ -1,4 +1,4 @@
-"""MLflow's Postgres: RDS (instance class, backups, Multi-AZ) or in the cluster."""
+"""The databases: MLflow's Postgres and KFP's MySQL, each on RDS or in the cluster."""
 
 from __future__ import annotations
 
@@ -8,6 +8,13 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from infra.config.base import Frozen
+
+
+def rds_instance_class(value: str) -> str:
+    """``value`` if it is an RDS instance class, else the error that says what one looks like."""
+    if not re.match(r"^db\.[a-z0-9]+\.[a-z0-9]+$", value):
+        raise ValueError("not an RDS instance class (db.<family>.<size>, for example db.t4g.medium)")
+    return value
 
 
 class DatabaseSettings(Frozen):
@@ -21,6 +28,16 @@ class DatabaseSettings(Frozen):
     @field_validator("instance_class")
     @classmethod
     def _instance_class(cls, value: str) -> str:
-        if not re.match(r"^db\.[a-z0-9]+\.[a-z0-9]+$", value):
-            raise ValueError("not an RDS instance class (db.<family>.<size>, for example db.t4g.medium)")
-        return value
+        return rds_instance_class(value)
+
+
+class KfpDatabaseSettings(Frozen):
+    """KFP's MySQL: RDS (Multi-AZ and backups as the stack's RDS keys say) or the overlay's in the cluster."""
+
+    kind: Literal["rds", "in-cluster"] = "in-cluster"
+    instance_class: str = "db.t4g.medium"
+
+    @field_validator("instance_class")
+    @classmethod
+    def _instance_class(cls, value: str) -> str:
+        return rds_instance_class(value)

@@ -13,7 +13,7 @@ from pydantic.alias_generators import to_camel, to_snake
 
 from infra.config.base import PROJECT, DnsLabel, Frozen, invalid, ipv4_network
 from infra.config.cluster import ClusterSettings
-from infra.config.database import DatabaseSettings
+from infra.config.database import DatabaseSettings, KfpDatabaseSettings
 from infra.config.gitops import GitOpsSettings
 from infra.config.network import NetworkSettings
 from infra.config.nodegroup import NodeGroupSettings
@@ -41,6 +41,8 @@ GROUPS: dict[str, dict[str, str]] = {
                                                 "ciRunnerSecurityGroupId")},
     "database": {"database": "kind", "rdsInstanceClass": "instance_class", "rdsBackupRetentionDays": "backup_retention_days",
                  "rdsMultiAz": "multi_az"},
+    # KFP's MySQL; its instance takes rdsBackupRetentionDays and rdsMultiAz, the stack's RDS policy, from the group above.
+    "kfp_database": {"kfpDatabase": "kind", "kfpRdsInstanceClass": "instance_class"},
     "pipelines": {"pipelineSchedule": "schedule", "pipelineStepImageDigest": "step_image_digest", "driftSchedule": "drift_schedule",
                   "pipelineDataUri": "data_uri", "pipelineAucFloor": "auc_floor", "pipelineMinImprovement": "min_improvement"},
     "serving": {key: to_snake(key.removeprefix("serving")) for key in (
@@ -79,6 +81,7 @@ class Settings(Frozen):
     cluster: ClusterSettings
     node_groups: tuple[NodeGroupSettings, ...]
     database: DatabaseSettings
+    kfp_database: KfpDatabaseSettings
     pipelines: PipelineSettings
     serving: ServingSettings
     gitops: GitOpsSettings
@@ -118,6 +121,8 @@ class Settings(Frozen):
                 raise invalid("objectStore", "without AWS there is no S3; set objectStore: minio")
             if self.database.kind != "in-cluster":
                 raise invalid("database", "without AWS there is no RDS; set database: in-cluster")
+            if self.kfp_database.kind != "in-cluster":
+                raise invalid("kfpDatabase", "without AWS there is no RDS; set kfpDatabase: in-cluster")
             if self.serving.ingress != "none":
                 raise invalid("servingIngress", "models get an AWS load balancer only on AWS; set servingIngress: none")
             if self.sso.enabled:
@@ -142,6 +147,9 @@ class Settings(Frozen):
                 raise invalid("rdsBackupRetentionDays", f"{self.database.backup_retention_days}: prod keeps at least 7 days of backups")
             if self.database.kind != "rds":
                 raise invalid("database", "prod keeps MLflow's registry on RDS (backups, Multi-AZ), not in-cluster")
+            if self.kfp_database.kind != "rds":
+                raise invalid("kfpDatabase", "prod keeps KFP's runs and metadata on RDS (Multi-AZ: a zone loss loses no state), "
+                                             "not on one in-cluster volume; set kfpDatabase: rds")
             if self.platform_placement != "system":
                 raise invalid("platformPlacement", f"{self.platform_placement!r}: prod's platform services must survive a spot "
                                                     "reclaim; set platformPlacement: system (the on-demand system group)")
