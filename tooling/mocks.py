@@ -15,6 +15,11 @@ from pulumi.runtime.mocks import MockMonitor
 ACCOUNT_ID = "123456789012"
 DEPLOYER_ROLE = f"arn:aws:iam::{ACCOUNT_ID}:role/platform-deployer"
 
+
+def rds_ca_bundle(region: str) -> str:
+    """A stand-in for the region's RDS CA bundle (infra/rds_ca.py): one PEM block, named for the region, never fetched."""
+    return f"-----BEGIN CERTIFICATE-----\n{_digest('rds-ca-' + region, 64)}\n-----END CERTIFICATE-----\n"
+
 # What `aws eks describe-addon-versions` names as default, as recorded for the
 # offline preview; a real preview resolves them from AWS.
 ADDON_DEFAULT_VERSIONS = {

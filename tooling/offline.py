@@ -19,8 +19,8 @@ import yaml
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from infra import config, program
-from tooling.mocks import PlatformMocks, RecordingMonitor, Registration
+from infra import config, program, rds_ca
+from tooling.mocks import PlatformMocks, RecordingMonitor, Registration, rds_ca_bundle
 
 ROOT = Path(__file__).resolve().parent.parent
 STACKS = ("dev", "staging", "prod", "local")
@@ -174,5 +174,7 @@ def run_program(project: str, stack: str, flat: Mapping[str, str], build: Callab
     def main() -> Any:
         return pulumi.Output.from_input(build()).apply(outputs.update).future()
 
-    _sync_await(run_pulumi_func(main))
+    # No network: the RDS CA bundle is a stand-in.
+    with rds_ca.source(rds_ca_bundle):
+        _sync_await(run_pulumi_func(main))
     return list(monitor.registrations), outputs
