@@ -144,8 +144,12 @@ done
 
 
 def for_stack(settings: Settings) -> tuple[Store, ...]:
-    """The stores this stack backs up: KFP's MySQL always, the in-cluster Postgres and MinIO where the stack runs them."""
-    return tuple(store for store in STORES if store is KFP_MYSQL
+    """The stores this stack backs up: the in-cluster MySQL and Postgres and MinIO where the stack runs them.
+
+    Not an RDS instance: RDS backs itself up (automated backups with point-in-time restore for
+    rdsBackupRetentionDays, in both zones of a Multi-AZ instance, and a final snapshot in prod); a dump
+    job would need the master password and a path out of the cluster for a copy RDS already keeps."""
+    return tuple(store for store in STORES if (store is KFP_MYSQL and settings.kfp_database.kind == "in-cluster")
                  or (store is POSTGRES and settings.database.kind == "in-cluster")
                  or (store is MINIO and settings.object_store == "minio"))
 

@@ -19,7 +19,7 @@ from infra.components.cluster_autoscaler import ClusterAutoscaler
 from infra.components.cluster_postgres import ClusterPostgres
 from infra.components.gpu_device_plugin import GpuDevicePlugin
 from infra.components.kserve import Kserve, ingress_values
-from infra.components.kubeflow_pipelines import KubeflowPipelines
+from infra.components.kubeflow_pipelines import ExternalMysql, KubeflowPipelines
 from infra.components.load_balancer_controller import INGRESS_CLASS, LoadBalancerController
 from infra.components.minio import BUCKETS, Minio
 from infra.components.mlflow_server import MlflowServer
@@ -64,6 +64,8 @@ class AwsResources:
     step_image_digest: str = ""
     # The UIs' load balancer's security group (sso on).
     ui_security_group_id: pulumi.Output[str] | None = None
+    # KFP's database on RDS (kfpDatabase rds); None: the overlay's in-cluster MySQL.
+    kfp_database: ExternalMysql | None = None
 
 
 def _unknown() -> pulumi.Output[str]:
@@ -170,6 +172,7 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
         after=[cert_manager.release],
         opts=in_ns(namespaces.KUBEFLOW.name),
         placement=placement,
+        database=aws.kfp_database if aws else None,
     )
     # Backups of the stores in the cluster (infra/backups.py), each once its store and its credentials exist.
     stores[namespaces.KUBEFLOW.name] = [kfp]

@@ -138,20 +138,29 @@ def _control_plane(name: str, source: str, target: str, ports: tuple[int, ...], 
             for index, cidr in enumerate(cidrs)]
 
 
+def kfp_database_flows(settings: Settings, vpc_cidr: str, store: ObjectStore) -> list[Flow]:
+    """KFP's MySQL: only its own servers, never a pipeline step (user code runs in kubeflow too). In the cluster: to
+    MySQL's pods, and its dump (infra/backups.py) to them and the bucket; on RDS: to the VPC on MySQL's port (the
+    instance's security group admits the cluster security group only), and no dump (RDS backs itself up)."""
+    if settings.kfp_database.kind == "rds":
+        return [Flow(f"{client}-to-rds", ns.KUBEFLOW.name, "", (MYSQL_PORT,), labels, cidr=vpc_cidr)
+                for client, labels in KFP_MYSQL_CLIENTS.items()]
+    return [
+        *[Flow(f"{client}-to-mysql", ns.KUBEFLOW.name, ns.KUBEFLOW.name, (MYSQL_PORT,), labels, MYSQL_PODS)
+          for client, labels in KFP_MYSQL_CLIENTS.items()],
+        Flow("kfp-mysql-backup-to-mysql", ns.KUBEFLOW.name, ns.KUBEFLOW.name, (MYSQL_PORT,), KFP_MYSQL_BACKUP_PODS, MYSQL_PODS),
+        _to_object_store("kfp-mysql-backup", ns.KUBEFLOW.name, store, KFP_MYSQL_BACKUP_PODS),
+    ]
+
+
 def platform_flows(settings: Settings, vpc_cidr: str, store: ObjectStore) -> list[Flow]:
     """Every allow the platform needs; anything else is denied."""
     control_plane, apiserver = control_plane_cidrs(settings, vpc_cidr), apiserver_cidrs(settings, vpc_cidr)
     flows = [
         # Pipelines: KFP's own components talk to each other; steps log to MLflow and the store.
         Flow("kubeflow-internal", ns.KUBEFLOW.name, ns.KUBEFLOW.name, (KFP_API_PORT, 8887, 8080, 9090, 8443)),
-        # KFP's MySQL: only its own servers, never a pipeline step (user code runs in kubeflow too).
-        *[Flow(f"{client}-to-mysql", ns.KUBEFLOW.name, ns.KUBEFLOW.name, (MYSQL_PORT,), labels, MYSQL_PODS)
-          for client, labels in KFP_MYSQL_CLIENTS.items()],
         Flow("pipelines-to-mlflow", ns.KUBEFLOW.name, ns.MLFLOW.name, (MLFLOW_PORT,), target_pods=MLFLOW_PODS),
         _to_object_store("pipelines", ns.KUBEFLOW.name, store),
-        # KFP's MySQL dump (infra/backups.py): the database, and the bucket it copies the dump to.
-        Flow("kfp-mysql-backup-to-mysql", ns.KUBEFLOW.name, ns.KUBEFLOW.name, (MYSQL_PORT,), KFP_MYSQL_BACKUP_PODS, MYSQL_PODS),
-        _to_object_store("kfp-mysql-backup", ns.KUBEFLOW.name, store, KFP_MYSQL_BACKUP_PODS),
         # MLflow: its database and its artifact store.
         _to_object_store("mlflow", ns.MLFLOW.name, store),
         # Serving: the models namespace's policy is the serving chart's (its networkPolicy values,
@@ -171,6 +180,7 @@ def platform_flows(settings: Settings, vpc_cidr: str, store: ObjectStore) -> lis
         # No ACME flow: the platform's issuers are self-signed (KServe's webhook certificates) and the
         # serving ingress uses an ACM certificate. A stack that adds an ACME issuer adds that flow.
     ]
+    flows += kfp_database_flows(settings, vpc_cidr, store)
     if ns.NVIDIA in ns.for_stack(settings):
         # The device plugin (its service account is bound to a role: it reads nodes and its config) calls the API.
         flows += _control_plane("nvidia-device-plugin-to-apiserver", ns.NVIDIA.name, "", (443, 6443), apiserver)

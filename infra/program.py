@@ -11,13 +11,15 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from infra import backups, cluster_layer, example_values, kubernetes_provider, workloads
+from infra import backups, cluster_layer, example_values, kubernetes_provider, rds_ca, workloads
 from infra.components.cluster_addons import ClusterAddons
 from infra.components.eks_cluster import EksCluster
 from infra.components.encryption_key import EncryptionKey
 from infra.components.irsa_role import IrsaRole
+from infra.components.kubeflow_pipelines import ExternalMysql
 from infra.components.network import Network
 from infra.components.node_group import NodeGroup
+from infra.components.rds_mysql import RdsMysql
 from infra.components.rds_postgres import RdsPostgres
 from infra.components.secure_bucket import SecureBucket
 from infra.components.sso import UiLoadBalancerSecurityGroup
@@ -125,14 +127,27 @@ def _build_aws(settings: Settings) -> dict[str, Any]:
     provider_k8s, kubeconfig = kubernetes_provider.for_eks(
         settings, cluster.name, cluster.endpoint, cluster.certificate_authority, [*node_groups, *late_addons, *cluster.access]
     )
+    # One RDS key for the stack's instances: MLflow's Postgres and KFP's MySQL.
+    rds_key = (
+        EncryptionKey(f"{name}-rds", f"RDS encryption for {name}", settings.protect, opts).arn
+        if "rds" in (settings.database.kind, settings.kfp_database.kind) else None
+    )
     database = (
         RdsPostgres(
             f"{name}-mlflow-db", settings.database, settings.environment == "prod", settings.protect, network.vpc_id,
-            network.private_subnet_ids, cluster.security_group_id,
-            EncryptionKey(f"{name}-rds", f"RDS encryption for {name}", settings.protect, opts).arn,
+            network.private_subnet_ids, cluster.security_group_id, rds_key,
             account_id, settings.aws_region, settings.cluster.log_retention_days, opts,
         )
         if settings.database.kind == "rds"
+        else None
+    )
+    kfp_database = (
+        RdsMysql(
+            f"{name}-kfp-db", settings.kfp_database, settings.database, settings.environment == "prod", settings.protect,
+            network.vpc_id, network.private_subnet_ids, cluster.security_group_id, rds_key,
+            account_id, settings.aws_region, settings.cluster.log_retention_days, opts,
+        )
+        if settings.kfp_database.kind == "rds"
         else None
     )
     cluster_outputs = cluster_layer.build(
@@ -146,6 +161,8 @@ def _build_aws(settings: Settings) -> dict[str, Any]:
             role_arns={name: role.arn for name, role in roles.items()},
             database_host=database.host if database else pulumi.Output.from_input(""),
             database_password=database.password if database else pulumi.Output.secret(""),
+            kfp_database=ExternalMysql(kfp_database.host, kfp_database.username, kfp_database.password,
+                                       rds_ca.bundle(settings.aws_region)) if kfp_database else None,
             step_image_repository=steps.url,
             kms_key_arn=s3_key.arn,
             step_image_digest=settings.pipelines.step_image_digest or published_digest(name, provider),

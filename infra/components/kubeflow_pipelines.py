@@ -20,6 +20,11 @@ KFP's service accounts with IRSA roles are the program's (IRSA_SERVICE_ACCOUNTS)
 role annotation before the overlay's Deployments; the cache webhook's certificate is cert-manager's
 (upstream's env/cert-manager base), so KFP's objects wait for cert-manager (``after``).
 
+With ``kfpDatabase: rds`` (:class:`ExternalMysql`) the overlay's ``-rds`` variant drops the in-cluster MySQL;
+the component writes the instance's address into ``mlplatform-database`` (every client's host), its master
+user into ``mysql-secret``, and the region's RDS CA bundle into ``mysql-ca`` (infra/rds_ca.py), so the
+Go servers verify RDS's certificate the way they verify the in-cluster one.
+
 The live changes are fields upstream does not set: the certificates' digests on the pod templates of
 MySQL and its clients, so that a renewed certificate restarts them (MySQL and the clients read their
 certificates at start).
@@ -29,6 +34,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 import pulumi
@@ -59,6 +65,8 @@ MYSQL_CA_CONFIG_MAP = "mysql-ca"
 MYSQL_CA_FILE = "/etc/mysql-ca/ca.crt"
 MLMD_CONFIG_SECRET = "metadata-store-config"
 MLMD_CONFIG_FILE = "config.pbtxt"
+# With an external database (the overlay's components/rds), every client's MySQL host (key host).
+DATABASE_CONFIG = "mlplatform-database"
 # Where Argo archives a step's logs and artifacts in the bucket; the UI reads archived logs from the same keys.
 ARGO_KEY_FORMAT = "pipelines/artifacts/{{workflow.name}}/{{pod.name}}"
 # The service accounts that may get IRSA roles: the program's, not upstream's (the base overlay drops those),
@@ -68,9 +76,24 @@ IRSA_SERVICE_ACCOUNTS = ("ml-pipeline", "ml-pipeline-ui", "pipeline-runner")
 MYSQL_CLIENTS = {"ml-pipeline": "ml-pipeline-api-server", "cache-server": "server", "metadata-grpc-deployment": "container"}
 
 
-def overlay(store: ObjectStore, placement: Placement = ANYWHERE) -> str:
-    """The overlay of infra/manifests/kubeflow-pipelines for this store and placement (``-system``: components/system)."""
-    return f"{store.kind}-system" if placement.pinned else store.kind
+@dataclass(frozen=True)
+class ExternalMysql:
+    """KFP's database outside the cluster (RDS): its address, master user and the CA bundle its certificate chains to."""
+
+    host: pulumi.Input[str]
+    username: str
+    password: pulumi.Input[str]
+    ca_bundle: str
+
+
+def overlay(store: ObjectStore, placement: Placement = ANYWHERE, external_database: bool = False) -> str:
+    """The overlay of infra/manifests/kubeflow-pipelines for this store, placement (``-system``: components/system)
+    and database (``-rds``: components/rds)."""
+    name = store.kind + ("-system" if placement.pinned else "") + ("-rds" if external_database else "")
+    if not (paths.KFP_MANIFESTS / name).is_dir():
+        raise ValueError(f"no KFP overlay {name} in infra/manifests/kubeflow-pipelines for objectStore {store.kind}"
+                         f"{' with kfpDatabase rds' if external_database else ''}; add one (see s3-system-rds)")
+    return name
 
 
 def launcher_providers(store: ObjectStore) -> str:
@@ -98,8 +121,8 @@ def argo_artifact_repository(store: ObjectStore, bucket: str) -> str:
     return yaml.safe_dump({"archiveLogs": True, "s3": s3}, sort_keys=True)
 
 
-def mlmd_server_config(password: str) -> str:
-    """MLMD's ``MetadataStoreServerConfig`` (text format): MySQL over TLS.
+def mlmd_server_config(password: str, host: str = MYSQL_SERVICE, user: str = MYSQL_USER) -> str:
+    """MLMD's ``MetadataStoreServerConfig`` (text format): MySQL over TLS (``host``: the in-cluster Service, or RDS's address).
 
     Upstream passes the same connection as flags (``--mysql_config_*``), which have no TLS options;
     the schema migration is upstream's ``--enable_database_upgrade=true``.
@@ -113,10 +136,10 @@ def mlmd_server_config(password: str) -> str:
     return (
         "connection_config {\n"
         "  mysql {\n"
-        f"    host: {json.dumps(MYSQL_SERVICE)}\n"
+        f"    host: {json.dumps(host)}\n"
         f"    port: {MYSQL_PORT}\n"
         f"    database: {json.dumps(MLMD_DATABASE)}\n"
-        f"    user: {json.dumps(MYSQL_USER)}\n"
+        f"    user: {json.dumps(user)}\n"
         f"    password: {json.dumps(password)}\n"
         f"    ssl_options {{ ca: {json.dumps(MYSQL_CA_FILE)} verify_server_cert: false }}\n"
         "  }\n"
@@ -139,44 +162,60 @@ class KubeflowPipelines(pulumi.ComponentResource):
         after: Sequence[pulumi.Resource] = (),
         opts: pulumi.ResourceOptions | None = None,
         placement: Placement = ANYWHERE,
+        database: ExternalMysql | None = None,
     ) -> None:
-        """``after``: what KFP's objects need first (cert-manager, which issues the cache webhook's certificate)."""
+        """``after``: what KFP's objects need first (cert-manager, which issues the cache webhook's certificate);
+        ``database``: RDS instead of the in-cluster MySQL."""
         super().__init__("mlplatform:k8s:KubeflowPipelines", name, None, opts)
         unknown = sorted(set(role_arns or {}) - set(IRSA_SERVICE_ACCOUNTS))
         if unknown:
             raise ValueError(f"IRSA roles for {unknown}, which are not among KFP's program-owned service accounts {IRSA_SERVICE_ACCOUNTS}")
         child = pulumi.ResourceOptions(parent=self)
         bucket = store.artifacts_bucket
-        # KFP's MySQL with a generated root password (upstream ships root with an empty one). Its clients,
-        # the API server, the cache server and MLMD's gRPC server, read it from this Secret; MySQL itself
-        # takes it at first start (infra/manifests/kubeflow-pipelines/base). Only they may reach it (flows.py).
-        mysql_password = random.RandomPassword(f"{name}-mysql-root", length=32, special=False, opts=child)
-        certificates = service_certificates(f"{name}-mysql", MYSQL_SERVICE, namespace, child)
+        # The database: the in-cluster MySQL with a generated root password (upstream ships root with an empty
+        # one), which MySQL takes at first start (infra/manifests/kubeflow-pipelines/base) and serves TLS with the
+        # program's certificate; or RDS (``database``). Its clients, the API server, the cache server and MLMD's
+        # gRPC server, read the user from mysql-secret and the CA from mysql-ca. Only they may reach it (flows.py).
+        if database is None:
+            mysql_password: pulumi.Input[str] = random.RandomPassword(f"{name}-mysql-root", length=32, special=False, opts=child).result
+            certificates = service_certificates(f"{name}-mysql", MYSQL_SERVICE, namespace, child)
+            user, host, ca_bundle = MYSQL_USER, pulumi.Output.from_input(MYSQL_SERVICE), certificates.ca_cert
+            database_configs = [
+                k8s.core.v1.Secret(
+                    f"{name}-mysql-tls",
+                    metadata={"name": MYSQL_TLS_SECRET, "namespace": namespace},
+                    type="kubernetes.io/tls",
+                    string_data={"tls.crt": certificates.server_cert, "tls.key": certificates.server_key},
+                    opts=child,
+                ),
+            ]
+        else:
+            mysql_password, user, host = database.password, database.username, pulumi.Output.from_input(database.host)
+            ca_bundle = pulumi.Output.from_input(database.ca_bundle)
+            database_configs = [
+                k8s.core.v1.ConfigMap(f"{name}-database", metadata={"name": DATABASE_CONFIG, "namespace": namespace},
+                                      data={"host": host}, opts=child),
+            ]
         # The per-stack configuration first: MySQL, its clients and the launcher read it at start.
         configs = [
+            *database_configs,
             k8s.core.v1.Secret(
                 f"{name}-mysql",
                 metadata={"name": MYSQL_SECRET, "namespace": namespace},
-                string_data={"username": MYSQL_USER, "password": mysql_password.result},
-                opts=child,
-            ),
-            k8s.core.v1.Secret(
-                f"{name}-mysql-tls",
-                metadata={"name": MYSQL_TLS_SECRET, "namespace": namespace},
-                type="kubernetes.io/tls",
-                string_data={"tls.crt": certificates.server_cert, "tls.key": certificates.server_key},
+                string_data={"username": user, "password": mysql_password},
                 opts=child,
             ),
             k8s.core.v1.ConfigMap(
                 f"{name}-mysql-ca",
                 metadata={"name": MYSQL_CA_CONFIG_MAP, "namespace": namespace},
-                data={PurePosixPath(MYSQL_CA_FILE).name: certificates.ca_cert},
+                data={PurePosixPath(MYSQL_CA_FILE).name: ca_bundle},
                 opts=child,
             ),
             k8s.core.v1.Secret(
                 f"{name}-mlmd-config",
                 metadata={"name": MLMD_CONFIG_SECRET, "namespace": namespace},
-                string_data={MLMD_CONFIG_FILE: mysql_password.result.apply(mlmd_server_config)},
+                string_data={MLMD_CONFIG_FILE: pulumi.Output.all(mysql_password, host).apply(
+                    lambda args: mlmd_server_config(args[0], args[1], user))},
                 opts=child,
             ),
             k8s.core.v1.ConfigMap(
@@ -221,11 +260,11 @@ class KubeflowPipelines(pulumi.ComponentResource):
         )
         platform = k8s.kustomize.v2.Directory(
             f"{name}-platform-agnostic",
-            directory=paths.for_engine(paths.KFP_MANIFESTS / overlay(store, placement)),
+            directory=paths.for_engine(paths.KFP_MANIFESTS / overlay(store, placement, database is not None)),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster_scoped, *configs, *after]),
         )
-        # A renewed certificate restarts MySQL; a renewed CA restarts its clients too.
-        restarts = {"mysql": certificates.server_cert, **dict.fromkeys(MYSQL_CLIENTS, certificates.ca_cert)}
+        # A renewed certificate restarts MySQL; a renewed CA (or RDS bundle) restarts its clients too.
+        restarts = {**({"mysql": certificates.server_cert} if database is None else {}), **dict.fromkeys(MYSQL_CLIENTS, ca_bundle)}
         for deployment, pem in restarts.items():
             k8s.apps.v1.DeploymentPatch(
                 f"{name}-{deployment}-tls-digest",
