@@ -136,7 +136,7 @@ class PlatformMocks(pulumi.runtime.Mocks):
                          arn=f"arn:aws:ecr:{self.region}:{ACCOUNT_ID}:repository/{repository}", registryId=ACCOUNT_ID)
             resource_id = repository
         elif kind == "aws:rds/instance:Instance":
-            state.update(address=f"{name}.c1a2b3c4d5e6.{self.region}.rds.amazonaws.com", endpoint=f"{name}.c1a2b3c4d5e6.{self.region}.rds.amazonaws.com:5432")
+            state.update(address=f"{name}.c1a2b3c4d5e6.{self.region}.rds.amazonaws.com", endpoint=f"{name}.c1a2b3c4d5e6.{self.region}.rds.amazonaws.com:{args.inputs.get('port', 5432)}")
         elif kind in ("random:index/randomPassword:RandomPassword", "random:index/randomString:RandomString"):
             state["result"] = _digest("secret" + name, int(state.get("length", 16)))
         elif kind.startswith("tls:index/"):

@@ -39,7 +39,8 @@ def test_expected_resource_counts(stack_runs: dict[str, offline.OfflineRun]) -> 
         assert counts[NODE_GROUP] == groups == counts[LAUNCH_TEMPLATE], stack
         # data and artifacts; prod adds its locked access-log bucket.
         assert counts[CLUSTER] == 1 and counts[BUCKET] == 2 + (stack == "prod"), stack
-        assert counts.get("aws:rds/instance:Instance", 0) == (0 if stack == "dev" else 1), stack
+        # MLflow's Postgres on staging and prod; KFP's MySQL on prod (kfpDatabase rds).
+        assert counts.get("aws:rds/instance:Instance", 0) == (0 if stack == "dev" else 1) + (stack == "prod"), stack
         assert counts["aws:iam/role:Role"] == 2 + len(workloads.WORKLOADS), stack
         assert counts["aws:eks/addon:Addon"] == 6, stack
 
@@ -335,6 +336,9 @@ def test_log_groups_are_encrypted_with_a_key_only_their_groups_may_use(aws_run: 
     writers = {f"/aws/eks/{name}/cluster": ("aws:eks/cluster:Cluster", f"/aws/eks/{name}/")}
     if aws_run.settings.database.kind == "rds":
         writers[f"/aws/rds/instance/{name}-mlflow-db/postgresql"] = ("aws:rds/instance:Instance", f"/aws/rds/instance/{name}-mlflow-db/")
+    if aws_run.settings.kfp_database.kind == "rds":
+        writers |= {f"/aws/rds/instance/{name}-kfp-db/{log}": ("aws:rds/instance:Instance", f"/aws/rds/instance/{name}-kfp-db/")
+                    for log in ("error", "slowquery")}
     assert set(groups) == set(writers)
     for group_name, (writer_type, prefix) in writers.items():
         group = groups[group_name]
@@ -345,10 +349,11 @@ def test_log_groups_are_encrypted_with_a_key_only_their_groups_may_use(aws_run: 
         assert logs["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"].endswith(f":log-group:{prefix}*")
         assert statements["AccountAdministers"]["Principal"]["AWS"].endswith(":root")
         assert group.inputs["retentionInDays"] == aws_run.settings.cluster.log_retention_days
-        (writer,) = aws_run.of_type(writer_type)
+        (writer,) = [w for w in aws_run.of_type(writer_type) if writer_type != "aws:rds/instance:Instance"
+                     or prefix.endswith(f"/{w.inputs['identifier']}/")]
         assert group.urn.split("::")[-1] in {d.split("::")[-1] for d in writer.dependencies}, group_name
     if aws_run.settings.database.kind == "rds":
-        (instance,) = aws_run.of_type("aws:rds/instance:Instance")
+        (instance,) = [i for i in aws_run.of_type("aws:rds/instance:Instance") if i.inputs["engine"] == "postgres"]
         assert instance.inputs["identifier"] == f"{name}-mlflow-db" and instance.inputs["enabledCloudwatchLogsExports"] == ["postgresql"]
 
 

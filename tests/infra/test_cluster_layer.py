@@ -160,13 +160,13 @@ def test_minio_only_where_configured(stack_runs: dict[str, offline.OfflineRun]) 
 def test_rds_per_environment(stack_runs: dict[str, offline.OfflineRun]) -> None:
     """RDS: encrypted, private, TLS-only, backups; Multi-AZ and deletion protection in prod; in-cluster Postgres on dev/local."""
     for stack in ("staging", "prod"):
-        (instance,) = stack_runs[stack].of_type("aws:rds/instance:Instance")
+        (instance,) = [i for i in stack_runs[stack].of_type("aws:rds/instance:Instance") if i.name.endswith("-mlflow-db")]
         inputs = instance.inputs
         assert inputs["storageEncrypted"] is True and inputs["publiclyAccessible"] is False
         assert inputs["backupRetentionPeriod"] >= 7
         assert inputs["multiAz"] is (stack == "prod") and inputs["deletionProtection"] is (stack == "prod")
         assert instance.protect is (stack == "prod")
-        (parameters,) = stack_runs[stack].of_type("aws:rds/parameterGroup:ParameterGroup")
+        (parameters,) = [g for g in stack_runs[stack].of_type("aws:rds/parameterGroup:ParameterGroup") if g.name.endswith("-mlflow-db")]
         assert {p["name"]: p["value"] for p in parameters.inputs["parameters"]}["rds.force_ssl"] == "1"
         (group,) = [g for g in stack_runs[stack].of_type("aws:ec2/securityGroup:SecurityGroup") if "mlflow-db" in g.name]
         # Only the cluster security group (its nodes and pods), never an address range.
@@ -227,7 +227,9 @@ def test_no_static_aws_keys_in_any_kfp_object(aws_run: offline.OfflineRun) -> No
     assert not aws_run.of_type("kubernetes:core/v1:ConfigMapPatch")
     # (KServe's controller has its own: replicas and priority, which its chart neither sets nor offers; test_placement.)
     patches = [p for p in aws_run.of_type("kubernetes:apps/v1:DeploymentPatch") if p.inputs["metadata"]["namespace"] == "kubeflow"]
-    assert {p.inputs["metadata"]["name"] for p in patches} == {"mysql", *kfp_component.MYSQL_CLIENTS}
+    # (No MySQL of its own with kfpDatabase rds: then only its clients restart, on a changed RDS CA bundle.)
+    in_cluster = {"mysql"} if aws_run.settings.kfp_database.kind == "in-cluster" else set()
+    assert {p.inputs["metadata"]["name"] for p in patches} == {*in_cluster, *kfp_component.MYSQL_CLIENTS}
     for patch in patches:
         assert set(patch.inputs) == {"apiVersion", "kind", "metadata", "spec"} and patch.inputs["spec"] == {
             "template": {"metadata": {"annotations": {TLS_CERT_ANNOTATION: patch.inputs["spec"]["template"]["metadata"]["annotations"][TLS_CERT_ANNOTATION]}}}}
