@@ -56,37 +56,54 @@ def test_only_the_test_pod_and_the_load_balancer_reach_the_model(stack: str, sta
         assert not allowed(policies, Pod(namespace, {"app": "other"}), model, agent), "any pod of the namespace reaches the agent"
 
 
-def test_kfp_mysql_has_a_password_and_only_kfp_servers_reach_it(stack: str, stack_objects: dict[str, list[Rendered]]) -> None:
-    """Upstream's root with an empty password is gone: MySQL takes the program's generated one, every pod that reads
-    mysql-secret is one of the clients the flows admit (KFP's servers and the backup), and no other policy opens 3306."""
+def test_kfp_mysql_has_a_password_and_only_kfp_servers_reach_it(stack: str, stack_objects: dict[str, list[Rendered]],
+                                                                 stack_runs: dict[str, offline.OfflineRun]) -> None:
+    """Upstream's root with an empty password is gone: MySQL takes the program's generated one (or KFP signs in as RDS's
+    master user), every pod that reads mysql-secret is one of the clients the flows admit (KFP's servers and, in the
+    cluster, the backup), and no other policy opens 3306 (on RDS: egress to the VPC from those clients only)."""
     from infra import flows
+    from infra.components import rds_mysql
 
     objects = [item.obj for item in stack_objects[stack]]
-    (mysql,) = [o for o in objects if o.get("kind") == "Deployment" and o["metadata"]["name"] == "mysql"]
-    env = {e["name"]: e for e in mysql["spec"]["template"]["spec"]["containers"][0]["env"]}
-    assert "MYSQL_ALLOW_EMPTY_PASSWORD" not in env
-    assert env["MYSQL_ROOT_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "mysql-secret", "key": "password"}
+    settings = stack_runs[stack].settings
+    rds = settings.kfp_database.kind == "rds"
     (secret,) = [o for o in objects if o.get("kind") == "Secret" and o["metadata"]["name"] == "mysql-secret"]
-    assert secret["stringData"]["password"] and secret["stringData"]["username"] == "root"
-    clients = [*flows.KFP_MYSQL_CLIENTS.values(), flows.KFP_MYSQL_BACKUP_PODS]
+    assert secret["stringData"]["password"] and secret["stringData"]["username"] == (rds_mysql.USERNAME if rds else "root")
+    mysql = [o for o in objects if o.get("kind") == "Deployment" and o["metadata"]["name"] == "mysql"]
+    assert len(mysql) == (0 if rds else 1), stack
+    if not rds:
+        env = {e["name"]: e for e in mysql[0]["spec"]["template"]["spec"]["containers"][0]["env"]}
+        assert "MYSQL_ALLOW_EMPTY_PASSWORD" not in env
+        assert env["MYSQL_ROOT_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "mysql-secret", "key": "password"}
+    clients = [*flows.KFP_MYSQL_CLIENTS.values(), *([] if rds else [flows.KFP_MYSQL_BACKUP_PODS])]
     readers = [o for o in objects if o.get("kind") in ("Deployment", "StatefulSet", "CronJob") and "mysql-secret" in str(o["spec"])
                and o["metadata"]["name"] != "mysql"]
-    assert "CronJob" in {o["kind"] for o in readers}, "KFP's servers and its backup read mysql-secret"
+    assert ("CronJob" in {o["kind"] for o in readers}) is not rds, "KFP's servers and, in the cluster, its backup read mysql-secret"
     for reader in readers:
         template = reader["spec"]["jobTemplate"]["spec"]["template"] if reader["kind"] == "CronJob" else reader["spec"]["template"]
         labels = template["metadata"]["labels"]
         assert any(selector.items() <= labels.items() for selector in clients), reader["metadata"]["name"]
-    ingress = [o for o in objects if o.get("kind") == "NetworkPolicy" and o["metadata"].get("namespace") == "kubeflow"
-               and any(p.get("port") == flows.MYSQL_PORT for rule in o["spec"].get("ingress", []) for p in rule.get("ports", []))]
+    kubeflow = [o for o in objects if o.get("kind") == "NetworkPolicy" and o["metadata"].get("namespace") == "kubeflow"]
+    ingress = [o for o in kubeflow if any(p.get("port") == flows.MYSQL_PORT for rule in o["spec"].get("ingress", []) for p in rule.get("ports", []))]
+    egress = [o for o in kubeflow if any(p.get("port") == flows.MYSQL_PORT for rule in o["spec"].get("egress", []) for p in rule.get("ports", []))]
+    if rds:
+        # No MySQL in the cluster to admit; out to the VPC on 3306 only from the three clients.
+        assert not ingress and egress
+        assert sorted(str(o["spec"]["podSelector"]["matchLabels"]) for o in egress) == sorted(map(str, clients))
+        peers = [peer for o in egress for rule in o["spec"]["egress"] for peer in rule["to"]]
+        assert peers and all(peer == {"ipBlock": {"cidr": settings.network.vpc_cidr}} for peer in peers)
+        return
     assert ingress and all(o["spec"]["podSelector"] == {"matchLabels": flows.MYSQL_PODS} for o in ingress)
     sources = [peer["podSelector"]["matchLabels"] for o in ingress for rule in o["spec"]["ingress"] for peer in rule["from"]]
     assert sorted(map(str, sources)) == sorted(map(str, clients))
 
 
-def test_kfp_mysql_takes_tls_only_and_its_clients_use_it(stack: str, stack_objects: dict[str, list[Rendered]]) -> None:
-    """MySQL refuses plain connections and serves the program's certificate; each of its clients (the pods the flows
-    admit to 3306) uses TLS: the Go servers verify it against the CA (tls=true, the CA in SSL_CERT_DIR), MLMD from its
-    config file (encrypted only); a new certificate or CA restarts them (the digest on each pod template)."""
+def test_kfp_mysql_takes_tls_only_and_its_clients_use_it(stack: str, stack_objects: dict[str, list[Rendered]],
+                                                          stack_runs: dict[str, offline.OfflineRun]) -> None:
+    """MySQL refuses plain connections and serves the program's certificate (RDS: its parameter group requires TLS,
+    tests/infra/test_kfp_database.py); each of its clients (the pods the flows admit to 3306) uses TLS: the Go servers
+    verify it against the CA (tls=true, the CA or RDS's bundle in SSL_CERT_DIR), MLMD from its config file (encrypted
+    only); a new certificate or CA restarts them (the digest on each pod template)."""
     import posixpath
 
     from infra import flows
@@ -107,15 +124,18 @@ def test_kfp_mysql_takes_tls_only_and_its_clients_use_it(stack: str, stack_objec
         (path,) = [m["mountPath"] for m in container(deployment, name)["volumeMounts"] if m["name"] in volumes]
         return path
 
-    # The server: the program's key pair, plain connections refused.
-    mysql = container("mysql", "mysql")
-    args = dict(a.removeprefix("--").split("=", 1) for a in mysql["args"] if a.startswith("--") and "=" in a)
-    assert args["require-secure-transport"] == "ON" and args["tls-version"] == "TLSv1.2,TLSv1.3"
-    tls_dir = mounted("mysql", "mysql", {"secret": {"secretName": kfp.MYSQL_TLS_SECRET, "defaultMode": 0o640}})
-    assert (args["ssl-cert"], args["ssl-key"]) == (posixpath.join(tls_dir, "tls.crt"), posixpath.join(tls_dir, "tls.key"))
-    pod = named["Deployment", "mysql"]["spec"]["template"]["spec"]
-    assert pod["securityContext"]["fsGroup"] == mysql["securityContext"]["runAsUser"] == 999  # 0640 root:999 is readable
-    assert set(named["Secret", kfp.MYSQL_TLS_SECRET]["stringData"]) == {"tls.crt", "tls.key"}
+    rds = stack_runs[stack].settings.kfp_database.kind == "rds"
+    # The server: the program's key pair, plain connections refused (on RDS: no server, no key pair in the cluster).
+    assert (("Deployment", "mysql") in named) is (("Secret", kfp.MYSQL_TLS_SECRET) in named) is not rds, stack
+    if not rds:
+        mysql = container("mysql", "mysql")
+        args = dict(a.removeprefix("--").split("=", 1) for a in mysql["args"] if a.startswith("--") and "=" in a)
+        assert args["require-secure-transport"] == "ON" and args["tls-version"] == "TLSv1.2,TLSv1.3"
+        tls_dir = mounted("mysql", "mysql", {"secret": {"secretName": kfp.MYSQL_TLS_SECRET, "defaultMode": 0o640}})
+        assert (args["ssl-cert"], args["ssl-key"]) == (posixpath.join(tls_dir, "tls.crt"), posixpath.join(tls_dir, "tls.key"))
+        pod = named["Deployment", "mysql"]["spec"]["template"]["spec"]
+        assert pod["securityContext"]["fsGroup"] == mysql["securityContext"]["runAsUser"] == 999  # 0640 root:999 is readable
+        assert set(named["Secret", kfp.MYSQL_TLS_SECRET]["stringData"]) == {"tls.crt", "tls.key"}
 
     # The clients: exactly the pods the flows admit to 3306.
     clients = {name for (kind, name), o in named.items() if kind == "Deployment" and any(
@@ -125,7 +145,7 @@ def test_kfp_mysql_takes_tls_only_and_its_clients_use_it(stack: str, stack_objec
     assert ca_file in named["ConfigMap", kfp.MYSQL_CA_CONFIG_MAP]["data"]
     for deployment, name in kfp.MYSQL_CLIENTS.items():
         assert mounted(deployment, name, {"configMap": {"name": kfp.MYSQL_CA_CONFIG_MAP}}) == ca_dir, deployment
-    for deployment in ("mysql", *kfp.MYSQL_CLIENTS):
+    for deployment in (*(() if rds else ("mysql",)), *kfp.MYSQL_CLIENTS):
         assert TLS_CERT_ANNOTATION in named["Deployment", deployment]["spec"]["template"]["metadata"].get("annotations", {}), deployment
     # The Go servers: go-sql-driver's tls=true verifies the server's name against the system roots; Go adds
     # every certificate in SSL_CERT_DIR's folders to the system's bundle.
@@ -143,7 +163,9 @@ def test_kfp_mysql_takes_tls_only_and_its_clients_use_it(stack: str, stack_objec
     install = named["ConfigMap", "pipeline-install-config"]["data"]
     config = named["Secret", kfp.MLMD_CONFIG_SECRET]["stringData"][kfp.MLMD_CONFIG_FILE]
     fields = dict(re.findall(r"(\w+): (\S+)", config))
-    assert (json.loads(fields["host"]), fields["port"], json.loads(fields["database"])) == (install["mysqlHost"], install["mysqlPort"], install["mlmdDb"])
+    # The host: upstream's Service, or (on RDS) the instance's address every client reads.
+    host = named["ConfigMap", kfp.DATABASE_CONFIG]["data"]["host"] if rds else install["mysqlHost"]
+    assert (json.loads(fields["host"]), fields["port"], json.loads(fields["database"])) == (host, install["mysqlPort"], install["mlmdDb"])
     assert json.loads(fields["password"]) == named["Secret", "mysql-secret"]["stringData"]["password"]
     # TLS on (the CA file), the name unchecked: MLMD 1.14.0's client refuses every certificate when asked to
     # check it (kfp.mlmd_server_config; scripts/check_kfp_mysql_tls.py runs both).
