@@ -53,3 +53,18 @@ def test_every_kfp_client_reaches_the_stack_database(stack: str, stack_objects: 
     else:
         assert in_cluster <= names, stack
         assert set(hosts.values()) == {kfp.MYSQL_SERVICE}, hosts
+
+
+def test_prod_zone_loss_puts_no_pipeline_state_at_risk(stack_runs: dict[str, offline.OfflineRun],
+                                                       stack_objects: dict[str, list[Rendered]]) -> None:
+    """Prod's zone fault: no KFP volume and no single-AZ RDS instance among the state at risk; dev's in-cluster MySQL is."""
+    from tooling.simulate import faults
+
+    def at_risk(stack: str) -> list[str]:
+        run = stack_runs[stack]
+        objects = [item.obj for item in stack_objects[stack]]
+        return faults.simulate_fault(stack, run.settings, objects, run.resources, "zone").at_risk
+
+    prod = at_risk("prod")
+    assert not [item for item in prod if "kubeflow/" in item or item.startswith("RDS ")], prod
+    assert "Deployment kubeflow/mysql (mysql-pv-claim)" in at_risk("dev")
