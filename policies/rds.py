@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs, Severity, StackValidationArgs
 
+from infra import flows
 from policies.helpers import (
     SECURITY,
     Tunable,
@@ -41,22 +42,24 @@ def rds_encrypted(args: ResourceValidationArgs, report: ReportViolation) -> None
 
 
 SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
-POSTGRES_PORT = 5432
+# The engines' ports, as the program's flows own them.
+DATABASE_PORTS = {"Postgres": flows.POSTGRES_PORT, "MySQL": flows.MYSQL_PORT}
 
 
 @rule("rds-reachable-from-the-cluster-only", "The database's security group admits security groups, never address ranges.",
-      SECURITY, Severity.HIGH, "Allow 5432 from the cluster security group only.")
+      SECURITY, Severity.HIGH, "Allow 5432 (Postgres) and 3306 (MySQL) from the cluster security group only.")
 def rds_reachable_from_cluster_only(args: ResourceValidationArgs, report: ReportViolation) -> None:
     if args.resource_type != SECURITY_GROUP:
         return
     for ingress in get(args.props, "ingress", []) or []:
         ports = (ingress.get("fromPort") or 0, ingress.get("toPort") or 0)
-        if ports[0] <= POSTGRES_PORT <= ports[1] and (ingress.get("cidrBlocks") or ingress.get("ipv6CidrBlocks")):
-            report(message(
-                f"A security group admits Postgres (5432) from {ingress.get('cidrBlocks') or ingress.get('ipv6CidrBlocks')}.",
-                "every host in those ranges (the public subnets' load balancers and NAT included) can try the database.",
-                "admit only the cluster security group (security_groups), whose nodes and pods are the database's clients.",
-            ))
+        for engine, port in DATABASE_PORTS.items():
+            if ports[0] <= port <= ports[1] and (ingress.get("cidrBlocks") or ingress.get("ipv6CidrBlocks")):
+                report(message(
+                    f"A security group admits {engine} ({port}) from {ingress.get('cidrBlocks') or ingress.get('ipv6CidrBlocks')}.",
+                    "every host in those ranges (the public subnets' load balancers and NAT included) can try the database.",
+                    "admit only the cluster security group (security_groups), whose nodes and pods are the database's clients.",
+                ))
 
 
 @rule("rds-not-public", "RDS is not publicly accessible.",
@@ -95,19 +98,25 @@ def rds_backups(args: ResourceValidationArgs, report: ReportViolation) -> None:
         ))
 
 
-@rule("rds-force-ssl", "RDS refuses unencrypted connections (rds.force_ssl = 1).",
-      SECURITY, Severity.HIGH, "Attach a parameter group with rds.force_ssl = 1.", stack=True)
+# The parameter that makes each engine refuse unencrypted connections, and the value that turns it on.
+TLS_ONLY = {"postgres": ("rds.force_ssl", ("1",)), "mysql": ("require_secure_transport", ("ON", "1"))}
+
+
+@rule("rds-force-ssl", "RDS refuses unencrypted connections (Postgres rds.force_ssl = 1, MySQL require_secure_transport = ON).",
+      SECURITY, Severity.HIGH, "Attach a parameter group with rds.force_ssl = 1 (Postgres) or require_secure_transport = ON (MySQL).",
+      stack=True)
 def rds_force_ssl(args: StackValidationArgs, report: ReportViolation) -> None:
     groups = {get(g.props, "name"): g for g in of_type(args.resources, (RDS_PARAMETERS,)) if get(g.props, "name")}
     for instance in of_type(args.resources, (RDS,)):
         group = groups.get(get(instance.props, "parameterGroupName"))
         parameters = {p.get("name"): str(p.get("value")) for p in (get(group.props, "parameters", []) if group else [])}
-        if parameters.get("rds.force_ssl") != "1":
+        name, values = TLS_ONLY["mysql" if str(get(instance.props, "engine", "")).startswith("mysql") else "postgres"]
+        if parameters.get(name) not in values:
             report(
                 message(
-                    "The RDS instance accepts unencrypted connections (rds.force_ssl is not 1).",
-                    "database credentials and registry data could cross the VPC in clear text.",
-                    "attach a parameter group with rds.force_ssl = 1.",
+                    f"The RDS instance accepts unencrypted connections ({name} is not {values[0]}).",
+                    "database credentials and registry or pipeline data could cross the VPC in clear text.",
+                    f"attach a parameter group with {name} = {values[0]}.",
                 ),
                 instance.urn,
             )

@@ -197,6 +197,12 @@ STACK_CASES = [
     ("rds-force-ssl",
      [resource("aws:rds/instance:Instance", {"parameterGroupName": "pg"}), resource("aws:rds/parameterGroup:ParameterGroup", {"name": "pg", "parameters": [{"name": "rds.force_ssl", "value": "1"}]})],
      [resource("aws:rds/instance:Instance", {"parameterGroupName": "pg"}), resource("aws:rds/parameterGroup:ParameterGroup", {"name": "pg", "parameters": []})]),
+    # MySQL's switch is require_secure_transport; Postgres's rds.force_ssl does nothing on it.
+    ("rds-force-ssl",
+     [resource("aws:rds/instance:Instance", {"engine": "mysql", "parameterGroupName": "pg"}),
+      resource("aws:rds/parameterGroup:ParameterGroup", {"name": "pg", "parameters": [{"name": "require_secure_transport", "value": "ON"}]})],
+     [resource("aws:rds/instance:Instance", {"engine": "mysql", "parameterGroupName": "pg"}),
+      resource("aws:rds/parameterGroup:ParameterGroup", {"name": "pg", "parameters": [{"name": "rds.force_ssl", "value": "1"}]})]),
     ("service-log-groups-declared",
      [resource("aws:eks/cluster:Cluster", {**CLUSTER, "name": "mlp-prod"}),
       resource("aws:cloudwatch/logGroup:LogGroup", {"name": "/aws/eks/mlp-prod/cluster"}),
@@ -341,10 +347,15 @@ def test_rds_needs_the_platforms_key_and_the_cluster_security_group() -> None:
     from policies import rds
 
     run = offline.run("prod")
-    (instance,) = run.of_type(rds.RDS)
-    assert run_resource("rds-storage-encrypted", rds.RDS, instance.inputs) == []
-    assert "AWS-managed key" in run_resource("rds-storage-encrypted", rds.RDS, {**instance.inputs, "kmsKeyId": None})[0]
-    (group,) = [g for g in run.of_type(rds.SECURITY_GROUP) if "mlflow-db" in g.name]
-    assert run_resource("rds-reachable-from-the-cluster-only", rds.SECURITY_GROUP, group.inputs) == []
-    opened = [{"protocol": "tcp", "fromPort": 5432, "toPort": 5432, "cidrBlocks": ["10.30.0.0/16"]}]
-    assert "10.30.0.0/16" in run_resource("rds-reachable-from-the-cluster-only", rds.SECURITY_GROUP, {"ingress": opened})[0]
+    # Prod's two instances: MLflow's Postgres and KFP's MySQL.
+    instances = run.of_type(rds.RDS)
+    assert sorted(i.inputs["engine"] for i in instances) == ["mysql", "postgres"]
+    for instance in instances:
+        assert run_resource("rds-storage-encrypted", rds.RDS, instance.inputs) == []
+        assert "AWS-managed key" in run_resource("rds-storage-encrypted", rds.RDS, {**instance.inputs, "kmsKeyId": None})[0]
+    for database, port in (("mlflow-db", 5432), ("kfp-db", 3306)):
+        (group,) = [g for g in run.of_type(rds.SECURITY_GROUP) if g.name.endswith(database)]
+        assert run_resource("rds-reachable-from-the-cluster-only", rds.SECURITY_GROUP, group.inputs) == []
+        opened = [{"protocol": "tcp", "fromPort": port, "toPort": port, "cidrBlocks": ["10.30.0.0/16"]}]
+        assert f"({port}) from ['10.30.0.0/16']" in run_resource("rds-reachable-from-the-cluster-only", rds.SECURITY_GROUP,
+                                                                 {"ingress": opened})[0]
