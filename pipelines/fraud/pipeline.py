@@ -2,16 +2,19 @@
 
 When there is no data at ``data_uri`` yet (a new environment's first scheduled run), ingest says
 "NO DATA YET" and the run ends successfully through the ``no-data`` branch.
-"""
 
+``estimator: xgboost`` is the GPU option: its train step requests one ``nvidia.com/gpu`` and runs on the
+GPU node groups (:func:`on_gpu_nodes`); every other step, and the default estimator, stay on the CPU nodes.
+"""
 
 from pathlib import Path
 from typing import NamedTuple
 
 from kfp import dsl, kubernetes
 
+from infra import gpu
 from pipelines.cluster import MLFLOW_CREDENTIALS_ENV, MLFLOW_CREDENTIALS_SECRET, TRAINING_PIPELINE
-from pipelines.fraud import components
+from pipelines.fraud import components, estimators
 from pipelines.fraud.contract import as_parameter
 
 PIPELINE_NAME = TRAINING_PIPELINE
@@ -20,6 +23,8 @@ DEFAULT_CONTRACT = as_parameter()
 # The serving runtime the register step puts into every model (pipelines/cluster.py).
 SERVING_RUNTIME_SOURCE = (Path(__file__).resolve().parents[1] / "serving_runtime.py").read_text()
 DEFAULT_PARAM_GRID = {"learning_rate": [0.05, 0.1], "max_leaf_nodes": [15, 31], "max_iter": [150]}
+# What the train step returns; the GPU and CPU branches each give all of them (dsl.OneOf).
+TRAIN_OUTPUTS = ("model", "reference", "threshold", "cv_roc_auc", "calibration_f1", "best_params", "grid_size", "train_rows")
 
 
 def with_mlflow_credentials(task: dsl.PipelineTask) -> dsl.PipelineTask:
@@ -30,6 +35,21 @@ def with_mlflow_credentials(task: dsl.PipelineTask) -> dsl.PipelineTask:
     kubernetes.use_secret_as_env(
         task, secret_name=MLFLOW_CREDENTIALS_SECRET, secret_key_to_env=MLFLOW_CREDENTIALS_ENV, optional=True
     )
+    return task
+
+
+def on_gpu_nodes(task: dsl.PipelineTask) -> dsl.PipelineTask:
+    """Give a step one NVIDIA GPU, the GPU taint's toleration and the GPU groups' node selector.
+
+    Argo v4.0.5 gives every step pod workflowDefaults' nodeSelector (role cpu, the KFP base overlay), then
+    applies KFP's pod-spec patch (the driver's nodeSelector, tolerations, GPU limit) as a strategic merge:
+    maps merge key by key, so the step names the role key itself and its value wins (infra/gpu.py).
+    """
+    task.set_accelerator_type(gpu.RESOURCE).set_accelerator_limit(1)
+    toleration = gpu.toleration()
+    kubernetes.add_toleration(task, key=toleration["key"], operator=toleration["operator"], effect=toleration["effect"])
+    for label, value in gpu.step_node_selector().items():
+        kubernetes.add_node_selector(task, label_key=label, label_value=value)
     return task
 
 
@@ -48,6 +68,8 @@ def fraud_training(
     test_fraction: float = 0.2,
     seed: int = 42,
     param_grid: dict = DEFAULT_PARAM_GRID,
+    estimator: str = estimators.DEFAULT,
+    xgboost_param_grid: dict = estimators.XGBOOST_PARAM_GRID,
     min_improvement: float = 0.002,
     auc_floor: float = 0.9,
     max_p95_latency_ms: float = 50.0,
@@ -65,25 +87,25 @@ def fraud_training(
             test_fraction=test_fraction,
             seed=seed,
         )
-        trained = components.train(
-            train_data=checked.outputs["train"],
-            contract=contract,
-            param_grid=param_grid,
-            seed=seed,
-            reference_rows=components.REFERENCE_ROWS,
-        )
+        training = {"train_data": checked.outputs["train"], "contract": contract, "seed": seed,
+                    "reference_rows": components.REFERENCE_ROWS, "estimator": estimator}
+        with dsl.If(estimator == estimators.GPU, name="train-on-gpu"):
+            on_gpu = on_gpu_nodes(components.train(param_grid=xgboost_param_grid, **training)).set_display_name("train-gpu")
+        with dsl.Else(name="train-on-cpu"):
+            on_cpu = components.train(param_grid=param_grid, **training)
+        trained = {key: dsl.OneOf(on_gpu.outputs[key], on_cpu.outputs[key]) for key in TRAIN_OUTPUTS}
         evaluated = with_mlflow_credentials(
             components.evaluate(
-                model=trained.outputs["model"],
+                model=trained["model"],
                 test_data=checked.outputs["test"],
-                reference=trained.outputs["reference"],
+                reference=trained["reference"],
                 contract=contract,
-                threshold=trained.outputs["threshold"],
-                cv_roc_auc=trained.outputs["cv_roc_auc"],
-                calibration_f1=trained.outputs["calibration_f1"],
-                best_params=trained.outputs["best_params"],
-                grid_size=trained.outputs["grid_size"],
-                train_rows=trained.outputs["train_rows"],
+                threshold=trained["threshold"],
+                cv_roc_auc=trained["cv_roc_auc"],
+                calibration_f1=trained["calibration_f1"],
+                best_params=trained["best_params"],
+                grid_size=trained["grid_size"],
+                train_rows=trained["train_rows"],
                 seed=seed,
                 param_grid=param_grid,
                 tracking_uri=tracking_uri,
@@ -98,7 +120,7 @@ def fraud_training(
         )
         registered = with_mlflow_credentials(
             components.register(
-                model=trained.outputs["model"],
+                model=trained["model"],
                 test_data=checked.outputs["test"],
                 contract=contract,
                 tracking_uri=tracking_uri,
@@ -108,7 +130,7 @@ def fraud_training(
                 git_commit=git_commit,
                 pipeline_run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
                 gate_report=evaluated.outputs["report"],
-                threshold=trained.outputs["threshold"],
+                threshold=trained["threshold"],
                 serving_runtime=SERVING_RUNTIME_SOURCE,
                 decision=evaluated.outputs["decision"],
                 trigger=trigger,
