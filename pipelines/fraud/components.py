@@ -147,7 +147,8 @@ def train(
     from sklearn.preprocessing import FunctionTransformer, StandardScaler
     from threadpoolctl import threadpool_limits
 
-    from pipelines.fraud import estimators
+    from pipelines.fraud.estimators import classifier as build_classifier
+    from pipelines.fraud.estimators import framework as framework_of
 
     label, order = contract["label"], contract["features"]
     # Columns by position, so the served model takes a plain [n, features] V2
@@ -173,7 +174,7 @@ def train(
             ("binary", SimpleImputer(strategy="most_frequent"), binary),
         ]
     )
-    classifier = estimators.classifier(estimator, seed, cpu_count())
+    classifier = build_classifier(estimator, seed, cpu_count())
     pipeline = Pipeline([("features", preprocessing), ("classifier", classifier)])
     # Pipeline parameters travel as protobuf Structs, where every number is a float.
     grid = {
@@ -196,7 +197,7 @@ def train(
         threshold = float(thresholds[best])
         final = sklearn.base.clone(search.best_estimator_).fit(features, target)
     joblib.dump(final, model.path)
-    framework, framework_version = estimators.framework(estimator)
+    framework, framework_version = framework_of(estimator)
     model.metadata.update(
         {
             "estimator": estimator,

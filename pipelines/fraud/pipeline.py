@@ -3,8 +3,9 @@
 When there is no data at ``data_uri`` yet (a new environment's first scheduled run), ingest says
 "NO DATA YET" and the run ends successfully through the ``no-data`` branch.
 
-``estimator: xgboost`` is the GPU option: its train step requests one ``nvidia.com/gpu`` and runs on the
-GPU node groups (:func:`on_gpu_nodes`); every other step, and the default estimator, stay on the CPU nodes.
+``estimator`` picks the train step's estimator (pipelines/fraud/estimators.py). The GPU option is the same
+pipeline compiled as :data:`GPU_PIPELINE_NAME`: XGBoost by default, its train step requesting one
+``nvidia.com/gpu`` on the GPU node groups (:func:`on_gpu_nodes`); every other step stays on the CPU nodes.
 """
 
 from pathlib import Path
@@ -23,8 +24,8 @@ DEFAULT_CONTRACT = as_parameter()
 # The serving runtime the register step puts into every model (pipelines/cluster.py).
 SERVING_RUNTIME_SOURCE = (Path(__file__).resolve().parents[1] / "serving_runtime.py").read_text()
 DEFAULT_PARAM_GRID = {"learning_rate": [0.05, 0.1], "max_leaf_nodes": [15, 31], "max_iter": [150]}
-# What the train step returns; the GPU and CPU branches each give all of them (dsl.OneOf).
-TRAIN_OUTPUTS = ("model", "reference", "threshold", "cv_roc_auc", "calibration_f1", "best_params", "grid_size", "train_rows")
+# The GPU option as its own pipeline: the same steps, its train step on the GPU groups, XGBoost by default.
+GPU_PIPELINE_NAME = f"{TRAINING_PIPELINE}-gpu"
 
 
 def with_mlflow_credentials(task: dsl.PipelineTask) -> dsl.PipelineTask:
@@ -53,94 +54,106 @@ def on_gpu_nodes(task: dsl.PipelineTask) -> dsl.PipelineTask:
     return task
 
 
-@dsl.pipeline(name=PIPELINE_NAME, description="Train, evaluate and gate a card-fraud classifier; register it in MLflow.")
-def fraud_training(
-    data_uri: str,
-    tracking_uri: str,
-    s3_endpoint_url: str = "",
-    experiment: str = "fraud-detection",
-    model_name: str = DEFAULT_MODEL_NAME,
-    run_name: str = "fraud-training",
-    contract: dict = DEFAULT_CONTRACT,
-    min_rows: int = 1000,
-    min_positives: int = 20,
-    max_null_fraction: float = 0.0,
-    test_fraction: float = 0.2,
-    seed: int = 42,
-    param_grid: dict = DEFAULT_PARAM_GRID,
-    estimator: str = estimators.DEFAULT,
-    xgboost_param_grid: dict = estimators.XGBOOST_PARAM_GRID,
-    min_improvement: float = 0.002,
-    auc_floor: float = 0.9,
-    max_p95_latency_ms: float = 50.0,
-    git_commit: str = "",
-    trigger: str = "schedule",
-) -> NamedTuple("TrainingOutputs", decision=str, version=str, storage_uri=str):
-    ingested = components.ingest(data_uri=data_uri, s3_endpoint_url=s3_endpoint_url)
-    with dsl.If(ingested.outputs["status"] == "ready", name="data-found"):
-        checked = components.validate(
-            raw=ingested.outputs["raw"],
-            contract=contract,
-            min_rows=min_rows,
-            min_positives=min_positives,
-            max_null_fraction=max_null_fraction,
-            test_fraction=test_fraction,
-            seed=seed,
-        )
-        training = {"train_data": checked.outputs["train"], "contract": contract, "seed": seed,
-                    "reference_rows": components.REFERENCE_ROWS, "estimator": estimator}
-        with dsl.If(estimator == estimators.GPU, name="train-on-gpu"):
-            on_gpu = on_gpu_nodes(components.train(param_grid=xgboost_param_grid, **training)).set_display_name("train-gpu")
-        with dsl.Else(name="train-on-cpu"):
-            on_cpu = components.train(param_grid=param_grid, **training)
-        trained = {key: dsl.OneOf(on_gpu.outputs[key], on_cpu.outputs[key]) for key in TRAIN_OUTPUTS}
-        evaluated = with_mlflow_credentials(
-            components.evaluate(
-                model=trained["model"],
-                test_data=checked.outputs["test"],
-                reference=trained["reference"],
+def _training(name: str, gpu_step: bool, default_estimator: str, default_grid: dict):
+    """The training pipeline named ``name``; with ``gpu_step`` its train step runs on the GPU groups (:func:`on_gpu_nodes`)."""
+
+    @dsl.pipeline(name=name, description="Train, evaluate and gate a card-fraud classifier; register it in MLflow.")
+    def training(
+        data_uri: str,
+        tracking_uri: str,
+        s3_endpoint_url: str = "",
+        experiment: str = "fraud-detection",
+        model_name: str = DEFAULT_MODEL_NAME,
+        run_name: str = "fraud-training",
+        contract: dict = DEFAULT_CONTRACT,
+        min_rows: int = 1000,
+        min_positives: int = 20,
+        max_null_fraction: float = 0.0,
+        test_fraction: float = 0.2,
+        seed: int = 42,
+        param_grid: dict = default_grid,
+        estimator: str = default_estimator,
+        min_improvement: float = 0.002,
+        auc_floor: float = 0.9,
+        max_p95_latency_ms: float = 50.0,
+        git_commit: str = "",
+        trigger: str = "schedule",
+    ) -> NamedTuple("TrainingOutputs", decision=str, version=str, storage_uri=str):
+        ingested = components.ingest(data_uri=data_uri, s3_endpoint_url=s3_endpoint_url)
+        with dsl.If(ingested.outputs["status"] == "ready", name="data-found"):
+            checked = components.validate(
+                raw=ingested.outputs["raw"],
                 contract=contract,
-                threshold=trained["threshold"],
-                cv_roc_auc=trained["cv_roc_auc"],
-                calibration_f1=trained["calibration_f1"],
-                best_params=trained["best_params"],
-                grid_size=trained["grid_size"],
-                train_rows=trained["train_rows"],
+                min_rows=min_rows,
+                min_positives=min_positives,
+                max_null_fraction=max_null_fraction,
+                test_fraction=test_fraction,
                 seed=seed,
-                param_grid=param_grid,
-                tracking_uri=tracking_uri,
-                experiment=experiment,
-                run_name=run_name,
-                reference_artifact=components.REFERENCE_ARTIFACT,
-                model_name=model_name,
-                min_improvement=min_improvement,
-                auc_floor=auc_floor,
-                max_p95_latency_ms=max_p95_latency_ms,
             )
-        )
-        registered = with_mlflow_credentials(
-            components.register(
-                model=trained["model"],
-                test_data=checked.outputs["test"],
+            trained = components.train(
+                train_data=checked.outputs["train"],
                 contract=contract,
-                tracking_uri=tracking_uri,
-                run_id=evaluated.outputs["run_id"],
-                model_name=model_name,
-                data_sha256=ingested.outputs["sha256"],
-                git_commit=git_commit,
-                pipeline_run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
-                gate_report=evaluated.outputs["report"],
-                threshold=trained["threshold"],
-                serving_runtime=SERVING_RUNTIME_SOURCE,
-                decision=evaluated.outputs["decision"],
-                trigger=trigger,
+                param_grid=param_grid,
+                seed=seed,
+                reference_rows=components.REFERENCE_ROWS,
+                estimator=estimator,
             )
+            if gpu_step:
+                on_gpu_nodes(trained)
+            evaluated = with_mlflow_credentials(
+                components.evaluate(
+                    model=trained.outputs["model"],
+                    test_data=checked.outputs["test"],
+                    reference=trained.outputs["reference"],
+                    contract=contract,
+                    threshold=trained.outputs["threshold"],
+                    cv_roc_auc=trained.outputs["cv_roc_auc"],
+                    calibration_f1=trained.outputs["calibration_f1"],
+                    best_params=trained.outputs["best_params"],
+                    grid_size=trained.outputs["grid_size"],
+                    train_rows=trained.outputs["train_rows"],
+                    seed=seed,
+                    param_grid=param_grid,
+                    tracking_uri=tracking_uri,
+                    experiment=experiment,
+                    run_name=run_name,
+                    reference_artifact=components.REFERENCE_ARTIFACT,
+                    model_name=model_name,
+                    min_improvement=min_improvement,
+                    auc_floor=auc_floor,
+                    max_p95_latency_ms=max_p95_latency_ms,
+                )
+            )
+            registered = with_mlflow_credentials(
+                components.register(
+                    model=trained.outputs["model"],
+                    test_data=checked.outputs["test"],
+                    contract=contract,
+                    tracking_uri=tracking_uri,
+                    run_id=evaluated.outputs["run_id"],
+                    model_name=model_name,
+                    data_sha256=ingested.outputs["sha256"],
+                    git_commit=git_commit,
+                    pipeline_run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+                    gate_report=evaluated.outputs["report"],
+                    threshold=trained.outputs["threshold"],
+                    serving_runtime=SERVING_RUNTIME_SOURCE,
+                    decision=evaluated.outputs["decision"],
+                    trigger=trigger,
+                )
+            )
+        with dsl.Else(name="no-data"):
+            skipped = components.no_data(data_uri=data_uri)
+        outputs = NamedTuple("TrainingOutputs", decision=str, version=str, storage_uri=str)  # noqa: UP014 - as in the signature
+        return outputs(
+            decision=dsl.OneOf(evaluated.outputs["decision"], skipped.outputs["decision"]),
+            version=dsl.OneOf(registered.outputs["version"], skipped.outputs["version"]),
+            storage_uri=dsl.OneOf(registered.outputs["storage_uri"], skipped.outputs["storage_uri"]),
         )
-    with dsl.Else(name="no-data"):
-        skipped = components.no_data(data_uri=data_uri)
-    outputs = NamedTuple("TrainingOutputs", decision=str, version=str, storage_uri=str)  # noqa: UP014 - as in the signature
-    return outputs(
-        decision=dsl.OneOf(evaluated.outputs["decision"], skipped.outputs["decision"]),
-        version=dsl.OneOf(registered.outputs["version"], skipped.outputs["version"]),
-        storage_uri=dsl.OneOf(registered.outputs["storage_uri"], skipped.outputs["storage_uri"]),
-    )
+
+    return training
+
+
+fraud_training = _training(PIPELINE_NAME, False, estimators.DEFAULT, DEFAULT_PARAM_GRID)
+# estimator xgboost on one GPU (device cuda); the same pipeline parameters as the default one.
+fraud_training_gpu = _training(GPU_PIPELINE_NAME, True, estimators.GPU, estimators.XGBOOST_PARAM_GRID)
