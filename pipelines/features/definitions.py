@@ -7,6 +7,8 @@ Runs in the features environment (Feast 0.66.0, pandas 2): ``requirements/featur
 
 from __future__ import annotations
 
+import types
+
 from feast import Entity, FeatureView, Field, FileSource, RequestSource, ValueType
 from feast.on_demand_feature_view import on_demand_feature_view
 from feast.types import Float64, Int64, UnixTimestamp
@@ -44,8 +46,15 @@ def objects(root: str) -> list:
         mode="pandas",
         tags={"version": VERSIONS[repo.REQUEST_VIEW]},
         description="Ratio to the customer's median purchase, distance from home and from the last transaction.",
-    )(transforms.transaction_features)
+    )(_fresh(transforms.transaction_features))
     return [customer, source, aggregates, transaction, derived]
+
+
+def _fresh(function: types.FunctionType) -> types.FunctionType:
+    """A copy of ``function``: Feast's decorator renames its function's module to ``__main__`` (for dill), after
+    which the source can no longer be found; a copy keeps the original intact for the next ``objects()``."""
+    return types.FunctionType(function.__code__, function.__globals__, function.__name__, function.__defaults__,
+                              function.__closure__)
 
 
 def lineage() -> dict[str, str]:

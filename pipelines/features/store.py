@@ -14,15 +14,17 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
 import yaml
-from feast import FeatureStore, RepoConfig
+from feast import FeatureStore
 
 from pipelines.features import definitions, repo, transforms
 from pipelines.fraud.contract import FEATURES, LABEL
+
+_AT = "transaction_at"
 
 
 def open_store(config: dict) -> FeatureStore:
@@ -45,17 +47,19 @@ def apply(store: FeatureStore, root: str, raw: pd.DataFrame) -> pd.DataFrame:
 
 def materialize(store: FeatureStore, end: datetime | None = None) -> datetime:
     """Load every customer's latest aggregates of the TTL before ``end`` (default now) into the online store."""
-    end = end or datetime.now(timezone.utc)
+    end = end or datetime.now(UTC)
     store.materialize(start_date=end - repo.TTL, end_date=end, feature_views=[repo.AGGREGATES_VIEW])
     return end
 
 
 def historical(store: FeatureStore, raw: pd.DataFrame) -> pd.DataFrame:
-    """The training set: each transaction's model features as of just before it, the label, id and time.
-    Transactions without earlier history (a customer's first) have no features and are left out."""
-    entities = raw.assign(**{repo.TIMESTAMP: transforms.as_of(pd.to_datetime(raw[repo.TIMESTAMP], utc=True))})
+    """The training set: each transaction's model features as of just before it, the label, id and the
+    transaction's own time. Transactions without earlier history (a customer's first) have no features: left out."""
+    at = pd.to_datetime(raw[repo.TIMESTAMP], utc=True)
+    entities = raw.assign(**{repo.TIMESTAMP: transforms.as_of(at), _AT: at})
     joined = store.get_historical_features(entity_df=entities, features=list(repo.DERIVED_REFS)).to_df()
-    joined = joined.dropna(subset=list(repo.DERIVED)).sort_values([repo.TIMESTAMP, repo.JOIN_KEY], kind="stable")
+    joined = joined.dropna(subset=list(repo.DERIVED)).assign(**{repo.TIMESTAMP: lambda f: f[_AT]})
+    joined = joined.sort_values([repo.TIMESTAMP, repo.JOIN_KEY], kind="stable")
     vector = transforms.model_vector(joined, joined, FEATURES)
     vector[LABEL] = joined[LABEL].to_numpy()
     vector[repo.JOIN_KEY] = joined[repo.JOIN_KEY].to_numpy()
