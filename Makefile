@@ -9,6 +9,8 @@ ML := .venv-ml
 SCAN := .venv-scan
 MLMD := .venv-mlmd
 TOOLS := .venv-tools
+# The feature store (Feast 0.66.0 needs pandas < 3; the ML environment has pandas 3.1): requirements/features.txt.
+FEATURES_ENV := .venv-features
 UV_VERSION := 0.13.9
 UV := $(TOOLS)/bin/uv
 LOCK := $(UV) pip compile --quiet --universal --generate-hashes --python-version 3.11 --no-header
@@ -23,7 +25,7 @@ export PATH := $(CURDIR)/.bin:$(PATH)
 # the environments and in ignored __pycache__ folders.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: help setup demo test test-infra test-ml lint preview diff policy bootstrap-preview simulate compile bench upstream lock step-image provider-schemas check-kfp-mysql-tls backup-tools monitoring-tools clean
+.PHONY: help setup demo test test-infra test-ml lint preview diff policy bootstrap-preview simulate compile bench upstream lock step-image provider-schemas check-kfp-mysql-tls backup-tools test-features monitoring-tools clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -45,6 +47,12 @@ $(ML)/.installed: requirements/ml.lock | $(UV)
 	rm -rf $(ML) && $(UV) venv --quiet --python $(PYTHON) $(ML)
 	$(UV) pip sync --quiet --require-hashes --python $(ML)/bin/python requirements/ml.lock
 	$(ML)/bin/python -c "import kfp, mlflow, sklearn, mlserver"
+	touch $@
+
+$(FEATURES_ENV)/.installed: requirements/features.lock | $(UV)
+	rm -rf $(FEATURES_ENV) && $(UV) venv --quiet --python $(PYTHON) $(FEATURES_ENV)
+	$(UV) pip sync --quiet --require-hashes --python $(FEATURES_ENV)/bin/python requirements/features.lock
+	$(FEATURES_ENV)/bin/python -c "import feast, kfp, psycopg, moto"
 	touch $@
 
 $(SCAN)/.installed: requirements/scan.lock | $(UV)
@@ -134,6 +142,11 @@ lock: | $(UV) ## refresh requirements/*.lock from requirements/*.txt (the steps'
 	$(LOCK) requirements/ml.txt -o requirements/ml.lock
 	$(LOCK) requirements/steps.txt -c requirements/ml.lock -o requirements/steps.lock
 	$(LOCK) requirements/mlmd.txt -o requirements/mlmd.lock
+	$(LOCK) requirements/features.txt -o requirements/features.lock
+
+# The feature store's proof (tests/features): real PostgreSQL 15 online store, `feast serve`, the transformer.
+test-features: $(FEATURES_ENV)/.installed backup-tools ## skew, leakage and transformer tests of the feature store (features environment)
+	$(FEATURES_ENV)/bin/python -m pytest -p no:xdist tests/features
 
 # KFP's MySQL run as declared, with its three clients (scripts/check_kfp_mysql_tls.py): MariaDB, Go and
 # Debian's go-sql-driver come from Debian's packages (root, apt), MLMD's client from its own environment.
