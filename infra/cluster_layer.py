@@ -10,7 +10,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra import alert_routing, backups, flows, namespaces, object_store
+from infra import alert_routing, backups, flows, namespaces, object_store, sso
 from infra.components import backups as store_backups
 from infra.components import storage_class
 from infra.components.argocd import ArgoCd, GitOpsServing
@@ -23,6 +23,7 @@ from infra.components.kubeflow_pipelines import KubeflowPipelines
 from infra.components.load_balancer_controller import INGRESS_CLASS, LoadBalancerController
 from infra.components.minio import BUCKETS, Minio
 from infra.components.mlflow_server import MlflowServer
+from infra.components.mlflow_users import MlflowUsers
 from infra.components.model_serving import (
     PLATFORM_VALUES_CONFIGMAP,
     ModelServing,
@@ -35,6 +36,7 @@ from infra.components.monitoring_stack import RELEASE_NAME, MonitoringStack
 from infra.components.network_flows import NetworkFlows
 from infra.components.platform_namespace import PlatformNamespace
 from infra.components.pushgateway import Pushgateway
+from infra.components.sso import SingleSignOn, urls
 from infra.components.storage_class import DefaultStorageClass
 from infra.components.training_pipelines import TrainingPipelines, source_commit
 from infra.config import Settings
@@ -59,6 +61,8 @@ class AwsResources:
     # The platform's S3 key: the backups' SSE-KMS key.
     kms_key_arn: pulumi.Output[str]
     step_image_digest: str = ""
+    # The UIs' load balancer's security group (sso on).
+    ui_security_group_id: pulumi.Output[str] | None = None
 
 
 def _unknown() -> pulumi.Output[str]:
@@ -88,7 +92,7 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
         ClusterAutoscaler(
             "cluster-autoscaler", aws.cluster_name, settings.aws_region, aws.role_arns[CLUSTER_AUTOSCALER.name], opts
         )
-        if settings.serving.ingress != "none":
+        if settings.serving.ingress != "none" or settings.sso.enabled:
             ingress_controller.append(LoadBalancerController(
                 "aws-load-balancer-controller", aws.cluster_name, settings.aws_region, aws.vpc_id,
                 aws.role_arns[LOAD_BALANCER_CONTROLLER.name], opts,
@@ -145,9 +149,12 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
         store=store,
         role_arn=roles.get("mlflow"),
         basic_auth=settings.mlflow_basic_auth,
-        client_namespaces=(namespaces.KUBEFLOW.name,),
-        opts=in_ns(namespaces.MLFLOW.name, namespaces.KUBEFLOW.name),
+        opts=in_ns(namespaces.MLFLOW.name),
     )
+    if settings.mlflow_basic_auth:
+        # The pipelines sign in to MLflow as their own user (EDIT on their experiments and model), never as the admin.
+        MlflowUsers("mlflow-users", namespaces.MLFLOW.name, mlflow.url, mlflow.config_secret, (namespaces.KUBEFLOW.name,),
+                    after=[mlflow], opts=in_ns(namespaces.MLFLOW.name, namespaces.KUBEFLOW.name))
 
     cert_manager = CertManager("cert-manager", namespaces.CERT_MANAGER.name, in_ns(namespaces.CERT_MANAGER.name))
     kfp = KubeflowPipelines(
@@ -179,7 +186,8 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
     pushgateway = None
     if settings.monitoring:
         monitoring = MonitoringStack("monitoring", namespaces.MONITORING.name, settings.is_aws, settings.observability,
-                                     storage_class.NAME if aws is not None else None, in_ns(namespaces.MONITORING.name))
+                                     storage_class.NAME if aws is not None else None,
+                                     sso.host(settings, sso.GRAFANA) if settings.sso.enabled else "", in_ns(namespaces.MONITORING.name))
         serving_after.append(monitoring)
         pushgateway = Pushgateway("pushgateway", namespaces.MONITORING.name, RELEASE_NAME,
                                   in_ns(namespaces.MONITORING.name, after=[monitoring]))
@@ -247,6 +255,12 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
     if aws is not None:
         outputs["stepImageRepository"] = aws.step_image_repository
 
+    if settings.sso.enabled:
+        assert aws is not None and aws.ui_security_group_id is not None, "sso needs the AWS layer's security group"
+        # After the controller: its webhook admits the Ingresses, and on destroy they go first (the ALB with them).
+        SingleSignOn("sso", settings, namespaces.SSO.name, aws.ui_security_group_id, in_ns(namespaces.SSO.name, after=ingress_controller))
+        outputs["uiUrls"] = urls(settings)
+
     # One owner per serving release (README "Who owns the serving release").
     if settings.serving.owner == "helm":
         values = platform_values(settings, roles.get("serving"), flows.chart_object_store(store), RELEASE_NAME, request_log or "")
@@ -254,7 +268,7 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
                        in_ns(namespaces.MODELS.name))
         outputs["servingOwner"] = f"helm: pulumi up never changes the release; its platform values are in ConfigMap {PLATFORM_VALUES_CONFIGMAP}"
     elif settings.gitops.mode == "argocd":
-        argocd = ArgoCd("argocd", namespaces.ARGOCD.name, in_ns(namespaces.ARGOCD.name))
+        argocd = ArgoCd("argocd", namespaces.ARGOCD.name, settings.sso.enabled, in_ns(namespaces.ARGOCD.name))
         if settings.serving.storage_uri:
             GitOpsServing(
                 settings.serving.model_name, namespaces.ARGOCD.name, settings.gitops.repo_url, settings.gitops.revision,

@@ -20,6 +20,7 @@ from infra.components.network import Network
 from infra.components.node_group import NodeGroup
 from infra.components.rds_postgres import RdsPostgres
 from infra.components.secure_bucket import SecureBucket
+from infra.components.sso import UiLoadBalancerSecurityGroup
 from infra.components.step_image_repository import StepImageRepository, published_digest
 from infra.config import PROJECT, Settings
 
@@ -148,6 +149,8 @@ def _build_aws(settings: Settings) -> dict[str, Any]:
             step_image_repository=steps.url,
             kms_key_arn=s3_key.arn,
             step_image_digest=settings.pipelines.step_image_digest or published_digest(name, provider),
+            ui_security_group_id=UiLoadBalancerSecurityGroup(f"{name}-ui-alb", settings, network.vpc_id, opts).id
+            if settings.sso.enabled else None,
         ),
     )
 

@@ -20,7 +20,6 @@ from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 from infra import config, program
-from infra.config.observability import CREDENTIALS_KEY
 from tooling.mocks import PlatformMocks, RecordingMonitor, Registration
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -135,13 +134,17 @@ def stack_config(stack: str, overrides: Mapping[str, Any] | None = None) -> dict
     return stack_config_and_secrets(stack, overrides)[0]
 
 
+def secret_keys(stack: str, overrides: Mapping[str, Any] | None = None) -> frozenset[str]:
+    """The config keys of ``stack`` (and ``overrides``) given encrypted, as the CLI marks them for the program."""
+    return stack_config_and_secrets(stack, overrides)[1]
+
+
 def settings_of(stack: str, overrides: Mapping[str, Any] | None = None) -> tuple[dict[str, str], config.Settings]:
     """The flat config and the validated settings of ``stack``; every error names the stack file."""
     flat, secrets = stack_config_and_secrets(stack, overrides)
     try:
-        decoded = config.decode_config(flat)
-        config.check_secret_credentials(decoded, f"{config.PROJECT}:{CREDENTIALS_KEY}" in secrets)
-        settings = config.parse_settings(decoded)
+        config.check_secrets(flat, secrets.__contains__)
+        settings = config.parse_settings(config.decode_config(flat))
         config.check_stack(stack, settings)
         return flat, settings
     except config.ConfigError as error:

@@ -7,7 +7,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra import alert_routing, versions
+from infra import alert_routing, sso, versions
 from infra.config import ObservabilitySettings
 
 # The serving chart labels its monitors release=<this>; Prometheus selects that label.
@@ -37,9 +37,20 @@ def _bounds(cpu: str, memory: str, cpu_limit: str, memory_limit: str) -> dict[st
     return {"requests": {"cpu": cpu, "memory": memory}, "limits": {"cpu": cpu_limit, "memory": memory_limit}}
 
 
-def chart_values(managed_control_plane: bool, observability: ObservabilitySettings, storage_class: str | None) -> dict[str, Any]:
+def grafana_ini(sso_host: str) -> dict[str, Any]:
+    """Grafana's settings behind the sign-in proxy (sso): its public address, and people as the proxy names them
+    (auth.proxy; a first visit creates the user with Grafana's default role, Viewer). The admin login stays."""
+    return {
+        "server": {"root_url": f"https://{sso_host}/"},
+        "auth.proxy": {"enabled": True, "header_name": sso.EMAIL_HEADER, "header_property": "email", "auto_sign_up": True},
+    }
+
+
+def chart_values(managed_control_plane: bool, observability: ObservabilitySettings, storage_class: str | None,
+                 sso_host: str = "") -> dict[str, Any]:
     """kube-prometheus-stack values: monitors and rules from every namespace by the release label, persistent
-    Prometheus and Alertmanager, and Alertmanager routing to the stack's receivers."""
+    Prometheus and Alertmanager, Alertmanager routing to the stack's receivers, and Grafana behind the sign-in proxy
+    at ``sso_host`` (empty: reached by port-forward)."""
     values: dict[str, Any] = {
         "prometheus": {
             "prometheusSpec": {
@@ -82,6 +93,8 @@ def chart_values(managed_control_plane: bool, observability: ObservabilitySettin
             "admissionWebhooks": {"patch": {"resources": _bounds("10m", "32Mi", "100m", "128Mi")}},
         },
     }
+    if sso_host:
+        values["grafana"]["grafana.ini"] = grafana_ini(sso_host)
     if managed_control_plane:
         values |= {target: {"enabled": False} for target in MANAGED_CONTROL_PLANE_TARGETS}
         values["defaultRules"] = {"rules": {rule: False for rule in MANAGED_CONTROL_PLANE_RULES}}
@@ -92,7 +105,7 @@ class MonitoringStack(pulumi.ComponentResource):
     """Prometheus, Alertmanager and Grafana, selecting monitors and rules labelled release=kube-prometheus-stack."""
 
     def __init__(self, name: str, namespace: str, managed_control_plane: bool, observability: ObservabilitySettings,
-                 storage_class: str | None, opts: pulumi.ResourceOptions | None = None) -> None:
+                 storage_class: str | None, sso_host: str = "", opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlplatform:k8s:MonitoringStack", name, None, opts)
         # The receivers' credentials (Pulumi secrets, so secret in the state too); Alertmanager mounts the Secret
         # before it starts, so it exists even with no credential yet.
@@ -109,7 +122,7 @@ class MonitoringStack(pulumi.ComponentResource):
             version=versions.KUBE_PROMETHEUS_STACK.version,
             repository_opts={"repo": versions.KUBE_PROMETHEUS_STACK.repo},
             namespace=namespace,
-            values=chart_values(managed_control_plane, observability, storage_class),
+            values=chart_values(managed_control_plane, observability, storage_class, sso_host),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[credentials]),
         )
         self.register_outputs({})

@@ -20,6 +20,7 @@ from infra.config.nodegroup import NodeGroupSettings
 from infra.config.observability import ObservabilitySettings
 from infra.config.pipelines import PipelineSettings
 from infra.config.serving import ServingSettings
+from infra.config.sso import SsoSettings
 
 # The regions pulumi-aws knows (its Region enum), not a hand-kept list.
 AWS_REGIONS = frozenset(region.value for region in Region)
@@ -48,6 +49,9 @@ GROUPS: dict[str, dict[str, str]] = {
     "gitops": {"gitops": "mode", "gitopsRepoUrl": "repo_url", "gitopsRevision": "revision"},
     "observability": {"alertReceivers": "receivers", "alertCredentials": "credentials", "prometheusRetentionDays": "retention_days",
                       "prometheusStorageGi": "storage_gi"},
+    "sso": {"sso": "enabled", **{key: to_snake(key.removeprefix("sso")) for key in (
+        "ssoDomain", "ssoCertificateArn", "ssoIssuerUrl", "ssoClientId", "ssoClientSecret", "ssoClientSecretName",
+        "ssoEmailDomains", "ssoAllowedCidrs")}},
 }
 # (group, field name or alias) -> the flat key a person wrote, for error messages.
 FLAT_KEYS = {(group, name): key for group, keys in GROUPS.items() for key, field in keys.items() for name in (field, to_camel(field))}
@@ -76,6 +80,7 @@ class Settings(Frozen):
     serving: ServingSettings
     gitops: GitOpsSettings
     observability: ObservabilitySettings
+    sso: SsoSettings
     tags: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="before")
@@ -112,6 +117,9 @@ class Settings(Frozen):
                 raise invalid("database", "without AWS there is no RDS; set database: in-cluster")
             if self.serving.ingress != "none":
                 raise invalid("servingIngress", "models get an AWS load balancer only on AWS; set servingIngress: none")
+            if self.sso.enabled:
+                raise invalid("sso", "the UIs' sign-in sits on an AWS load balancer; without AWS reach them by "
+                                     "kubectl port-forward (README) and leave sso false")
             return self
         if self.environment == "local":
             raise invalid("cloud", "the local environment has no AWS; set cloud: none")
