@@ -1,6 +1,7 @@
 # The platform's entry points. Two virtual environments, as in production:
 #   .venv-infra  the Pulumi program, the policy pack, the chart tests (protobuf 5)
 #   .venv-ml     the KFP pipelines and the model server (protobuf 6)
+#   .venv-features  the feature store (Feast 0.66.0, pandas 2): its steps and tests/features
 # `make demo` and `make test` install whatever is missing first.
 
 PYTHON ?= python3
@@ -74,16 +75,17 @@ $(VALIDATORS)/node_modules/.installed: $(VALIDATORS)/package.json
 .bin/helm: | $(UV)
 	$(TOOLS)/bin/python scripts/install_helm.py
 
-setup: $(INFRA)/.installed $(ML)/.installed $(SCAN)/.installed $(VALIDATORS)/node_modules/.installed .bin/helm ## install the environments, helm and the CRD validators
+setup: $(INFRA)/.installed $(ML)/.installed $(FEATURES_ENV)/.installed $(SCAN)/.installed $(VALIDATORS)/node_modules/.installed .bin/helm ## install the environments, helm and the CRD validators
 
 demo: setup ## the main job on its embedded default: the whole ML lifecycle locally (see README)
 	$(ML)/bin/python -m demo
 
 # The two suites run side by side (two workers each): the ML suite's critical path is one demo run
-# and the tests that read it, which leaves a core idle that the infra suite fills. Each suite's
-# output is printed whole when it ends (--output-sync).
-test: ## lint, then the whole test suite: both environments' suites side by side
-	@$(MAKE) --no-print-directory -j3 --output-sync=target lint test-infra test-ml
+# and the tests that read it, which leaves a core idle that the infra suite fills. The feature store's
+# suite (one process, mostly waiting on PostgreSQL and `feast serve`: 33 s of CPU) runs beside them.
+# Each suite's output is printed whole when it ends (--output-sync).
+test: ## lint, then the whole test suite: the environments' suites side by side
+	@$(MAKE) --no-print-directory -j4 --output-sync=target lint test-infra test-ml test-features
 
 # The backups' round trip (tests/infra/test_backup_round_trip.py) runs moto's S3 server from the ML environment.
 test-infra: $(INFRA)/.installed $(ML)/.installed $(SCAN)/.installed $(VALIDATORS)/node_modules/.installed .bin/helm monitoring-tools ## the program, pack, chart, conformance and alerting tests (infra environment)
@@ -178,4 +180,4 @@ upstream: $(INFRA)/.installed .bin/helm ## fetch the pinned upstream charts and 
 	$(INFRA)/bin/python scripts/fetch_upstream.py
 
 clean: ## remove environments, helm and demo output
-	rm -rf $(INFRA) $(ML) $(SCAN) $(MLMD) $(TOOLS) $(VALIDATORS)/node_modules .bin .demo
+	rm -rf $(INFRA) $(ML) $(FEATURES_ENV) $(SCAN) $(MLMD) $(TOOLS) $(VALIDATORS)/node_modules .bin .demo
