@@ -6,73 +6,31 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import socket
-import subprocess
-import sys
-import tempfile
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from threading import Thread
 
 import pytest
-import requests
 
-from pipelines.features import repo, transformer
+from pipelines.features import local, repo, transformer
 
-BINDIR = Path("/usr/lib/postgresql/15/bin")
 REQUIRE = "MLPLATFORM_REQUIRE_UPSTREAM"
-AS_ROOT = os.geteuid() == 0
 PASSWORD = "feast-test-password"
 
 
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _as_postgres(args: list[str]) -> list[str]:
-    return ["runuser", "-u", "postgres", "--", *args] if AS_ROOT else args
+free_port = local.free_port
 
 
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[dict]:
     """A real PostgreSQL 15 with the feature store's database, user and schema (repo's names)."""
-    if not (BINDIR / "postgres").exists():
+    if not (local.BINDIR / "postgres").exists():
         if os.environ.get(REQUIRE):
-            pytest.fail(f"PostgreSQL 15 is not at {BINDIR} (make backup-tools installs it)")
-        pytest.skip(f"needs PostgreSQL 15 at {BINDIR} (make backup-tools installs it)")
-    root = Path(tempfile.mkdtemp(prefix="feast-pg-"))
-    shutil.chown(root, "postgres") if AS_ROOT else None
-    data = root / "data"
-    subprocess.run(_as_postgres([str(BINDIR / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust"]),
-                   check=True, capture_output=True)
-    port = free_port()
-    server = subprocess.Popen(_as_postgres([str(BINDIR / "postgres"), "-D", str(data), "-p", str(port), "-k", str(root),
-                                            "-c", "listen_addresses=127.0.0.1"]),
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 30
-        while subprocess.run([str(BINDIR / "pg_isready"), "-h", "127.0.0.1", "-p", str(port)], capture_output=True).returncode:
-            assert time.monotonic() < deadline and server.poll() is None, "PostgreSQL did not start"
-            time.sleep(0.2)
-        sql = (f"CREATE USER {repo.POSTGRES_USER} PASSWORD '{PASSWORD}';"
-               f"CREATE DATABASE {repo.POSTGRES_DATABASE} OWNER {repo.POSTGRES_USER};")
-        for statement in sql.split(";")[:-1]:
-            subprocess.run([str(BINDIR / "psql"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-c", statement],
-                           check=True, capture_output=True)
-        subprocess.run([str(BINDIR / "psql"), "-h", "127.0.0.1", "-p", str(port), "-U", repo.POSTGRES_USER,
-                        repo.POSTGRES_DATABASE, "-c", f"CREATE SCHEMA {repo.POSTGRES_SCHEMA}"], check=True, capture_output=True)
-        yield {"host": "127.0.0.1", "port": port}
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        shutil.rmtree(root, ignore_errors=True)
+            pytest.fail(f"PostgreSQL 15 is not at {local.BINDIR} (make backup-tools installs it)")
+        pytest.skip(f"needs PostgreSQL 15 at {local.BINDIR} (make backup-tools installs it)")
+    with local.postgres(PASSWORD) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
@@ -102,29 +60,8 @@ def applied(postgres: dict, raw, tmp_path_factory) -> Iterator[dict]:
 @pytest.fixture(scope="session")
 def feature_server(applied: dict) -> Iterator[str]:
     """`feast serve` (the chart's command, repo.server_command) on the applied repository."""
-    port = free_port()
-    folder = Path(applied["store"].repo_path)
-    feast = Path(sys.executable).parent / "feast"
-    process = subprocess.Popen([str(feast), *repo.server_command(port)[1:]], cwd=folder,
-                               stdout=subprocess.DEVNULL, stderr=(folder / "server.log").open("w"), start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    while True:
-        try:
-            if requests.get(f"{url}/health", timeout=5).status_code == 200:
-                break
-        except requests.RequestException:
-            pass
-        assert process.poll() is None and time.monotonic() < deadline, (folder / "server.log").read_text()[-2000:]
-        time.sleep(0.3)
-    # The first lookup loads the registry and compiles the on-demand view (seconds on a busy machine): done here, once,
-    # as a readiness probe would, so that the transformer's 2 s budget measures lookups, not the server's cold start.
-    warm = {"features": [*repo.DERIVED_REFS, repo.FRESHNESS_REF],
-            "entities": {repo.JOIN_KEY: [1], **{name: [1.0] for name in repo.REQUEST_FIELDS}}}
-    assert requests.post(f"{url}{repo.SERVER_PATH}", json=warm, timeout=180).status_code == 200
-    yield url
-    process.terminate()
-    process.wait(timeout=30)
+    with local.feature_server(applied["store"].repo_path) as url:
+        yield url
 
 
 class _Echo(BaseHTTPRequestHandler):
