@@ -20,8 +20,9 @@ from infra.components.network import Network
 from infra.components.node_group import NodeGroup
 from infra.components.rds_postgres import RdsPostgres
 from infra.components.secure_bucket import SecureBucket
-from infra.components.step_image_repository import StepImageRepository, published_digest
+from infra.components.image_repository import ServingImageRepository, StepImageRepository, published_digest
 from infra.config import PROJECT, Settings
+from pipelines import serving_image
 
 BUCKET_PURPOSES = ("data", "artifacts")
 
@@ -92,6 +93,7 @@ def _build_aws(settings: Settings) -> dict[str, Any]:
         for purpose in BUCKET_PURPOSES
     }
     steps = StepImageRepository(name, s3_key.arn, settings.protect, opts)
+    server = ServingImageRepository(name, s3_key.arn, settings.protect, opts)
     roles = {
         workload.name: IrsaRole(
             f"{name}-{workload.name}",
@@ -148,6 +150,9 @@ def _build_aws(settings: Settings) -> dict[str, Any]:
             step_image_repository=steps.url,
             kms_key_arn=s3_key.arn,
             step_image_digest=settings.pipelines.step_image_digest or published_digest(name, provider),
+            serving_image_repository=server.url,
+            serving_image_digest=settings.serving.image_digest
+            or published_digest(name, provider, serving_image.IMAGE_NAME, serving_image.content_tag()),
         ),
     )
 

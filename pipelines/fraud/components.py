@@ -379,12 +379,15 @@ def register(
     serving_runtime: str,
     decision: str,
     trigger: str = "schedule",
+    serving_image: str = "",
 ) -> NamedTuple("Registered", version=str, storage_uri=str):
     """Log the model with signature, input example and its serving runtime; register it with lineage tags, alias it
     challenger, and move the champion alias to it when the gate's ``decision`` is "promote".
 
     ``serving_runtime`` is the source of pipelines/serving_runtime.py (compiled into the
     pipeline): it lands in the model's code/ folder, where the serving side loads it from.
+    ``serving_image`` is the content tag of the model server image built from the lock this step's
+    packages come from (pipelines/serving_image.py): the version's tag says which image serves it.
     """
     import tempfile
     from collections import namedtuple
@@ -395,6 +398,8 @@ def register(
     import mlflow
     import pandas as pd
     from mlflow.models import infer_signature
+
+    from pipelines.serving_image import MODEL_TAG
 
     # What loading and scoring the pickled pipeline needs.
     SERVING_REQUIREMENTS = ("mlflow", "scikit-learn", "numpy", "scipy", "pandas", "joblib")
@@ -431,6 +436,7 @@ def register(
         "threshold": f"{threshold:.6f}",
         # What started the run: its schedule, a person, or drift (the drift run's score and MLflow run).
         "trigger": trigger,
+        MODEL_TAG: serving_image or "unknown",
     }
     for key, value in tags.items():
         client.set_model_version_tag(model_name, version, key, value)

@@ -10,6 +10,7 @@ from typing import NamedTuple
 
 from kfp import dsl, kubernetes
 
+from pipelines import serving_image
 from pipelines.cluster import MLFLOW_CREDENTIALS_ENV, MLFLOW_CREDENTIALS_SECRET, TRAINING_PIPELINE
 from pipelines.fraud import components
 from pipelines.fraud.contract import as_parameter
@@ -112,6 +113,8 @@ def fraud_training(
                 serving_runtime=SERVING_RUNTIME_SOURCE,
                 decision=evaluated.outputs["decision"],
                 trigger=trigger,
+                # The model server image this checkout builds (serving/Dockerfile): compiled in, like the runtime.
+                serving_image=serving_image.content_tag(),
             )
         )
     with dsl.Else(name="no-data"):
