@@ -15,12 +15,12 @@ from infra import backups, cluster_layer, example_values, kubernetes_provider, w
 from infra.components.cluster_addons import ClusterAddons
 from infra.components.eks_cluster import EksCluster
 from infra.components.encryption_key import EncryptionKey
+from infra.components.image_repository import ServingImageRepository, StepImageRepository, published_digest
 from infra.components.irsa_role import IrsaRole
 from infra.components.network import Network
 from infra.components.node_group import NodeGroup
 from infra.components.rds_postgres import RdsPostgres
 from infra.components.secure_bucket import SecureBucket
-from infra.components.image_repository import ServingImageRepository, StepImageRepository, published_digest
 from infra.config import PROJECT, Settings
 from pipelines import serving_image
 
