@@ -130,9 +130,9 @@ def propose(stack: str, tracking_uri: str, artifacts_bucket: str, stacks_dir: Pa
     differences = serving_image.requirement_differences(requirements, serving if serving is not None else serving_image.serving_versions())
     if differences:
         raise PromotionError(
-            f"{model} v{champion.version} records {', '.join(differences)}, which the model server image "
-            f"{serving_image.content_tag()} ({serving_image.LOCK}) would not load it with; retrain it with this checkout's "
-            "pipelines, or bring the lock in step with the training one (make lock)"
+            f"{model} v{champion.version} was trained with {', '.join(differences)}: the model server image "
+            f"{serving_image.content_tag()} ({serving_image.LOCK}) would not load it as trained; retrain it with this "
+            "checkout's pipelines, or bring the lock in step with the training one (make lock)"
         )
     return Proposal(
         stack=stack, model=model, version=str(champion.version), current_uri=_value(text, KEY) or "",
