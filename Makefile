@@ -23,7 +23,7 @@ export PATH := $(CURDIR)/.bin:$(PATH)
 # the environments and in ignored __pycache__ folders.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: help setup demo test test-infra test-ml lint preview diff policy bootstrap-preview simulate compile bench upstream lock step-image serving-image provider-schemas check-kfp-mysql-tls backup-tools clean
+.PHONY: help setup demo test test-infra test-ml lint preview diff policy bootstrap-preview simulate compile bench upstream lock step-image serving-image provider-schemas check-kfp-mysql-tls backup-tools monitoring-tools clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -78,8 +78,17 @@ test: ## lint, then the whole test suite: both environments' suites side by side
 	@$(MAKE) --no-print-directory -j3 --output-sync=target lint test-infra test-ml
 
 # The backups' round trip (tests/infra/test_backup_round_trip.py) runs moto's S3 server from the ML environment.
-test-infra: $(INFRA)/.installed $(ML)/.installed $(SCAN)/.installed $(VALIDATORS)/node_modules/.installed .bin/helm ## the program, pack, chart and conformance tests (infra environment)
-	$(INFRA)/bin/python -m pytest -n 2 --dist loadfile tests/infra tests/charts tests/conformance
+test-infra: $(INFRA)/.installed $(ML)/.installed $(SCAN)/.installed $(VALIDATORS)/node_modules/.installed .bin/helm monitoring-tools ## the program, pack, chart, conformance and alerting tests (infra environment)
+	$(INFRA)/bin/python -m pytest -n 2 --dist loadfile tests/infra tests/charts tests/conformance tests/rules
+
+# promtool and amtool (tests/rules): Debian's packages, installed as root with apt like check-kfp-mysql-tls's. Without
+# root the tests skip with one line, unless MLPLATFORM_REQUIRE_UPSTREAM is set (CI), where they fail.
+MONITORING_TOOL_PACKAGES := prometheus prometheus-alertmanager
+monitoring-tools: ## install promtool and amtool (Debian's prometheus and prometheus-alertmanager, as root) for tests/rules
+	@command -v promtool >/dev/null && command -v amtool >/dev/null \
+		|| apt-get install -y -q --no-install-recommends $(MONITORING_TOOL_PACKAGES) >/dev/null \
+		|| { echo "warning: could not install $(MONITORING_TOOL_PACKAGES) (as root: apt-get install ...); tests/rules will skip or fail" >&2; \
+		     test -z "$$MLPLATFORM_REQUIRE_UPSTREAM"; }
 
 test-ml: $(ML)/.installed $(INFRA)/.installed .bin/helm ## the pipeline, demo and serving tests (ML environment; the demo and two tests also run the program in the infra one)
 	@# Compile what the steps import once, before parallel processes would each compile it.
@@ -113,8 +122,8 @@ bootstrap-preview: $(INFRA)/.installed ## offline preview and policy report of t
 policy: $(INFRA)/.installed ## the policy pack's report for every stack (offline)
 	$(INFRA)/bin/python -m tooling.policy_report
 
-simulate: $(INFRA)/.installed .bin/helm ## fresh-cluster simulation of pulumi up (DESTROY=1: pulumi destroy) for STACK
-	$(INFRA)/bin/python -m tooling.simulate --stack $(STACK) $(if $(DESTROY),--destroy)
+simulate: $(INFRA)/.installed .bin/helm ## fresh-cluster simulation of pulumi up (DESTROY=1: pulumi destroy; FAULT=spot|node|zone: a fault) for STACK
+	$(INFRA)/bin/python -m tooling.simulate --stack $(STACK) $(if $(DESTROY),--destroy) $(if $(FAULT),--fault $(FAULT))
 
 compile: $(ML)/.installed ## compile the KFP pipelines into pipelines/compiled/
 	$(ML)/bin/python -m pipelines.compile

@@ -10,8 +10,9 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra import backups, flows, namespaces, object_store
+from infra import alert_routing, backups, flows, namespaces, object_store, sso
 from infra.components import backups as store_backups
+from infra.components import storage_class
 from infra.components.argocd import ArgoCd, GitOpsServing
 from infra.components.cert_manager import CertManager
 from infra.components.cluster_autoscaler import ClusterAutoscaler
@@ -22,6 +23,7 @@ from infra.components.kubeflow_pipelines import KubeflowPipelines
 from infra.components.load_balancer_controller import INGRESS_CLASS, LoadBalancerController
 from infra.components.minio import BUCKETS, Minio
 from infra.components.mlflow_server import MlflowServer
+from infra.components.mlflow_users import MlflowUsers
 from infra.components.model_serving import (
     PLATFORM_VALUES_CONFIGMAP,
     ModelServing,
@@ -33,7 +35,9 @@ from infra.components.model_serving import (
 from infra.components.monitoring_stack import RELEASE_NAME, MonitoringStack
 from infra.components.network_flows import NetworkFlows
 from infra.components.platform_namespace import PlatformNamespace
+from infra.components.priority_classes import PriorityClasses
 from infra.components.pushgateway import Pushgateway
+from infra.components.sso import SingleSignOn, urls
 from infra.components.storage_class import DefaultStorageClass
 from infra.components.training_pipelines import TrainingPipelines, source_commit
 from infra.config import Settings
@@ -58,6 +62,8 @@ class AwsResources:
     # The platform's S3 key: the backups' SSE-KMS key.
     kms_key_arn: pulumi.Output[str]
     step_image_digest: str = ""
+    # The UIs' load balancer's security group (sso on).
+    ui_security_group_id: pulumi.Output[str] | None = None
     # The ECR repository of the model server image, and the digest of this checkout's image in it ("" if not pushed).
     serving_image_repository: pulumi.Output[str] | None = None
     serving_image_digest: str = ""
@@ -81,7 +87,9 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
 
     # On EKS the cluster has no default StorageClass until this one (PVCs would stay Pending);
     # the local stack's cluster (kind, minikube, k3d) brings its own.
-    storage: list[pulumi.Resource] = []
+    # What every platform object waits for: the PriorityClasses its pods name (and, on EKS, the storage class).
+    storage: list[pulumi.Resource] = [PriorityClasses("priority", opts)]
+    placement = settings.placement
     # The controller of the models' ALB: the serving release is created after it and, on destroy, deleted
     # before it (else the ALB, its target groups and security group leak and the Ingress keeps its finalizer).
     ingress_controller: list[pulumi.Resource] = []
@@ -90,7 +98,7 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
         ClusterAutoscaler(
             "cluster-autoscaler", aws.cluster_name, settings.aws_region, aws.role_arns[CLUSTER_AUTOSCALER.name], opts
         )
-        if settings.serving.ingress != "none":
+        if settings.serving.ingress != "none" or settings.sso.enabled:
             ingress_controller.append(LoadBalancerController(
                 "aws-load-balancer-controller", aws.cluster_name, settings.aws_region, aws.vpc_id,
                 aws.role_arns[LOAD_BALANCER_CONTROLLER.name], opts,
@@ -147,11 +155,15 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
         store=store,
         role_arn=roles.get("mlflow"),
         basic_auth=settings.mlflow_basic_auth,
-        client_namespaces=(namespaces.KUBEFLOW.name,),
-        opts=in_ns(namespaces.MLFLOW.name, namespaces.KUBEFLOW.name),
+        opts=in_ns(namespaces.MLFLOW.name),
+        placement=placement,
     )
+    if settings.mlflow_basic_auth:
+        # The pipelines sign in to MLflow as their own user (EDIT on their experiments and model), never as the admin.
+        MlflowUsers("mlflow-users", namespaces.MLFLOW.name, mlflow.url, mlflow.config_secret, (namespaces.KUBEFLOW.name,),
+                    after=[mlflow], opts=in_ns(namespaces.MLFLOW.name, namespaces.KUBEFLOW.name))
 
-    cert_manager = CertManager("cert-manager", namespaces.CERT_MANAGER.name, in_ns(namespaces.CERT_MANAGER.name))
+    cert_manager = CertManager("cert-manager", namespaces.CERT_MANAGER.name, in_ns(namespaces.CERT_MANAGER.name), placement)
     kfp = KubeflowPipelines(
         "kubeflow-pipelines",
         namespaces.KUBEFLOW.name,
@@ -160,6 +172,7 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
         if roles else None,
         after=[cert_manager.release],
         opts=in_ns(namespaces.KUBEFLOW.name),
+        placement=placement,
     )
     # Backups of the stores in the cluster (infra/backups.py), each once its store and its credentials exist.
     stores[namespaces.KUBEFLOW.name] = [kfp]
@@ -185,6 +198,7 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
         s3_region=store.region if not store.is_minio else "",
         server_image=server_image,
         opts=in_ns(namespaces.KSERVE.name),
+        placement=placement,
     )
     if namespaces.NVIDIA.name in spaces:
         GpuDevicePlugin("nvidia-device-plugin", namespaces.NVIDIA.name, in_ns(namespaces.NVIDIA.name))
@@ -193,10 +207,13 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
     serving_after: list[pulumi.Resource] = [kserve, *ingress_controller]
     pushgateway = None
     if settings.monitoring:
-        monitoring = MonitoringStack("monitoring", namespaces.MONITORING.name, settings.is_aws, in_ns(namespaces.MONITORING.name))
+        monitoring = MonitoringStack("monitoring", namespaces.MONITORING.name, settings.is_aws, settings.observability,
+                                     storage_class.NAME if aws is not None else None,
+                                     sso.host(settings, sso.GRAFANA) if settings.sso.enabled else "", in_ns(namespaces.MONITORING.name),
+                                     placement)
         serving_after.append(monitoring)
         pushgateway = Pushgateway("pushgateway", namespaces.MONITORING.name, RELEASE_NAME,
-                                  in_ns(namespaces.MONITORING.name, after=[monitoring]))
+                                  in_ns(namespaces.MONITORING.name, after=[monitoring]), placement)
 
     # The team's workloads: the training and drift pipelines, and the served model.
     served = inference_service_name(settings.serving.model_name)
@@ -204,6 +221,12 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
     request_log = None if store.is_minio else store.artifacts_bucket.apply(lambda bucket: f"s3://{bucket}/{REQUEST_LOG_PREFIX}")
     outputs: dict[str, Any] = {"mlflowUrl": mlflow.url, "kfpApiUrl": kfp.api_url,
                                "servingImage": server_image.apply(lambda i: f"{i['repository']}:{i['tag']}") if server_image else outputs_server}
+    if settings.monitoring:
+        # Where alerts go, in the preview's outputs; alerts that would reach no one are a warning of the preview.
+        routes, warnings = alert_routing.routing_summary(settings.observability)
+        for warning in warnings:
+            pulumi.log.warn(f"alerts: {warning}")
+        outputs["alertRouting"] = " | ".join([routes, *warnings])
     # The step image by digest: on AWS the AWS layer's (config's, else the image pushed under this checkout's content tag).
     digest = aws.step_image_digest if aws else settings.pipelines.step_image_digest
     step_image = None
@@ -257,6 +280,12 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
         outputs["stepImageRepository"] = aws.step_image_repository
         outputs["servingImageRepository"] = aws.serving_image_repository
 
+    if settings.sso.enabled:
+        assert aws is not None and aws.ui_security_group_id is not None, "sso needs the AWS layer's security group"
+        # After the controller: its webhook admits the Ingresses, and on destroy they go first (the ALB with them).
+        SingleSignOn("sso", settings, namespaces.SSO.name, aws.ui_security_group_id, in_ns(namespaces.SSO.name, after=ingress_controller))
+        outputs["uiUrls"] = urls(settings)
+
     # One owner per serving release (README "Who owns the serving release").
     if settings.serving.owner == "helm":
         values = platform_values(settings, roles.get("serving"), flows.chart_object_store(store), RELEASE_NAME, request_log or "")
@@ -264,7 +293,7 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
                        in_ns(namespaces.MODELS.name))
         outputs["servingOwner"] = f"helm: pulumi up never changes the release; its platform values are in ConfigMap {PLATFORM_VALUES_CONFIGMAP}"
     elif settings.gitops.mode == "argocd":
-        argocd = ArgoCd("argocd", namespaces.ARGOCD.name, in_ns(namespaces.ARGOCD.name))
+        argocd = ArgoCd("argocd", namespaces.ARGOCD.name, settings.sso.enabled, in_ns(namespaces.ARGOCD.name), placement)
         if settings.serving.storage_uri:
             GitOpsServing(
                 settings.serving.model_name, namespaces.ARGOCD.name, settings.gitops.repo_url, settings.gitops.revision,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from infra import alert_routing
 from infra import namespaces as ns
 from infra.config import PRIVATE_RANGES, Settings
 from infra.object_store import MINIO_CONSOLE_PORT, MINIO_PODS, MINIO_PORT, ObjectStore
@@ -71,6 +72,8 @@ MYSQL_PODS = {"app": "mysql"}
 KFP_MYSQL_CLIENTS = {"ml-pipeline": {"app": "ml-pipeline"}, "cache-server": KFP_CACHE_SERVER_PODS,
                      "metadata-grpc": {"component": "metadata-grpc-server"}}
 MLFLOW_PODS = {"app.kubernetes.io/name": "mlflow"}
+# The Job that creates MLflow's pipeline user and its grants (components/mlflow_users.py).
+MLFLOW_USERS_PODS = {"app.kubernetes.io/name": "mlflow-users"}
 POSTGRES_PODS = {"app.kubernetes.io/name": "postgres"}
 PUSHGATEWAY_PORT = 9091
 PUSHGATEWAY_PODS = {"app.kubernetes.io/name": "pushgateway"}
@@ -81,6 +84,11 @@ ARGOCD_REPO_SERVER_PODS = {"app.kubernetes.io/name": "argocd-repo-server"}
 KFP_MYSQL_BACKUP_PODS = {"app.kubernetes.io/name": "kfp-mysql-backup"}
 POSTGRES_BACKUP_PODS = {"app.kubernetes.io/name": "postgres-backup"}
 MINIO_BACKUP_PODS = {"app.kubernetes.io/name": "minio-backup"}
+# The UIs people open, by their pods and the port their container serves (what a NetworkPolicy matches):
+# KFP 2.17.0's ml-pipeline-ui, kube-prometheus-stack's Grafana and Argo CD's server (plain HTTP with sso).
+KFP_UI_PODS, KFP_UI_PORT = {"app": "ml-pipeline-ui"}, 3000
+GRAFANA_PODS, GRAFANA_PORT = {"app.kubernetes.io/name": "grafana"}, 3000
+ARGOCD_SERVER_PODS, ARGOCD_SERVER_PORT = {"app.kubernetes.io/name": "argocd-server"}, 8080
 
 
 def _to_object_store(name: str, source: str, store: ObjectStore, source_pods: dict[str, str] | None = None) -> Flow:
@@ -175,6 +183,9 @@ def platform_flows(settings: Settings, vpc_cidr: str, store: ObjectStore) -> lis
         ]
     else:
         flows.append(Flow("mlflow-to-rds", ns.MLFLOW.name, "", (POSTGRES_PORT,), MLFLOW_PODS, cidr=vpc_cidr))
+    if settings.mlflow_basic_auth:
+        # The users Job calls MLflow's auth API as the admin.
+        flows.append(Flow("mlflow-users-to-mlflow", ns.MLFLOW.name, ns.MLFLOW.name, (MLFLOW_PORT,), MLFLOW_USERS_PODS, MLFLOW_PODS))
     if store.is_minio:
         flows += [
             Flow("minio-internal", ns.MINIO.name, ns.MINIO.name, (MINIO_PORT, MINIO_CONSOLE_PORT), MINIO_PODS, MINIO_PODS),
@@ -205,4 +216,13 @@ def platform_flows(settings: Settings, vpc_cidr: str, store: ObjectStore) -> lis
             Flow("monitoring-to-coredns", ns.MONITORING.name, "kube-system", (COREDNS_METRICS_PORT,),
                  target_pods=COREDNS_PODS, target_managed=False),
         ]
+        if ports := alert_routing.receiver_ports(settings.observability):
+            # Alertmanager's notifications: Slack and PagerDuty over HTTPS, webhooks and SMTP relays on their own
+            # ports, wherever they are (a relay may be in the VPC); no other pod of monitoring goes out.
+            flows.append(Flow("alertmanager-to-receivers", ns.MONITORING.name, "", ports, alert_routing.ALERTMANAGER_PODS,
+                              cidr="0.0.0.0/0"))
+    if settings.sso.enabled:
+        from infra import sso  # noqa: PLC0415 - sso reads this module's ports and pods
+
+        flows += sso.flows(settings)
     return flows

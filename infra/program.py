@@ -21,6 +21,7 @@ from infra.components.network import Network
 from infra.components.node_group import NodeGroup
 from infra.components.rds_postgres import RdsPostgres
 from infra.components.secure_bucket import SecureBucket
+from infra.components.sso import UiLoadBalancerSecurityGroup
 from infra.config import PROJECT, Settings
 from pipelines import serving_image
 
@@ -150,6 +151,8 @@ def _build_aws(settings: Settings) -> dict[str, Any]:
             step_image_repository=steps.url,
             kms_key_arn=s3_key.arn,
             step_image_digest=settings.pipelines.step_image_digest or published_digest(name, provider),
+            ui_security_group_id=UiLoadBalancerSecurityGroup(f"{name}-ui-alb", settings, network.vpc_id, opts).id
+            if settings.sso.enabled else None,
             serving_image_repository=server.url,
             serving_image_digest=settings.serving.image_digest
             or published_digest(name, provider, serving_image.IMAGE_NAME, serving_image.content_tag()),

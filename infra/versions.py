@@ -109,8 +109,14 @@ ARGO_CD = Chart(
     source=Source("argo-cd-chart-9.7.1", "argoproj/argo-helm", "argo-cd-9.7.1", "charts/argo-cd"),
 )
 
+# The sign-in option (sso): one oauth2-proxy v7.15.3 in front of each UI.
+OAUTH2_PROXY = Chart(
+    "oauth2-proxy", "10.7.0", "https://oauth2-proxy.github.io/manifests",
+    source=Source("oauth2-proxy-chart-10.7.0", "oauth2-proxy/manifests", "oauth2-proxy-10.7.0", "helm/oauth2-proxy"),
+)
+
 CHARTS = (CERT_MANAGER, KSERVE_CRD, KSERVE_RESOURCES, KSERVE_RUNTIME_CONFIGS, NVIDIA_DEVICE_PLUGIN,
-          KUBE_PROMETHEUS_STACK, CLUSTER_AUTOSCALER, AWS_LOAD_BALANCER_CONTROLLER, MINIO, ARGO_CD)
+          KUBE_PROMETHEUS_STACK, CLUSTER_AUTOSCALER, AWS_LOAD_BALANCER_CONTROLLER, MINIO, ARGO_CD, OAUTH2_PROXY)
 
 KFP_VERSION = "2.17.0"
 KFP_MANIFESTS = "https://github.com/kubeflow/pipelines/manifests/kustomize"

@@ -142,7 +142,8 @@ class PlatformMocks(pulumi.runtime.Mocks):
             }.get(kind, ("certPem", "CERTIFICATE"))
             state[field_name] = f"-----BEGIN {label}-----\n{_digest(kind + name, 64)}\n-----END {label}-----\n"
         elif kind.startswith("aws:ec2/"):
-            prefix = {"vpc": "vpc", "subnet": "subnet", "internetGateway": "igw", "natGateway": "nat", "eip": "eipalloc", "routeTable": "rtb"}
+            prefix = {"vpc": "vpc", "subnet": "subnet", "internetGateway": "igw", "natGateway": "nat", "eip": "eipalloc", "routeTable": "rtb",
+                      "securityGroup": "sg"}
             short = kind.split("/")[1].split(":")[0]
             resource_id = f"{prefix.get(short, short)}-{_digest(name)}"
         return resource_id, state

@@ -54,6 +54,11 @@ def _dns_label(value: str) -> str:
     return value
 
 
+# A DNS domain (models.staging.example.com) and an ACM certificate's ARN: the load balancers' hosts and TLS.
+DNS_DOMAIN = re.compile(r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z]{2,}$")
+ACM_CERTIFICATE_ARN = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]+$")
+
+
 # IPv4 CIDR blocks, each checked; a lowercase DNS label (names of namespaces and releases).
 Cidrs = Annotated[tuple[str, ...], AfterValidator(_cidr_list)]
 DnsLabel = Annotated[str, AfterValidator(_dns_label)]

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal
 
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
 from infra.config.base import CONFIG_NAMESPACES, PROJECT, ConfigError, is_prod_stack
+from infra.config.observability import CREDENTIALS_KEY, check_secret_credentials, clear_credential
 from infra.config.settings import FLAT_KEYS, GROUPS, Settings
+from infra.config.sso import SECRET_KEYS
 
 
 def _key_path(location: tuple[Any, ...]) -> str:
@@ -33,11 +35,22 @@ def _describe(error: Mapping[str, Any], raw: Mapping[str, Any]) -> str:
         return f"{key}: unknown key; check the spelling against Pulumi.yaml's config section"
     if error["type"] == "missing":
         return f"{key}: missing; declare it in Pulumi.yaml or set it in the stack file"
-    value = json.dumps(_lookup(raw, location), default=str)
+    # A secret's value is never echoed, not even in an error; nor is anything that looks like a credential.
+    secret = location[:1] and location[0] in (*SECRET_KEYS, CREDENTIALS_KEY)
+    value = '"[secret]"' if secret else json.dumps(_masked(_lookup(raw, location)), default=str)
     if len(value) > 100:
         value = value[:97] + "..."
     message = str(error["msg"]).removeprefix("Value error, ")
     return f"{key} = {value}: {message}"
+
+
+def _masked(value: Any) -> Any:
+    """``value`` with every string that looks like a credential replaced (a credential in clear is not echoed)."""
+    if isinstance(value, Mapping):
+        return {key: _masked(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_masked(item) for item in value]
+    return "[credential]" if isinstance(value, str) and clear_credential(value) else value
 
 
 def _lookup(raw: Any, location: tuple[Any, ...]) -> Any:
@@ -69,7 +82,7 @@ CONFIG_KEYS = frozenset(
 
 
 def _is_string(annotation: Any) -> bool:
-    return annotation is str or getattr(annotation, "__origin__", None) is Literal
+    return annotation in (str, SecretStr) or getattr(annotation, "__origin__", None) is Literal
 
 
 # Keys whose values stay strings (a version "1.35" is not a number), as the stack files spell them.
@@ -84,6 +97,19 @@ def check_stack(stack: str, settings: Settings) -> None:
     """A stack named prod is prod: a prod stack file cannot claim another environment (and so escape prod's rules)."""
     if is_prod_stack(stack) and settings.environment != "prod":
         raise ConfigError(f"{PROJECT}:environment = {settings.environment!r}: stack {stack} is a prod stack; set environment: prod")
+
+
+def check_secrets(flat: Mapping[str, str], is_secret: Callable[[str], bool]) -> None:
+    """Keys that hold credentials (SSO's SECRET_KEYS, alertCredentials) are set only as Pulumi secrets, never in clear
+    text in a stack file; ``is_secret`` tells which keys the CLI marks secret."""
+    for key in SECRET_KEYS:
+        full_key = f"{PROJECT}:{key}"
+        if flat.get(full_key) and not is_secret(full_key):
+            raise ConfigError(f"{full_key}: set in clear text; store it encrypted with `pulumi config set --secret {key} <value>` "
+                              "(the stack file then holds `secure: ...`), or name an existing Secret instead")
+    credentials = f"{PROJECT}:{CREDENTIALS_KEY}"
+    if flat.get(credentials):
+        check_secret_credentials(decode_config({credentials: flat[credentials]}), is_secret(credentials))
 
 
 def check_namespaces(keys: Iterable[str]) -> None:
@@ -120,6 +146,9 @@ def load() -> Settings:
     import pulumi
     import pulumi.runtime.config
 
-    settings = parse_settings(decode_config(pulumi.runtime.config.CONFIG.get()))
+    flat = pulumi.runtime.config.CONFIG.get()
+    # The CLI hands the program decrypted values and, apart, the keys that were set with --secret.
+    check_secrets(flat, pulumi.runtime.config.is_config_secret)
+    settings = parse_settings(decode_config(flat))
     check_stack(pulumi.get_stack(), settings)
     return settings

@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from infra import paths
-from infra.config.base import DnsLabel, Frozen
+from infra.config.base import ACM_CERTIFICATE_ARN, DNS_DOMAIN, DnsLabel, Frozen
 from pipelines import image
 
 # The model URIs KServe's storage initializer reads: the serving chart's values schema owns the pattern.
@@ -54,14 +54,14 @@ class ServingSettings(Frozen):
     @field_validator("domain")
     @classmethod
     def _domain(cls, value: str) -> str:
-        if value and not re.match(r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z]{2,}$", value):
+        if value and not DNS_DOMAIN.match(value):
             raise ValueError("not a DNS domain (for example models.staging.example.com)")
         return value
 
     @field_validator("certificate_arn")
     @classmethod
     def _certificate(cls, value: str) -> str:
-        if value and not re.match(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]+$", value):
+        if value and not ACM_CERTIFICATE_ARN.match(value):
             raise ValueError("not an ACM certificate ARN (arn:aws:acm:<region>:<account>:certificate/<id>)")
         return value
 

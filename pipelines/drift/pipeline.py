@@ -3,7 +3,7 @@
 One step (reading a day of logged requests is cheap; a step's fixed cost is not). It reads the
 requests KServe's logger wrote (pipelines/drift/requests.py), the training sample the champion's
 training run logged, computes per-feature drift (pipelines/drift/stats.py), records the report in
-MLflow (experiment ``<model>-drift``; the champion version gets a ``drift_score`` tag) and pushes
+MLflow (experiment ``<model>-drift``, pipelines/cluster.py; the champion version gets a ``drift_score`` tag) and pushes
 ``model_drift_score{namespace, model}`` to the Prometheus Pushgateway, which the serving chart's
 ``ModelDriftHigh`` alert reads. Too few requests, or no champion yet, end the run cleanly with a
 one-line status.
@@ -71,6 +71,7 @@ def detect_drift(
     import mlflow
     from mlflow.exceptions import MlflowException
 
+    from pipelines.cluster import drift_experiment
     from pipelines.drift.requests import feature_rows, folder
     from pipelines.drift.stats import feature_drift
 
@@ -122,7 +123,7 @@ def detect_drift(
     verdict.update({"model": model_name, "champion_version": champion.version, "inference_service": inference_service,
                     "namespace": namespace, "window_hours": lookback_hours, "skipped_records": skipped})
 
-    experiment = mlflow.set_experiment(f"{model_name}-drift")
+    experiment = mlflow.set_experiment(drift_experiment(model_name))
     # Rate limit: a drift run that triggered a retraining within the cooldown holds the next ones back.
     cooldown_start_ms = int((time.time() - retrain_cooldown_hours * 3600) * 1000)
     recent = client.search_runs([experiment.experiment_id], max_results=1,

@@ -129,3 +129,17 @@ def test_promotion_refuses_a_champion_the_serving_image_would_load_with_other_ve
     message = str(refused.value)
     assert f"numpy=={served['numpy']} (the serving image has 1.26.4)" in message and "\n" not in message, message
     assert "scikit-learn" not in message and "make lock" in message
+
+
+def test_print_uri_names_the_layout_mlflow_writes_and_changes_nothing(tracking_uri: str, stacks: Path,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """--print-uri prints the champion's s3:// URI, in the layout MLflow writes (mlflow/<experiment>/models/m-<id>/artifacts)."""
+    import re
+
+    path = stacks / "Pulumi.dev.yaml"
+    before = path.read_text()
+    assert promote.main(["--stack", "dev", "--tracking-uri", tracking_uri, "--artifacts-bucket", BUCKET, "--stacks-dir", str(stacks),
+                         "--print-uri"]) == 0
+    (printed,) = capsys.readouterr().out.split()
+    assert re.fullmatch(rf"s3://{BUCKET}/mlflow/\d+/models/m-[0-9a-f]{{32}}/artifacts", printed), printed
+    assert printed == promote.propose("dev", tracking_uri, BUCKET, stacks).new_uri and path.read_text() == before
