@@ -144,7 +144,8 @@ def test_labels_and_stable_selectors(rendered: dict[str, list[dict]]) -> None:
         selector = isvc["spec"]["predictor"]["labels"]
         assert selector == {"app.kubernetes.io/name": "model-serving", "app.kubernetes.io/instance": "fraud",
                             "app.kubernetes.io/component": "predictor"}
-        for policy in by_kind(objects, "NetworkPolicy")[:1] + by_kind(objects, "PodDisruptionBudget"):
+        predictor_policies = [p for p in by_kind(objects, "NetworkPolicy") if p["metadata"]["name"].endswith("-predictor")]
+        for policy in predictor_policies[:1] + by_kind(objects, "PodDisruptionBudget"):
             matched = policy["spec"].get("podSelector", policy["spec"].get("selector"))["matchLabels"]
             assert matched == selector, f"{scenario}: {policy['kind']} selects {matched}"
 
@@ -365,6 +366,7 @@ def test_chart_metadata_is_complete() -> None:
 
 
 BAD_VALUES = {
+    "transformer-without-feature-server": r"transformer\.featureServerUrl is required with transformer\.enabled",
     "missing-storage-uri": r"model\.storageUri is required",
     "bad-storage-scheme": r"at '/model/storageUri': 'ftp://models/fraud' does not match pattern",
     "deprecated-raw-deployment": r"/deploymentMode': value must be one of 'Standard', 'Knative'",
