@@ -26,7 +26,7 @@ export PATH := $(CURDIR)/.bin:$(PATH)
 # the environments and in ignored __pycache__ folders.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: help setup demo test test-infra test-ml lint preview diff policy bootstrap-preview simulate compile bench upstream lock step-image provider-schemas check-kfp-mysql-tls backup-tools test-features monitoring-tools clean
+.PHONY: help setup demo test test-infra test-ml lint preview diff policy bootstrap-preview simulate compile bench upstream lock step-image serving-image provider-schemas check-kfp-mysql-tls backup-tools test-features monitoring-tools clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -138,11 +138,12 @@ simulate: $(INFRA)/.installed .bin/helm ## fresh-cluster simulation of pulumi up
 compile: $(ML)/.installed ## compile the KFP pipelines into pipelines/compiled/
 	$(ML)/bin/python -m pipelines.compile
 
-lock: | $(UV) ## refresh requirements/*.lock from requirements/*.txt (the steps' lock follows the ML one)
+lock: | $(UV) ## refresh requirements/*.lock from requirements/*.txt (the steps' and the model server's locks follow the ML one)
 	$(LOCK) requirements/infra.txt -o requirements/infra.lock
 	$(LOCK) requirements/scan.txt -o requirements/scan.lock
 	$(LOCK) requirements/ml.txt -o requirements/ml.lock
 	$(LOCK) requirements/steps.txt -c requirements/ml.lock -o requirements/steps.lock
+	$(LOCK) requirements/serving.txt -c requirements/ml.lock -o requirements/serving.lock
 	$(LOCK) requirements/mlmd.txt -o requirements/mlmd.lock
 	$(LOCK) requirements/features.txt -o requirements/features.lock
 
@@ -170,6 +171,10 @@ backup-tools: ## install what the backups' round-trip tests run: MariaDB, Postgr
 IMAGE ?= mlplatform-pipeline-steps:dev
 step-image: ## build the pipeline step image (needs a Docker engine): IMAGE=<repository>:<tag>
 	docker build -f pipelines/Dockerfile -t $(IMAGE) .
+
+SERVING_IMAGE ?= mlplatform-model-server:dev
+serving-image: ## build the model server image KServe runs (needs a Docker engine): SERVING_IMAGE=<repository>:<tag>
+	docker build -f serving/Dockerfile -t $(SERVING_IMAGE) .
 
 bench: setup ## benchmarks: offline preview of every stack, one pipeline run, V2 serving load
 	$(INFRA)/bin/python benchmarks/preview_stacks.py

@@ -18,7 +18,7 @@ from infra.components.cert_manager import CertManager
 from infra.components.cluster_autoscaler import ClusterAutoscaler
 from infra.components.cluster_postgres import ClusterPostgres
 from infra.components.gpu_device_plugin import GpuDevicePlugin
-from infra.components.kserve import Kserve, ingress_values
+from infra.components.kserve import Kserve, ingress_values, runtime_image
 from infra.components.kubeflow_pipelines import KubeflowPipelines
 from infra.components.load_balancer_controller import INGRESS_CLASS, LoadBalancerController
 from infra.components.minio import BUCKETS, Minio
@@ -42,7 +42,7 @@ from infra.components.storage_class import DefaultStorageClass
 from infra.components.training_pipelines import TrainingPipelines, source_commit
 from infra.config import Settings
 from infra.workloads import CLUSTER_AUTOSCALER, LOAD_BALANCER_CONTROLLER, PIPELINES, PIPELINES_UI
-from pipelines import image
+from pipelines import image, serving_image
 from pipelines.cluster import DRIFT_PIPELINE, REQUEST_LOG_PREFIX, TRAINING_PIPELINE
 
 
@@ -64,6 +64,9 @@ class AwsResources:
     step_image_digest: str = ""
     # The UIs' load balancer's security group (sso on).
     ui_security_group_id: pulumi.Output[str] | None = None
+    # The ECR repository of the model server image, and the digest of this checkout's image in it ("" if not pushed).
+    serving_image_repository: pulumi.Output[str] | None = None
+    serving_image_digest: str = ""
 
 
 def _unknown() -> pulumi.Output[str]:
@@ -177,10 +180,23 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
         settings.environment, backups.for_stack(settings), store, aws.kms_key_arn if aws else None, roles, postgres_host,
         lambda space: in_ns(space, after=stores.get(space, [])),
     )
+    # The model server image by digest (on AWS: config's, else the image pushed under this checkout's content tag);
+    # not pushed yet: unknown in a preview, else the runtime stays disabled (the stock image cannot load the models).
+    server_digest = aws.serving_image_digest if aws else settings.serving.image_digest
+    server_repository = aws.serving_image_repository if aws else pulumi.Output.from_input(serving_image.LOCAL_REPOSITORY)
+    server_image = (runtime_image(server_repository, serving_image.content_tag(), server_digest) if server_digest else
+                    _unknown() if aws is not None and pulumi.runtime.is_dry_run() else None)
+    if server_image is None:
+        outputs_server = ("not deployed: the kserve-mlserver runtime is disabled until the model server image (serving/Dockerfile) is "
+                          + (f"pushed to this stack's ECR repository (output servingImageRepository) under tag {serving_image.content_tag()} "
+                             "(the deploy workflow does: scripts/publish_image.sh serving), or mlplatform:servingImageDigest is set" if aws else
+                             f"pushed to {serving_image.LOCAL_REPOSITORY} and mlplatform:servingImageDigest is set to its digest"))
+        pulumi.log.warn(f"serving image {outputs_server}")
     kserve = Kserve(
         "kserve", namespaces.KSERVE.name, settings.kserve_deployment_mode, [cert_manager.release],
         ingress=ingress_values(INGRESS_CLASS, settings.serving.domain if settings.serving.ingress != "none" else ""),
         s3_region=store.region if not store.is_minio else "",
+        server_image=server_image,
         opts=in_ns(namespaces.KSERVE.name),
         placement=placement,
     )
@@ -203,7 +219,8 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
     served = inference_service_name(settings.serving.model_name)
     # KServe's logger writes the served model's requests to S3 (on MinIO it would need the agent's endpoint config).
     request_log = None if store.is_minio else store.artifacts_bucket.apply(lambda bucket: f"s3://{bucket}/{REQUEST_LOG_PREFIX}")
-    outputs: dict[str, Any] = {"mlflowUrl": mlflow.url, "kfpApiUrl": kfp.api_url}
+    outputs: dict[str, Any] = {"mlflowUrl": mlflow.url, "kfpApiUrl": kfp.api_url,
+                               "servingImage": server_image.apply(lambda i: f"{i['repository']}:{i['tag']}") if server_image else outputs_server}
     if settings.monitoring:
         # Where alerts go, in the preview's outputs; alerts that would reach no one are a warning of the preview.
         routes, warnings = alert_routing.routing_summary(settings.observability)
@@ -261,6 +278,7 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
         outputs["pipelineVersion"] = reason
     if aws is not None:
         outputs["stepImageRepository"] = aws.step_image_repository
+        outputs["servingImageRepository"] = aws.serving_image_repository
 
     if settings.sso.enabled:
         assert aws is not None and aws.ui_security_group_id is not None, "sso needs the AWS layer's security group"

@@ -15,14 +15,15 @@ from infra import backups, cluster_layer, example_values, kubernetes_provider, w
 from infra.components.cluster_addons import ClusterAddons
 from infra.components.eks_cluster import EksCluster
 from infra.components.encryption_key import EncryptionKey
+from infra.components.image_repository import ServingImageRepository, StepImageRepository, published_digest
 from infra.components.irsa_role import IrsaRole
 from infra.components.network import Network
 from infra.components.node_group import NodeGroup
 from infra.components.rds_postgres import RdsPostgres
 from infra.components.secure_bucket import SecureBucket
 from infra.components.sso import UiLoadBalancerSecurityGroup
-from infra.components.step_image_repository import StepImageRepository, published_digest
 from infra.config import PROJECT, Settings
+from pipelines import serving_image
 
 BUCKET_PURPOSES = ("data", "artifacts")
 
@@ -93,6 +94,7 @@ def _build_aws(settings: Settings) -> dict[str, Any]:
         for purpose in BUCKET_PURPOSES
     }
     steps = StepImageRepository(name, s3_key.arn, settings.protect, opts)
+    server = ServingImageRepository(name, s3_key.arn, settings.protect, opts)
     roles = {
         workload.name: IrsaRole(
             f"{name}-{workload.name}",
@@ -151,6 +153,9 @@ def _build_aws(settings: Settings) -> dict[str, Any]:
             step_image_digest=settings.pipelines.step_image_digest or published_digest(name, provider),
             ui_security_group_id=UiLoadBalancerSecurityGroup(f"{name}-ui-alb", settings, network.vpc_id, opts).id
             if settings.sso.enabled else None,
+            serving_image_repository=server.url,
+            serving_image_digest=settings.serving.image_digest
+            or published_digest(name, provider, serving_image.IMAGE_NAME, serving_image.content_tag()),
         ),
     )
 

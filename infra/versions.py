@@ -125,10 +125,6 @@ KFP_SOURCE = Source("kubeflow-pipelines-2.17.0", "kubeflow/pipelines", KFP_VERSI
 ARGO_WORKFLOWS_SOURCE = Source("argo-workflows-v4.0.5", "argoproj/argo-workflows", "v4.0.5", "manifests")
 MANIFESTS = (KFP_SOURCE, ARGO_WORKFLOWS_SOURCE)
 
-# The MLServer image the kserve-mlserver runtime runs: the version the demo and the tests serve with
-# (requirements/ml.txt pins mlserver==1.7.1; a test checks the two agree).
-MLSERVER_VERSION = "1.7.1"
-
 IMAGES = {
     "minio": "quay.io/minio/minio:RELEASE.2025-04-22T22-12-26Z",
     "minio-client": "quay.io/minio/mc:RELEASE.2025-04-16T18-13-26Z",
@@ -142,7 +138,6 @@ IMAGES = {
     "mlflow": "ghcr.io/mlflow/mlflow:v3.17.2-full",
     # Runs the stdlib-only pipeline upload script.
     "python": "docker.io/library/python:3.11.15-slim-bookworm",
-    "mlserver": f"docker.io/seldonio/mlserver:{MLSERVER_VERSION}",
     # Batch jobs' metrics (the drift score); not part of kube-prometheus-stack.
     "pushgateway": "quay.io/prometheus/pushgateway:v1.11.4",
 }

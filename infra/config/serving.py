@@ -10,6 +10,7 @@ from pydantic import Field, field_validator
 
 from infra import paths
 from infra.config.base import ACM_CERTIFICATE_ARN, DNS_DOMAIN, DnsLabel, Frozen
+from pipelines import image
 
 # The model URIs KServe's storage initializer reads: the serving chart's values schema owns the pattern.
 MODEL_URI = re.compile(
@@ -34,6 +35,14 @@ class ServingSettings(Frozen):
     ingress: Literal["none", "internal", "internet-facing"]
     domain: str
     certificate_arn: str
+    image_digest: str
+
+    @field_validator("image_digest")
+    @classmethod
+    def _image_digest(cls, value: str) -> str:
+        if value and not image.DIGEST.match(value):
+            raise ValueError("not an image digest: sha256:<64 hex digits>, as `docker buildx build --push` prints it")
+        return value
 
     @field_validator("predictor_name", "canary_name")
     @classmethod

@@ -389,6 +389,7 @@ def register(
     serving_runtime: str,
     decision: str,
     trigger: str = "schedule",
+    serving_image: str = "",
 ) -> NamedTuple("Registered", version=str, storage_uri=str):
     """Log the model with signature, input example and its serving runtime; register it with lineage tags, alias it
     challenger, and move the champion alias to it when the gate's ``decision`` is "promote".
@@ -397,6 +398,8 @@ def register(
     pipeline): it lands in the model's code/ folder, where the serving side loads it from, with its
     settings beside it (``serving_runtime.json``): the contract's features and label, and ``threshold``,
     the decision threshold the served model applies.
+    ``serving_image`` is the content tag of the model server image built from the lock this step's
+    packages come from (pipelines/serving_image.py): the version's tag says which image serves it.
     """
     import json
     import tempfile
@@ -408,6 +411,8 @@ def register(
     import mlflow
     import pandas as pd
     from mlflow.models import infer_signature
+
+    from pipelines.serving_image import MODEL_TAG
 
     # What loading and scoring the pickled pipeline needs.
     SERVING_REQUIREMENTS = ("mlflow", "scikit-learn", "numpy", "scipy", "pandas", "joblib")
@@ -451,6 +456,7 @@ def register(
         "device": model.metadata.get("device", "cpu"),
         # What started the run: its schedule, a person, or drift (the drift run's score and MLflow run).
         "trigger": trigger,
+        MODEL_TAG: serving_image or "unknown",
     }
     for key, value in tags.items():
         client.set_model_version_tag(model_name, version, key, value)

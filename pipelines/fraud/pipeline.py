@@ -14,6 +14,7 @@ from typing import NamedTuple
 from kfp import dsl, kubernetes
 
 from infra import gpu
+from pipelines import serving_image
 from pipelines.cluster import MLFLOW_CREDENTIALS_ENV, MLFLOW_CREDENTIALS_SECRET, MODEL_NAME, TRAINING_EXPERIMENT, TRAINING_PIPELINE
 from pipelines.fraud import components, estimators
 from pipelines.fraud.contract import as_parameter
@@ -140,6 +141,8 @@ def _training(name: str, gpu_step: bool, default_estimator: str, default_grid: d
                     serving_runtime=SERVING_RUNTIME_SOURCE,
                     decision=evaluated.outputs["decision"],
                     trigger=trigger,
+                    # The model server image this checkout builds (serving/Dockerfile): compiled in, like the runtime.
+                    serving_image=serving_image.content_tag(),
                 )
             )
         with dsl.Else(name="no-data"):

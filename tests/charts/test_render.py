@@ -217,6 +217,8 @@ def test_standard_scenario(rendered: dict[str, list[dict]]) -> None:
     (account,) = by_kind(objects, "ServiceAccount")
     assert account["metadata"]["name"] == "model-serving"
     assert account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].endswith(":role/mlp-staging-serving")
+    # The storage initializer's and the request logger's STS calls stay in the region (the VPC's STS endpoint).
+    assert account["metadata"]["annotations"]["eks.amazonaws.com/sts-regional-endpoints"] == "true"
     assert account["automountServiceAccountToken"] is False
     policy = by_kind(objects, "NetworkPolicy")[0]
     store = policy["spec"]["egress"][1]

@@ -316,12 +316,14 @@ def test_step_image_and_upload_job_share_one_python_base() -> None:
 
 
 def test_step_image_repository_is_immutable_scanned_and_encrypted(aws_run: offline.OfflineRun) -> None:
-    """The ECR repository: immutable tags, scan on push, the stack's KMS key; protected where the stack protects."""
-    (repository,) = aws_run.of_type("aws:ecr/repository:Repository")
-    assert repository.inputs["imageTagMutability"] == "IMMUTABLE"
-    assert repository.inputs["imageScanningConfiguration"]["scanOnPush"] is True
-    (encryption,) = repository.inputs["encryptionConfigurations"]
-    assert encryption["encryptionType"] == "KMS" and encryption["kmsKey"].startswith("arn:aws:kms:")
+    """The ECR repositories (step image, model server image): immutable tags, scan on push, the stack's KMS key."""
+    repositories = aws_run.of_type("aws:ecr/repository:Repository")
+    assert sorted(r.inputs["name"] for r in repositories) == [f"{aws_run.settings.name}-{suffix}" for suffix in ("model-server", "pipeline-steps")]
+    for repository in repositories:
+        assert repository.inputs["imageTagMutability"] == "IMMUTABLE"
+        assert repository.inputs["imageScanningConfiguration"]["scanOnPush"] is True
+        (encryption,) = repository.inputs["encryptionConfigurations"]
+        assert encryption["encryptionType"] == "KMS" and encryption["kmsKey"].startswith("arn:aws:kms:")
 
 
 def test_recurring_run_parameters_come_from_the_stack(stack_runs: dict[str, offline.OfflineRun]) -> None:
