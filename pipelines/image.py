@@ -36,6 +36,9 @@ IMAGE_SOURCES = (
     "pipelines/mlflow_server.py",
     "pipelines/fraud/",
     "pipelines/drift/",
+    "pipelines/features/__init__.py",
+    "pipelines/features/repo.py",
+    "pipelines/features/transforms.py",
 )
 
 DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
