@@ -33,6 +33,8 @@ class Workload:
     inline_policy: str = ""
     # DynamoDB tables the program creates, as (table name, "read" | "write"); the role gets exactly these tables.
     tables: tuple[tuple[str, str], ...] = ()
+    # Bucket purposes the workload checks exist (HeadBucket, which IAM authorizes as s3:ListBucket with no prefix).
+    bucket_heads: tuple[str, ...] = ()
 
     @property
     def subjects(self) -> tuple[str, ...]:
@@ -86,6 +88,8 @@ FEATURE_SERVER = Workload(
     service_accounts=("feast-feature-server",),
     grants=(("data", FEATURE_STORE_PREFIX, "read"),),
     tables=((feature_repo.DYNAMODB_TABLE, "read"),),
+    # Feast's S3 registry calls HeadBucket before reading the registry (feast/infra/registry/s3.py at 0.66.0).
+    bucket_heads=("data",),
 )
 EBS_CSI = Workload(
     name="ebs-csi",

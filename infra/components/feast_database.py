@@ -50,18 +50,22 @@ class FeastDatabase(pulumi.ComponentResource):
         super().__init__("mlplatform:k8s:FeastDatabase", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         password = random.RandomPassword(f"{name}-password", length=40, special=False, opts=child)
-        for space in client_namespaces:
+        # The Job's own copy (it sets the password), then the clients'.
+        secrets = [
             k8s.core.v1.Secret(
                 f"{name}-{space}-credentials",
                 metadata={"name": feature_store.POSTGRES_SECRET, "namespace": space},
                 string_data={feature_store.POSTGRES_PASSWORD_KEY: password.result},
-                opts=pulumi.ResourceOptions.merge(client_opts, child),
+                opts=child if space == namespace else pulumi.ResourceOptions.merge(client_opts, child),
             )
+            for space in (namespace, *client_namespaces)
+        ]
         labels = {**feature_store.DATABASE_JOB_PODS, "app.kubernetes.io/part-of": "mlplatform"}
         env = [
             {"name": "ADMIN_DSN", "value": admin_dsn(host)},
             {"name": "PGPASSWORD", "valueFrom": {"secretKeyRef": {"name": cluster_postgres.CREDENTIALS_SECRET, "key": "password"}}},
-            {"name": "FEAST_PASSWORD", "value": pulumi.Output.secret(password.result)},
+            {"name": "FEAST_PASSWORD", "valueFrom": {"secretKeyRef": {"name": feature_store.POSTGRES_SECRET,
+                                                                      "key": feature_store.POSTGRES_PASSWORD_KEY}}},
             {"name": "FEAST_SQL", "value": SQL},
             {"name": "HOME", "value": "/tmp"},
         ]
@@ -91,7 +95,7 @@ class FeastDatabase(pulumi.ComponentResource):
                     },
                 },
             },
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=secrets[:1]),
         )
         self.password = pulumi.Output.secret(password.result)
         self.register_outputs({})

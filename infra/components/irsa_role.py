@@ -67,6 +67,9 @@ def access_policy(workload: Workload, bucket_arns: Mapping[str, str], kms_key_ar
         if prefix:
             listing["Condition"] = {"StringLike": {"s3:prefix": [f"{prefix}*", prefix]}}
         statements.append(listing)
+    for purpose in workload.bucket_heads:
+        statements.append({"Sid": f"Head{purpose.capitalize()}", "Effect": "Allow", "Action": "s3:ListBucket",
+                           "Resource": bucket_arns[purpose]})
     for index, (table, mode) in enumerate(workload.tables):
         if table not in (table_arns or {}):
             raise ValueError(f"{workload.name}: table {table!r} is not one the program created ({sorted(table_arns or {})})")
