@@ -12,7 +12,7 @@ import pulumi_kubernetes as k8s
 
 from infra import alert_routing, backups, flows, namespaces, object_store, sso
 from infra.components import backups as store_backups
-from infra.components import storage_class
+from infra.components import feature_server, storage_class
 from infra.components.argocd import ArgoCd, GitOpsServing
 from infra.components.cert_manager import CertManager
 from infra.components.cluster_autoscaler import ClusterAutoscaler
@@ -41,7 +41,7 @@ from infra.components.sso import SingleSignOn, urls
 from infra.components.storage_class import DefaultStorageClass
 from infra.components.training_pipelines import TrainingPipelines, source_commit
 from infra.config import Settings
-from infra.workloads import CLUSTER_AUTOSCALER, LOAD_BALANCER_CONTROLLER, PIPELINES, PIPELINES_UI
+from infra.workloads import CLUSTER_AUTOSCALER, FEATURE_SERVER, LOAD_BALANCER_CONTROLLER, PIPELINES, PIPELINES_UI
 from pipelines import image, serving_image
 from pipelines.cluster import DRIFT_PIPELINE, REQUEST_LOG_PREFIX, TRAINING_PIPELINE
 
@@ -112,8 +112,8 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
     if settings.object_store == "minio":
         store = object_store.minio(settings.aws_region, BUCKETS)
         minio = Minio("minio", namespaces.MINIO.name, in_ns(namespaces.MINIO.name))
-        # Its clients' namespaces: MLflow's, KFP's and, with the in-cluster database, its backup's.
-        clients = (namespaces.MLFLOW, namespaces.KUBEFLOW, *([namespaces.POSTGRES] if settings.database.kind == "in-cluster" else []))
+        # Its clients' namespaces: MLflow's, KFP's, the feature server's and, with the in-cluster database, its backup's.
+        clients = (namespaces.MLFLOW, namespaces.KUBEFLOW, namespaces.FEAST, *([namespaces.POSTGRES] if settings.database.kind == "in-cluster" else []))
         for space in (client.name for client in clients):
             k8s.core.v1.Secret(
                 f"{space}-object-store-credentials",
@@ -132,7 +132,7 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
     # MLflow's database: RDS from the AWS layer, or Postgres in the cluster.
     # Both over TLS: the in-cluster Postgres verified against the program's CA (it admits TLS only);
     # RDS encrypted (sslmode=require; its parameter group forces TLS).
-    database_ca, postgres_host = None, ""
+    database_ca, postgres_host, postgres = None, "", None
     stores: dict[str, list[pulumi.Resource]] = {namespaces.MINIO.name: [minio] if settings.object_store == "minio" else []}
     if settings.database.kind == "in-cluster":
         postgres = ClusterPostgres("postgres", namespaces.POSTGRES.name, in_ns(namespaces.POSTGRES.name))
@@ -205,21 +205,29 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
     # What the serving release's objects need first: KServe's CRDs, webhooks and runtimes, the ALB's
     # controller, and the monitoring CRDs of its PodMonitor and PrometheusRule.
     serving_after: list[pulumi.Resource] = [kserve, *ingress_controller]
-    pushgateway = None
+    pushgateway, monitors = None, []
     if settings.monitoring:
         monitoring = MonitoringStack("monitoring", namespaces.MONITORING.name, settings.is_aws, settings.observability,
                                      storage_class.NAME if aws is not None else None,
                                      sso.host(settings, sso.GRAFANA) if settings.sso.enabled else "", in_ns(namespaces.MONITORING.name),
                                      placement)
         serving_after.append(monitoring)
+        monitors.append(monitoring)
         pushgateway = Pushgateway("pushgateway", namespaces.MONITORING.name, RELEASE_NAME,
                                   in_ns(namespaces.MONITORING.name, after=[monitoring]), placement)
+
+    # The feature store (infra/feature_store.py): its database on the local stack, then the feature server.
+    # After the monitoring CRDs (its ServiceMonitor) and MinIO.
+    features = feature_server.declare(
+        settings, store, roles.get(FEATURE_SERVER.name), postgres, RELEASE_NAME if settings.monitoring else "", in_ns,
+        after=[*stores[namespaces.MINIO.name], *monitors],
+    )
 
     # The team's workloads: the training and drift pipelines, and the served model.
     served = inference_service_name(settings.serving.model_name)
     # KServe's logger writes the served model's requests to S3 (on MinIO it would need the agent's endpoint config).
     request_log = None if store.is_minio else store.artifacts_bucket.apply(lambda bucket: f"s3://{bucket}/{REQUEST_LOG_PREFIX}")
-    outputs: dict[str, Any] = {"mlflowUrl": mlflow.url, "kfpApiUrl": kfp.api_url,
+    outputs: dict[str, Any] = {"mlflowUrl": mlflow.url, "kfpApiUrl": kfp.api_url, "featureServerUrl": features.url,
                                "servingImage": server_image.apply(lambda i: f"{i['repository']}:{i['tag']}") if server_image else outputs_server}
     if settings.monitoring:
         # Where alerts go, in the preview's outputs; alerts that would reach no one are a warning of the preview.
