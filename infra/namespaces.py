@@ -52,6 +52,8 @@ MONITORING = NamespaceSpec(
 )
 # Argo CD's chart runs every pod restricted (non-root, no privilege escalation, RuntimeDefault seccomp).
 ARGOCD = NamespaceSpec("argocd")
+# AWS stacks: the External Secrets Operator (its chart runs every container restricted).
+EXTERNAL_SECRETS = NamespaceSpec("external-secrets")
 NVIDIA = NamespaceSpec(
     "nvidia-device-plugin",
     enforce="privileged",
@@ -61,7 +63,7 @@ NVIDIA = NamespaceSpec(
 
 # Kubernetes' own namespaces: never a peer the models admit.
 SYSTEM = ("kube-system", "kube-public", "kube-node-lease", "default")
-ALL = (MLFLOW, KUBEFLOW, MODELS, CERT_MANAGER, KSERVE, MINIO, POSTGRES, MONITORING, ARGOCD, NVIDIA)
+ALL = (MLFLOW, KUBEFLOW, MODELS, CERT_MANAGER, KSERVE, MINIO, POSTGRES, MONITORING, ARGOCD, EXTERNAL_SECRETS, NVIDIA)
 
 
 def for_stack(settings: Settings) -> list[NamespaceSpec]:
@@ -75,6 +77,8 @@ def for_stack(settings: Settings) -> list[NamespaceSpec]:
         namespaces.append(MONITORING)
     if settings.gitops.mode == "argocd":
         namespaces.append(ARGOCD)
+    if settings.is_aws:
+        namespaces.append(EXTERNAL_SECRETS)
     if settings.is_aws and settings.cluster.enable_gpu_nodes and any(g.is_gpu for g in settings.enabled_node_groups):
         namespaces.append(NVIDIA)
     return namespaces

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import pulumi
 import pulumi_kubernetes as k8s
-import pulumi_random as random
 
 from infra import versions
 from infra.components.cluster_postgres import CA_DIR
+from infra.credentials import MLFLOW_ADMIN, MLFLOW_FLASK_KEY, Credentials
 from infra.flows import MLFLOW_PODS, MLFLOW_PORT
 from infra.object_store import ObjectStore
 from infra.workload_security import container_security, pod_security
@@ -44,6 +44,7 @@ class MlflowServer(pulumi.ComponentResource):
         database_ca_config_map: pulumi.Input[str] | None,
         role_arn: pulumi.Input[str] | None,
         basic_auth: bool,
+        credentials: Credentials,
         client_namespaces: tuple[str, ...] = (),
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
@@ -63,22 +64,21 @@ class MlflowServer(pulumi.ComponentResource):
             opts=child,
         )
         secret_data: dict[str, pulumi.Input[str]] = {"backend-store-uri": database_uri}
+        # The Secrets' values come from the stack's credentials (infra/credentials.py): on AWS synced from Secrets Manager.
         if basic_auth:
-            admin = random.RandomPassword(f"{name}-admin-password", length=32, special=False, opts=child)
+            admin = credentials.value(MLFLOW_ADMIN, f"{name}-admin-password", child)
             # The basic-auth app signs its CSRF tokens with this key and refuses to start without it.
-            flask_key = random.RandomPassword(f"{name}-flask-secret-key", length=64, special=False, opts=child)
-            secret_data["flask-secret-key"] = flask_key.result
+            secret_data["flask-secret-key"] = credentials.value(MLFLOW_FLASK_KEY, f"{name}-flask-secret-key", child)
             # Pipeline steps log and register as the admin: MLflow's basic-auth config declares
             # only that user; others are created through its REST API at run time. The compiled
             # pipeline reads this Secret into MLflow's client env vars (pipelines/cluster.py).
             for client in client_namespaces:
-                k8s.core.v1.Secret(
-                    f"{name}-credentials-{client}",
-                    metadata={"name": MLFLOW_CREDENTIALS_SECRET, "namespace": client},
-                    string_data=dict(zip(MLFLOW_CREDENTIALS_ENV, (ADMIN_USERNAME, admin.result), strict=True)),
-                    opts=child,
+                credentials.secret(
+                    f"{name}-credentials-{client}", MLFLOW_CREDENTIALS_SECRET, client,
+                    dict(zip(MLFLOW_CREDENTIALS_ENV, (ADMIN_USERNAME, admin), strict=True)), child,
                 )
-            secret_data["basic_auth.ini"] = pulumi.Output.all(database_uri, admin.result).apply(
+            # configparser reads the file with interpolation: a percent-encoded password's % is doubled.
+            secret_data["basic_auth.ini"] = pulumi.Output.all(credentials.ini_escaped(database_uri), admin).apply(
                 lambda args: "\n".join(
                     [
                         "[mlflow]",
@@ -90,8 +90,7 @@ class MlflowServer(pulumi.ComponentResource):
                     ]
                 )
             )
-        config = k8s.core.v1.Secret(f"{name}-config", metadata={"name": "mlflow-config", "namespace": namespace},
-                                    string_data=secret_data, opts=child)
+        config = credentials.secret(f"{name}-config", "mlflow-config", namespace, secret_data, child)
 
         env = [
             {"name": "MLFLOW_BACKEND_STORE_URI", "valueFrom": {"secretKeyRef": {"name": "mlflow-config", "key": "backend-store-uri"}}},

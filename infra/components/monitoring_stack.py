@@ -8,6 +8,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra import versions
+from infra.credentials import GRAFANA_ADMIN, Credentials
 
 # The serving chart labels its monitors release=<this>; Prometheus selects that label.
 RELEASE_NAME = "kube-prometheus-stack"
@@ -15,6 +16,9 @@ RELEASE_NAME = "kube-prometheus-stack"
 # scraped, and the kube-proxy add-on serves metrics on 127.0.0.1 only. Left on, each is a target
 # that is always down and an alert (KubeSchedulerDown, etcdInsufficientMembers, ...) that always fires.
 MANAGED_CONTROL_PLANE_TARGETS = ("kubeControllerManager", "kubeScheduler", "kubeEtcd", "kubeProxy")
+# Grafana's admin login: the Secret the chart reads (admin.existingSecret) where the stack keeps it in Secrets Manager.
+GRAFANA_ADMIN_SECRET, GRAFANA_ADMIN_USER = "grafana-admin", "admin"
+GRAFANA_ADMIN_KEYS = {"userKey": "admin-user", "passwordKey": "admin-password"}
 MANAGED_CONTROL_PLANE_RULES = ("etcd", "kubeControllerManager", "kubeProxy", "kubeSchedulerAlerting", "kubeSchedulerRecording")
 
 
@@ -22,8 +26,9 @@ def _bounds(cpu: str, memory: str, cpu_limit: str, memory_limit: str) -> dict[st
     return {"requests": {"cpu": cpu, "memory": memory}, "limits": {"cpu": cpu_limit, "memory": memory_limit}}
 
 
-def chart_values(managed_control_plane: bool) -> dict[str, Any]:
-    """kube-prometheus-stack values: monitors and rules from every namespace by the release label."""
+def chart_values(managed_control_plane: bool, admin_secret: str = "") -> dict[str, Any]:
+    """kube-prometheus-stack values: monitors and rules from every namespace by the release label; Grafana's admin
+    from ``admin_secret`` (else the chart generates one into its own Secret)."""
     values: dict[str, Any] = {
         "prometheus": {
             "prometheusSpec": {
@@ -45,6 +50,7 @@ def chart_values(managed_control_plane: bool) -> dict[str, Any]:
             "resources": _bounds("50m", "128Mi", "500m", "512Mi"),
             "sidecar": {"resources": _bounds("10m", "64Mi", "200m", "256Mi")},
             "testFramework": {"resources": _bounds("10m", "32Mi", "100m", "128Mi")},
+            **({"admin": {"existingSecret": admin_secret, **GRAFANA_ADMIN_KEYS}} if admin_secret else {}),
         },
         "kube-state-metrics": {"resources": _bounds("10m", "64Mi", "200m", "256Mi")},
         "prometheus-node-exporter": {"resources": _bounds("10m", "32Mi", "200m", "128Mi")},
@@ -65,8 +71,18 @@ def chart_values(managed_control_plane: bool) -> dict[str, Any]:
 class MonitoringStack(pulumi.ComponentResource):
     """Prometheus, Alertmanager and Grafana, selecting monitors and rules labelled release=kube-prometheus-stack."""
 
-    def __init__(self, name: str, namespace: str, managed_control_plane: bool, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(self, name: str, namespace: str, managed_control_plane: bool, credentials: Credentials | None = None,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        """``credentials``: where Grafana's admin password comes from (AWS: Secrets Manager); None: the chart generates it."""
         super().__init__("mlplatform:k8s:MonitoringStack", name, None, opts)
+        admin = []
+        if credentials is not None:
+            password = credentials.value(GRAFANA_ADMIN, f"{name}-grafana-admin", pulumi.ResourceOptions(parent=self))
+            admin.append(credentials.secret(
+                f"{name}-grafana-admin", GRAFANA_ADMIN_SECRET, namespace,
+                {GRAFANA_ADMIN_KEYS["userKey"]: GRAFANA_ADMIN_USER, GRAFANA_ADMIN_KEYS["passwordKey"]: password},
+                pulumi.ResourceOptions(parent=self),
+            ))
         k8s.helm.v3.Release(
             name,
             name=RELEASE_NAME,
@@ -74,7 +90,8 @@ class MonitoringStack(pulumi.ComponentResource):
             version=versions.KUBE_PROMETHEUS_STACK.version,
             repository_opts={"repo": versions.KUBE_PROMETHEUS_STACK.repo},
             namespace=namespace,
-            values=chart_values(managed_control_plane),
-            opts=pulumi.ResourceOptions(parent=self),
+            values=chart_values(managed_control_plane, GRAFANA_ADMIN_SECRET if admin else ""),
+            # Grafana's pods read the admin Secret from their first start.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=admin),
         )
         self.register_outputs({})
