@@ -141,9 +141,9 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
         host, ssl = aws.database_host, "sslmode=require"
     # Percent-encoded: RDS's own passwords may hold characters a URI reserves.
     password = secrets.value(credentials.DATABASE, "postgres-password", pulumi.ResourceOptions(provider=provider), url=True)
-    database_uri = pulumi.Output.secret(
-        pulumi.Output.all(host, password).apply(lambda args: f"postgresql://mlflow:{args[1]}@{args[0]}:5432/mlflow?{ssl}")
-    )
+    database_uri = pulumi.Output.all(host, password).apply(lambda args: f"postgresql://mlflow:{args[1]}@{args[0]}:5432/mlflow?{ssl}")
+    if aws is None:
+        database_uri = pulumi.Output.secret(database_uri)  # the local stack's generated password is in it
     mlflow = MlflowServer(
         "mlflow",
         namespaces.MLFLOW.name,

@@ -123,6 +123,15 @@ def used_keys(texts: list[str]) -> list[str]:
     return list(dict.fromkeys(match.group(1) for text in texts for match in _MARKER.finditer(text)))
 
 
+def ini_escape_template(text: str) -> str:
+    """``text`` with each ``%`` doubled: around the templates here, inside them by the operator (sprig's replace)."""
+    parts = re.split(r"(\{\{.*?\}\})", text)
+    return "".join(
+        part.replace("%", "%%") if i % 2 == 0 else _MARKER.sub(lambda m: f'{{{{ .{m.group(1)}{m.group(2) or ""} | replace "%" "%%" }}}}', part)
+        for i, part in enumerate(parts)
+    )
+
+
 def external_secret_spec(secret_name: str, string_data: Mapping[str, str], remote: Mapping[str, RemoteRef],
                          secret_type: str = "Opaque") -> dict:
     """The ExternalSecret that makes Secret ``secret_name`` from the templates ``string_data`` (resolved strings)."""
@@ -153,11 +162,7 @@ class Synced(Credentials):
         return f"{{{{ .{credential.key} | urlquery }}}}" if url else f"{{{{ .{credential.key} }}}}"
 
     def ini_escaped(self, text: pulumi.Input[str]) -> pulumi.Input[str]:
-        def escape(value: str) -> str:
-            plain = _MARKER.sub(lambda m: f"{{{{ .{m.group(1)}{m.group(2) or ''} | replace \"%\" \"%%\" }}}}", value)
-            # The text around the templates, escaped here.
-            return "".join(part.replace("%", "%%") if i % 2 == 0 else part for i, part in enumerate(re.split(r"(\{\{.*?\}\})", plain)))
-        return pulumi.Output.from_input(text).apply(escape)
+        return pulumi.Output.from_input(text).apply(ini_escape_template)
 
     def secret(self, name: str, secret_name: str, namespace: str, string_data: Mapping[str, pulumi.Input[str]],
                opts: pulumi.ResourceOptions, secret_type: str = "Opaque") -> pulumi.Resource:

@@ -156,12 +156,34 @@ def _helm_template(name: str, chart: str, namespace: str, values_json: str) -> t
     return tuple(objects)
 
 
+# Charts whose packaging adds CRDs the chart's source lacks: chart name -> (the value that switches them on, where they are).
+PACKAGED_CRDS = {versions.EXTERNAL_SECRETS.name: ("installCRDs", versions.EXTERNAL_SECRETS_CRDS)}
+
+
+def packaged_crds(chart: str, values: dict) -> list[dict]:
+    """The CRDs a packaged ``chart`` renders that its source does not (ESO's `make helm.generate` copies its
+    bundle into templates/crds), from the first upstream root that holds them."""
+    if chart not in PACKAGED_CRDS:
+        return []
+    switch, source = PACKAGED_CRDS[chart]
+    if values.get(switch) is False:
+        return []
+    for root in UPSTREAM_ROOTS:
+        bundle = root / source.folder / source.path / "bundle.yaml"
+        if bundle.exists():
+            return [obj for obj in _documents(bundle.read_text()) if obj.get("kind") == "CustomResourceDefinition"]
+    raise AssertionError(f"{chart}: its CRDs ({source.repository}@{source.tag}:{source.path}/bundle.yaml) are in no upstream "
+                         "root; run `make upstream` to fetch them into .upstream/")
+
+
 def render_release(release: Registration, root: Path) -> list[dict]:
-    """`helm template` of the release's chart with exactly its registered values."""
+    """`helm template` of the release's chart with exactly its registered values (and the CRDs its packaging adds)."""
     inputs = release.inputs
     values = json.dumps(inputs.get("values") or {}, sort_keys=True)
     name = inputs.get("name") or release.name
-    return [json.loads(json.dumps(o)) for o in _helm_template(name, str(chart_dir(release, root)), inputs["namespace"], values)]
+    chart = chart_dir(release, root)
+    objects = [*_helm_template(name, str(chart), inputs["namespace"], values), *packaged_crds(chart.name, inputs.get("values") or {})]
+    return [json.loads(json.dumps(o)) for o in objects]
 
 
 def _localise(tree: Path, kfp: Path, argo: Path) -> None:
