@@ -68,7 +68,9 @@ STORE_NAME = "aws-secrets-manager"
 EXTERNAL_SECRET_API = "external-secrets.io/v1"
 # pulumi-kubernetes (>= 4.18) awaits this condition: a consumer created after the ExternalSecret finds its Secret.
 WAIT_FOR = {"pulumi.com/waitFor": "condition=Ready"}
-_MARKER = re.compile(r"\{\{ \.(\w+)( \| [^}]*)? \}\}")
+# A credential in a template: {{.key}} or {{.key | filter ...}} (no spaces inside the braces' ends: it stays one word
+# in the formats it lands in).
+_MARKER = re.compile(r"\{\{\.(\w+)( \| [^}]*)?\}\}")
 
 
 @dataclass(frozen=True)
@@ -127,7 +129,7 @@ def ini_escape_template(text: str) -> str:
     """``text`` with each ``%`` doubled: around the templates here, inside them by the operator (sprig's replace)."""
     parts = re.split(r"(\{\{.*?\}\})", text)
     return "".join(
-        part.replace("%", "%%") if i % 2 == 0 else _MARKER.sub(lambda m: f'{{{{ .{m.group(1)}{m.group(2) or ""} | replace "%" "%%" }}}}', part)
+        part.replace("%", "%%") if i % 2 == 0 else _MARKER.sub(lambda m: f'{{{{.{m.group(1)}{m.group(2) or ""} | replace "%" "%%"}}}}', part)
         for i, part in enumerate(parts)
     )
 
@@ -159,7 +161,7 @@ class Synced(Credentials):
         self.after = after
 
     def value(self, credential: Credential, name: str, opts: pulumi.ResourceOptions, url: bool = False) -> pulumi.Input[str]:
-        return f"{{{{ .{credential.key} | urlquery }}}}" if url else f"{{{{ .{credential.key} }}}}"
+        return f"{{{{.{credential.key} | urlquery}}}}" if url else f"{{{{.{credential.key}}}}}"
 
     def ini_escaped(self, text: pulumi.Input[str]) -> pulumi.Input[str]:
         return pulumi.Output.from_input(text).apply(ini_escape_template)

@@ -136,16 +136,16 @@ def test_the_operator_may_touch_exactly_the_stacks_secrets(aws_run: offline.Offl
 def test_templates_are_checked_and_escaped() -> None:
     """A template that reads a credential the stack does not keep is refused; configparser's % is escaped inside and outside templates."""
     with pytest.raises(ValueError, match="mysql-secret reads \\['kfp_mysql_root'\\]"):
-        credentials.external_secret_spec("mysql-secret", {"password": "{{ .kfp_mysql_root }}"}, {})
+        credentials.external_secret_spec("mysql-secret", {"password": "{{.kfp_mysql_root}}"}, {})
     synced = credentials.Synced({}, [])
     marker = synced.value(credentials.DATABASE, "", None, url=True)
-    assert marker == "{{ .database_password | urlquery }}"
+    assert marker == "{{.database_password | urlquery}}"
     assert external_secrets.generator_spec(credentials.KFP_MYSQL)["symbols"] == 0
 
 
 @pytest.mark.parametrize("text, expected", [
-    ("a%b:{{ .database_password | urlquery }}", 'a%%b:{{ .database_password | urlquery | replace "%" "%%" }}'),
-    ("{{ .mlflow_admin }}", '{{ .mlflow_admin | replace "%" "%%" }}'),
+    ("a%b:{{.database_password | urlquery}}", 'a%%b:{{.database_password | urlquery | replace "%" "%%"}}'),
+    ("{{.mlflow_admin}}", '{{.mlflow_admin | replace "%" "%%"}}'),
 ])
 def test_ini_escaping_of_templates(text: str, expected: str) -> None:
     """MLflow's basic_auth.ini is read with interpolation: every % the operator renders into it is doubled."""
