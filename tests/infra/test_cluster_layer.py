@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 RELEASE = "kubernetes:helm.sh/v3:Release"
 NAMESPACE = "kubernetes:core/v1:Namespace"
 POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
-CLUSTER_SCOPED = (NAMESPACE, "kubernetes:storage.k8s.io/v1:StorageClass")
+CLUSTER_SCOPED = (NAMESPACE, "kubernetes:storage.k8s.io/v1:StorageClass", "kubernetes:external-secrets.io/v1:ClusterSecretStore")
 WORKLOAD_TYPES = ("kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet", "kubernetes:batch/v1:Job")
 
 
@@ -446,14 +446,13 @@ def test_kserve_and_cert_manager_versions(stack_run: offline.OfflineRun) -> None
 
 
 def test_pipeline_steps_read_the_mlflow_credentials_the_program_creates(stack_runs: dict[str, offline.OfflineRun]) -> None:
-    """With MLflow auth on, KFP's namespace holds the credentials Secret, and every compiled step that calls MLflow reads it."""
-    secrets = [
-        s.inputs
-        for s in stack_runs["prod"].of_type("kubernetes:core/v1:Secret")
-        if s.inputs["metadata"]["name"] == credentials.MLFLOW_CREDENTIALS_SECRET
-    ]
-    assert [s["metadata"]["namespace"] for s in secrets] == [namespaces.KUBEFLOW.name]
-    assert set(secrets[0]["stringData"]) == set(credentials.MLFLOW_CREDENTIALS_ENV)
+    """With MLflow auth on, KFP's namespace holds the credentials Secret (synced from Secrets Manager on AWS stacks,
+    generated on the local one), and every compiled step that calls MLflow reads it."""
+    for stack, kind, data in (("prod", "kubernetes:external-secrets.io/v1:ExternalSecret", lambda i: i["spec"]["target"]["template"]["data"]),
+                              ("local", "kubernetes:core/v1:Secret", lambda i: i["stringData"])):
+        secrets = [s.inputs for s in stack_runs[stack].of_type(kind) if s.inputs["metadata"]["name"] == credentials.MLFLOW_CREDENTIALS_SECRET]
+        assert [s["metadata"]["namespace"] for s in secrets] == [namespaces.KUBEFLOW.name], stack
+        assert set(data(secrets[0])) == set(credentials.MLFLOW_CREDENTIALS_ENV), stack
     # On by default on every stack; turned off, there is no credentials Secret.
     for stack, run in stack_runs.items():
         assert run.settings.mlflow_basic_auth, stack
