@@ -77,8 +77,8 @@ class MlflowServer(pulumi.ComponentResource):
                     f"{name}-credentials-{client}", MLFLOW_CREDENTIALS_SECRET, client,
                     dict(zip(MLFLOW_CREDENTIALS_ENV, (ADMIN_USERNAME, admin), strict=True)), child,
                 )
-            # configparser reads the file with interpolation: a percent-encoded password's % is doubled.
-            secret_data["basic_auth.ini"] = pulumi.Output.all(credentials.ini_escaped(database_uri), admin).apply(
+            # configparser reads the file with interpolation: every % of a value (a percent-encoded password's) is doubled.
+            secret_data["basic_auth.ini"] = pulumi.Output.all(credentials.ini_escaped(database_uri), credentials.ini_escaped(admin)).apply(
                 lambda args: "\n".join(
                     [
                         "[mlflow]",
