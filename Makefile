@@ -23,7 +23,7 @@ export PATH := $(CURDIR)/.bin:$(PATH)
 # the environments and in ignored __pycache__ folders.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: help setup demo test test-infra test-ml lint preview diff policy bootstrap-preview simulate compile bench upstream lock step-image provider-schemas check-kfp-mysql-tls clean
+.PHONY: help setup demo test test-infra test-ml lint preview diff policy bootstrap-preview simulate compile bench upstream lock step-image provider-schemas check-kfp-mysql-tls backup-tools monitoring-tools clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -77,8 +77,18 @@ demo: setup ## the main job on its embedded default: the whole ML lifecycle loca
 test: ## lint, then the whole test suite: both environments' suites side by side
 	@$(MAKE) --no-print-directory -j3 --output-sync=target lint test-infra test-ml
 
-test-infra: $(INFRA)/.installed $(SCAN)/.installed $(VALIDATORS)/node_modules/.installed .bin/helm ## the program, pack, chart and conformance tests (infra environment)
-	$(INFRA)/bin/python -m pytest -n 2 --dist loadfile tests/infra tests/charts tests/conformance
+# The backups' round trip (tests/infra/test_backup_round_trip.py) runs moto's S3 server from the ML environment.
+test-infra: $(INFRA)/.installed $(ML)/.installed $(SCAN)/.installed $(VALIDATORS)/node_modules/.installed .bin/helm monitoring-tools ## the program, pack, chart, conformance and alerting tests (infra environment)
+	$(INFRA)/bin/python -m pytest -n 2 --dist loadfile tests/infra tests/charts tests/conformance tests/rules
+
+# promtool and amtool (tests/rules): Debian's packages, installed as root with apt like check-kfp-mysql-tls's. Without
+# root the tests skip with one line, unless MLPLATFORM_REQUIRE_UPSTREAM is set (CI), where they fail.
+MONITORING_TOOL_PACKAGES := prometheus prometheus-alertmanager
+monitoring-tools: ## install promtool and amtool (Debian's prometheus and prometheus-alertmanager, as root) for tests/rules
+	@command -v promtool >/dev/null && command -v amtool >/dev/null \
+		|| apt-get install -y -q --no-install-recommends $(MONITORING_TOOL_PACKAGES) >/dev/null \
+		|| { echo "warning: could not install $(MONITORING_TOOL_PACKAGES) (as root: apt-get install ...); tests/rules will skip or fail" >&2; \
+		     test -z "$$MLPLATFORM_REQUIRE_UPSTREAM"; }
 
 test-ml: $(ML)/.installed $(INFRA)/.installed .bin/helm ## the pipeline, demo and serving tests (ML environment; the demo and two tests also run the program in the infra one)
 	@# Compile what the steps import once, before parallel processes would each compile it.
@@ -133,6 +143,14 @@ check-kfp-mysql-tls: $(INFRA)/.installed $(MLMD)/.installed .bin/helm ## run KFP
 		|| apt-get install -y -q $(MYSQL_CHECK_PACKAGES) >/dev/null \
 		|| { echo "error: could not install $(MYSQL_CHECK_PACKAGES); install them (as root: apt-get install ...) and rerun" >&2; exit 1; }
 	$(INFRA)/bin/python scripts/check_kfp_mysql_tls.py --stack $(STACK)
+
+# The backups' round trip (tests/infra/test_backup_round_trip.py) runs the CronJobs' own commands against real
+# MariaDB and PostgreSQL with Debian's clients and AWS CLI (root, apt); CI runs it first (.ci/run).
+BACKUP_TOOLS_PACKAGES := mariadb-server mariadb-client postgresql-15 awscli
+backup-tools: ## install what the backups' round-trip tests run: MariaDB, PostgreSQL 15, the AWS CLI (Debian packages, as root)
+	@command -v mariadbd >/dev/null && command -v mysqldump >/dev/null && command -v aws >/dev/null && test -x /usr/lib/postgresql/15/bin/postgres \
+		|| apt-get install -y -q $(BACKUP_TOOLS_PACKAGES) >/dev/null \
+		|| { echo "error: could not install $(BACKUP_TOOLS_PACKAGES); install them (as root: apt-get install ...) and rerun" >&2; exit 1; }
 
 IMAGE ?= mlplatform-pipeline-steps:dev
 step-image: ## build the pipeline step image (needs a Docker engine): IMAGE=<repository>:<tag>

@@ -29,9 +29,25 @@ def registry_state(client: mlflow.MlflowClient, model_name: str) -> dict[str, An
                 "run_id": version.run_id,
                 "source": version.source,
                 "data_sha256": version.tags.get("data_sha256", ""),
+                "trigger": version.tags.get("trigger", ""),
             }
         )
     return {"model": model_name, "versions": versions}
+
+
+def _drift_lines(drift: dict[str, Any] | None) -> list[str]:
+    """The drift run's verdict and the retraining it started (if any)."""
+    if not drift:
+        return []
+    lines = ["## Drift and retraining", "",
+             f"- drift score {drift['drift_score']:.2f} ({drift['status']}); drifted features: {', '.join(drift['drifted']) or 'none'}"]
+    retrained = drift.get("retrained")
+    if retrained:
+        outcome = "promoted to champion" if retrained["promoted"] else "registered as challenger, not promoted"
+        lines.append(f"- retraining triggered by {drift['trigger']}: v{retrained['version']} {outcome}; gate: {retrained['gate']}")
+    else:
+        lines.append("- no retraining triggered")
+    return [*lines, ""]
 
 
 def write(workdir: Path, summary: dict[str, Any], client: mlflow.MlflowClient) -> Path:
@@ -50,12 +66,12 @@ def write(workdir: Path, summary: dict[str, Any], client: mlflow.MlflowClient) -
         "",
         "## Registry",
         "",
-        "| version | aliases | held-out ROC AUC | PR AUC | p95 latency (ms) | gate |",
-        "|---|---|---|---|---|---|",
+        "| version | aliases | trigger | held-out ROC AUC | PR AUC | p95 latency (ms) | gate |",
+        "|---|---|---|---|---|---|---|",
     ]
     for v in registry["versions"]:
         lines.append(
-            f"| {v['version']} | {', '.join(v['aliases']) or '-'} | {v['test_roc_auc']:.4f} | {v['test_pr_auc']:.4f} "
+            f"| {v['version']} | {', '.join(v['aliases']) or '-'} | {v['trigger'] or '-'} | {v['test_roc_auc']:.4f} | {v['test_pr_auc']:.4f} "
             f"| {v['p95_latency_ms']:.2f} | {v['gate']} |"
         )
     single = serving["single_row_ms"]
@@ -71,6 +87,7 @@ def write(workdir: Path, summary: dict[str, Any], client: mlflow.MlflowClient) -
         f"- {serving['batch_rows']}-row batch: {serving['batch_ms']:.1f} ms, output shape {serving['batch_output_shape']}",
         f"- malformed request: HTTP {serving['malformed_status']}; server ready afterwards: {serving['ready_after_malformed']}",
         "",
+        *_drift_lines(summary.get("drift")),
         "## Platform",
         "",
     ]

@@ -46,8 +46,10 @@ KFP_MYSQL = Credential("kfp_mysql_root", "KFP's MySQL root user (API server, cac
 MLFLOW_ADMIN = Credential("mlflow_admin", "MLflow's basic-auth admin (the pipeline steps log as it)")
 MLFLOW_FLASK_KEY = Credential("mlflow_flask_key", "the key MLflow's basic-auth app signs its CSRF tokens with", 64)
 GRAFANA_ADMIN = Credential("grafana_admin", "Grafana's admin user")
-ALL = (DATABASE, KFP_MYSQL, MLFLOW_ADMIN, MLFLOW_FLASK_KEY, GRAFANA_ADMIN)
-
+MLFLOW_PIPELINE = Credential("mlflow_pipeline", "MLflow's pipeline user (the pipeline steps sign in as it)")
+# oauth2-proxy's cookie key: 32 characters (AES-256); the stack's own sso Secret (ssoClientSecretName) holds one instead.
+SSO_COOKIE = Credential("sso_cookie", "the key the sign-in proxies encrypt their session cookies with", 32)
+ALL = (DATABASE, KFP_MYSQL, MLFLOW_ADMIN, MLFLOW_FLASK_KEY, GRAFANA_ADMIN, MLFLOW_PIPELINE, SSO_COOKIE)
 
 
 def generated_for(settings: Settings) -> tuple[Credential, ...]:
@@ -55,9 +57,11 @@ def generated_for(settings: Settings) -> tuple[Credential, ...]:
     found = [DATABASE] if settings.database.kind == "in-cluster" else []
     found.append(KFP_MYSQL)
     if settings.mlflow_basic_auth:
-        found += [MLFLOW_ADMIN, MLFLOW_FLASK_KEY]
+        found += [MLFLOW_ADMIN, MLFLOW_FLASK_KEY, MLFLOW_PIPELINE]
     if settings.monitoring:
         found.append(GRAFANA_ADMIN)
+    if settings.sso.enabled and not settings.sso.client_secret_name:
+        found.append(SSO_COOKIE)
     return tuple(found)
 
 

@@ -20,6 +20,8 @@ from infra.workload_security import container_security, pod_security
 
 DATABASE_NAME = "mlflow"
 USERNAME = "mlflow"
+# Its Secret (keys username, password, database); its backup (infra/components/backups.py) reads it too.
+CREDENTIALS_SECRET = "postgres-credentials"
 TLS_DIR = "/etc/postgresql/tls"
 HBA_DIR = "/etc/postgresql/hba"
 # Where a client mounts the CA certificate (the ConfigMap from :meth:`ClusterPostgres.ca_config_map`).
@@ -54,7 +56,7 @@ class ClusterPostgres(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         password = credentials.value(DATABASE, f"{name}-password", child)
         account = credentials.secret(
-            f"{name}-credentials", "postgres-credentials", namespace,
+            f"{name}-credentials", CREDENTIALS_SECRET, namespace,
             {"username": USERNAME, "password": password, "database": DATABASE_NAME}, child,
         )
         host = f"postgres.{namespace}.svc.cluster.local"
@@ -76,7 +78,7 @@ class ClusterPostgres(pulumi.ComponentResource):
             opts=child,
         )
         secret_env = [
-            {"name": env, "valueFrom": {"secretKeyRef": {"name": "postgres-credentials", "key": key}}}
+            {"name": env, "valueFrom": {"secretKeyRef": {"name": CREDENTIALS_SECRET, "key": key}}}
             for env, key in (("POSTGRES_USER", "username"), ("POSTGRES_PASSWORD", "password"), ("POSTGRES_DB", "database"))
         ]
         k8s.apps.v1.StatefulSet(

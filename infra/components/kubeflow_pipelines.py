@@ -49,8 +49,9 @@ ARTIFACT_REPOSITORIES = "artifact-repositories"
 ARTIFACT_REPOSITORY_KEY = "default-s3"
 # The Secret KFP 2.17.0's MySQL clients read their credentials from (keys username, password), and that user.
 MYSQL_SECRET, MYSQL_USER = "mysql-secret", "root"
-# KFP 2.17.0's MySQL as its pipeline-install-config names it, and MLMD's database there (mlmdDb).
-MYSQL_SERVICE, MLMD_DATABASE = "mysql", "metadb"
+# KFP 2.17.0's MySQL as its pipeline-install-config names it, and its pipelines' and MLMD's databases there
+# (pipelineDb, mlmdDb).
+MYSQL_SERVICE, PIPELINES_DATABASE, MLMD_DATABASE = "mysql", "mlpipeline", "metadb"
 # What the overlay (infra/manifests/kubeflow-pipelines/base) mounts; tests/conformance checks they agree.
 MYSQL_TLS_SECRET = "mysql-tls"
 MYSQL_CA_CONFIG_MAP = "mysql-ca"

@@ -14,14 +14,14 @@ import pulumi_kubernetes as k8s
 
 from infra import versions
 from infra.components.cluster_postgres import CA_DIR
+from infra.components.mlflow_users import ADMIN_KEYS
 from infra.credentials import MLFLOW_ADMIN, MLFLOW_FLASK_KEY, Credentials
 from infra.flows import MLFLOW_PODS, MLFLOW_PORT
 from infra.object_store import ObjectStore
 from infra.workload_security import container_security, pod_security
 from infra.workloads import MLFLOW
-from pipelines.cluster import MLFLOW_ARTIFACTS_PREFIX, MLFLOW_CREDENTIALS_ENV, MLFLOW_CREDENTIALS_SECRET, MLFLOW_SERVER_ENV
-
-ADMIN_USERNAME = "admin"
+from pipelines.cluster import MLFLOW_ARTIFACTS_PREFIX, MLFLOW_SERVER_ENV
+from pipelines.mlflow_users import ADMIN_USERNAME, auth_config
 
 
 def allowed_hosts(namespace: str, port: int) -> list[str]:
@@ -34,6 +34,8 @@ class MlflowServer(pulumi.ComponentResource):
     """MLflow at http://mlflow.<namespace>.svc.cluster.local:5000."""
 
     url: str
+    # The Secret with its config (and, with basic auth, the admin's credentials).
+    config_secret: pulumi.Output[str]
 
     def __init__(
         self,
@@ -45,7 +47,6 @@ class MlflowServer(pulumi.ComponentResource):
         role_arn: pulumi.Input[str] | None,
         basic_auth: bool,
         credentials: Credentials,
-        client_namespaces: tuple[str, ...] = (),
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("mlplatform:k8s:MlflowServer", name, None, opts)
@@ -69,26 +70,13 @@ class MlflowServer(pulumi.ComponentResource):
             admin = credentials.value(MLFLOW_ADMIN, f"{name}-admin-password", child)
             # The basic-auth app signs its CSRF tokens with this key and refuses to start without it.
             secret_data["flask-secret-key"] = credentials.value(MLFLOW_FLASK_KEY, f"{name}-flask-secret-key", child)
-            # Pipeline steps log and register as the admin: MLflow's basic-auth config declares
-            # only that user; others are created through its REST API at run time. The compiled
-            # pipeline reads this Secret into MLflow's client env vars (pipelines/cluster.py).
-            for client in client_namespaces:
-                credentials.secret(
-                    f"{name}-credentials-{client}", MLFLOW_CREDENTIALS_SECRET, client,
-                    dict(zip(MLFLOW_CREDENTIALS_ENV, (ADMIN_USERNAME, admin), strict=True)), child,
-                )
+            # The admin's credentials also on their own, for the Job that manages MLflow's users
+            # (components/mlflow_users.py); the pipelines sign in as their own user, never as the admin.
+            secret_data[ADMIN_KEYS["username"]] = ADMIN_USERNAME
+            secret_data[ADMIN_KEYS["password"]] = admin
             # configparser reads the file with interpolation: every % of a value (a percent-encoded password's) is doubled.
             secret_data["basic_auth.ini"] = pulumi.Output.all(credentials.ini_escaped(database_uri), credentials.ini_escaped(admin)).apply(
-                lambda args: "\n".join(
-                    [
-                        "[mlflow]",
-                        "default_permission = READ",
-                        f"database_uri = {args[0]}",
-                        f"admin_username = {ADMIN_USERNAME}",
-                        f"admin_password = {args[1]}",
-                        "authorization_function = mlflow.server.auth:authenticate_request_basic_auth",
-                    ]
-                )
+                lambda args: auth_config(*args)
             )
         config = credentials.secret(f"{name}-config", "mlflow-config", namespace, secret_data, child)
 
@@ -170,4 +158,5 @@ class MlflowServer(pulumi.ComponentResource):
             opts=child,
         )
         self.url = f"http://mlflow.{namespace}.svc.cluster.local:{MLFLOW_PORT}"
+        self.config_secret = config.metadata["name"]
         self.register_outputs({"url": self.url})

@@ -9,6 +9,7 @@ import pytest
 
 from demo.run import STEPS
 from pipelines.fraud.contract import FEATURES
+from pipelines.mlflow_users import PIPELINE_USERNAME
 from tests.ml.processes import leftover_processes
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,8 +31,9 @@ def test_demo_succeeds_with_progress_lines(demo_run: tuple) -> None:
 
 
 def test_demo_gate_champion_and_challenger(demo_run: tuple) -> None:
-    """A champion exists; the weaker second run is registered but not champion."""
-    _, workdir = demo_run
+    """A champion exists; the weaker second run is registered but not champion; the pipelines did it as the pipeline user."""
+    result, workdir = demo_run
+    assert f"the pipelines sign in as {PIPELINE_USERNAME!r}" in result.stdout
     summary = json.loads((workdir / "summary.json").read_text())
     versions = {v["version"]: v for v in summary["registry"]["versions"]}
     assert versions["1"]["aliases"] == ["champion"]
@@ -63,6 +65,19 @@ def test_demo_drift_step_names_the_shifted_features(demo_run: tuple) -> None:
     assert {"distance_from_home", "online_order"} <= set(drift["drifted"])
     assert drift["drift_score"] == len(drift["drifted"]) / len(FEATURES)
     assert "drifted features: " in result.stdout
+
+
+def test_demo_drift_retrains_and_the_gate_decides(demo_run: tuple) -> None:
+    """The shifted traffic's drift starts a training run (a third version, its trigger in its tags) whose promotion the gate decides."""
+    result, workdir = demo_run
+    summary = json.loads((workdir / "summary.json").read_text())
+    drift = summary["drift"]
+    assert drift["trigger"].startswith("drift ") and drift["retrained"]["version"] == "3"
+    retrained = {v["version"]: v for v in summary["registry"]["versions"]}["3"]
+    assert retrained["trigger"] == drift["trigger"] and retrained["gate"] == drift["retrained"]["gate"] != ""
+    assert ("champion" in retrained["aliases"]) == drift["retrained"]["promoted"]
+    assert f"retraining triggered by {drift['trigger']}" in result.stdout
+    assert f"retraining triggered by {drift['trigger']}" in (workdir / "report.md").read_text()
 
 
 def test_demo_platform_step(demo_run: tuple) -> None:

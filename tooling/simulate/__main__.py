@@ -1,5 +1,6 @@
-"""``python -m tooling.simulate --stack staging [--destroy]``: a fresh-cluster `pulumi up` (or `pulumi
-destroy`) of a stack, offline; exit 1 on any finding (or a refused destroy), 2 without the upstream."""
+"""``python -m tooling.simulate --stack staging [--config key=value ...] [--destroy]``: a fresh-cluster `pulumi up`
+(or `pulumi destroy`) of a stack, offline, its config optionally overridden (an option no stack file turns on yet;
+``key={"secure":"x"}`` as a Pulumi secret); exit 1 on any finding (or a refused destroy), 2 without the upstream."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ README = offline.ROOT / "README.md"
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tooling.simulate", description=__doc__)
     parser.add_argument("--stack", required=True, choices=offline.available_stacks(), help="a stack file under stacks/")
+    parser.add_argument("--config", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a mlplatform config key (JSON values allowed), for example sso=true")
     parser.add_argument("--destroy", action="store_true", help="simulate `pulumi destroy` instead of `pulumi up`")
     parser.add_argument("--readme", action="store_true", help="write the stack's waves into README.md's section (staging's are there)")
     args = parser.parse_args(argv)
@@ -24,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
         print("simulate: no upstream sources (../shared/upstream is absent); run `make upstream` to fetch them into .upstream/")
         return 2
     # As the deploy workflow runs it: the step image pushed first, so the program finds it and declares the pipelines.
-    run = offline.run(args.stack)
+    run = offline.run(args.stack, offline.parse_overrides(args.config))
     objects = render.stack_objects(run, root)
     if args.readme:
         README.write_text(with_waves(README.read_text(), Plan(run, objects, root)))
