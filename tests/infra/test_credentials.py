@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from infra import credentials
+from infra import alert_routing, credentials, sso
 from infra.components import external_secrets
 from infra.components.platform_secrets import MANAGED_BY_ESO
 from infra.pod_security import pod_spec_of
@@ -23,6 +23,8 @@ SM_SECRET = "aws:secretsmanager/secret:Secret"
 GENERATED = ("random:index/randomPassword:RandomPassword", "random:index/randomString:RandomString")
 # Secret inputs that are not credentials: the provider's kubeconfig and the program's TLS keys (service_tls.py).
 NOT_CREDENTIALS = ("pulumi:providers:kubernetes", "tls:index/")
+# Values a person gives as Pulumi secrets (alertCredentials, ssoClientSecret), never generated: README "Credentials".
+PERSON_SUPPLIED = {("monitoring", alert_routing.CREDENTIALS_SECRET), ("sso", sso.CLIENT_SECRET)}
 
 
 def _key(resource: Registration) -> tuple[str, str]:
@@ -32,7 +34,8 @@ def _key(resource: Registration) -> tuple[str, str]:
 def _secret_inputs(run: offline.OfflineRun) -> list[str]:
     """Resources whose inputs carry a secret value, other than the kubeconfig and TLS material."""
     return [f"{r.type} {r.name}: {list(r.secret_paths)}" for r in run.resources if r.secret_paths
-            and not r.type.startswith(NOT_CREDENTIALS) and not (r.type == SECRET and r.inputs.get("type") == "kubernetes.io/tls")]
+            and not r.type.startswith(NOT_CREDENTIALS) and not (r.type == SECRET and r.inputs.get("type") == "kubernetes.io/tls")
+            and not (r.type == SECRET and _key(r) in PERSON_SUPPLIED)]
 
 
 def test_no_credential_value_is_in_an_aws_stacks_graph(aws_run: offline.OfflineRun) -> None:
@@ -43,6 +46,23 @@ def test_no_credential_value_is_in_an_aws_stacks_graph(aws_run: offline.OfflineR
         assert instance.inputs.get("manageMasterUserPassword") is True and "password" not in instance.inputs, instance.urn
         assert instance.inputs["masterUserSecretKmsKeyId"] == _credentials_key(aws_run), instance.urn
     assert _secret_inputs(aws_run) == []
+
+
+def test_the_sign_in_proxies_cookie_key_is_synced(stack_runs: dict[str, offline.OfflineRun]) -> None:
+    """With sso, the proxies' cookie key is a generated credential like the others (Secrets Manager, an ExternalSecret the
+    proxies read by reference); the program holds only the client secret the person gave as a Pulumi secret."""
+    run = stack_runs["staging+sso"]
+    assert [r.urn for r in run.resources if r.type in GENERATED] == []
+    assert credentials.SSO_COOKIE in credentials.generated_for(run.settings)
+    assert _secret_inputs(run) == []
+    (cookie,) = [r for r in run.of_type(EXTERNAL_SECRET) if _key(r) == ("sso", sso.COOKIE_SECRET)]
+    assert credentials.used_keys(list(cookie.inputs["spec"]["target"]["template"]["data"].values())) == [credentials.SSO_COOKIE.key]
+    (client,) = [r for r in run.of_type(SECRET) if _key(r) == ("sso", sso.CLIENT_SECRET)]
+    assert set(client.inputs["stringData"]) == {sso.SECRET_KEYS[0]}, "the cookie key must not be a value the program holds"
+    for release in [r for r in run.of_type("kubernetes:helm.sh/v3:Release") if r.inputs["namespace"] == "sso"]:
+        (env,) = release.inputs["values"]["extraEnv"]
+        assert env["valueFrom"]["secretKeyRef"] == {"name": sso.COOKIE_SECRET, "key": sso.SECRET_KEYS[1]}, release.urn
+        assert "cookie-secret" not in release.inputs["values"]["config"]["requiredSecretKeys"], release.urn
 
 
 def test_the_value_check_finds_generated_values_on_the_local_stack(stack_runs: dict[str, offline.OfflineRun]) -> None:
@@ -64,6 +84,11 @@ def test_every_consumer_reads_the_synced_secret_by_reference(aws_run: offline.Of
     reference (secretKeyRef, envFrom, a volume); Grafana's chart reads its admin from one by name."""
     synced = {_key(r): r for r in aws_run.of_type(EXTERNAL_SECRET)}
     assert {name for _, name in synced} >= {"mysql-secret", "metadata-store-config", "mlflow-config"}
+    if aws_run.settings.mlflow_basic_auth:
+        # The pipeline user's password (components/mlflow_users.py) and the admin's keys of mlflow-config.
+        assert {("mlflow", "mlflow-pipeline-user"), ("kubeflow", "mlflow-credentials")} <= synced.keys()
+        config = synced["mlflow", "mlflow-config"].inputs["spec"]["target"]["template"]["data"]
+        assert credentials.used_keys([config["admin-password"]]) == [credentials.MLFLOW_ADMIN.key]
     assert not synced.keys() & {_key(r) for r in aws_run.of_type(SECRET)}, "a Secret both synced and held by the program"
     for external in synced.values():
         assert external.inputs["spec"]["target"]["name"] == external.inputs["metadata"]["name"], external.urn
