@@ -122,8 +122,8 @@ bootstrap-preview: $(INFRA)/.installed ## offline preview and policy report of t
 policy: $(INFRA)/.installed ## the policy pack's report for every stack (offline)
 	$(INFRA)/bin/python -m tooling.policy_report
 
-simulate: $(INFRA)/.installed .bin/helm ## fresh-cluster simulation of pulumi up (DESTROY=1: pulumi destroy) for STACK
-	$(INFRA)/bin/python -m tooling.simulate --stack $(STACK) $(if $(DESTROY),--destroy)
+simulate: $(INFRA)/.installed .bin/helm ## fresh-cluster simulation of pulumi up (DESTROY=1: pulumi destroy; FAULT=spot|node|zone: a fault) for STACK
+	$(INFRA)/bin/python -m tooling.simulate --stack $(STACK) $(if $(DESTROY),--destroy) $(if $(FAULT),--fault $(FAULT))
 
 compile: $(ML)/.installed ## compile the KFP pipelines into pipelines/compiled/
 	$(ML)/bin/python -m pipelines.compile

@@ -36,6 +36,7 @@ from infra.components.model_serving import (
 from infra.components.monitoring_stack import RELEASE_NAME, MonitoringStack
 from infra.components.network_flows import NetworkFlows
 from infra.components.platform_namespace import PlatformNamespace
+from infra.components.priority_classes import PriorityClasses
 from infra.components.pushgateway import Pushgateway
 from infra.components.sso import SingleSignOn, urls
 from infra.components.storage_class import DefaultStorageClass
@@ -86,7 +87,9 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
 
     # On EKS the cluster has no default StorageClass until this one (PVCs would stay Pending);
     # the local stack's cluster (kind, minikube, k3d) brings its own.
-    storage: list[pulumi.Resource] = []
+    # What every platform object waits for: the PriorityClasses its pods name (and, on EKS, the storage class).
+    storage: list[pulumi.Resource] = [PriorityClasses("priority", opts)]
+    placement = settings.placement
     # The controller of the models' ALB: the serving release is created after it and, on destroy, deleted
     # before it (else the ALB, its target groups and security group leak and the Ingress keeps its finalizer).
     ingress_controller: list[pulumi.Resource] = []
@@ -168,13 +171,14 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
         basic_auth=settings.mlflow_basic_auth,
         credentials=secrets,
         opts=in_ns(namespaces.MLFLOW.name),
+        placement=placement,
     )
     if settings.mlflow_basic_auth:
         # The pipelines sign in to MLflow as their own user (EDIT on their experiments and model), never as the admin.
         MlflowUsers("mlflow-users", namespaces.MLFLOW.name, mlflow.url, mlflow.config_secret, (namespaces.KUBEFLOW.name,),
                     after=[mlflow], credentials=secrets, opts=in_ns(namespaces.MLFLOW.name, namespaces.KUBEFLOW.name))
 
-    cert_manager = CertManager("cert-manager", namespaces.CERT_MANAGER.name, in_ns(namespaces.CERT_MANAGER.name))
+    cert_manager = CertManager("cert-manager", namespaces.CERT_MANAGER.name, in_ns(namespaces.CERT_MANAGER.name), placement)
     kfp = KubeflowPipelines(
         "kubeflow-pipelines",
         namespaces.KUBEFLOW.name,
@@ -184,6 +188,7 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
         credentials=secrets,
         after=[cert_manager.release],
         opts=in_ns(namespaces.KUBEFLOW.name),
+        placement=placement,
     )
     # Backups of the stores in the cluster (infra/backups.py), each once its store and its credentials exist.
     stores[namespaces.KUBEFLOW.name] = [kfp]
@@ -196,6 +201,7 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
         ingress=ingress_values(INGRESS_CLASS, settings.serving.domain if settings.serving.ingress != "none" else ""),
         s3_region=store.region if not store.is_minio else "",
         opts=in_ns(namespaces.KSERVE.name),
+        placement=placement,
     )
     if namespaces.NVIDIA.name in spaces:
         GpuDevicePlugin("nvidia-device-plugin", namespaces.NVIDIA.name, in_ns(namespaces.NVIDIA.name))
@@ -207,12 +213,12 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
         monitoring = MonitoringStack("monitoring", namespaces.MONITORING.name, settings.is_aws, settings.observability,
                                      storage_class.NAME if aws is not None else None,
                                      sso.host(settings, sso.GRAFANA) if settings.sso.enabled else "", secrets if aws else None,
-                                     in_ns(namespaces.MONITORING.name))
+                                     in_ns(namespaces.MONITORING.name), placement)
         if eso is not None:
             eso.monitor(namespaces.EXTERNAL_SECRETS.name, RELEASE_NAME, in_ns(namespaces.EXTERNAL_SECRETS.name, after=[monitoring]))
         serving_after.append(monitoring)
         pushgateway = Pushgateway("pushgateway", namespaces.MONITORING.name, RELEASE_NAME,
-                                  in_ns(namespaces.MONITORING.name, after=[monitoring]))
+                                  in_ns(namespaces.MONITORING.name, after=[monitoring]), placement)
 
     # The team's workloads: the training and drift pipelines, and the served model.
     served = inference_service_name(settings.serving.model_name)
@@ -290,7 +296,7 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
                        in_ns(namespaces.MODELS.name))
         outputs["servingOwner"] = f"helm: pulumi up never changes the release; its platform values are in ConfigMap {PLATFORM_VALUES_CONFIGMAP}"
     elif settings.gitops.mode == "argocd":
-        argocd = ArgoCd("argocd", namespaces.ARGOCD.name, settings.sso.enabled, in_ns(namespaces.ARGOCD.name))
+        argocd = ArgoCd("argocd", namespaces.ARGOCD.name, settings.sso.enabled, in_ns(namespaces.ARGOCD.name), placement)
         if settings.serving.storage_uri:
             GitOpsServing(
                 settings.serving.model_name, namespaces.ARGOCD.name, settings.gitops.repo_url, settings.gitops.revision,

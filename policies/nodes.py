@@ -7,7 +7,7 @@ from __future__ import annotations
 from pulumi_policy import PolicyResource, ReportViolation, ResourceValidationArgs, Severity, StackValidationArgs
 
 from infra import gpu
-from infra.components.cluster_autoscaler import SYSTEM_NODES
+from infra.placement import SYSTEM_NODES
 from policies.helpers import (
     COST,
     SECURITY,

@@ -16,6 +16,7 @@ from infra import versions
 from infra.components.service_tls import TLS_CERT_ANNOTATION, service_certificates, sha256
 from infra.credentials import DATABASE, Credentials
 from infra.flows import POSTGRES_PODS, POSTGRES_PORT
+from infra.placement import PLATFORM
 from infra.workload_security import container_security, pod_security
 
 DATABASE_NAME = "mlflow"
@@ -95,6 +96,8 @@ class ClusterPostgres(pulumi.ComponentResource):
                         "annotations": {TLS_CERT_ANNOTATION: sha256(server_cert)},
                     },
                     "spec": {
+                        # A platform pod (dev's MLflow database; prod's is RDS).
+                        "priorityClassName": PLATFORM.name,
                         "automountServiceAccountToken": False,
                         # fsGroup 999: the key file is root:999 0640, which Postgres accepts for a root-owned key.
                         "securityContext": pod_security(uid=999),

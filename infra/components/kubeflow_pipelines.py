@@ -40,6 +40,7 @@ from infra.components.service_tls import TLS_CERT_ANNOTATION, service_certificat
 from infra.credentials import KFP_MYSQL, Credentials
 from infra.flows import MYSQL_PORT
 from infra.object_store import PASSWORD_KEY, USER_KEY, ObjectStore
+from infra.placement import ANYWHERE, Placement
 
 # Pipeline steps run on the CPU nodes (Argo's workflowDefaults in the base overlay; a test checks they agree).
 STEP_NODE_SELECTOR = {"mlplatform.io/role": "cpu"}
@@ -67,9 +68,9 @@ IRSA_SERVICE_ACCOUNTS = ("ml-pipeline", "ml-pipeline-ui", "pipeline-runner")
 MYSQL_CLIENTS = {"ml-pipeline": "ml-pipeline-api-server", "cache-server": "server", "metadata-grpc-deployment": "container"}
 
 
-def overlay(store: ObjectStore) -> str:
-    """The overlay of infra/manifests/kubeflow-pipelines for this store."""
-    return store.kind
+def overlay(store: ObjectStore, placement: Placement = ANYWHERE) -> str:
+    """The overlay of infra/manifests/kubeflow-pipelines for this store and placement (``-system``: components/system)."""
+    return f"{store.kind}-system" if placement.pinned else store.kind
 
 
 def launcher_providers(store: ObjectStore) -> str:
@@ -138,6 +139,7 @@ class KubeflowPipelines(pulumi.ComponentResource):
         credentials: Credentials,
         after: Sequence[pulumi.Resource] = (),
         opts: pulumi.ResourceOptions | None = None,
+        placement: Placement = ANYWHERE,
     ) -> None:
         """``after``: what KFP's objects need first (cert-manager, which issues the cache webhook's certificate)."""
         super().__init__("mlplatform:k8s:KubeflowPipelines", name, None, opts)
@@ -212,7 +214,7 @@ class KubeflowPipelines(pulumi.ComponentResource):
         )
         platform = k8s.kustomize.v2.Directory(
             f"{name}-platform-agnostic",
-            directory=paths.for_engine(paths.KFP_MANIFESTS / overlay(store)),
+            directory=paths.for_engine(paths.KFP_MANIFESTS / overlay(store, placement)),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster_scoped, *configs, *after]),
         )
         # A renewed certificate restarts MySQL; a renewed CA restarts its clients too.

@@ -18,6 +18,7 @@ from infra.components.mlflow_users import ADMIN_KEYS
 from infra.credentials import MLFLOW_ADMIN, MLFLOW_FLASK_KEY, Credentials
 from infra.flows import MLFLOW_PODS, MLFLOW_PORT
 from infra.object_store import ObjectStore
+from infra.placement import ANYWHERE, Placement
 from infra.workload_security import container_security, pod_security
 from infra.workloads import MLFLOW
 from pipelines.cluster import MLFLOW_ARTIFACTS_PREFIX, MLFLOW_SERVER_ENV
@@ -48,6 +49,7 @@ class MlflowServer(pulumi.ComponentResource):
         basic_auth: bool,
         credentials: Credentials,
         opts: pulumi.ResourceOptions | None = None,
+        placement: Placement = ANYWHERE,
     ) -> None:
         super().__init__("mlplatform:k8s:MlflowServer", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
@@ -119,6 +121,7 @@ class MlflowServer(pulumi.ComponentResource):
                 "template": {
                     "metadata": {"labels": labels},
                     "spec": {
+                        **placement.pod_fields(MLFLOW_PODS, spread=True),
                         "serviceAccountName": service_account_name,
                         "securityContext": pod_security(),
                         "containers": [

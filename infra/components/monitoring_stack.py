@@ -10,6 +10,7 @@ import pulumi_kubernetes as k8s
 from infra import alert_routing, sso, versions
 from infra.config import ObservabilitySettings
 from infra.credentials import GRAFANA_ADMIN, Credentials
+from infra.placement import ANYWHERE, PLATFORM, Placement
 
 # The serving chart labels its monitors release=<this>; Prometheus selects that label.
 RELEASE_NAME = "kube-prometheus-stack"
@@ -41,6 +42,33 @@ def _bounds(cpu: str, memory: str, cpu_limit: str, memory_limit: str) -> dict[st
     return {"requests": {"cpu": cpu, "memory": memory}, "limits": {"cpu": cpu_limit, "memory": memory_limit}}
 
 
+def placement_values(placement: Placement) -> dict[str, Any]:
+    """Where each of the release's pods runs (infra/placement.py); Alertmanager, which pages during an incident, HA.
+
+    Every key is the chart's at the pinned version (kube-prometheus-stack 88.5.3 and its grafana and
+    kube-state-metrics subcharts); node-exporter is a DaemonSet and runs on every node.
+    """
+    pod = {"nodeSelector": placement.node_selector, "priorityClassName": PLATFORM.name}
+    alertmanager = {**pod, "replicas": placement.replicas,
+                    "topologySpreadConstraints": placement.spread({"app.kubernetes.io/name": "alertmanager"})}
+    return {
+        "prometheus": {"prometheusSpec": dict(pod)},
+        # The chart's PDB keeps its minAvailable: 1 unless removed: with one replica that blocks every drain.
+        "alertmanager": {"alertmanagerSpec": alertmanager,
+                         "podDisruptionBudget": {"enabled": placement.replicas > 1, "minAvailable": None, "maxUnavailable": 1}},
+        "grafana": dict(pod),
+        "kube-state-metrics": dict(pod),
+        "prometheusOperator": {**pod, "admissionWebhooks": {"patch": dict(pod)}},
+    }
+
+
+def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        merged[key] = _deep_merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
+    return merged
+
+
 def grafana_ini(sso_host: str) -> dict[str, Any]:
     """Grafana's settings behind the sign-in proxy (sso): its public address, and people as the proxy names them
     (auth.proxy; a first visit creates the user with Grafana's default role, Viewer). The admin login stays."""
@@ -51,10 +79,11 @@ def grafana_ini(sso_host: str) -> dict[str, Any]:
 
 
 def chart_values(managed_control_plane: bool, observability: ObservabilitySettings, storage_class: str | None,
-                 sso_host: str = "", admin_secret: str = "") -> dict[str, Any]:
+                 sso_host: str = "", placement: Placement = ANYWHERE, admin_secret: str = "") -> dict[str, Any]:
     """kube-prometheus-stack values: monitors and rules from every namespace by the release label, persistent
-    Prometheus and Alertmanager, Alertmanager routing to the stack's receivers, and Grafana behind the sign-in proxy
-    at ``sso_host`` (empty: reached by port-forward), its admin from ``admin_secret`` (empty: the chart generates one)."""
+    Prometheus and Alertmanager, Alertmanager routing to the stack's receivers, Grafana behind the sign-in proxy
+    at ``sso_host`` (empty: reached by port-forward), every pod placed by ``placement``, Grafana's admin from
+    ``admin_secret`` (empty: the chart generates one)."""
     values: dict[str, Any] = {
         "prometheus": {
             "prometheusSpec": {
@@ -103,7 +132,7 @@ def chart_values(managed_control_plane: bool, observability: ObservabilitySettin
     if managed_control_plane:
         values |= {target: {"enabled": False} for target in MANAGED_CONTROL_PLANE_TARGETS}
         values["defaultRules"] = {"rules": {rule: False for rule in MANAGED_CONTROL_PLANE_RULES}}
-    return values
+    return _deep_merge(values, placement_values(placement))
 
 
 class MonitoringStack(pulumi.ComponentResource):
@@ -111,7 +140,7 @@ class MonitoringStack(pulumi.ComponentResource):
 
     def __init__(self, name: str, namespace: str, managed_control_plane: bool, observability: ObservabilitySettings,
                  storage_class: str | None, sso_host: str = "", credentials: Credentials | None = None,
-                 opts: pulumi.ResourceOptions | None = None) -> None:
+                 opts: pulumi.ResourceOptions | None = None, placement: Placement = ANYWHERE) -> None:
         """``credentials``: where Grafana's admin password comes from (AWS: Secrets Manager); None: the chart generates it."""
         super().__init__("mlplatform:k8s:MonitoringStack", name, None, opts)
         admin = []
@@ -137,7 +166,8 @@ class MonitoringStack(pulumi.ComponentResource):
             version=versions.KUBE_PROMETHEUS_STACK.version,
             repository_opts={"repo": versions.KUBE_PROMETHEUS_STACK.repo},
             namespace=namespace,
-            values=chart_values(managed_control_plane, observability, storage_class, sso_host, GRAFANA_ADMIN_SECRET if admin else ""),
+            values=chart_values(managed_control_plane, observability, storage_class, sso_host, placement,
+                                GRAFANA_ADMIN_SECRET if admin else ""),
             # Alertmanager mounts the receivers' Secret and Grafana's pods read the admin Secret from their first start.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[receivers, *admin]),
         )

@@ -21,6 +21,7 @@ from infra.config.observability import ObservabilitySettings
 from infra.config.pipelines import PipelineSettings
 from infra.config.serving import ServingSettings
 from infra.config.sso import SsoSettings
+from infra.placement import HA_REPLICAS, Placement, for_name
 
 # The regions pulumi-aws knows (its Region enum), not a hand-kept list.
 AWS_REGIONS = frozenset(region.value for region in Region)
@@ -72,6 +73,8 @@ class Settings(Frozen):
     mlflow_basic_auth: bool
     kserve_deployment_mode: Literal["Standard", "Knative"]
     gateway_namespace: DnsLabel
+    # Where platform services run: any node, or only the on-demand system group with HA (infra/placement.py).
+    platform_placement: Literal["any", "system"] = "any"
     network: NetworkSettings
     cluster: ClusterSettings
     node_groups: tuple[NodeGroupSettings, ...]
@@ -120,6 +123,8 @@ class Settings(Frozen):
             if self.sso.enabled:
                 raise invalid("sso", "the UIs' sign-in sits on an AWS load balancer; without AWS reach them by "
                                      "kubectl port-forward (README) and leave sso false")
+            if self.platform_placement != "any":
+                raise invalid("platformPlacement", "without AWS there are no node groups to pin to; set platformPlacement: any")
             return self
         if self.environment == "local":
             raise invalid("cloud", "the local environment has no AWS; set cloud: none")
@@ -137,6 +142,9 @@ class Settings(Frozen):
                 raise invalid("rdsBackupRetentionDays", f"{self.database.backup_retention_days}: prod keeps at least 7 days of backups")
             if self.database.kind != "rds":
                 raise invalid("database", "prod keeps MLflow's registry on RDS (backups, Multi-AZ), not in-cluster")
+            if self.platform_placement != "system":
+                raise invalid("platformPlacement", f"{self.platform_placement!r}: prod's platform services must survive a spot "
+                                                    "reclaim; set platformPlacement: system (the on-demand system group)")
             if not self.mlflow_basic_auth:
                 raise invalid("mlflowBasicAuth", "prod's MLflow holds the models production serves; it must require credentials: set it true")
             if not self.monitoring or not self.observability.routed("critical"):
@@ -265,11 +273,20 @@ class Settings(Frozen):
                                                "in clusterAdminArns, or the deploy workflow's in ciDeployRoleArn")
         if not any(group.role == "system" for group in self.enabled_node_groups):
             raise invalid("nodeGroups", "no enabled system node group; add an ON_DEMAND group with role system")
+        system = [group for group in self.enabled_node_groups if group.role == "system"]
+        if self.platform_placement == "system" and sum(group.min_size for group in system) < HA_REPLICAS:
+            raise invalid("platformPlacement", f"system puts every platform service on the system group, which keeps "
+                                                f"{sum(group.min_size for group in system)} node(s); give it minSize >= {HA_REPLICAS}")
         if self.is_aws and not any(group.role == "cpu" for group in self.enabled_node_groups):
             # Argo's workflowDefaults send every pipeline step to mlplatform.io/role=cpu (the KFP base overlay).
             key = "enableSpotNodes" if not self.cluster.enable_spot_nodes else "nodeGroups"
             raise invalid(key, "no enabled node group has role cpu, so every pipeline step would stay Pending; "
                                 "keep enableSpotNodes: true or add an ON_DEMAND group with role cpu to nodeGroups")
+
+    @property
+    def placement(self) -> Placement:
+        """Where this stack's platform pods run (infra/placement.py)."""
+        return for_name(self.platform_placement)
 
     @property
     def is_aws(self) -> bool:

@@ -1,6 +1,8 @@
-"""``python -m tooling.simulate --stack staging [--config key=value ...] [--destroy]``: a fresh-cluster `pulumi up`
-(or `pulumi destroy`) of a stack, offline, its config optionally overridden (an option no stack file turns on yet;
-``key={"secure":"x"}`` as a Pulumi secret); exit 1 on any finding (or a refused destroy), 2 without the upstream."""
+"""``python -m tooling.simulate --stack staging [--config key=value ...] [--destroy | --fault spot|node|zone]``: a
+fresh-cluster `pulumi up` (or `pulumi destroy`, or a fault on the running stack) of a stack, offline, its config
+optionally overridden (an option no stack file turns on yet; ``key={"secure":"x"}`` as a Pulumi secret); exit 1 on any
+finding (a refused destroy; a fault that takes a service down or puts state at risk where platformPlacement is system),
+2 without the upstream."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import argparse
 import sys
 
 from tooling import offline, render
+from tooling.simulate import faults
 from tooling.simulate.engine import Plan
 from tooling.simulate.report import simulate, simulate_destroy, with_waves
 
@@ -21,6 +24,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="override a mlplatform config key (JSON values allowed), for example sso=true")
     parser.add_argument("--destroy", action="store_true", help="simulate `pulumi destroy` instead of `pulumi up`")
     parser.add_argument("--readme", action="store_true", help="write the stack's waves into README.md's section (staging's are there)")
+    parser.add_argument("--fault", choices=faults.FAULTS, help="lose every spot group, one node or one zone, and report each service")
+    parser.add_argument("--faults-readme", action="store_true", help="write the stack's rows of README.md's fault table")
     args = parser.parse_args(argv)
     root = render.upstream_root()
     if root is None:
@@ -33,6 +38,16 @@ def main(argv: list[str] | None = None) -> int:
         README.write_text(with_waves(README.read_text(), Plan(run, objects, root)))
         print(f"{README.name}: the waves of {args.stack} written")
         return 0
+    if args.fault or args.faults_readme:
+        settings, plain = run.settings, [o.obj for o in Plan(run, objects, root).objects]
+        reports = [faults.simulate_fault(args.stack, settings, plain, run.resources, f) for f in ([args.fault] if args.fault else faults.FAULTS)]
+        if args.faults_readme:
+            README.write_text(faults.with_rows(README.read_text(), args.stack, [r.row() for r in reports]))
+            print(f"{README.name}: the faults of {args.stack} written")
+            return 0
+        broken = faults.failed(reports[0], settings)
+        sys.stdout.write("\n".join([*reports[0].lines(), *(f"FAILED: {line}" for line in broken)]) + "\n")
+        return 1 if broken else 0
     outcome = (simulate_destroy if args.destroy else simulate)(run, objects, root)
     sys.stdout.write(outcome.text())
     return outcome.exit_code
