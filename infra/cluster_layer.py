@@ -135,7 +135,7 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
     if aws is not None:
         eso = ExternalSecretsOperator(
             "external-secrets", namespaces.EXTERNAL_SECRETS.name, settings.aws_region, roles[EXTERNAL_SECRETS.name],
-            aws.generated_credentials, in_ns(namespaces.EXTERNAL_SECRETS.name),
+            aws.generated_credentials, in_ns(namespaces.EXTERNAL_SECRETS.name), placement,
         )
         secrets: credentials.Credentials = credentials.Synced(aws.credentials_remote, eso.ready)
     else:

@@ -21,6 +21,7 @@ import pulumi_kubernetes as k8s
 from infra import credentials, flows, versions
 from infra.components.pinned_release import pinned_release
 from infra.credentials import Credential
+from infra.placement import ANYWHERE, PLATFORM, Placement
 from infra.workloads import EXTERNAL_SECRETS
 
 RELEASE_NAME = "external-secrets"
@@ -35,13 +36,18 @@ def _bounds(cpu: str, memory: str, cpu_limit: str, memory_limit: str) -> dict[st
     return {"requests": {"cpu": cpu, "memory": memory}, "limits": {"cpu": cpu_limit, "memory": memory_limit}}
 
 
-def chart_values(role_arn: str) -> dict[str, Any]:
-    """The chart's values: IRSA on the controller, two replicas of each part with drain-friendly PDBs, bounded, metrics served."""
+def chart_values(role_arn: str, placement: Placement = ANYWHERE) -> dict[str, Any]:
+    """The chart's values: IRSA on the controller, two replicas of each part with drain-friendly PDBs, bounded, metrics
+    served, each part placed by ``placement`` (its pods by the chart's app.kubernetes.io/name at 2.9.0)."""
     (service_account,) = EXTERNAL_SECRETS.service_accounts
-    part = {"replicaCount": 2, "podDisruptionBudget": {"enabled": True, "minAvailable": 1}}
+
+    def part(pods: dict[str, str]) -> dict[str, Any]:
+        return {"replicaCount": 2, "podDisruptionBudget": {"enabled": True, "minAvailable": 1}, "nodeSelector": placement.node_selector,
+                "priorityClassName": PLATFORM.name, "topologySpreadConstraints": placement.spread(pods)}
+
     return {
         "installCRDs": True,
-        **part,
+        **part(flows.EXTERNAL_SECRETS_PODS),
         # Two controllers: one leads, the other waits (else both reconcile every ExternalSecret).
         "leaderElect": True,
         "serviceAccount": {"create": True, "name": service_account, "annotations": {"eks.amazonaws.com/role-arn": role_arn}},
@@ -50,8 +56,8 @@ def chart_values(role_arn: str) -> dict[str, Any]:
         "resources": _bounds("50m", "128Mi", "500m", "512Mi"),
         # The controller's metrics Service (the program's ServiceMonitor selects it when the stack has monitoring).
         "metrics": {"service": {"enabled": True, "port": flows.EXTERNAL_SECRETS_METRICS_PORT}},
-        "webhook": {**part, "port": flows.EXTERNAL_SECRETS_WEBHOOK_PORT, "resources": _bounds("20m", "64Mi", "200m", "256Mi")},
-        "certController": {**part, "resources": _bounds("20m", "64Mi", "200m", "256Mi")},
+        "webhook": {**part(flows.EXTERNAL_SECRETS_WEBHOOK_PODS), "port": flows.EXTERNAL_SECRETS_WEBHOOK_PORT, "resources": _bounds("20m", "64Mi", "200m", "256Mi")},
+        "certController": {**part({"app.kubernetes.io/name": f"{RELEASE_NAME}-cert-controller"}), "resources": _bounds("20m", "64Mi", "200m", "256Mi")},
     }
 
 
@@ -88,10 +94,10 @@ class ExternalSecretsOperator(pulumi.ComponentResource):
     ready: list[pulumi.Resource]
 
     def __init__(self, name: str, namespace: str, region: str, role_arn: pulumi.Input[str], generated: Mapping[Credential, str],
-                 opts: pulumi.ResourceOptions | None = None) -> None:
+                 opts: pulumi.ResourceOptions | None = None, placement: Placement = ANYWHERE) -> None:
         """``generated``: each generated credential and its secret's name in Secrets Manager."""
         super().__init__("mlplatform:k8s:ExternalSecretsOperator", name, None, opts)
-        values = pulumi.Output.from_input(role_arn).apply(chart_values)
+        values = pulumi.Output.from_input(role_arn).apply(lambda arn: chart_values(arn, placement))
         release = pinned_release(name, versions.EXTERNAL_SECRETS, namespace, values, parent=self, release_name=RELEASE_NAME)
         # Its CRDs and webhook come with the release.
         after = pulumi.ResourceOptions(parent=self, depends_on=[release])
