@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from infra import workloads
+from infra import backups, workloads
 from infra.components import network
 from infra.components.eks_cluster import CONTROL_PLANE_LOG_TYPES, NODE_ROLE_POLICIES
 from tooling import offline
@@ -40,7 +40,8 @@ def test_expected_resource_counts(stack_runs: dict[str, offline.OfflineRun]) -> 
         # data and artifacts; prod adds its locked access-log bucket.
         assert counts[CLUSTER] == 1 and counts[BUCKET] == 2 + (stack == "prod"), stack
         assert counts.get("aws:rds/instance:Instance", 0) == (0 if stack == "dev" else 1), stack
-        assert counts["aws:iam/role:Role"] == 2 + len(workloads.WORKLOADS), stack
+        # The cluster's and the nodes', one per workload, one per backup dump job (infra/backups.py).
+        assert counts["aws:iam/role:Role"] == 2 + len(workloads.WORKLOADS) + len(backups.workloads(stack_runs[stack].settings)), stack
         assert counts["aws:eks/addon:Addon"] == 6, stack
 
 

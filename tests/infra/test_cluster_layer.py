@@ -254,8 +254,9 @@ def _uploads(run: offline.OfflineRun) -> dict[str, dict]:
     """The upload Jobs by pipeline name: their env."""
     jobs = {}
     for job in run.of_type("kubernetes:batch/v1:Job"):
-        env = {e["name"]: e["value"] for e in job.inputs["spec"]["template"]["spec"]["containers"][0]["env"]}
-        jobs[env["PIPELINE_NAME"]] = {"name": job.inputs["metadata"]["name"], **env}
+        env = {e["name"]: e["value"] for e in job.inputs["spec"]["template"]["spec"]["containers"][0]["env"] if "value" in e}
+        if "PIPELINE_NAME" in env:  # not the MLflow users Job
+            jobs[env["PIPELINE_NAME"]] = {"name": job.inputs["metadata"]["name"], **env}
     return jobs
 
 
