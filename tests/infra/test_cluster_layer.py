@@ -281,7 +281,7 @@ def test_no_step_image_no_pipelines_and_the_output_says_why() -> None:
     """`pulumi up` with no image of this checkout in the stack's repository (a first deploy) uploads nothing, and the
     stack output says which tag to push."""
     run = offline.run("staging", step_image_pushed=False)
-    assert run.of_type("kubernetes:batch/v1:Job") == []
+    assert _uploads(run) == {}, "an upload Job without a step image"
     assert run.outputs["pipelineVersion"].startswith("not deployed: no step image yet")
     assert image.content_tag() in run.outputs["pipelineVersion"] and "pipelineStepImageDigest" in run.outputs["pipelineVersion"]
     assert run.outputs["stepImageRepository"].endswith("/mlp-staging-pipeline-steps")
