@@ -16,6 +16,7 @@ from infra.components.load_balancer_controller import INGRESS_CLASS
 from infra.components.pinned_release import pinned_release
 from infra.config import Settings
 from infra.credentials import SSO_COOKIE, Credentials
+from infra.placement import PLATFORM
 
 ALB = "alb.ingress.kubernetes.io/"
 # The TLS policy of the models' HTTPS listener (the serving chart's loadBalancer.sslPolicy): one policy per platform.
@@ -69,6 +70,9 @@ def proxy_values(settings: Settings, ui: sso.Ui, security_group_id: str) -> dict
             "name": "OAUTH2_PROXY_COOKIE_SECRET", "valueFrom": {"secretKeyRef": {"name": sso.COOKIE_SECRET, "key": sso.SECRET_KEYS[1]}},
         }],
         "replicaCount": 2,
+        # Placed like every platform service (infra/placement.py).
+        "priorityClassName": PLATFORM.name,
+        "nodeSelector": settings.placement.node_selector,
         "resources": bounds,
         "podSecurityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
         # The proxy never calls the Kubernetes API.
