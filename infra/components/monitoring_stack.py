@@ -52,7 +52,10 @@ def placement_values(placement: Placement) -> dict[str, Any]:
     alertmanager = {**pod, "replicas": placement.replicas,
                     "topologySpreadConstraints": placement.spread({"app.kubernetes.io/name": "alertmanager"})}
     return {
-        "prometheus": {"prometheusSpec": dict(pod)},
+        # Two Prometheus replicas in prod, each scraping everything into its own volume, spread over zones: a lost zone
+        # keeps one replica and its history (the fault simulation's "state at risk").
+        "prometheus": {"prometheusSpec": {**pod, "replicas": placement.replicas,
+                                          "topologySpreadConstraints": placement.spread({"app.kubernetes.io/name": "prometheus"})}},
         # The chart's PDB keeps its minAvailable: 1 unless removed: with one replica that blocks every drain.
         "alertmanager": {"alertmanagerSpec": alertmanager,
                          "podDisruptionBudget": {"enabled": placement.replicas > 1, "minAvailable": None, "maxUnavailable": 1}},
