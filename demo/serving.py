@@ -91,11 +91,13 @@ def model_server(
     implementation: str = SERVING_IMPLEMENTATION,
     runtime_env: dict[str, str] | None = None,
     timeout: float = 90.0,
+    mlserver: Path | None = None,
 ) -> Iterator[ModelServer]:
     """Start ``mlserver start <model_dir>`` as the platform runs it, and wait for the model to be ready.
 
     ``runtime_env`` is the ServingRuntime container's env (KServe's ``kserve-mlserver``), which
-    the predictor's env overrides by name, as KServe merges them.
+    the predictor's env overrides by name, as KServe merges them. ``mlserver``: the server of another
+    environment (the serving image's, tests/ml/test_serving_image.py); this environment's by default.
     """
     http_port, grpc_port, metrics_port = free_port(), free_port(), free_port()
     env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", str(model_dir)), **(runtime_env or {})}
@@ -108,7 +110,7 @@ def model_server(
         # This machine only: MLServer 1.7.1's worker pool fails here ("no current event loop").
         "MLSERVER_PARALLEL_WORKERS": "0",
     }
-    mlserver = Path(sys.executable).parent / "mlserver"
+    mlserver = mlserver or Path(sys.executable).parent / "mlserver"
     with open(log_file, "ab") as log:
         # The image's entrypoint: `mlserver start $MLSERVER_MODELS_DIR` (/mnt/models).
         process = subprocess.Popen(

@@ -11,20 +11,24 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from infra import backups, cluster_layer, example_values, kubernetes_provider, rds_ca, workloads
+from infra import backups, cluster_layer, credentials, example_values, feature_store, kubernetes_provider, rds_ca, workloads
 from infra.components.cluster_addons import ClusterAddons
 from infra.components.eks_cluster import EksCluster
 from infra.components.encryption_key import EncryptionKey
+from infra.components.image_repository import ServingImageRepository, StepImageRepository, published_digest
 from infra.components.irsa_role import IrsaRole
 from infra.components.kubeflow_pipelines import ExternalMysql
 from infra.components.network import Network
 from infra.components.node_group import NodeGroup
+from infra.components.online_store_table import OnlineStoreTable
+from infra.components.platform_secrets import PlatformSecrets
 from infra.components.rds_mysql import RdsMysql
 from infra.components.rds_postgres import RdsPostgres
 from infra.components.secure_bucket import SecureBucket
 from infra.components.sso import UiLoadBalancerSecurityGroup
-from infra.components.step_image_repository import StepImageRepository, published_digest
 from infra.config import PROJECT, Settings
+from pipelines import serving_image
+from pipelines.features import repo as feature_repo
 
 BUCKET_PURPOSES = ("data", "artifacts")
 
@@ -95,6 +99,10 @@ def _build_aws(settings: Settings) -> dict[str, Any]:
         for purpose in BUCKET_PURPOSES
     }
     steps = StepImageRepository(name, s3_key.arn, settings.protect, opts)
+    server = ServingImageRepository(name, s3_key.arn, settings.protect, opts)
+    # The feature store's online store (infra/feature_store.py): encrypted with the platform's key, PITR in prod.
+    online_table = OnlineStoreTable(f"{name}-online-features", feature_store.dynamodb_table(settings), s3_key.arn,
+                                    settings.environment == "prod", settings.protect, opts)
     roles = {
         workload.name: IrsaRole(
             f"{name}-{workload.name}",
@@ -104,6 +112,7 @@ def _build_aws(settings: Settings) -> dict[str, Any]:
             bucket_arns={purpose: bucket.arn for purpose, bucket in buckets.items()},
             kms_key_arn=s3_key.arn,
             opts=opts,
+            table_arns={feature_repo.DYNAMODB_TABLE: online_table.arn},
         )
         for workload in (*workloads.WORKLOADS, *backups.workloads(settings))
     }
@@ -127,6 +136,8 @@ def _build_aws(settings: Settings) -> dict[str, Any]:
     provider_k8s, kubeconfig = kubernetes_provider.for_eks(
         settings, cluster.name, cluster.endpoint, cluster.certificate_authority, [*node_groups, *late_addons, *cluster.access]
     )
+    # The platform's credentials, in Secrets Manager on their own key: no value passes through the program.
+    credentials_key = EncryptionKey(f"{name}-credentials", f"Secrets Manager encryption of {name}'s credentials", settings.protect, opts)
     # One RDS key for the stack's instances: MLflow's Postgres and KFP's MySQL.
     rds_key = (
         EncryptionKey(f"{name}-rds", f"RDS encryption for {name}", settings.protect, opts).arn
@@ -135,7 +146,7 @@ def _build_aws(settings: Settings) -> dict[str, Any]:
     database = (
         RdsPostgres(
             f"{name}-mlflow-db", settings.database, settings.environment == "prod", settings.protect, network.vpc_id,
-            network.private_subnet_ids, cluster.security_group_id, rds_key,
+            network.private_subnet_ids, cluster.security_group_id, rds_key, credentials_key.arn,
             account_id, settings.aws_region, settings.cluster.log_retention_days, opts,
         )
         if settings.database.kind == "rds"
@@ -144,11 +155,21 @@ def _build_aws(settings: Settings) -> dict[str, Any]:
     kfp_database = (
         RdsMysql(
             f"{name}-kfp-db", settings.kfp_database, settings.database, settings.environment == "prod", settings.protect,
-            network.vpc_id, network.private_subnet_ids, cluster.security_group_id, rds_key,
+            network.vpc_id, network.private_subnet_ids, cluster.security_group_id, rds_key, credentials_key.arn,
             account_id, settings.aws_region, settings.cluster.log_retention_days, opts,
         )
         if settings.kfp_database.kind == "rds"
         else None
+    )
+    # RDS's own secrets (master passwords), read-only for the operator.
+    external = {
+        **({credentials.DATABASE.key: credentials.RemoteRef(database.secret_arn, "password")} if database else {}),
+        **({credentials.KFP_MYSQL.key: credentials.RemoteRef(kfp_database.secret_arn, "password")} if kfp_database else {}),
+    }
+    generated = credentials.generated_for(settings)
+    platform_secrets = PlatformSecrets(
+        f"{name}-credentials", name, generated, credentials_key.arn, roles[workloads.EXTERNAL_SECRETS.name].role_name,
+        settings.aws_region, settings.protect, external=external or None, opts=opts,
     )
     cluster_outputs = cluster_layer.build(
         settings,
@@ -160,14 +181,18 @@ def _build_aws(settings: Settings) -> dict[str, Any]:
             artifacts_bucket=buckets["artifacts"].bucket,
             role_arns={name: role.arn for name, role in roles.items()},
             database_host=database.host if database else pulumi.Output.from_input(""),
-            database_password=database.password if database else pulumi.Output.secret(""),
-            kfp_database=ExternalMysql(kfp_database.host, kfp_database.username, kfp_database.password,
-                                       rds_ca.bundle(settings.aws_region)) if kfp_database else None,
+            credentials_remote=platform_secrets.remote,
+            generated_credentials={credential: credential.remote_name(name) for credential in generated},
+            kfp_database=ExternalMysql(kfp_database.host, kfp_database.username, rds_ca.bundle(settings.aws_region))
+            if kfp_database else None,
             step_image_repository=steps.url,
             kms_key_arn=s3_key.arn,
             step_image_digest=settings.pipelines.step_image_digest or published_digest(name, provider),
             ui_security_group_id=UiLoadBalancerSecurityGroup(f"{name}-ui-alb", settings, network.vpc_id, opts).id
             if settings.sso.enabled else None,
+            serving_image_repository=server.url,
+            serving_image_digest=settings.serving.image_digest
+            or published_digest(name, provider, serving_image.IMAGE_NAME, serving_image.content_tag()),
         ),
     )
 

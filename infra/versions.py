@@ -109,25 +109,40 @@ ARGO_CD = Chart(
     source=Source("argo-cd-chart-9.7.1", "argoproj/argo-helm", "argo-cd-9.7.1", "charts/argo-cd"),
 )
 
+# AWS stacks: the External Secrets Operator syncs the platform's credentials from AWS Secrets Manager
+# (infra/credentials.py). Its chart is released from the commit tagged helm-chart-2.9.0 (appVersion v2.9.0).
+_EXTERNAL_SECRETS = "external-secrets-chart-2.9.0"
+EXTERNAL_SECRETS = Chart(
+    "external-secrets", "2.9.0", "https://charts.external-secrets.io",
+    source=Source(_EXTERNAL_SECRETS, "external-secrets/external-secrets", "helm-chart-2.9.0", "deploy/charts/external-secrets"),
+)
+# Its CRDs: the packaged chart carries them in templates/crds (`installCRDs`), generated at packaging from this
+# bundle of the same commit; the unpackaged chart source has none (tooling/render.py adds them as packaging does).
+EXTERNAL_SECRETS_CRDS = Source(_EXTERNAL_SECRETS, "external-secrets/external-secrets", "helm-chart-2.9.0", "deploy/crds")
+
 # The sign-in option (sso): one oauth2-proxy v7.15.3 in front of each UI.
 OAUTH2_PROXY = Chart(
     "oauth2-proxy", "10.7.0", "https://oauth2-proxy.github.io/manifests",
     source=Source("oauth2-proxy-chart-10.7.0", "oauth2-proxy/manifests", "oauth2-proxy-10.7.0", "helm/oauth2-proxy"),
 )
 
+# The feature store's online feature server (`feast serve`): the same release as the Feast SDK the pipeline steps
+# pin (requirements/features.txt), so the registry the steps write is the one the server reads.
+FEAST_FEATURE_SERVER = Chart(
+    "feast-feature-server", "0.66.0", "https://feast-helm-charts.storage.googleapis.com",
+    source=Source("feast-v0.66.0", "feast-dev/feast", "v0.66.0", "infra/charts/feast-feature-server"),
+)
+
 CHARTS = (CERT_MANAGER, KSERVE_CRD, KSERVE_RESOURCES, KSERVE_RUNTIME_CONFIGS, NVIDIA_DEVICE_PLUGIN,
-          KUBE_PROMETHEUS_STACK, CLUSTER_AUTOSCALER, AWS_LOAD_BALANCER_CONTROLLER, MINIO, ARGO_CD, OAUTH2_PROXY)
+          KUBE_PROMETHEUS_STACK, CLUSTER_AUTOSCALER, AWS_LOAD_BALANCER_CONTROLLER, MINIO, ARGO_CD, EXTERNAL_SECRETS, OAUTH2_PROXY,
+          FEAST_FEATURE_SERVER)
 
 KFP_VERSION = "2.17.0"
 KFP_MANIFESTS = "https://github.com/kubeflow/pipelines/manifests/kustomize"
 KFP_SOURCE = Source("kubeflow-pipelines-2.17.0", "kubeflow/pipelines", KFP_VERSION, "manifests/kustomize")
 # The Argo Workflows manifests KFP 2.17.0's kustomize pulls in by remote URL (not ours to choose).
 ARGO_WORKFLOWS_SOURCE = Source("argo-workflows-v4.0.5", "argoproj/argo-workflows", "v4.0.5", "manifests")
-MANIFESTS = (KFP_SOURCE, ARGO_WORKFLOWS_SOURCE)
-
-# The MLServer image the kserve-mlserver runtime runs: the version the demo and the tests serve with
-# (requirements/ml.txt pins mlserver==1.7.1; a test checks the two agree).
-MLSERVER_VERSION = "1.7.1"
+MANIFESTS = (KFP_SOURCE, ARGO_WORKFLOWS_SOURCE, EXTERNAL_SECRETS_CRDS)
 
 IMAGES = {
     "minio": "quay.io/minio/minio:RELEASE.2025-04-22T22-12-26Z",
@@ -142,7 +157,8 @@ IMAGES = {
     "mlflow": "ghcr.io/mlflow/mlflow:v3.17.2-full",
     # Runs the stdlib-only pipeline upload script.
     "python": "docker.io/library/python:3.11.15-slim-bookworm",
-    "mlserver": f"docker.io/seldonio/mlserver:{MLSERVER_VERSION}",
     # Batch jobs' metrics (the drift score); not part of kube-prometheus-stack.
     "pushgateway": "quay.io/prometheus/pushgateway:v1.11.4",
+    # The feature server's image, the chart's own default at 0.66.0 (its image.repository and image.tag).
+    "feast-feature-server": "quay.io/feastdev/feature-server:0.66.0",
 }

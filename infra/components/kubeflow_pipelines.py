@@ -39,11 +39,11 @@ from pathlib import PurePosixPath
 
 import pulumi
 import pulumi_kubernetes as k8s
-import pulumi_random as random
 import yaml
 
 from infra import paths
 from infra.components.service_tls import TLS_CERT_ANNOTATION, service_certificates, sha256
+from infra.credentials import KFP_MYSQL, Credentials
 from infra.flows import MYSQL_PORT
 from infra.object_store import PASSWORD_KEY, USER_KEY, ObjectStore
 from infra.placement import ANYWHERE, Placement
@@ -78,11 +78,11 @@ MYSQL_CLIENTS = {"ml-pipeline": "ml-pipeline-api-server", "cache-server": "serve
 
 @dataclass(frozen=True)
 class ExternalMysql:
-    """KFP's database outside the cluster (RDS): its address, master user and the CA bundle its certificate chains to."""
+    """KFP's database outside the cluster (RDS): its address, master user and the CA bundle its certificate chains to
+    (the password is the stack's KFP_MYSQL credential: RDS's own secret, infra/credentials.py)."""
 
     host: pulumi.Input[str]
     username: str
-    password: pulumi.Input[str]
     ca_bundle: str
 
 
@@ -121,8 +121,9 @@ def argo_artifact_repository(store: ObjectStore, bucket: str) -> str:
     return yaml.safe_dump({"archiveLogs": True, "s3": s3}, sort_keys=True)
 
 
-def mlmd_server_config(password: str, host: str = MYSQL_SERVICE, user: str = MYSQL_USER) -> str:
-    """MLMD's ``MetadataStoreServerConfig`` (text format): MySQL over TLS (``host``: the in-cluster Service, or RDS's address).
+def mlmd_server_config(quoted_password: str, host: str = MYSQL_SERVICE, user: str = MYSQL_USER) -> str:
+    """MLMD's ``MetadataStoreServerConfig`` (text format): MySQL over TLS (``host``: the in-cluster Service, or RDS's address;
+    ``quoted_password``: a string literal, :meth:`infra.credentials.Credentials.quoted`).
 
     Upstream passes the same connection as flags (``--mysql_config_*``), which have no TLS options;
     the schema migration is upstream's ``--enable_database_upgrade=true``.
@@ -140,7 +141,7 @@ def mlmd_server_config(password: str, host: str = MYSQL_SERVICE, user: str = MYS
         f"    port: {MYSQL_PORT}\n"
         f"    database: {json.dumps(MLMD_DATABASE)}\n"
         f"    user: {json.dumps(user)}\n"
-        f"    password: {json.dumps(password)}\n"
+        f"    password: {quoted_password}\n"
         f"    ssl_options {{ ca: {json.dumps(MYSQL_CA_FILE)} verify_server_cert: false }}\n"
         "  }\n"
         "}\n"
@@ -159,6 +160,7 @@ class KubeflowPipelines(pulumi.ComponentResource):
         namespace: str,
         store: ObjectStore,
         role_arns: Mapping[str, pulumi.Input[str]] | None,
+        credentials: Credentials,
         after: Sequence[pulumi.Resource] = (),
         opts: pulumi.ResourceOptions | None = None,
         placement: Placement = ANYWHERE,
@@ -172,12 +174,14 @@ class KubeflowPipelines(pulumi.ComponentResource):
             raise ValueError(f"IRSA roles for {unknown}, which are not among KFP's program-owned service accounts {IRSA_SERVICE_ACCOUNTS}")
         child = pulumi.ResourceOptions(parent=self)
         bucket = store.artifacts_bucket
-        # The database: the in-cluster MySQL with a generated root password (upstream ships root with an empty
+        # The database: KFP's MySQL in the cluster with the stack's root credential (upstream ships root with an empty
         # one), which MySQL takes at first start (infra/manifests/kubeflow-pipelines/base) and serves TLS with the
-        # program's certificate; or RDS (``database``). Its clients, the API server, the cache server and MLMD's
-        # gRPC server, read the user from mysql-secret and the CA from mysql-ca. Only they may reach it (flows.py).
+        # program's certificate; or RDS (``database``) with its master user. The password is infra/credentials.py's
+        # (on AWS synced from Secrets Manager; RDS keeps its own). Its clients, the API server, the cache server and
+        # MLMD's gRPC server, read it from these Secrets and the CA from mysql-ca. Only they may reach it (flows.py).
+        mysql_password = credentials.value(KFP_MYSQL, f"{name}-mysql-root", child)
+        mlmd_password = credentials.quoted(KFP_MYSQL, f"{name}-mysql-root", child)
         if database is None:
-            mysql_password: pulumi.Input[str] = random.RandomPassword(f"{name}-mysql-root", length=32, special=False, opts=child).result
             certificates = service_certificates(f"{name}-mysql", MYSQL_SERVICE, namespace, child)
             user, host, ca_bundle = MYSQL_USER, pulumi.Output.from_input(MYSQL_SERVICE), certificates.ca_cert
             database_configs = [
@@ -190,8 +194,7 @@ class KubeflowPipelines(pulumi.ComponentResource):
                 ),
             ]
         else:
-            mysql_password, user, host = database.password, database.username, pulumi.Output.from_input(database.host)
-            ca_bundle = pulumi.Output.from_input(database.ca_bundle)
+            user, host, ca_bundle = database.username, pulumi.Output.from_input(database.host), pulumi.Output.from_input(database.ca_bundle)
             database_configs = [
                 k8s.core.v1.ConfigMap(f"{name}-database", metadata={"name": DATABASE_CONFIG, "namespace": namespace},
                                       data={"host": host}, opts=child),
@@ -199,25 +202,16 @@ class KubeflowPipelines(pulumi.ComponentResource):
         # The per-stack configuration first: MySQL, its clients and the launcher read it at start.
         configs = [
             *database_configs,
-            k8s.core.v1.Secret(
-                f"{name}-mysql",
-                metadata={"name": MYSQL_SECRET, "namespace": namespace},
-                string_data={"username": user, "password": mysql_password},
-                opts=child,
-            ),
+            credentials.secret(f"{name}-mysql", MYSQL_SECRET, namespace, {"username": user, "password": mysql_password}, child),
             k8s.core.v1.ConfigMap(
                 f"{name}-mysql-ca",
                 metadata={"name": MYSQL_CA_CONFIG_MAP, "namespace": namespace},
                 data={PurePosixPath(MYSQL_CA_FILE).name: ca_bundle},
                 opts=child,
             ),
-            k8s.core.v1.Secret(
-                f"{name}-mlmd-config",
-                metadata={"name": MLMD_CONFIG_SECRET, "namespace": namespace},
-                string_data={MLMD_CONFIG_FILE: pulumi.Output.all(mysql_password, host).apply(
-                    lambda args: mlmd_server_config(args[0], args[1], user))},
-                opts=child,
-            ),
+            credentials.secret(f"{name}-mlmd-config", MLMD_CONFIG_SECRET, namespace,
+                               {MLMD_CONFIG_FILE: pulumi.Output.all(mlmd_password, host).apply(
+                                   lambda args: mlmd_server_config(args[0], args[1], user))}, child),
             k8s.core.v1.ConfigMap(
                 f"{name}-object-store",
                 metadata={"name": OBJECT_STORE_CONFIG, "namespace": namespace},

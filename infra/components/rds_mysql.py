@@ -7,16 +7,15 @@ infra/manifests/kubeflow-pipelines drops upstream's MySQL and points every clien
 The clients create their databases (mlpipeline, cachedb, metadb) themselves at first start, as they do in the
 cluster, so the instance is created without one.
 
-The master password is a ``random.RandomPassword`` for now (as RdsPostgres's); with the platform's Secrets
-Manager credentials it becomes RDS's own (``manage_master_user_password``) and KFP's ``mysql-secret`` an
-ExternalSecret: only :attr:`RdsMysql.password` changes hands.
+Its master password is RDS's own (``manage_master_user_password``), as RdsPostgres's: RDS creates it in AWS
+Secrets Manager on the platform's secrets key and rotates it; the program never sees it. The External Secrets
+Operator reads it from :attr:`RdsMysql.secret_arn` into KFP's ``mysql-secret`` and MLMD's config (infra/credentials.py).
 """
 
 from __future__ import annotations
 
 import pulumi
 import pulumi_aws as aws
-import pulumi_random as random
 
 from infra import aws_log_groups, versions
 from infra.components import encryption_key
@@ -41,7 +40,8 @@ class RdsMysql(pulumi.ComponentResource):
 
     host: pulumi.Output[str]
     username: str
-    password: pulumi.Output[str]
+    # The secret RDS keeps the master user's credentials in (JSON: username, password).
+    secret_arn: pulumi.Output[str]
 
     def __init__(
         self,
@@ -54,6 +54,7 @@ class RdsMysql(pulumi.ComponentResource):
         subnet_ids: list[pulumi.Output[str]],
         clients_security_group: pulumi.Input[str],
         kms_key_arn: pulumi.Input[str],
+        secrets_kms_key_arn: pulumi.Input[str],
         account_id: pulumi.Input[str],
         region: str,
         log_retention_days: int,
@@ -75,7 +76,6 @@ class RdsMysql(pulumi.ComponentResource):
             )
             for log in EXPORTED_LOGS
         ]
-        password = random.RandomPassword(f"{name}-password", length=40, special=False, opts=child)
         subnets = aws.rds.SubnetGroup(name, subnet_ids=subnet_ids, opts=child)
         security_group = aws.ec2.SecurityGroup(
             name,
@@ -106,7 +106,9 @@ class RdsMysql(pulumi.ComponentResource):
             # The platform's own key, not the AWS-managed aws/rds: its policy and rotation are ours.
             kms_key_id=kms_key_arn,
             username=USERNAME,
-            password=password.result,
+            # RDS generates, stores and rotates the password in Secrets Manager, on the platform's secrets key.
+            manage_master_user_password=True,
+            master_user_secret_kms_key_id=secrets_kms_key_arn,
             db_subnet_group_name=subnets.name,
             vpc_security_group_ids=[security_group.id],
             parameter_group_name=parameters.name,
@@ -124,5 +126,5 @@ class RdsMysql(pulumi.ComponentResource):
         )
         self.host = instance.address
         self.username = USERNAME
-        self.password = pulumi.Output.secret(password.result)
+        self.secret_arn = instance.master_user_secrets.apply(lambda secrets: secrets[0].secret_arn)
         self.register_outputs({"host": self.host})

@@ -55,11 +55,11 @@ def detect_drift(
     drift_metric: str,
     feature_metric: str,
     push_job: str,
+    retrain_threshold: float,
+    retrain_cooldown_hours: float,
+    data_uri: str,
+    retraining_tag: str,
     report: Output[Artifact],
-    retrain_threshold: float = RETRAIN_THRESHOLD,
-    retrain_cooldown_hours: float = RETRAIN_COOLDOWN_HOURS,
-    data_uri: str = "",
-    retraining_tag: str = RETRAINING_TAG,
 ) -> NamedTuple("Drift", status=str, drift_score=float, drifted=str, retrain=str, trigger=str):
     """Compare the logged requests of the last ``lookback_hours`` with the champion's training sample; decide
     whether to retrain (score above ``retrain_threshold``, training data at ``data_uri``, none in the cooldown)."""
@@ -165,6 +165,17 @@ def detect_drift(
                   f"v{champion.version}; drifted features: {summary}; retraining: {retraining}", verdict, trigger)
 
 
+@components.step
+def retraining_trigger(retrain: str, trigger: str) -> str:
+    """The trigger a retraining records, or empty: what the retraining branch's condition reads.
+
+    A step of its own because kfp 2.17's local runner cannot resolve a nested pipeline's condition on an
+    output of a multi-output task (it skips the branch with "Could not resolve parent input"); on a
+    single output it can, and the cluster runs the same graph.
+    """
+    return trigger if retrain == "yes" else ""
+
+
 @dsl.pipeline(name=PIPELINE_NAME, description="Input drift of the served model: its logged requests vs the champion's training data.")
 def model_drift(
     log_uri: str,
@@ -196,11 +207,12 @@ def model_drift(
         )
     )
     # Retraining without data_uri (a run that only measures) is never decided ("disabled" above).
-    with dsl.If(checked.outputs["retrain"] == "yes", name="drift-retraining"):
+    decided = retraining_trigger(retrain=checked.outputs["retrain"], trigger=checked.outputs["trigger"])
+    with dsl.If(decided.output != "", name="drift-retraining"):
         fraud_training(
             data_uri=data_uri, tracking_uri=tracking_uri, s3_endpoint_url=s3_endpoint_url, model_name=model_name,
             run_name="drift-retraining", contract=contract, auc_floor=auc_floor, min_improvement=min_improvement,
-            git_commit=git_commit, trigger=checked.outputs["trigger"],
+            git_commit=git_commit, trigger=decided.output,
         )
     outputs = NamedTuple("DriftOutputs", status=str, drift_score=float, drifted=str, trigger=str)  # noqa: UP014 - as in the signature
     return outputs(status=checked.outputs["status"], drift_score=checked.outputs["drift_score"], drifted=checked.outputs["drifted"],

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
+from urllib.parse import quote_plus
 
 import pytest
 import yaml
@@ -56,9 +57,36 @@ def test_only_the_test_pod_and_the_load_balancer_reach_the_model(stack: str, sta
         assert not allowed(policies, Pod(namespace, {"app": "other"}), model, agent), "any pod of the namespace reaches the agent"
 
 
+# The filters the program's ExternalSecret templates use (infra/credentials.py), as the operator applies them.
+TEMPLATE_FILTERS = {"urlquery": quote_plus, 'replace "%" "%%"': lambda v: v.replace("%", "%%"),
+                    'replace "\\\\" "\\\\\\\\"': lambda v: v.replace("\\", "\\\\")}
+
+
+def _rendered(template: str) -> str:
+    """An ExternalSecret template as the operator renders it, each credential a test value with a backslash (RDS's
+    passwords may hold one) and a ``%``."""
+    def one(match: re.Match) -> str:
+        value = f"p\\a%{match.group(1)}"
+        for name in filter(None, (f.strip() for f in (match.group(2) or "").split("|"))):
+            value = TEMPLATE_FILTERS[name](value)
+        return value
+    return re.sub(r"\{\{\.(\w+)((?: \| [^}]*)?)\}\}", one, template)
+
+
+def _secret_data(objects: list[dict], namespace: str, name: str) -> dict:
+    """A Secret's string data as the cluster gets it: the program's Secret, or the template of the ExternalSecret
+    whose target it is, rendered (AWS stacks: the operator renders it from Secrets Manager, infra/credentials.py)."""
+    (found,) = [o for o in objects if namespace_of(o) == namespace and (
+        (o.get("kind") == "Secret" and o["metadata"]["name"] == name)
+        or (o.get("kind") == "ExternalSecret" and o["spec"]["target"]["name"] == name))]
+    if found["kind"] == "Secret":
+        return found["stringData"]
+    return {key: _rendered(value) for key, value in found["spec"]["target"]["template"]["data"].items()}
+
+
 def test_kfp_mysql_has_a_password_and_only_kfp_servers_reach_it(stack: str, stack_objects: dict[str, list[Rendered]],
                                                                  stack_runs: dict[str, offline.OfflineRun]) -> None:
-    """Upstream's root with an empty password is gone: MySQL takes the program's generated one (or KFP signs in as RDS's
+    """Upstream's root with an empty password is gone: MySQL takes the stack's credential (or KFP signs in as RDS's
     master user), every pod that reads mysql-secret is one of the clients the flows admit (KFP's servers and, in the
     cluster, the backup), and no other policy opens 3306 (on RDS: egress to the VPC from those clients only)."""
     from infra import flows
@@ -67,8 +95,8 @@ def test_kfp_mysql_has_a_password_and_only_kfp_servers_reach_it(stack: str, stac
     objects = [item.obj for item in stack_objects[stack]]
     settings = stack_runs[stack].settings
     rds = settings.kfp_database.kind == "rds"
-    (secret,) = [o for o in objects if o.get("kind") == "Secret" and o["metadata"]["name"] == "mysql-secret"]
-    assert secret["stringData"]["password"] and secret["stringData"]["username"] == (rds_mysql.USERNAME if rds else "root")
+    secret = _secret_data(objects, "kubeflow", "mysql-secret")
+    assert secret["password"] and secret["username"] == (rds_mysql.USERNAME if rds else "root")
     mysql = [o for o in objects if o.get("kind") == "Deployment" and o["metadata"]["name"] == "mysql"]
     assert len(mysql) == (0 if rds else 1), stack
     if not rds:
@@ -161,12 +189,13 @@ def test_kfp_mysql_takes_tls_only_and_its_clients_use_it(stack: str, stack_objec
     config_dir = mounted("metadata-grpc-deployment", "container", {"secret": {"secretName": kfp.MLMD_CONFIG_SECRET}})
     assert f"--metadata_store_server_config_file={posixpath.join(config_dir, kfp.MLMD_CONFIG_FILE)}" in mlmd["args"]
     install = named["ConfigMap", "pipeline-install-config"]["data"]
-    config = named["Secret", kfp.MLMD_CONFIG_SECRET]["stringData"][kfp.MLMD_CONFIG_FILE]
+    config = _secret_data(objects, "kubeflow", kfp.MLMD_CONFIG_SECRET)[kfp.MLMD_CONFIG_FILE]
     fields = dict(re.findall(r"(\w+): (\S+)", config))
     # The host: upstream's Service, or (on RDS) the instance's address every client reads.
     host = named["ConfigMap", kfp.DATABASE_CONFIG]["data"]["host"] if rds else install["mysqlHost"]
     assert (json.loads(fields["host"]), fields["port"], json.loads(fields["database"])) == (host, install["mysqlPort"], install["mlmdDb"])
-    assert json.loads(fields["password"]) == named["Secret", "mysql-secret"]["stringData"]["password"]
+    # The same password as the Go servers', a backslash in it escaped (a text-format string).
+    assert json.loads(fields["password"]) == _secret_data(objects, "kubeflow", "mysql-secret")["password"]
     # TLS on (the CA file), the name unchecked: MLMD 1.14.0's client refuses every certificate when asked to
     # check it (kfp.mlmd_server_config; scripts/check_kfp_mysql_tls.py runs both).
     assert json.loads(fields["ca"]) == kfp.MYSQL_CA_FILE and fields["verify_server_cert"] == "false"

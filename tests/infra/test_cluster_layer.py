@@ -24,7 +24,8 @@ ROOT = Path(__file__).resolve().parents[2]
 RELEASE = "kubernetes:helm.sh/v3:Release"
 NAMESPACE = "kubernetes:core/v1:Namespace"
 POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
-CLUSTER_SCOPED = (NAMESPACE, "kubernetes:storage.k8s.io/v1:StorageClass", "kubernetes:scheduling.k8s.io/v1:PriorityClass")
+CLUSTER_SCOPED = (NAMESPACE, "kubernetes:storage.k8s.io/v1:StorageClass", "kubernetes:scheduling.k8s.io/v1:PriorityClass",
+                  "kubernetes:external-secrets.io/v1:ClusterSecretStore")
 WORKLOAD_TYPES = ("kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet", "kubernetes:batch/v1:Job")
 
 
@@ -100,7 +101,8 @@ def _public(block: dict) -> bool:
 def test_only_the_git_alert_and_sign_in_flows_leave_for_the_internet(stack_runs: dict[str, offline.OfflineRun]) -> None:
     """Every egress reaches the cluster, the VPC (its AWS API endpoints included) or private ranges; the flows to
     public addresses are Argo CD's repo server to the git host, where GitOps is on, Alertmanager to its receivers
-    (Slack, PagerDuty, an SMTP relay), where the stack declares some, and the sign-in proxies to the OIDC provider."""
+    (Slack, PagerDuty, an SMTP relay), where the stack declares some, the sign-in proxies to the OIDC provider, and on AWS
+    the feature server's and the labelled feature steps' HTTPS to DynamoDB (the VPC has no DynamoDB endpoint yet)."""
     for stack, run in stack_runs.items():
         public = sorted(
             policy.inputs["metadata"]["labels"]["mlplatform.io/flow"]
@@ -112,7 +114,8 @@ def test_only_the_git_alert_and_sign_in_flows_leave_for_the_internet(stack_runs:
         expected = (["alertmanager-to-receivers"] if run.settings.monitoring and run.settings.observability.receivers else [])
         expected += ["argocd-to-git"] if run.settings.gitops.mode == "argocd" else []
         expected += ["sso-to-oidc-provider"] if run.settings.sso.enabled else []
-        assert public == expected, stack
+        expected += ["feature-server-to-dynamodb", "feature-steps-to-dynamodb"] if run.settings.is_aws else []
+        assert public == sorted(expected), stack
 
 
 def test_the_models_namespace_policy_has_one_owner(stack_runs: dict[str, offline.OfflineRun]) -> None:
@@ -255,7 +258,9 @@ def _uploads(run: offline.OfflineRun) -> dict[str, dict]:
     """The upload Jobs by pipeline name: their env."""
     jobs = {}
     for job in run.of_type("kubernetes:batch/v1:Job"):
-        env = {e["name"]: e["value"] for e in job.inputs["spec"]["template"]["spec"]["containers"][0]["env"]}
+        if job.inputs["metadata"].get("labels", {}).get("app.kubernetes.io/name") != "pipeline-upload":
+            continue
+        env = {e["name"]: e["value"] for e in job.inputs["spec"]["template"]["spec"]["containers"][0]["env"] if "value" in e}
         jobs[env["PIPELINE_NAME"]] = {"name": job.inputs["metadata"]["name"], **env}
     return jobs
 
@@ -281,7 +286,7 @@ def test_no_step_image_no_pipelines_and_the_output_says_why() -> None:
     """`pulumi up` with no image of this checkout in the stack's repository (a first deploy) uploads nothing, and the
     stack output says which tag to push."""
     run = offline.run("staging", step_image_pushed=False)
-    assert run.of_type("kubernetes:batch/v1:Job") == []
+    assert _uploads(run) == {}, "an upload Job without a step image"
     assert run.outputs["pipelineVersion"].startswith("not deployed: no step image yet")
     assert image.content_tag() in run.outputs["pipelineVersion"] and "pipelineStepImageDigest" in run.outputs["pipelineVersion"]
     assert run.outputs["stepImageRepository"].endswith("/mlp-staging-pipeline-steps")
@@ -318,12 +323,14 @@ def test_step_image_and_upload_job_share_one_python_base() -> None:
 
 
 def test_step_image_repository_is_immutable_scanned_and_encrypted(aws_run: offline.OfflineRun) -> None:
-    """The ECR repository: immutable tags, scan on push, the stack's KMS key; protected where the stack protects."""
-    (repository,) = aws_run.of_type("aws:ecr/repository:Repository")
-    assert repository.inputs["imageTagMutability"] == "IMMUTABLE"
-    assert repository.inputs["imageScanningConfiguration"]["scanOnPush"] is True
-    (encryption,) = repository.inputs["encryptionConfigurations"]
-    assert encryption["encryptionType"] == "KMS" and encryption["kmsKey"].startswith("arn:aws:kms:")
+    """The ECR repositories (step image, model server image): immutable tags, scan on push, the stack's KMS key."""
+    repositories = aws_run.of_type("aws:ecr/repository:Repository")
+    assert sorted(r.inputs["name"] for r in repositories) == [f"{aws_run.settings.name}-{suffix}" for suffix in ("model-server", "pipeline-steps")]
+    for repository in repositories:
+        assert repository.inputs["imageTagMutability"] == "IMMUTABLE"
+        assert repository.inputs["imageScanningConfiguration"]["scanOnPush"] is True
+        (encryption,) = repository.inputs["encryptionConfigurations"]
+        assert encryption["encryptionType"] == "KMS" and encryption["kmsKey"].startswith("arn:aws:kms:")
 
 
 def test_recurring_run_parameters_come_from_the_stack(stack_runs: dict[str, offline.OfflineRun]) -> None:
@@ -460,14 +467,13 @@ def test_kserve_and_cert_manager_versions(stack_run: offline.OfflineRun) -> None
 
 
 def test_pipeline_steps_read_the_mlflow_credentials_the_program_creates(stack_runs: dict[str, offline.OfflineRun]) -> None:
-    """With MLflow auth on, KFP's namespace holds the credentials Secret, and every compiled step that calls MLflow reads it."""
-    secrets = [
-        s.inputs
-        for s in stack_runs["prod"].of_type("kubernetes:core/v1:Secret")
-        if s.inputs["metadata"]["name"] == credentials.MLFLOW_CREDENTIALS_SECRET
-    ]
-    assert [s["metadata"]["namespace"] for s in secrets] == [namespaces.KUBEFLOW.name]
-    assert set(secrets[0]["stringData"]) == set(credentials.MLFLOW_CREDENTIALS_ENV)
+    """With MLflow auth on, KFP's namespace holds the credentials Secret (synced from Secrets Manager on AWS stacks,
+    generated on the local one), and every compiled step that calls MLflow reads it."""
+    for stack, kind, data in (("prod", "kubernetes:external-secrets.io/v1:ExternalSecret", lambda i: i["spec"]["target"]["template"]["data"]),
+                              ("local", "kubernetes:core/v1:Secret", lambda i: i["stringData"])):
+        secrets = [s.inputs for s in stack_runs[stack].of_type(kind) if s.inputs["metadata"]["name"] == credentials.MLFLOW_CREDENTIALS_SECRET]
+        assert [s["metadata"]["namespace"] for s in secrets] == [namespaces.KUBEFLOW.name], stack
+        assert set(data(secrets[0])) == set(credentials.MLFLOW_CREDENTIALS_ENV), stack
     # On by default on every stack; turned off, there is no credentials Secret.
     for stack, run in stack_runs.items():
         assert run.settings.mlflow_basic_auth, stack
