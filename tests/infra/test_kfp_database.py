@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from infra import flows, object_store, rds_ca, versions
+from infra import credentials, flows, object_store, rds_ca, versions
 from infra.components import kubeflow_pipelines as kfp
 from infra.components.rds_mysql import ENGINE_VERSION, USERNAME
 from infra.object_store import ObjectStore
@@ -16,6 +16,7 @@ from tooling.mocks import Registration, rds_ca_bundle
 
 INSTANCE = "aws:rds/instance:Instance"
 DIRECTORY = "kubernetes:kustomize/v2:Directory"
+EXTERNAL_SECRET = "kubernetes:external-secrets.io/v1:ExternalSecret"
 
 
 def _kfp_instance(run: offline.OfflineRun) -> Registration | None:
@@ -27,6 +28,12 @@ def _kfp_instance(run: offline.OfflineRun) -> Registration | None:
 def _named(run: offline.OfflineRun, kind: str, name: str) -> dict:
     (match,) = [r.inputs for r in run.of_type(kind) if r.inputs["metadata"]["name"] == name and r.inputs["metadata"]["namespace"] == "kubeflow"]
     return match
+
+
+def _synced(run: offline.OfflineRun, name: str) -> dict:
+    """The ExternalSecret that makes Secret ``kubeflow/name``: its template and where each credential is read from."""
+    spec = _named(run, EXTERNAL_SECRET, name)["spec"]
+    return {"template": spec["target"]["template"]["data"], "remote": {d["secretKey"]: d["remoteRef"] for d in spec["data"]}}
 
 
 def test_prod_runs_kfp_on_a_multi_az_tls_only_rds_mysql(stack_runs: dict[str, offline.OfflineRun]) -> None:
@@ -81,12 +88,19 @@ def test_prod_points_every_kfp_client_at_the_rds_instance(stack_runs: dict[str, 
     (directory,) = [d for d in run.of_type(DIRECTORY) if "cluster-scoped" not in d.inputs["directory"]]
     assert directory.inputs["directory"].endswith("/s3-system-rds")
     assert _named(run, "kubernetes:core/v1:ConfigMap", kfp.DATABASE_CONFIG)["data"] == {"host": address}
-    secret = _named(run, "kubernetes:core/v1:Secret", kfp.MYSQL_SECRET)["stringData"]
-    assert secret["username"] == USERNAME == instance.inputs["username"]
-    assert secret["password"] == instance.inputs["password"]
+    # The password is RDS's own, read by the operator from the instance's secret: never in the program.
+    assert instance.inputs["manageMasterUserPassword"] is True and "password" not in instance.inputs
+    (credentials_key,) = [k for k in run.of_type("aws:kms/key:Key") if k.name.endswith("-credentials")]
+    assert instance.inputs["masterUserSecretKmsKeyId"] == credentials_key.outputs["arn"]
+    rds_secret = {"key": instance.outputs["masterUserSecrets"][0]["secretArn"], "property": "password"}
+    secret = _synced(run, kfp.MYSQL_SECRET)
+    assert secret["template"] == {"username": USERNAME, "password": "{{.%s}}" % credentials.KFP_MYSQL.key}
+    assert USERNAME == instance.inputs["username"] and secret["remote"] == {credentials.KFP_MYSQL.key: rds_secret}
     ca = _named(run, "kubernetes:core/v1:ConfigMap", kfp.MYSQL_CA_CONFIG_MAP)["data"]
     assert ca == {"ca.crt": rds_ca_bundle(run.settings.aws_region)}
-    mlmd = _named(run, "kubernetes:core/v1:Secret", kfp.MLMD_CONFIG_SECRET)["stringData"][kfp.MLMD_CONFIG_FILE]
+    synced = _synced(run, kfp.MLMD_CONFIG_SECRET)
+    assert synced["remote"] == {credentials.KFP_MYSQL.key: rds_secret}
+    mlmd = synced["template"][kfp.MLMD_CONFIG_FILE]
     assert f"host: {json.dumps(address)}" in mlmd and f"user: {json.dumps(USERNAME)}" in mlmd and f"ca: {json.dumps(kfp.MYSQL_CA_FILE)}" in mlmd
     # No in-cluster MySQL's key pair, password or dump on prod.
     assert not [r for r in run.of_type("kubernetes:core/v1:Secret") if r.inputs["metadata"]["name"] == kfp.MYSQL_TLS_SECRET]
