@@ -94,7 +94,7 @@ def test_prod_points_every_kfp_client_at_the_rds_instance(stack_runs: dict[str, 
     assert instance.inputs["masterUserSecretKmsKeyId"] == credentials_key.outputs["arn"]
     rds_secret = {"key": instance.outputs["masterUserSecrets"][0]["secretArn"], "property": "password"}
     secret = _synced(run, kfp.MYSQL_SECRET)
-    assert secret["template"] == {"username": USERNAME, "password": "{{.%s}}" % credentials.KFP_MYSQL.key}
+    assert secret["template"] == {"username": USERNAME, "password": f"{{{{.{credentials.KFP_MYSQL.key}}}}}"}
     assert USERNAME == instance.inputs["username"] and secret["remote"] == {credentials.KFP_MYSQL.key: rds_secret}
     ca = _named(run, "kubernetes:core/v1:ConfigMap", kfp.MYSQL_CA_CONFIG_MAP)["data"]
     assert ca == {"ca.crt": rds_ca_bundle(run.settings.aws_region)}
