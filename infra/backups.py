@@ -151,7 +151,8 @@ def for_stack(settings: Settings) -> tuple[Store, ...]:
     job would need the master password and a path out of the cluster for a copy RDS already keeps."""
     return tuple(store for store in STORES if (store is KFP_MYSQL and settings.kfp_database.kind == "in-cluster")
                  or (store is POSTGRES and settings.database.kind == "in-cluster")
-                 or (store is MINIO and settings.object_store == "minio"))
+                 # MinIO runs where the namespaces module (which reads the objectStore decision) gives it a namespace.
+                 or (store is MINIO and ns.MINIO in ns.for_stack(settings)))
 
 
 def workloads(settings: Settings) -> tuple[Workload, ...]:

@@ -22,8 +22,8 @@ import yaml
 
 from infra import namespaces as ns
 from infra import versions
-from infra.components.cluster_postgres import CA_DIR, CA_FILE
 from infra.config import PRIVATE_RANGES, Settings
+from infra.database_tls import CA_DIR, CA_FILE
 from infra.flows import POSTGRES_PODS, POSTGRES_PORT, Flow, _to_object_store
 from infra.object_store import ObjectStore
 from pipelines.features import repo

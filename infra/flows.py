@@ -264,3 +264,14 @@ def platform_flows(settings: Settings, vpc_cidr: str, store: ObjectStore) -> lis
 
     flows += feature_store.flows(settings, store)
     return flows
+
+
+def load_balancer_cidrs(settings: Settings, scheme: str = "") -> tuple[str, ...]:
+    """Where an ALB of ``scheme`` (default: the models', servingIngress) lives (its ENIs send the traffic): the private
+    subnets for an internal one, the public subnets for an internet-facing one; the whole VPC when its subnets are not ours."""
+    scheme = scheme or settings.serving.ingress
+    if scheme == "none":
+        return ()
+    if settings.network.existing_vpc_id:
+        return (settings.network.vpc_cidr,)
+    return settings.network.public_subnet_cidrs if scheme == "internet-facing" else settings.network.private_subnet_cidrs

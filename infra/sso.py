@@ -23,9 +23,8 @@ from dataclasses import dataclass
 
 from infra import flows as platform_flows
 from infra import namespaces as ns
-from infra.components.model_serving import load_balancer_cidrs
 from infra.config import PRIVATE_RANGES, Settings
-from infra.flows import Flow
+from infra.flows import Flow, load_balancer_cidrs
 
 # What the oauth2-proxy chart (10.7.0) listens on (--http-address=0.0.0.0:4180) and labels its pods with.
 PROXY_PORT = 4180

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra import backups, flows, object_store, versions
+from infra import backups, database_tls, flows, object_store, versions
 from infra.components import cluster_postgres
 from infra.components import kubeflow_pipelines as kfp
 from infra.components.minio import BUCKETS
@@ -75,9 +75,9 @@ def postgres_container(host: str) -> dict:
     """pg_dump of MLflow's database, verify-full against the program's CA."""
     env = [_value("PGHOST", host), _value("PGPORT", str(flows.POSTGRES_PORT)), _value("PGUSER", cluster_postgres.USERNAME),
            _value("PGDATABASE", cluster_postgres.DATABASE_NAME), _secret("PGPASSWORD", cluster_postgres.CREDENTIALS_SECRET, "password"),
-           _value("PGSSLMODE", "verify-full"), _value("PGSSLROOTCERT", cluster_postgres.CA_FILE)]
+           _value("PGSSLMODE", "verify-full"), _value("PGSSLROOTCERT", database_tls.CA_FILE)]
     return _container("dump", versions.IMAGES["postgres"], backups.POSTGRES_SCRIPT, env, DUMP_RESOURCES,
-                      [{"name": "ca", "mountPath": cluster_postgres.CA_DIR, "readOnly": True}])
+                      [{"name": "ca", "mountPath": database_tls.CA_DIR, "readOnly": True}])
 
 
 def minio_container(bucket: ObjectStore) -> dict:

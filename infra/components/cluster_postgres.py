@@ -15,6 +15,7 @@ import pulumi_kubernetes as k8s
 from infra import versions
 from infra.components.service_tls import TLS_CERT_ANNOTATION, service_certificates, sha256
 from infra.credentials import DATABASE, Credentials
+from infra.database_tls import CA_FILE
 from infra.flows import POSTGRES_PODS, POSTGRES_PORT
 from infra.placement import PLATFORM
 from infra.workload_security import container_security, pod_security
@@ -25,9 +26,6 @@ USERNAME = "mlflow"
 CREDENTIALS_SECRET = "postgres-credentials"
 TLS_DIR = "/etc/postgresql/tls"
 HBA_DIR = "/etc/postgresql/hba"
-# Where a client mounts the CA certificate (the ConfigMap from :meth:`ClusterPostgres.ca_config_map`).
-CA_DIR = "/etc/postgres-ca"
-CA_FILE = f"{CA_DIR}/ca.crt"
 CA_CONFIG_MAP = "postgres-ca"
 # Local socket (the image's init scripts and pg_isready): trust, as the image's default; every TCP
 # client: TLS and a SCRAM password. Plain TCP matches no line and is refused.

@@ -13,9 +13,9 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra import versions
-from infra.components.cluster_postgres import CA_DIR
 from infra.components.mlflow_users import ADMIN_KEYS
 from infra.credentials import MLFLOW_ADMIN, MLFLOW_FLASK_KEY, Credentials
+from infra.database_tls import CA_DIR
 from infra.flows import MLFLOW_PODS, MLFLOW_PORT
 from infra.object_store import ObjectStore
 from infra.placement import ANYWHERE, Placement

@@ -11,6 +11,7 @@ import yaml
 
 from infra import feature_store, gpu, paths
 from infra.config import Settings
+from infra.flows import load_balancer_cidrs
 from infra.workloads import SERVING
 from pipelines.cluster import REQUEST_LOG_STORE_PATH, SERVING_CODE_DIR, SERVING_IMPLEMENTATION
 
@@ -26,17 +27,6 @@ MODEL_MOUNT = "/mnt/models"
 
 # Where the values ML engineers pass to `helm upgrade` when the release is theirs (servingOwner: helm).
 PLATFORM_VALUES_CONFIGMAP = "model-serving-platform-values"
-
-
-def load_balancer_cidrs(settings: Settings, scheme: str = "") -> tuple[str, ...]:
-    """Where an ALB of ``scheme`` (default: the models', servingIngress) lives (its ENIs send the traffic): the private
-    subnets for an internal one, the public subnets for an internet-facing one; the whole VPC when its subnets are not ours."""
-    scheme = scheme or settings.serving.ingress
-    if scheme == "none":
-        return ()
-    if settings.network.existing_vpc_id:
-        return (settings.network.vpc_cidr,)
-    return settings.network.public_subnet_cidrs if scheme == "internet-facing" else settings.network.private_subnet_cidrs
 
 
 def inference_service_name(release: str, chart: str = "model-serving") -> str:

@@ -10,6 +10,7 @@ from infra import placement
 from infra.components import cert_manager, kubeflow_pipelines, monitoring_stack
 from infra.object_store import s3
 from infra.placement import ANYWHERE, HA_REPLICAS, PIPELINE_STEPS, PLATFORM, SYSTEM_NODES, ZONE_KEY, Placement
+from tooling import offline
 
 ROOT = Path(__file__).resolve().parents[2]
 KFP = ROOT / "infra" / "manifests" / "kubeflow-pipelines"
@@ -36,7 +37,8 @@ def test_chart_values_follow_the_placement() -> None:
     certs = cert_manager.chart_values("cert-manager", PINNED)
     assert certs["global"]["nodeSelector"] == SYSTEM_NODES and certs["global"]["priorityClassName"] == PLATFORM.name
     assert certs["webhook"]["topologySpreadConstraints"] == PINNED.spread({"app.kubernetes.io/name": "webhook"})
-    monitoring = monitoring_stack.chart_values(True, PINNED)
+    observability = offline.settings_of("prod")[1].observability
+    monitoring = monitoring_stack.chart_values(True, observability, None, placement=PINNED)
     alertmanager = monitoring["alertmanager"]
     assert alertmanager["alertmanagerSpec"]["replicas"] == HA_REPLICAS and alertmanager["podDisruptionBudget"]["maxUnavailable"] == 1
     assert alertmanager["podDisruptionBudget"]["minAvailable"] is None  # the chart's minAvailable: 1 would block drains
@@ -45,7 +47,7 @@ def test_chart_values_follow_the_placement() -> None:
         for key in path:
             node = node[key]
         assert node["nodeSelector"] == SYSTEM_NODES, path
-    assert monitoring_stack.chart_values(True)["grafana"]["nodeSelector"] == {}
+    assert monitoring_stack.chart_values(True, observability, None)["grafana"]["nodeSelector"] == {}
 
 
 def test_kfp_overlay_is_chosen_by_placement() -> None:
