@@ -15,7 +15,7 @@ import pulumi_kubernetes as k8s
 from infra import versions
 from infra.components.service_tls import TLS_CERT_ANNOTATION, service_certificates, sha256
 from infra.credentials import DATABASE, Credentials
-from infra.database_tls import CA_FILE
+from infra.database_tls import CA_DIR, CA_FILE  # noqa: F401 - CA_DIR: where its clients mount the CA
 from infra.flows import POSTGRES_PODS, POSTGRES_PORT
 from infra.placement import PLATFORM
 from infra.workload_security import container_security, pod_security

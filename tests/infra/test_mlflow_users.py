@@ -20,7 +20,7 @@ EXTERNAL_SECRET = "kubernetes:external-secrets.io/v1:ExternalSecret"
 
 def users_job(run: offline.OfflineRun) -> Registration:
     """The stack's one users Job."""
-    (job,) = [r for r in run.of_type(JOB) if r.inputs["metadata"]["name"].startswith("mlflow-users-")]
+    (job,) = [r for r in run.of_type(JOB) if r.inputs["metadata"].get("name", "").startswith("mlflow-users-")]
     return job
 
 
@@ -28,7 +28,7 @@ def secret(run: offline.OfflineRun, namespace: str, name: str) -> dict:
     """The data of the Secret ``namespace/name`` (exactly one): the program's, or the template of the ExternalSecret
     that makes it (AWS stacks, infra/credentials.py)."""
     (found,) = [r for r in [*run.of_type(SECRET), *run.of_type(EXTERNAL_SECRET)]
-                if (r.inputs["metadata"]["name"], r.inputs["metadata"].get("namespace")) == (name, namespace)]
+                if (r.inputs["metadata"].get("name"), r.inputs["metadata"].get("namespace")) == (name, namespace)]
     return found.inputs["stringData"] if found.type == SECRET else found.inputs["spec"]["target"]["template"]["data"]
 
 
@@ -93,6 +93,6 @@ def test_only_the_users_job_and_the_pipelines_reach_mlflow_from_the_platform(sta
 def test_without_mlflow_auth_there_is_no_user_job_nor_flow(stack: str) -> None:
     """mlflowBasicAuth off: no users Job, no pipeline user Secret, no flow for it."""
     run = offline.run(stack, {"mlflowBasicAuth": False})
-    assert not [r for r in run.of_type(JOB) if r.inputs["metadata"]["name"].startswith("mlflow-users-")]
-    assert not [r for r in run.of_type(SECRET) if r.inputs["metadata"]["name"] == component.PIPELINE_SECRET]
+    assert not [r for r in run.of_type(JOB) if r.inputs["metadata"].get("name", "").startswith("mlflow-users-")]
+    assert not [r for r in run.of_type(SECRET) if r.inputs["metadata"].get("name") == component.PIPELINE_SECRET]
     assert not [r for r in run.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy") if r.name.startswith("mlflow-users-")]
