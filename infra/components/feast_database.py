@@ -35,7 +35,7 @@ SCRIPT = 'printf "%s" "$FEAST_SQL" | psql -v ON_ERROR_STOP=1 -v password="$FEAST
 
 def admin_dsn(host: str) -> str:
     """libpq's connection string of the administrator (the image's POSTGRES_USER), verified against the CA."""
-    return (f"host={host} port={POSTGRES_PORT} dbname={cluster_postgres.DATABASE} "
+    return (f"host={host} port={POSTGRES_PORT} dbname={cluster_postgres.DATABASE_NAME} "
             f"user={cluster_postgres.USERNAME} sslmode=verify-full sslrootcert={cluster_postgres.CA_FILE}")
 
 

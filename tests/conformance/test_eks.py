@@ -48,7 +48,7 @@ def test_kfp_cache_webhook_certificate_comes_from_cert_manager(stack: str, stack
     """No cache-deployer (its kubelet-serving CSR is never signed on EKS): cert-manager issues the Secret cache-server
     mounts, for the names the webhook calls, and injects its CA into the webhook; KFP waits for cert-manager."""
     objects = _objects(stack_objects, stack)
-    assert not [o for o in objects if "cache-deployer" in o["metadata"]["name"]]
+    assert not [o for o in objects if "cache-deployer" in o["metadata"].get("name", "")]
     server = _one(objects, "Deployment", "cache-server")
     secrets = {v["secret"]["secretName"] for v in server["spec"]["template"]["spec"]["volumes"] if "secret" in v}
     (certificate,) = [o for o in objects if o["kind"] == "Certificate" and o["spec"]["secretName"] in secrets]
