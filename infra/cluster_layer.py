@@ -15,6 +15,8 @@ from infra.components.argocd import ArgoCd, GitOpsServing
 from infra.components.cert_manager import CertManager
 from infra.components.cluster_autoscaler import ClusterAutoscaler
 from infra.components.cluster_postgres import ClusterPostgres
+from infra.components.dashboards import Dashboards
+from infra.components.dcgm_exporter import DcgmExporter
 from infra.components.gpu_device_plugin import GpuDevicePlugin
 from infra.components.kserve import Kserve, ingress_values
 from infra.components.kubeflow_pipelines import KubeflowPipelines
@@ -36,6 +38,7 @@ from infra.components.pushgateway import Pushgateway
 from infra.components.storage_class import DefaultStorageClass
 from infra.components.training_pipelines import TrainingPipelines, source_commit
 from infra.config import Settings
+from infra.dashboards import Scope
 from infra.workloads import CLUSTER_AUTOSCALER, LOAD_BALANCER_CONTROLLER, PIPELINES, PIPELINES_UI
 from pipelines import image
 from pipelines.cluster import DRIFT_PIPELINE, REQUEST_LOG_PREFIX, TRAINING_PIPELINE
@@ -166,6 +169,12 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
         serving_after.append(monitoring)
         pushgateway = Pushgateway("pushgateway", namespaces.MONITORING.name, RELEASE_NAME,
                                   in_ns(namespaces.MONITORING.name, after=[monitoring]))
+        gpu_nodes = namespaces.NVIDIA.name in spaces
+        Dashboards("dashboards", namespaces.MONITORING.name,
+                   Scope(namespaces.MODELS.name, inference_service_name(settings.serving.model_name), namespaces.KUBEFLOW.name),
+                   gpu_nodes, in_ns(namespaces.MONITORING.name, namespaces.KUBEFLOW.name, after=[monitoring]))
+        if gpu_nodes:
+            DcgmExporter("dcgm-exporter", namespaces.MONITORING.name, RELEASE_NAME, in_ns(namespaces.MONITORING.name, after=[monitoring]))
 
     # The team's workloads: the training and drift pipelines, and the served model.
     served = inference_service_name(settings.serving.model_name)

@@ -68,6 +68,11 @@ NVIDIA_DEVICE_PLUGIN = Chart(
     "nvidia-device-plugin", "0.20.0", "https://nvidia.github.io/k8s-device-plugin",
     source=Source("nvidia-device-plugin-v0.20.0", "NVIDIA/k8s-device-plugin", "v0.20.0", "deployments/helm/nvidia-device-plugin"),
 )
+# GPU nodes' metrics (stacks with GPU groups and monitoring): chart 4.8.2, image 4.5.3-4.8.2 (the chart's default tag).
+DCGM_EXPORTER = Chart(
+    "dcgm-exporter", "4.8.2", "https://nvidia.github.io/dcgm-exporter/helm-charts",
+    source=Source("dcgm-exporter-4.5.3-4.8.2", "NVIDIA/dcgm-exporter", "4.5.3-4.8.2", "deployment"),
+)
 KUBE_PROMETHEUS_STACK = Chart(
     "kube-prometheus-stack", "88.5.3", "https://prometheus-community.github.io/helm-charts",
     source=Source(
@@ -109,7 +114,7 @@ ARGO_CD = Chart(
     source=Source("argo-cd-chart-9.7.1", "argoproj/argo-helm", "argo-cd-9.7.1", "charts/argo-cd"),
 )
 
-CHARTS = (CERT_MANAGER, KSERVE_CRD, KSERVE_RESOURCES, KSERVE_RUNTIME_CONFIGS, NVIDIA_DEVICE_PLUGIN,
+CHARTS = (CERT_MANAGER, KSERVE_CRD, KSERVE_RESOURCES, KSERVE_RUNTIME_CONFIGS, NVIDIA_DEVICE_PLUGIN, DCGM_EXPORTER,
           KUBE_PROMETHEUS_STACK, CLUSTER_AUTOSCALER, AWS_LOAD_BALANCER_CONTROLLER, MINIO, ARGO_CD)
 
 KFP_VERSION = "2.17.0"

@@ -15,6 +15,9 @@ RELEASE_NAME = "kube-prometheus-stack"
 # scraped, and the kube-proxy add-on serves metrics on 127.0.0.1 only. Left on, each is a target
 # that is always down and an alert (KubeSchedulerDown, etcdInsufficientMembers, ...) that always fires.
 MANAGED_CONTROL_PLANE_TARGETS = ("kubeControllerManager", "kubeScheduler", "kubeEtcd", "kubeProxy")
+# The label by which Grafana's dashboard sidecar picks up ConfigMaps (grafana.sidecar.dashboards.label/labelValue,
+# set below so that this is the one spelling; infra/components/dashboards.py labels its ConfigMaps with it).
+DASHBOARD_LABEL = ("grafana_dashboard", "1")
 MANAGED_CONTROL_PLANE_RULES = ("etcd", "kubeControllerManager", "kubeProxy", "kubeSchedulerAlerting", "kubeSchedulerRecording")
 
 
@@ -43,7 +46,10 @@ def chart_values(managed_control_plane: bool) -> dict[str, Any]:
             "enabled": True,
             "defaultDashboardsEnabled": True,
             "resources": _bounds("50m", "128Mi", "500m", "512Mi"),
-            "sidecar": {"resources": _bounds("10m", "64Mi", "200m", "256Mi")},
+            "sidecar": {
+                "resources": _bounds("10m", "64Mi", "200m", "256Mi"),
+                "dashboards": {"label": DASHBOARD_LABEL[0], "labelValue": DASHBOARD_LABEL[1]},
+            },
             "testFramework": {"resources": _bounds("10m", "32Mi", "100m", "128Mi")},
         },
         "kube-state-metrics": {"resources": _bounds("10m", "64Mi", "200m", "256Mi")},

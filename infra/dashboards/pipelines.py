@@ -20,8 +20,6 @@ UID = "mlplatform-pipelines"
 WORKFLOWS_BY_PHASE_TOTAL = "argo_workflows_total_count"
 WORKFLOWS_BY_PHASE = "argo_workflows_gauge"
 PUSH_TIME = "push_time_seconds"
-# The workflow controller's metrics port (its Deployment's `metrics` port; TLS with a self-signed certificate by default).
-CONTROLLER_METRICS_PORT = 9090
 
 
 def dashboard(pipelines_namespace: str, models_namespace: str, inference_service: str) -> dict[str, Any]:
