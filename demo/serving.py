@@ -30,6 +30,8 @@ class ModelServer:
 
     url: str
     model_name: str
+    # Where MLServer serves its Prometheus metrics (the chart's metrics port, 8082, in a pod).
+    metrics_url: str = ""
 
     def ready(self) -> bool:
         """V2 model readiness (``GET /v2/models/<name>/ready``)."""
@@ -107,7 +109,7 @@ def model_server(
             [str(mlserver), "start", str(model_dir)], stdout=log, stderr=subprocess.STDOUT, cwd=model_dir.parent,
             env=env, start_new_session=True,
         )
-        server = ModelServer(f"http://127.0.0.1:{http_port}", model_name)
+        server = ModelServer(f"http://127.0.0.1:{http_port}", model_name, f"http://127.0.0.1:{metrics_port}/metrics")
         try:
             deadline = time.monotonic() + timeout
             while not server.ready():

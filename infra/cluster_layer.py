@@ -38,7 +38,7 @@ from infra.components.pushgateway import Pushgateway
 from infra.components.storage_class import DefaultStorageClass
 from infra.components.training_pipelines import TrainingPipelines, source_commit
 from infra.config import Settings
-from infra.dashboards import Scope
+from infra.dashboards.catalog import Scope
 from infra.workloads import CLUSTER_AUTOSCALER, LOAD_BALANCER_CONTROLLER, PIPELINES, PIPELINES_UI
 from pipelines import image
 from pipelines.cluster import DRIFT_PIPELINE, REQUEST_LOG_PREFIX, TRAINING_PIPELINE

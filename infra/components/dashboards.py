@@ -15,7 +15,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra.components.monitoring_stack import DASHBOARD_LABEL, RELEASE_NAME
-from infra.dashboards import Scope, dashboards
+from infra.dashboards.catalog import Scope, dashboards
 from infra.flows import WORKFLOW_CONTROLLER_METRICS_PORT, WORKFLOW_CONTROLLER_PODS
 
 LABELS = {"app.kubernetes.io/part-of": "mlplatform", "app.kubernetes.io/component": "dashboards"}

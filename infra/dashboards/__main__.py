@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from infra.dashboards import Scope, dashboards
+from infra.dashboards.catalog import Scope, dashboards
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,16 +14,11 @@ from grafana_foundation_sdk.builders import dashboard, prometheus, timeseries
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models.common import DataSourceRef
 
+from infra.dashboards.promql import RATE_INTERVAL
+
 # A datasource variable, as kube-prometheus-stack's own dashboards have: the Prometheus the sidecar provisions.
 DATASOURCE_VARIABLE = "datasource"
 DATASOURCE = DataSourceRef(type_val="prometheus", uid=f"${{{DATASOURCE_VARIABLE}}}")
-# Grafana's rate window (at least four scrape intervals); the pictures and the tests put a fixed window in its place.
-RATE_INTERVAL = "$__rate_interval"
-# Target labels the serving chart's PodMonitor adds to every series of a predictor pod
-# (charts/model-serving/templates/podmonitor.yaml relabels them from KServe's pod labels).
-INFERENCE_SERVICE_LABEL = "inference_service"
-TRACK_LABEL = "track"
-TRACKS = ("stable", "canary")
 
 
 def eq(label: str, value: str) -> str:
@@ -44,11 +39,6 @@ def selector(metric: str, *matchers: str) -> str:
 def rate(metric: str, *matchers: str) -> str:
     """The per-second rate of a counter over Grafana's rate window."""
     return f"rate({selector(metric, *matchers)}[{RATE_INTERVAL}])"
-
-
-def concrete(expr: str, rate_interval: str) -> str:
-    """A panel's query with Grafana's variables replaced, as Prometheus itself takes it."""
-    return expr.replace(RATE_INTERVAL, rate_interval)
 
 
 def panel(title: str, description: str, unit: str, queries: list[tuple[str, str]], width: int = 12) -> timeseries.Panel:
@@ -75,7 +65,3 @@ def build(uid: str, title: str, description: str, panels: list[timeseries.Panel]
         board = board.with_panel(item)
     return json.loads(json.dumps(board.build(), cls=JSONEncoder))
 
-
-def queries(board: dict[str, Any]) -> list[tuple[str, str, str]]:
-    """Every (panel title, expr, legend) of a dashboard's JSON, in order."""
-    return [(p["title"], t["expr"], t.get("legendFormat", "")) for p in board.get("panels", []) for t in p.get("targets", [])]

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from infra.dashboards.common import INFERENCE_SERVICE_LABEL, TRACK_LABEL, build, eq, panel, rate, regex, selector
+from infra.dashboards.common import build, eq, panel, rate, regex, selector
+from infra.dashboards.promql import INFERENCE_SERVICE_LABEL, TRACK_LABEL
 
 UID = "mlplatform-serving"
 REQUESTS = "rest_server_requests_total"
