@@ -23,7 +23,7 @@ export PATH := $(CURDIR)/.bin:$(PATH)
 # the environments and in ignored __pycache__ folders.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: help setup demo test test-infra test-ml lint preview diff policy bootstrap-preview simulate compile bench upstream lock step-image provider-schemas check-kfp-mysql-tls clean
+.PHONY: help setup demo test test-infra test-ml monitoring-tools lint preview diff policy bootstrap-preview simulate compile bench upstream lock step-image provider-schemas check-kfp-mysql-tls clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -80,7 +80,15 @@ test: ## lint, then the whole test suite: both environments' suites side by side
 test-infra: $(INFRA)/.installed $(SCAN)/.installed $(VALIDATORS)/node_modules/.installed .bin/helm ## the program, pack, chart and conformance tests (infra environment)
 	$(INFRA)/bin/python -m pytest -n 2 --dist loadfile tests/infra tests/charts tests/conformance
 
-test-ml: $(ML)/.installed $(INFRA)/.installed .bin/helm ## the pipeline, demo and serving tests (ML environment; the demo and two tests also run the program in the infra one)
+# Debian's Prometheus and Pushgateway: the demo scrapes its model server and drift push with them to draw the
+# dashboards' panels, and the dashboard metric test reads what they scraped (tests/ml/test_dashboard_metrics.py).
+MONITORING_PACKAGES := prometheus prometheus-pushgateway
+monitoring-tools: ## Debian's Prometheus and Pushgateway, for the demo's dashboard pictures and their test (installs them with apt)
+	@command -v prometheus >/dev/null && command -v prometheus-pushgateway >/dev/null \
+		|| apt-get install -y -q $(MONITORING_PACKAGES) >/dev/null \
+		|| { echo "error: could not install $(MONITORING_PACKAGES); install them (as root: apt-get install ...) and rerun" >&2; exit 1; }
+
+test-ml: $(ML)/.installed $(INFRA)/.installed .bin/helm monitoring-tools ## the pipeline, demo and serving tests (ML environment; the demo and two tests also run the program in the infra one)
 	@# Compile what the steps import once, before parallel processes would each compile it.
 	$(ML)/bin/python -c "import kfp.dsl, mlflow.sklearn, sklearn.ensemble, sklearn.metrics, pandas, matplotlib.pyplot, mlserver"
 	@# In collection order: the demo's group first, the tests that wait for it last (tests/ml/conftest.py).

@@ -8,20 +8,32 @@ with the panel's legend format, as Grafana would draw it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import subprocess
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from demo import prometheus as monitoring
 from demo.prometheus import Prometheus
+from demo.serving import ModelServer
 from infra.dashboards.promql import concrete
+from pipelines.drift.metrics import DRIFT_METRIC
 
 ROOT = Path(__file__).resolve().parent.parent
 # Grafana's $__rate_interval is at least four scrape intervals: the demo scrapes every second.
 RATE_INTERVAL = "4s"
 DRAWN = ("mlplatform-serving.json", "mlplatform-drift.json")
+
+
+def predictor_pod_labels(inference_service: str) -> dict[str, str]:
+    """The labels KServe v0.20 gives a stable predictor's pod (pkg/constants: InferenceServicePodLabelKey,
+    KServiceComponentLabel, RawDeploymentAppLabel = "isvc." + the predictor's Service), which the chart's PodMonitor reads."""
+    return {"serving.kserve.io/inferenceservice": inference_service, "component": "predictor", "app": f"isvc.{inference_service}-predictor"}
 
 
 def dashboards_json(namespace: str, inference_service: str) -> dict[str, Any]:
@@ -72,3 +84,50 @@ def draw(prometheus: Prometheus, boards: dict[str, Any], start: float, out_dir: 
             plt.close(figure)
             drawn.append((f"{board['title']}: {panel['title']}", path))
     return drawn
+
+
+@dataclass(frozen=True)
+class Scrape:
+    """The demo's Prometheus, the Pushgateway it scrapes, and when scraping began."""
+
+    prometheus: monitoring.Prometheus
+    pushgateway: str
+    started: float
+
+
+def start_monitoring(stack: contextlib.ExitStack, server: ModelServer, workdir: Path, namespace: str, inference_service: str,
+                     say: Callable[[str], None]) -> Scrape | None:
+    """A Pushgateway and a Prometheus scraping it and the model server as the platform's monitors do (None without them)."""
+    missing = monitoring.missing_binaries()
+    if missing:
+        say(f"no dashboards' pictures: {', '.join(missing)} not installed (Debian: apt-get install {' '.join(missing)})")
+        return None
+    pushgateway = stack.enter_context(monitoring.pushgateway(workdir / "logs" / "pushgateway.log"))
+    monitor = monitoring.chart_podmonitor("demo", namespace, f"fullnameOverride={inference_service}")
+    targets = [
+        monitoring.predictor_target(server.metrics_url.removeprefix("http://").removesuffix("/metrics"), monitor,
+                                    predictor_pod_labels(inference_service), f"{inference_service}-predictor-7d9f8b6c5-demo1"),
+        monitoring.Target("pushgateway", pushgateway.removeprefix("http://"), honor_labels=True),
+    ]
+    prometheus = stack.enter_context(monitoring.prometheus(workdir / "prometheus", targets, workdir / "logs" / "prometheus.log"))
+    prometheus.wait_for_scrape(len(targets))
+    say(f"Prometheus at {prometheus.url} scrapes the model server (as the chart's PodMonitor) and the Pushgateway {pushgateway}")
+    return Scrape(prometheus, pushgateway, time.time())
+
+
+def draw_panels(scrape: Scrape | None, workdir: Path, namespace: str, inference_service: str,
+                say: Callable[[str], None]) -> list[dict[str, str]]:
+    """The serving and drift dashboards' panels as PNGs, from the demo's Prometheus (after it scraped the drift push)."""
+    if scrape is None:
+        say("skipped: no Prometheus (see above)")
+        return []
+    boards = dashboards_json(namespace, inference_service)
+    deadline = time.monotonic() + 10
+    while not scrape.prometheus.query(f'{DRIFT_METRIC}{{namespace="{namespace}", model="{inference_service}"}}'):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"Prometheus did not scrape {DRIFT_METRIC} from the Pushgateway in 10 s")
+        time.sleep(0.2)
+    time.sleep(1.0)  # one more scrape: the last point of every panel
+    drawn = draw(scrape.prometheus, boards, scrape.started, workdir / "plots")
+    say(f"{len(drawn)} panels drawn from {scrape.prometheus.url}: {', '.join(title for title, _ in drawn[:3])}, ...")
+    return [{"title": title, "path": str(path.relative_to(workdir))} for title, path in drawn]

@@ -1,8 +1,9 @@
 """The local end-to-end run behind `make demo`.
 
 data -> KFP pipeline (kfp.local) -> MLflow registry gate -> V2 serving (MLServer,
-as KServe runs scikit-learn) -> predictions -> a drifted batch and the drift pipeline,
-then the serving chart rendered for staging and the offline preview of the staging stack. Every process it starts
+as KServe runs scikit-learn) -> predictions -> a drifted batch and the drift pipeline, both scraped
+by a real Prometheus (and the drift score pushed to a real Pushgateway) whose data draws the serving
+and drift dashboards' panels, then the serving chart rendered for staging and the offline preview of the staging stack. Every process it starts
 is stopped on success, failure, Ctrl-C or SIGTERM.
 
     python -m demo [--rows 20000] [--workdir .demo] [--skip-platform]
@@ -29,7 +30,7 @@ import pandas as pd
 import psutil
 import requests
 
-from demo import report
+from demo import panels, report
 from demo.serving import ModelServer, model_server, prepare_model_dir, v2_request
 from pipelines.cluster import served_uri
 from pipelines.drift.requests import write_record
@@ -42,7 +43,7 @@ from pipelines.run import PipelineResult, run_drift, run_pipeline
 ROOT = Path(__file__).resolve().parent.parent
 # The second run's deliberately weak configuration: boosted stumps, 3 rounds.
 WEAK_GRID = {"max_iter": [3], "max_depth": [1]}
-STEPS = 8
+STEPS = 9
 # Where the served model's requests are logged, as KServe's logger lays them out (s3://.../inference-logs in a cluster).
 NAMESPACE, INFERENCE_SERVICE = "models", "fraud"
 HIGHLIGHTS = (
@@ -293,6 +294,7 @@ def main(argv: list[str] | None = None) -> int:
                 mounted = prepare_model_dir(model_dir, workdir / "serving" / "mnt" / "models")
                 server = stack.enter_context(model_server(mounted, DEFAULT_MODEL_NAME, workdir / "logs" / "mlserver.log"))
                 progress.say(f"{DEFAULT_MODEL_NAME} v{champion.version} ready at {server.url}/v2/models/{DEFAULT_MODEL_NAME}")
+                scrape = panels.start_monitoring(stack, server, workdir, NAMESPACE, INFERENCE_SERVICE, progress.say)
                 summary["serving"] = serve_and_query(server, frame, progress)
                 summary["serving"]["url"] = server.url
 
@@ -302,9 +304,13 @@ def main(argv: list[str] | None = None) -> int:
                 shifted = drifted(frame.sample(n=600, random_state=4))[FEATURES].astype(float).values.tolist()
                 progress.say(f"logged {send_logged(server, normal, log_root)} everyday rows and "
                              f"{send_logged(server, shifted, log_root)} shifted rows (far from home, online, no chip)")
-                found = run_drift(str(log_root), tracking_uri, workdir / "kfp", NAMESPACE, INFERENCE_SERVICE, echo=False)
+                found = run_drift(str(log_root), tracking_uri, workdir / "kfp", NAMESPACE, INFERENCE_SERVICE, echo=False,
+                                  pushgateway_url=scrape.pushgateway if scrape else "")
                 progress.say(f"drift score {found.drift_score:.2f} ({found.status}); drifted features: {', '.join(found.drifted) or 'none'}")
                 summary["drift"] = vars(found)
+
+            with progress.step("Dashboards: draw the serving and drift panels from what Prometheus scraped"):
+                summary["panels"] = panels.draw_panels(scrape, workdir, NAMESPACE, INFERENCE_SERVICE, progress.say)
 
             with progress.step("The platform: serving chart for staging, offline preview of the staging stack"):
                 summary["platform"] = (
