@@ -9,6 +9,7 @@ with the panel's legend format, as Grafana would draw it.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import re
 import subprocess
@@ -20,7 +21,6 @@ from typing import Any
 
 from demo import prometheus as monitoring
 from demo.prometheus import Prometheus
-from demo.serving import ModelServer
 from infra.dashboards.promql import concrete
 from pipelines.drift.metrics import DRIFT_METRIC
 
@@ -36,13 +36,19 @@ def predictor_pod_labels(inference_service: str) -> dict[str, str]:
     return {"serving.kserve.io/inferenceservice": inference_service, "component": "predictor", "app": f"isvc.{inference_service}-predictor"}
 
 
-def dashboards_json(namespace: str, inference_service: str) -> dict[str, Any]:
-    """The dashboards' Grafana JSON, from the program's own code (infra/dashboards/, infra environment)."""
-    done = subprocess.run([str(ROOT / ".venv-infra" / "bin" / "python"), "-m", "infra.dashboards", "--namespace", namespace,
-                           "--inference-service", inference_service], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    if done.returncode != 0:
-        raise RuntimeError(f"python -m infra.dashboards failed: {done.stderr.strip().splitlines()[-1:]}")
-    return json.loads(done.stdout)
+def dashboards_process(namespace: str, inference_service: str) -> subprocess.Popen[str]:
+    """``python -m infra.dashboards`` (infra environment): the dashboards' Grafana JSON from the program's own code."""
+    return subprocess.Popen([str(ROOT / ".venv-infra" / "bin" / "python"), "-m", "infra.dashboards", "--namespace", namespace,
+                             "--inference-service", inference_service], cwd=ROOT, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def dashboards_json(process: subprocess.Popen[str]) -> dict[str, Any]:
+    """What ``dashboards_process`` printed; raises with its last error line."""
+    stdout, stderr = process.communicate(timeout=120)
+    if process.returncode != 0:
+        raise RuntimeError(f"python -m infra.dashboards failed: {stderr.strip().splitlines()[-1:]}")
+    return json.loads(stdout)
 
 
 def _legend(template: str, labels: dict[str, str]) -> str:
@@ -62,7 +68,7 @@ def draw(prometheus: Prometheus, boards: dict[str, Any], start: float, out_dir: 
     for file_name in DRAWN:
         board = boards[file_name]
         for index, panel in enumerate(board["panels"]):
-            figure, axes = plt.subplots(figsize=(6.4, 2.6), dpi=80)
+            figure, axes = plt.subplots(figsize=(8, 2.6), dpi=80)
             lines = 0
             for target in panel["targets"]:
                 for series in prometheus.query_range(concrete(target["expr"], RATE_INTERVAL), start, end, 1.0):
@@ -75,7 +81,7 @@ def draw(prometheus: Prometheus, boards: dict[str, Any], start: float, out_dir: 
             axes.set_ylabel(panel["fieldConfig"]["defaults"].get("unit", ""), fontsize=8)
             axes.tick_params(labelsize=7)
             if lines:
-                axes.legend(fontsize=7, loc="upper left")
+                axes.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
             else:
                 axes.text(0.5, 0.5, "no data", ha="center", va="center", transform=axes.transAxes)
             figure.tight_layout()
@@ -93,11 +99,14 @@ class Scrape:
     prometheus: monitoring.Prometheus
     pushgateway: str
     started: float
+    # The dashboards' JSON, being printed in the background (infra environment).
+    boards: subprocess.Popen[str]
 
 
-def start_monitoring(stack: contextlib.ExitStack, server: ModelServer, workdir: Path, namespace: str, inference_service: str,
+def start_monitoring(stack: contextlib.ExitStack, metrics_address: str, workdir: Path, namespace: str, inference_service: str,
                      say: Callable[[str], None]) -> Scrape | None:
-    """A Pushgateway and a Prometheus scraping it and the model server as the platform's monitors do (None without them)."""
+    """A Pushgateway, and a Prometheus scraping it and the model server to come at ``metrics_address`` as the platform's
+    monitors do (None without Debian's binaries). Started early: Prometheus 2.42 applies its targets 5 s after it starts."""
     missing = monitoring.missing_binaries()
     if missing:
         say(f"no dashboards' pictures: {', '.join(missing)} not installed (Debian: apt-get install {' '.join(missing)})")
@@ -105,14 +114,21 @@ def start_monitoring(stack: contextlib.ExitStack, server: ModelServer, workdir: 
     pushgateway = stack.enter_context(monitoring.pushgateway(workdir / "logs" / "pushgateway.log"))
     monitor = monitoring.chart_podmonitor("demo", namespace, f"fullnameOverride={inference_service}")
     targets = [
-        monitoring.predictor_target(server.metrics_url.removeprefix("http://").removesuffix("/metrics"), monitor,
-                                    predictor_pod_labels(inference_service), f"{inference_service}-predictor-7d9f8b6c5-demo1"),
+        monitoring.predictor_target(metrics_address, monitor, predictor_pod_labels(inference_service),
+                                    f"{inference_service}-predictor-7d9f8b6c5-demo1"),
         monitoring.Target("pushgateway", pushgateway.removeprefix("http://"), honor_labels=True),
     ]
     prometheus = stack.enter_context(monitoring.prometheus(workdir / "prometheus", targets, workdir / "logs" / "prometheus.log"))
-    prometheus.wait_for_scrape(len(targets))
-    say(f"Prometheus at {prometheus.url} scrapes the model server (as the chart's PodMonitor) and the Pushgateway {pushgateway}")
-    return Scrape(prometheus, pushgateway, time.time())
+    return Scrape(prometheus, pushgateway, time.time(), dashboards_process(namespace, inference_service))
+
+
+def scraping(scrape: Scrape | None, say: Callable[[str], None]) -> Scrape | None:
+    """Once the model server is up: wait until Prometheus has scraped it and the Pushgateway; scraping starts now."""
+    if scrape is None:
+        return None
+    scrape.prometheus.wait_for_scrape(2)
+    say(f"Prometheus at {scrape.prometheus.url} scrapes the model server (as the chart's PodMonitor) and the Pushgateway")
+    return dataclasses.replace(scrape, started=time.time())
 
 
 def draw_panels(scrape: Scrape | None, workdir: Path, namespace: str, inference_service: str,
@@ -121,7 +137,7 @@ def draw_panels(scrape: Scrape | None, workdir: Path, namespace: str, inference_
     if scrape is None:
         say("skipped: no Prometheus (see above)")
         return []
-    boards = dashboards_json(namespace, inference_service)
+    boards = dashboards_json(scrape.boards)
     deadline = time.monotonic() + 10
     while not scrape.prometheus.query(f'{DRIFT_METRIC}{{namespace="{namespace}", model="{inference_service}"}}'):
         if time.monotonic() > deadline:

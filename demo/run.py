@@ -37,7 +37,7 @@ from pipelines.drift.requests import write_record
 from pipelines.fraud.contract import FEATURES, LABEL
 from pipelines.fraud.data import drifted, generate
 from pipelines.fraud.pipeline import DEFAULT_MODEL_NAME
-from pipelines.mlflow_server import mlflow_server
+from pipelines.mlflow_server import free_port, mlflow_server
 from pipelines.run import PipelineResult, run_drift, run_pipeline
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -267,6 +267,9 @@ def main(argv: list[str] | None = None) -> int:
                 frame.to_csv(data, index=False)
                 progress.say(f"{len(frame)} transactions, fraud rate {frame[LABEL].mean():.2%} -> {data}")
 
+            metrics_port = free_port()
+            scrape = panels.start_monitoring(stack, f"127.0.0.1:{metrics_port}", workdir, NAMESPACE, INFERENCE_SERVICE, progress.say)
+
             with progress.step("Start an MLflow tracking server and registry (SQLite, local artifacts)"):
                 # It comes up while the first run validates the data and trains; the evaluate step
                 # waits for it before its first MLflow call, as it would for a restarting in-cluster server.
@@ -292,9 +295,10 @@ def main(argv: list[str] | None = None) -> int:
                 model_dir = Path(mlflow.artifacts.download_artifacts(f"models:/{DEFAULT_MODEL_NAME}@champion",
                                                                       dst_path=str(workdir / "downloads")))
                 mounted = prepare_model_dir(model_dir, workdir / "serving" / "mnt" / "models")
-                server = stack.enter_context(model_server(mounted, DEFAULT_MODEL_NAME, workdir / "logs" / "mlserver.log"))
+                server = stack.enter_context(model_server(mounted, DEFAULT_MODEL_NAME, workdir / "logs" / "mlserver.log",
+                                                          metrics_port=metrics_port))
                 progress.say(f"{DEFAULT_MODEL_NAME} v{champion.version} ready at {server.url}/v2/models/{DEFAULT_MODEL_NAME}")
-                scrape = panels.start_monitoring(stack, server, workdir, NAMESPACE, INFERENCE_SERVICE, progress.say)
+                scrape = panels.scraping(scrape, progress.say)
                 summary["serving"] = serve_and_query(server, frame, progress)
                 summary["serving"]["url"] = server.url
 

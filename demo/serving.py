@@ -85,13 +85,15 @@ def model_server(
     implementation: str = SERVING_IMPLEMENTATION,
     runtime_env: dict[str, str] | None = None,
     timeout: float = 90.0,
+    metrics_port: int | None = None,
 ) -> Iterator[ModelServer]:
     """Start ``mlserver start <model_dir>`` as the platform runs it, and wait for the model to be ready.
 
     ``runtime_env`` is the ServingRuntime container's env (KServe's ``kserve-mlserver``), which
-    the predictor's env overrides by name, as KServe merges them.
+    the predictor's env overrides by name, as KServe merges them. ``metrics_port``: where MLServer serves its
+    metrics (a free port if None), so that a Prometheus can be told before the server starts.
     """
-    http_port, grpc_port, metrics_port = free_port(), free_port(), free_port()
+    http_port, grpc_port, metrics_port = free_port(), free_port(), metrics_port or free_port()
     env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", str(model_dir)), **(runtime_env or {})}
     if "MLSERVER_MODEL_IMPLEMENTATION" not in env and not implementation:
         env["MLSERVER_MODEL_IMPLEMENTATION"] = "mlserver_sklearn.SKLearnModel"  # the runtime's class for sklearn
