@@ -23,7 +23,7 @@ export PATH := $(CURDIR)/.bin:$(PATH)
 # the environments and in ignored __pycache__ folders.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: help setup demo test test-infra test-ml monitoring-tools lint preview diff policy bootstrap-preview simulate compile bench upstream lock step-image provider-schemas check-kfp-mysql-tls clean
+.PHONY: help setup demo test test-infra test-ml lint preview diff policy bootstrap-preview simulate compile bench upstream lock step-image provider-schemas check-kfp-mysql-tls backup-tools monitoring-tools clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -77,16 +77,21 @@ demo: setup ## the main job on its embedded default: the whole ML lifecycle loca
 test: ## lint, then the whole test suite: both environments' suites side by side
 	@$(MAKE) --no-print-directory -j3 --output-sync=target lint test-infra test-ml
 
-test-infra: $(INFRA)/.installed $(SCAN)/.installed $(VALIDATORS)/node_modules/.installed .bin/helm ## the program, pack, chart and conformance tests (infra environment)
-	$(INFRA)/bin/python -m pytest -n 2 --dist loadfile tests/infra tests/charts tests/conformance
+# The backups' round trip (tests/infra/test_backup_round_trip.py) runs moto's S3 server from the ML environment.
+test-infra: $(INFRA)/.installed $(ML)/.installed $(SCAN)/.installed $(VALIDATORS)/node_modules/.installed .bin/helm monitoring-tools ## the program, pack, chart, conformance and alerting tests (infra environment)
+	$(INFRA)/bin/python -m pytest -n 2 --dist loadfile tests/infra tests/charts tests/conformance tests/rules
 
-# Debian's Prometheus and Pushgateway: the demo scrapes its model server and drift push with them to draw the
-# dashboards' panels, and the dashboard metric test reads what they scraped (tests/ml/test_dashboard_metrics.py).
-MONITORING_PACKAGES := prometheus prometheus-pushgateway
-monitoring-tools: ## Debian's Prometheus and Pushgateway, for the demo's dashboard pictures and their test (installs them with apt)
-	@command -v prometheus >/dev/null && command -v prometheus-pushgateway >/dev/null \
-		|| apt-get install -y -q $(MONITORING_PACKAGES) >/dev/null \
-		|| { echo "error: could not install $(MONITORING_PACKAGES); install them (as root: apt-get install ...) and rerun" >&2; exit 1; }
+# promtool and amtool (tests/rules), Prometheus and the Pushgateway (the demo scrapes its model server and drift push
+# with them to draw the dashboards' panels; tests/ml/test_dashboard_metrics.py reads what they scraped): Debian's
+# packages, installed as root with apt like check-kfp-mysql-tls's. Without root the tests skip with one line, unless
+# MLPLATFORM_REQUIRE_UPSTREAM is set (CI), where they fail.
+MONITORING_TOOL_PACKAGES := prometheus prometheus-alertmanager prometheus-pushgateway
+monitoring-tools: ## install promtool, amtool, prometheus and the Pushgateway (Debian's packages, as root) for tests/rules and the dashboards
+	@command -v promtool >/dev/null && command -v amtool >/dev/null && command -v prometheus >/dev/null \
+		&& command -v prometheus-pushgateway >/dev/null \
+		|| apt-get install -y -q --no-install-recommends $(MONITORING_TOOL_PACKAGES) >/dev/null \
+		|| { echo "warning: could not install $(MONITORING_TOOL_PACKAGES) (as root: apt-get install ...); tests/rules and the dashboard metric test will skip or fail, the demo draws no panels" >&2; \
+		     test -z "$$MLPLATFORM_REQUIRE_UPSTREAM"; }
 
 test-ml: $(ML)/.installed $(INFRA)/.installed .bin/helm monitoring-tools ## the pipeline, demo and serving tests (ML environment; the demo and two tests also run the program in the infra one)
 	@# Compile what the steps import once, before parallel processes would each compile it.
@@ -120,8 +125,8 @@ bootstrap-preview: $(INFRA)/.installed ## offline preview and policy report of t
 policy: $(INFRA)/.installed ## the policy pack's report for every stack (offline)
 	$(INFRA)/bin/python -m tooling.policy_report
 
-simulate: $(INFRA)/.installed .bin/helm ## fresh-cluster simulation of pulumi up (DESTROY=1: pulumi destroy) for STACK
-	$(INFRA)/bin/python -m tooling.simulate --stack $(STACK) $(if $(DESTROY),--destroy)
+simulate: $(INFRA)/.installed .bin/helm ## fresh-cluster simulation of pulumi up (DESTROY=1: pulumi destroy; FAULT=spot|node|zone: a fault) for STACK
+	$(INFRA)/bin/python -m tooling.simulate --stack $(STACK) $(if $(DESTROY),--destroy) $(if $(FAULT),--fault $(FAULT))
 
 compile: $(ML)/.installed ## compile the KFP pipelines into pipelines/compiled/
 	$(ML)/bin/python -m pipelines.compile
@@ -141,6 +146,14 @@ check-kfp-mysql-tls: $(INFRA)/.installed $(MLMD)/.installed .bin/helm ## run KFP
 		|| apt-get install -y -q $(MYSQL_CHECK_PACKAGES) >/dev/null \
 		|| { echo "error: could not install $(MYSQL_CHECK_PACKAGES); install them (as root: apt-get install ...) and rerun" >&2; exit 1; }
 	$(INFRA)/bin/python scripts/check_kfp_mysql_tls.py --stack $(STACK)
+
+# The backups' round trip (tests/infra/test_backup_round_trip.py) runs the CronJobs' own commands against real
+# MariaDB and PostgreSQL with Debian's clients and AWS CLI (root, apt); CI runs it first (.ci/run).
+BACKUP_TOOLS_PACKAGES := mariadb-server mariadb-client postgresql-15 awscli
+backup-tools: ## install what the backups' round-trip tests run: MariaDB, PostgreSQL 15, the AWS CLI (Debian packages, as root)
+	@command -v mariadbd >/dev/null && command -v mysqldump >/dev/null && command -v aws >/dev/null && test -x /usr/lib/postgresql/15/bin/postgres \
+		|| apt-get install -y -q $(BACKUP_TOOLS_PACKAGES) >/dev/null \
+		|| { echo "error: could not install $(BACKUP_TOOLS_PACKAGES); install them (as root: apt-get install ...) and rerun" >&2; exit 1; }
 
 IMAGE ?= mlplatform-pipeline-steps:dev
 step-image: ## build the pipeline step image (needs a Docker engine): IMAGE=<repository>:<tag>

@@ -20,6 +20,7 @@ Prints throughput and p50/p99 latency per server and the platform's ratios to th
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -66,6 +67,12 @@ def model_dir(model: Path | None, workdir: Path) -> Path:
     target = workdir / "mnt" / "models"
     (target / SERVING_CODE_DIR).mkdir(parents=True)
     shutil.copy(ROOT / "pipelines" / "serving_runtime.py", target / SERVING_CODE_DIR)
+    # The runtime's settings, as the register step writes them (the threshold does not change the timing).
+    registered = model.parent / SERVING_CODE_DIR / "serving_runtime.json" if model is not None else None
+    settings = {"threshold": 0.5, "features": FEATURES, "label": LABEL}
+    (target / SERVING_CODE_DIR / "serving_runtime.json").write_text(
+        registered.read_text() if registered is not None and registered.exists() else json.dumps(settings)
+    )
     if model is not None:
         shutil.copy(model, target / "model.pkl")
     else:
@@ -146,7 +153,7 @@ def main() -> int:
         mounted = model_dir(args.model, workdir)
         print(f"model: {args.model or 'trained here (no .demo champion)'}; {os.cpu_count()} cores, {args.clients} clients, "
               f"{args.rounds} x {args.seconds:.0f} s per server, single-row requests")
-        v2_bodies = [v2_request([row], probabilities=True) for row in rows.values.tolist()]
+        v2_bodies = [v2_request([row]) for row in rows.values.tolist()]
         tutorial_bodies = rows.to_dict("records")
         with model_server(mounted, "fraud-model-serving", workdir / "mlserver.log", threads=1) as platform:
             url = f"{platform.url}/v2/models/{platform.model_name}/infer"

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import secrets
 import shutil
 import signal
 import subprocess
@@ -31,13 +32,14 @@ import psutil
 import requests
 
 from demo import panels, report
-from demo.serving import ModelServer, model_server, prepare_model_dir, v2_request
+from demo.serving import ModelServer, model_server, outputs, prepare_model_dir, v2_request
 from pipelines.cluster import served_uri
 from pipelines.drift.requests import write_record
 from pipelines.fraud.contract import FEATURES, LABEL
 from pipelines.fraud.data import drifted, generate
 from pipelines.fraud.pipeline import DEFAULT_MODEL_NAME
-from pipelines.mlflow_server import free_port, mlflow_server
+from pipelines.mlflow_server import free_port, mlflow_server, signed_in, wait_until_healthy
+from pipelines.mlflow_users import ADMIN_USERNAME, PIPELINE_USERNAME, ensure_pipeline_user
 from pipelines.run import PipelineResult, run_drift, run_pipeline
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -129,8 +131,7 @@ def serve_and_query(server: ModelServer, frame: pd.DataFrame, progress: Progress
         response = server.infer(v2_request([row[FEATURES].astype(float).tolist()]))
         latencies.append((time.perf_counter() - began) * 1000)
         response.raise_for_status()
-        probabilities = response.json()["outputs"][0]["data"]
-        predictions.append({"fraud_probability": probabilities[1], "label": int(row[LABEL])})
+        predictions.append({"fraud_probability": outputs(response)[f"{LABEL}_probability"][0], "label": int(row[LABEL])})
     batch_rows = frame.head(100)[FEATURES].astype(float).values.tolist()
     began = time.perf_counter()
     batch = server.infer(v2_request(batch_rows))
@@ -270,13 +271,18 @@ def main(argv: list[str] | None = None) -> int:
             metrics_port = free_port()
             scrape = panels.start_monitoring(stack, f"127.0.0.1:{metrics_port}", workdir, NAMESPACE, INFERENCE_SERVICE, progress.say)
 
-            with progress.step("Start an MLflow tracking server and registry (SQLite, local artifacts)"):
-                # It comes up while the first run validates the data and trains; the evaluate step
-                # waits for it before its first MLflow call, as it would for a restarting in-cluster server.
-                tracking_uri = stack.enter_context(
-                    mlflow_server(workdir / "mlflow", log_file=workdir / "logs" / "mlflow.log", wait=False)
-                )
-                progress.say(f"MLflow starting at {tracking_uri} (the evaluate step waits for it)")
+            with progress.step("Start an MLflow tracking server and registry (SQLite, local artifacts, basic auth)"):
+                # With the cluster's auth config: the admin creates the pipeline user and its grants (as the
+                # program's users Job does), then everything below signs in as that user, never as the admin.
+                admin, pipeline = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
+                tracking_uri = stack.enter_context(mlflow_server(workdir / "mlflow", log_file=workdir / "logs" / "mlflow.log",
+                                                                 wait=False, admin_password=admin))
+                wait_until_healthy(tracking_uri, timeout=180)
+                with signed_in(ADMIN_USERNAME, admin):
+                    granted = ensure_pipeline_user(tracking_uri, pipeline)
+                stack.enter_context(signed_in(PIPELINE_USERNAME, pipeline))
+                progress.say(f"MLflow at {tracking_uri}; the pipelines sign in as {PIPELINE_USERNAME!r}: "
+                             + ", ".join(f"{what} {done}" for what, done in granted.items()))
 
             results: dict[str, PipelineResult] = {}
             with progress.step("Run the training pipeline with kfp.local: first run"):
@@ -302,15 +308,22 @@ def main(argv: list[str] | None = None) -> int:
                 summary["serving"] = serve_and_query(server, frame, progress)
                 summary["serving"]["url"] = server.url
 
-            with progress.step("Drift: send a shifted batch, run the model-drift pipeline over the logged requests"):
+            with progress.step("Drift: send a shifted batch, run the model-drift pipeline (drift retrains, the gate decides)"):
                 log_root = workdir / "store" / "inference-logs"
-                normal = frame.sample(n=400, random_state=3)[FEATURES].astype(float).values.tolist()
-                shifted = drifted(frame.sample(n=600, random_state=4))[FEATURES].astype(float).values.tolist()
+                normal = frame.sample(n=200, random_state=3)[FEATURES].astype(float).values.tolist()
+                shifted = drifted(frame.sample(n=800, random_state=4))[FEATURES].astype(float).values.tolist()
                 progress.say(f"logged {send_logged(server, normal, log_root)} everyday rows and "
                              f"{send_logged(server, shifted, log_root)} shifted rows (far from home, online, no chip)")
+                # With data_uri the drift run retrains when the score reaches the alert's threshold.
                 found = run_drift(str(log_root), tracking_uri, workdir / "kfp", NAMESPACE, INFERENCE_SERVICE, echo=False,
-                                  pushgateway_url=scrape.pushgateway if scrape else "")
+                                  data_uri=str(data), pushgateway_url=scrape.pushgateway if scrape else "")
                 progress.say(f"drift score {found.drift_score:.2f} ({found.status}); drifted features: {', '.join(found.drifted) or 'none'}")
+                if found.retrained:
+                    outcome = "champion" if found.retrained["promoted"] else "challenger, not promoted"
+                    progress.say(f"retraining triggered by {found.trigger}: v{found.retrained['version']} ({outcome}); "
+                                 f"gate: {found.retrained['gate']}")
+                else:
+                    progress.say("no retraining triggered")
                 summary["drift"] = vars(found)
 
             with progress.step("Dashboards: draw the serving and drift panels from what Prometheus scraped"):

@@ -39,19 +39,27 @@ class ModelServer:
             return requests.get(f"{self.url}/v2/models/{self.model_name}/ready", timeout=2).status_code == 200
         return False
 
+    def metadata(self) -> dict:
+        """V2 model metadata (``GET /v2/models/<name>``): its input and output tensors."""
+        response = requests.get(f"{self.url}/v2/models/{self.model_name}", timeout=10)
+        response.raise_for_status()
+        return response.json()
+
     def infer(self, payload: dict, timeout: float = 10.0) -> requests.Response:
         """``POST /v2/models/<name>/infer``."""
         return requests.post(f"{self.url}/v2/models/{self.model_name}/infer", json=payload, timeout=timeout)
 
 
-def v2_request(rows: list[list[float]], probabilities: bool = True) -> dict:
-    """A V2 infer request with one FP64 tensor of shape [rows, features]."""
-    payload: dict = {
+def v2_request(rows: list[list[float]]) -> dict:
+    """A V2 infer request with one FP64 tensor of shape [rows, features]; the response carries every output."""
+    return {
         "inputs": [{"name": "features", "shape": [len(rows), len(rows[0])], "datatype": "FP64", "data": [v for row in rows for v in row]}]
     }
-    if probabilities:
-        payload["outputs"] = [{"name": "predict_proba"}]
-    return payload
+
+
+def outputs(response: requests.Response) -> dict[str, list]:
+    """A V2 infer response's output tensors by name (the runtime's ``output_names``: ``<label>_probability``, ``<label>_decision``)."""
+    return {output["name"]: output["data"] for output in response.json()["outputs"]}
 
 
 def prepare_model_dir(model_dir: Path, target: Path) -> Path:

@@ -10,7 +10,9 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra import flows, namespaces, object_store
+from infra import alert_routing, backups, flows, namespaces, object_store, sso
+from infra.components import backups as store_backups
+from infra.components import storage_class
 from infra.components.argocd import ArgoCd, GitOpsServing
 from infra.components.cert_manager import CertManager
 from infra.components.cluster_autoscaler import ClusterAutoscaler
@@ -23,6 +25,7 @@ from infra.components.kubeflow_pipelines import KubeflowPipelines
 from infra.components.load_balancer_controller import INGRESS_CLASS, LoadBalancerController
 from infra.components.minio import BUCKETS, Minio
 from infra.components.mlflow_server import MlflowServer
+from infra.components.mlflow_users import MlflowUsers
 from infra.components.model_serving import (
     PLATFORM_VALUES_CONFIGMAP,
     ModelServing,
@@ -34,7 +37,9 @@ from infra.components.model_serving import (
 from infra.components.monitoring_stack import RELEASE_NAME, MonitoringStack
 from infra.components.network_flows import NetworkFlows
 from infra.components.platform_namespace import PlatformNamespace
+from infra.components.priority_classes import PriorityClasses
 from infra.components.pushgateway import Pushgateway
+from infra.components.sso import SingleSignOn, urls
 from infra.components.storage_class import DefaultStorageClass
 from infra.components.training_pipelines import TrainingPipelines, source_commit
 from infra.config import Settings
@@ -57,7 +62,11 @@ class AwsResources:
     database_password: pulumi.Output[str]
     # The ECR repository of the pipeline step image, and the digest of this checkout's image in it ("" if not pushed).
     step_image_repository: pulumi.Output[str]
+    # The platform's S3 key: the backups' SSE-KMS key.
+    kms_key_arn: pulumi.Output[str]
     step_image_digest: str = ""
+    # The UIs' load balancer's security group (sso on).
+    ui_security_group_id: pulumi.Output[str] | None = None
 
 
 def _unknown() -> pulumi.Output[str]:
@@ -78,7 +87,9 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
 
     # On EKS the cluster has no default StorageClass until this one (PVCs would stay Pending);
     # the local stack's cluster (kind, minikube, k3d) brings its own.
-    storage: list[pulumi.Resource] = []
+    # What every platform object waits for: the PriorityClasses its pods name (and, on EKS, the storage class).
+    storage: list[pulumi.Resource] = [PriorityClasses("priority", opts)]
+    placement = settings.placement
     # The controller of the models' ALB: the serving release is created after it and, on destroy, deleted
     # before it (else the ALB, its target groups and security group leak and the Ingress keeps its finalizer).
     ingress_controller: list[pulumi.Resource] = []
@@ -87,7 +98,7 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
         ClusterAutoscaler(
             "cluster-autoscaler", aws.cluster_name, settings.aws_region, aws.role_arns[CLUSTER_AUTOSCALER.name], opts
         )
-        if settings.serving.ingress != "none":
+        if settings.serving.ingress != "none" or settings.sso.enabled:
             ingress_controller.append(LoadBalancerController(
                 "aws-load-balancer-controller", aws.cluster_name, settings.aws_region, aws.vpc_id,
                 aws.role_arns[LOAD_BALANCER_CONTROLLER.name], opts,
@@ -101,7 +112,9 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
     if settings.object_store == "minio":
         store = object_store.minio(settings.aws_region, BUCKETS)
         minio = Minio("minio", namespaces.MINIO.name, in_ns(namespaces.MINIO.name))
-        for space in (namespaces.MLFLOW.name, namespaces.KUBEFLOW.name):
+        # Its clients' namespaces: MLflow's, KFP's and, with the in-cluster database, its backup's.
+        clients = (namespaces.MLFLOW, namespaces.KUBEFLOW, *([namespaces.POSTGRES] if settings.database.kind == "in-cluster" else []))
+        for space in (client.name for client in clients):
             k8s.core.v1.Secret(
                 f"{space}-object-store-credentials",
                 metadata={"name": store.credentials_secret, "namespace": space},
@@ -119,11 +132,15 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
     # MLflow's database: RDS from the AWS layer, or Postgres in the cluster.
     # Both over TLS: the in-cluster Postgres verified against the program's CA (it admits TLS only);
     # RDS encrypted (sslmode=require; its parameter group forces TLS).
-    database_ca = None
+    database_ca, postgres_host = None, ""
+    stores: dict[str, list[pulumi.Resource]] = {namespaces.MINIO.name: [minio] if settings.object_store == "minio" else []}
     if settings.database.kind == "in-cluster":
         postgres = ClusterPostgres("postgres", namespaces.POSTGRES.name, in_ns(namespaces.POSTGRES.name))
         database_ca = postgres.ca_config_map(namespaces.MLFLOW.name, in_ns(namespaces.MLFLOW.name)).metadata["name"]
+        # Its backup verifies it against the same CA.
+        stores[namespaces.POSTGRES.name] = [postgres, postgres.ca_config_map(namespaces.POSTGRES.name, in_ns(namespaces.POSTGRES.name))]
         host, password, ssl = postgres.host, postgres.password, postgres.client_options
+        postgres_host = postgres.host
     else:
         assert aws is not None, "database rds needs the AWS layer"
         host, password, ssl = aws.database_host, aws.database_password, "sslmode=require"
@@ -138,11 +155,15 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
         store=store,
         role_arn=roles.get("mlflow"),
         basic_auth=settings.mlflow_basic_auth,
-        client_namespaces=(namespaces.KUBEFLOW.name,),
-        opts=in_ns(namespaces.MLFLOW.name, namespaces.KUBEFLOW.name),
+        opts=in_ns(namespaces.MLFLOW.name),
+        placement=placement,
     )
+    if settings.mlflow_basic_auth:
+        # The pipelines sign in to MLflow as their own user (EDIT on their experiments and model), never as the admin.
+        MlflowUsers("mlflow-users", namespaces.MLFLOW.name, mlflow.url, mlflow.config_secret, (namespaces.KUBEFLOW.name,),
+                    after=[mlflow], opts=in_ns(namespaces.MLFLOW.name, namespaces.KUBEFLOW.name))
 
-    cert_manager = CertManager("cert-manager", namespaces.CERT_MANAGER.name, in_ns(namespaces.CERT_MANAGER.name))
+    cert_manager = CertManager("cert-manager", namespaces.CERT_MANAGER.name, in_ns(namespaces.CERT_MANAGER.name), placement)
     kfp = KubeflowPipelines(
         "kubeflow-pipelines",
         namespaces.KUBEFLOW.name,
@@ -151,12 +172,20 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
         if roles else None,
         after=[cert_manager.release],
         opts=in_ns(namespaces.KUBEFLOW.name),
+        placement=placement,
+    )
+    # Backups of the stores in the cluster (infra/backups.py), each once its store and its credentials exist.
+    stores[namespaces.KUBEFLOW.name] = [kfp]
+    store_backups.declare(
+        settings.environment, backups.for_stack(settings), store, aws.kms_key_arn if aws else None, roles, postgres_host,
+        lambda space: in_ns(space, after=stores.get(space, [])),
     )
     kserve = Kserve(
         "kserve", namespaces.KSERVE.name, settings.kserve_deployment_mode, [cert_manager.release],
         ingress=ingress_values(INGRESS_CLASS, settings.serving.domain if settings.serving.ingress != "none" else ""),
         s3_region=store.region if not store.is_minio else "",
         opts=in_ns(namespaces.KSERVE.name),
+        placement=placement,
     )
     if namespaces.NVIDIA.name in spaces:
         GpuDevicePlugin("nvidia-device-plugin", namespaces.NVIDIA.name, in_ns(namespaces.NVIDIA.name))
@@ -165,10 +194,13 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
     serving_after: list[pulumi.Resource] = [kserve, *ingress_controller]
     pushgateway = None
     if settings.monitoring:
-        monitoring = MonitoringStack("monitoring", namespaces.MONITORING.name, settings.is_aws, in_ns(namespaces.MONITORING.name))
+        monitoring = MonitoringStack("monitoring", namespaces.MONITORING.name, settings.is_aws, settings.observability,
+                                     storage_class.NAME if aws is not None else None,
+                                     sso.host(settings, sso.GRAFANA) if settings.sso.enabled else "", in_ns(namespaces.MONITORING.name),
+                                     placement)
         serving_after.append(monitoring)
         pushgateway = Pushgateway("pushgateway", namespaces.MONITORING.name, RELEASE_NAME,
-                                  in_ns(namespaces.MONITORING.name, after=[monitoring]))
+                                  in_ns(namespaces.MONITORING.name, after=[monitoring]), placement)
         gpu_nodes = namespaces.NVIDIA.name in spaces
         Dashboards("dashboards", namespaces.MONITORING.name,
                    Scope(namespaces.MODELS.name, inference_service_name(settings.serving.model_name), namespaces.KUBEFLOW.name),
@@ -181,6 +213,12 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
     # KServe's logger writes the served model's requests to S3 (on MinIO it would need the agent's endpoint config).
     request_log = None if store.is_minio else store.artifacts_bucket.apply(lambda bucket: f"s3://{bucket}/{REQUEST_LOG_PREFIX}")
     outputs: dict[str, Any] = {"mlflowUrl": mlflow.url, "kfpApiUrl": kfp.api_url}
+    if settings.monitoring:
+        # Where alerts go, in the preview's outputs; alerts that would reach no one are a warning of the preview.
+        routes, warnings = alert_routing.routing_summary(settings.observability)
+        for warning in warnings:
+            pulumi.log.warn(f"alerts: {warning}")
+        outputs["alertRouting"] = " | ".join([routes, *warnings])
     # The step image by digest: on AWS the AWS layer's (config's, else the image pushed under this checkout's content tag).
     digest = aws.step_image_digest if aws else settings.pipelines.step_image_digest
     step_image = None
@@ -194,18 +232,19 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
         step_image = _unknown()
     if step_image is not None:
         after_kfp = pulumi.ResourceOptions(provider=provider, depends_on=[kfp])
+        # What a training run needs: the scheduled one, and the one drift starts (the drift pipeline nests training).
+        training_inputs = {
+            "data_uri": store.data_bucket.apply(lambda bucket: settings.pipelines.data_uri or f"s3://{bucket}/fraud/latest.csv"),
+            "tracking_uri": mlflow.url,
+            "auc_floor": settings.pipelines.auc_floor,
+            "min_improvement": settings.pipelines.min_improvement,
+            "s3_endpoint_url": store.endpoint_url,
+            # Lineage: the commit the pipelines and the step image were built from.
+            "git_commit": source_commit() or "unknown",
+        }
         training = TrainingPipelines(
             "training", namespaces.KUBEFLOW.name, TRAINING_PIPELINE, kfp.api_url, settings.pipelines.schedule,
-            {
-                "data_uri": store.data_bucket.apply(lambda bucket: settings.pipelines.data_uri or f"s3://{bucket}/fraud/latest.csv"),
-                "tracking_uri": mlflow.url,
-                "auc_floor": settings.pipelines.auc_floor,
-                "min_improvement": settings.pipelines.min_improvement,
-                "s3_endpoint_url": store.endpoint_url,
-                # Lineage: the commit the pipelines and the step image were built from.
-                "git_commit": source_commit() or "unknown",
-            },
-            step_image, opts=after_kfp,
+            training_inputs, step_image, opts=after_kfp,
         )
         outputs["pipelineVersion"] = training.version
         outputs["stepImage"] = step_image
@@ -213,8 +252,8 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
             drift = TrainingPipelines(
                 "drift", namespaces.KUBEFLOW.name, DRIFT_PIPELINE, kfp.api_url, settings.pipelines.drift_schedule,
                 {
+                    **training_inputs,
                     "log_uri": request_log,
-                    "tracking_uri": mlflow.url,
                     "namespace": namespaces.MODELS.name,
                     "inference_service": served,
                     "pushgateway_url": pushgateway.url if pushgateway else "",
@@ -232,6 +271,12 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
     if aws is not None:
         outputs["stepImageRepository"] = aws.step_image_repository
 
+    if settings.sso.enabled:
+        assert aws is not None and aws.ui_security_group_id is not None, "sso needs the AWS layer's security group"
+        # After the controller: its webhook admits the Ingresses, and on destroy they go first (the ALB with them).
+        SingleSignOn("sso", settings, namespaces.SSO.name, aws.ui_security_group_id, in_ns(namespaces.SSO.name, after=ingress_controller))
+        outputs["uiUrls"] = urls(settings)
+
     # One owner per serving release (README "Who owns the serving release").
     if settings.serving.owner == "helm":
         values = platform_values(settings, roles.get("serving"), flows.chart_object_store(store), RELEASE_NAME, request_log or "")
@@ -239,7 +284,7 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
                        in_ns(namespaces.MODELS.name))
         outputs["servingOwner"] = f"helm: pulumi up never changes the release; its platform values are in ConfigMap {PLATFORM_VALUES_CONFIGMAP}"
     elif settings.gitops.mode == "argocd":
-        argocd = ArgoCd("argocd", namespaces.ARGOCD.name, in_ns(namespaces.ARGOCD.name))
+        argocd = ArgoCd("argocd", namespaces.ARGOCD.name, settings.sso.enabled, in_ns(namespaces.ARGOCD.name), placement)
         if settings.serving.storage_uri:
             GitOpsServing(
                 settings.serving.model_name, namespaces.ARGOCD.name, settings.gitops.repo_url, settings.gitops.revision,

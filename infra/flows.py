@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from infra import alert_routing
 from infra import namespaces as ns
 from infra.config import PRIVATE_RANGES, Settings
 from infra.object_store import MINIO_CONSOLE_PORT, MINIO_PODS, MINIO_PORT, ObjectStore
@@ -71,6 +72,8 @@ MYSQL_PODS = {"app": "mysql"}
 KFP_MYSQL_CLIENTS = {"ml-pipeline": {"app": "ml-pipeline"}, "cache-server": KFP_CACHE_SERVER_PODS,
                      "metadata-grpc": {"component": "metadata-grpc-server"}}
 MLFLOW_PODS = {"app.kubernetes.io/name": "mlflow"}
+# The Job that creates MLflow's pipeline user and its grants (components/mlflow_users.py).
+MLFLOW_USERS_PODS = {"app.kubernetes.io/name": "mlflow-users"}
 POSTGRES_PODS = {"app.kubernetes.io/name": "postgres"}
 PUSHGATEWAY_PORT = 9091
 PUSHGATEWAY_PODS = {"app.kubernetes.io/name": "pushgateway"}
@@ -82,16 +85,26 @@ DCGM_EXPORTER_PORT = 9400
 # Argo CD's server (8080), repo server (8081), Redis (6379), and the metrics of controller, server and repo server.
 ARGOCD_PORTS = (8080, 8081, 6379, 8082, 8083, 8084, 7000)
 ARGOCD_REPO_SERVER_PODS = {"app.kubernetes.io/name": "argocd-repo-server"}
+# The backup CronJobs' pods (infra/backups.py), one label per store.
+KFP_MYSQL_BACKUP_PODS = {"app.kubernetes.io/name": "kfp-mysql-backup"}
+POSTGRES_BACKUP_PODS = {"app.kubernetes.io/name": "postgres-backup"}
+MINIO_BACKUP_PODS = {"app.kubernetes.io/name": "minio-backup"}
+# The UIs people open, by their pods and the port their container serves (what a NetworkPolicy matches):
+# KFP 2.17.0's ml-pipeline-ui, kube-prometheus-stack's Grafana and Argo CD's server (plain HTTP with sso).
+KFP_UI_PODS, KFP_UI_PORT = {"app": "ml-pipeline-ui"}, 3000
+GRAFANA_PODS, GRAFANA_PORT = {"app.kubernetes.io/name": "grafana"}, 3000
+ARGOCD_SERVER_PODS, ARGOCD_SERVER_PORT = {"app.kubernetes.io/name": "argocd-server"}, 8080
 
 
-def _to_object_store(name: str, source: str, store: ObjectStore) -> Flow:
+def _to_object_store(name: str, source: str, store: ObjectStore, source_pods: dict[str, str] | None = None) -> Flow:
+    pods = dict(source_pods or {})
     if store.is_minio:
-        return Flow(f"{name}-to-minio", source, ns.MINIO.name, (MINIO_PORT,), target_pods=MINIO_PODS)
+        return Flow(f"{name}-to-minio", source, ns.MINIO.name, (MINIO_PORT,), pods, target_pods=MINIO_PODS)
     if store.endpoint_cidr:
         # S3 (and STS, for IRSA) through the VPC's interface endpoints: their addresses are in the VPC.
-        return Flow(f"{name}-to-s3", source, "", (443,), cidr=store.endpoint_cidr)
+        return Flow(f"{name}-to-s3", source, "", (443,), pods, cidr=store.endpoint_cidr)
     # S3's public addresses have no fixed range: HTTPS outside the private ranges.
-    return Flow(f"{name}-to-s3", source, "", (443,), cidr="0.0.0.0/0", cidr_except=PRIVATE_RANGES)
+    return Flow(f"{name}-to-s3", source, "", (443,), pods, cidr="0.0.0.0/0", cidr_except=PRIVATE_RANGES)
 
 
 def chart_object_store(store: ObjectStore) -> dict:
@@ -141,6 +154,9 @@ def platform_flows(settings: Settings, vpc_cidr: str, store: ObjectStore) -> lis
           for client, labels in KFP_MYSQL_CLIENTS.items()],
         Flow("pipelines-to-mlflow", ns.KUBEFLOW.name, ns.MLFLOW.name, (MLFLOW_PORT,), target_pods=MLFLOW_PODS),
         _to_object_store("pipelines", ns.KUBEFLOW.name, store),
+        # KFP's MySQL dump (infra/backups.py): the database, and the bucket it copies the dump to.
+        Flow("kfp-mysql-backup-to-mysql", ns.KUBEFLOW.name, ns.KUBEFLOW.name, (MYSQL_PORT,), KFP_MYSQL_BACKUP_PODS, MYSQL_PODS),
+        _to_object_store("kfp-mysql-backup", ns.KUBEFLOW.name, store, KFP_MYSQL_BACKUP_PODS),
         # MLflow: its database and its artifact store.
         _to_object_store("mlflow", ns.MLFLOW.name, store),
         # Serving: the models namespace's policy is the serving chart's (its networkPolicy values,
@@ -164,13 +180,23 @@ def platform_flows(settings: Settings, vpc_cidr: str, store: ObjectStore) -> lis
         # The device plugin (its service account is bound to a role: it reads nodes and its config) calls the API.
         flows += _control_plane("nvidia-device-plugin-to-apiserver", ns.NVIDIA.name, "", (443, 6443), apiserver)
     if settings.database.kind == "in-cluster":
-        flows.append(
-            Flow("mlflow-to-postgres", ns.MLFLOW.name, ns.POSTGRES.name, (POSTGRES_PORT,), MLFLOW_PODS, POSTGRES_PODS)
-        )
+        flows += [
+            Flow("mlflow-to-postgres", ns.MLFLOW.name, ns.POSTGRES.name, (POSTGRES_PORT,), MLFLOW_PODS, POSTGRES_PODS),
+            # Its dump: the database, and the bucket.
+            Flow("postgres-backup-to-postgres", ns.POSTGRES.name, ns.POSTGRES.name, (POSTGRES_PORT,), POSTGRES_BACKUP_PODS, POSTGRES_PODS),
+            _to_object_store("postgres-backup", ns.POSTGRES.name, store, POSTGRES_BACKUP_PODS),
+        ]
     else:
         flows.append(Flow("mlflow-to-rds", ns.MLFLOW.name, "", (POSTGRES_PORT,), MLFLOW_PODS, cidr=vpc_cidr))
+    if settings.mlflow_basic_auth:
+        # The users Job calls MLflow's auth API as the admin.
+        flows.append(Flow("mlflow-users-to-mlflow", ns.MLFLOW.name, ns.MLFLOW.name, (MLFLOW_PORT,), MLFLOW_USERS_PODS, MLFLOW_PODS))
     if store.is_minio:
-        flows.append(Flow("minio-internal", ns.MINIO.name, ns.MINIO.name, (MINIO_PORT, MINIO_CONSOLE_PORT), MINIO_PODS, MINIO_PODS))
+        flows += [
+            Flow("minio-internal", ns.MINIO.name, ns.MINIO.name, (MINIO_PORT, MINIO_CONSOLE_PORT), MINIO_PODS, MINIO_PODS),
+            # The mirror of its buckets (infra/backups.py) reads and, in a restore, writes them.
+            Flow("minio-backup-to-minio", ns.MINIO.name, ns.MINIO.name, (MINIO_PORT,), MINIO_BACKUP_PODS, MINIO_PODS),
+        ]
     if settings.gitops.mode == "argocd":
         flows += [
             Flow("argocd-internal", ns.ARGOCD.name, ns.ARGOCD.name, ARGOCD_PORTS),
@@ -199,4 +225,13 @@ def platform_flows(settings: Settings, vpc_cidr: str, store: ObjectStore) -> lis
             Flow("monitoring-to-coredns", ns.MONITORING.name, "kube-system", (COREDNS_METRICS_PORT,),
                  target_pods=COREDNS_PODS, target_managed=False),
         ]
+        if ports := alert_routing.receiver_ports(settings.observability):
+            # Alertmanager's notifications: Slack and PagerDuty over HTTPS, webhooks and SMTP relays on their own
+            # ports, wherever they are (a relay may be in the VPC); no other pod of monitoring goes out.
+            flows.append(Flow("alertmanager-to-receivers", ns.MONITORING.name, "", ports, alert_routing.ALERTMANAGER_PODS,
+                              cidr="0.0.0.0/0"))
+    if settings.sso.enabled:
+        from infra import sso  # noqa: PLC0415 - sso reads this module's ports and pods
+
+        flows += sso.flows(settings)
     return flows

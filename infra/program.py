@@ -11,7 +11,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from infra import cluster_layer, example_values, kubernetes_provider, workloads
+from infra import backups, cluster_layer, example_values, kubernetes_provider, workloads
 from infra.components.cluster_addons import ClusterAddons
 from infra.components.eks_cluster import EksCluster
 from infra.components.encryption_key import EncryptionKey
@@ -20,6 +20,7 @@ from infra.components.network import Network
 from infra.components.node_group import NodeGroup
 from infra.components.rds_postgres import RdsPostgres
 from infra.components.secure_bucket import SecureBucket
+from infra.components.sso import UiLoadBalancerSecurityGroup
 from infra.components.step_image_repository import StepImageRepository, published_digest
 from infra.config import PROJECT, Settings
 
@@ -86,6 +87,8 @@ def _build_aws(settings: Settings) -> dict[str, Any]:
             noncurrent_version_days=settings.noncurrent_version_days,
             opts=opts,
             access_log_bucket=access_logs.bucket if access_logs else None,
+            # The stores' dumps (infra/backups.py) expire after the environment's retention.
+            expire_prefixes={backups.PREFIX: backups.retention_days(settings.environment)} if purpose == "artifacts" else None,
         )
         for purpose in BUCKET_PURPOSES
     }
@@ -100,7 +103,7 @@ def _build_aws(settings: Settings) -> dict[str, Any]:
             kms_key_arn=s3_key.arn,
             opts=opts,
         )
-        for workload in workloads.WORKLOADS
+        for workload in (*workloads.WORKLOADS, *backups.workloads(settings))
     }
 
     addons = ClusterAddons(
@@ -144,7 +147,10 @@ def _build_aws(settings: Settings) -> dict[str, Any]:
             database_host=database.host if database else pulumi.Output.from_input(""),
             database_password=database.password if database else pulumi.Output.secret(""),
             step_image_repository=steps.url,
+            kms_key_arn=s3_key.arn,
             step_image_digest=settings.pipelines.step_image_digest or published_digest(name, provider),
+            ui_security_group_id=UiLoadBalancerSecurityGroup(f"{name}-ui-alb", settings, network.vpc_id, opts).id
+            if settings.sso.enabled else None,
         ),
     )
 

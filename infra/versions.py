@@ -114,8 +114,14 @@ ARGO_CD = Chart(
     source=Source("argo-cd-chart-9.7.1", "argoproj/argo-helm", "argo-cd-9.7.1", "charts/argo-cd"),
 )
 
+# The sign-in option (sso): one oauth2-proxy v7.15.3 in front of each UI.
+OAUTH2_PROXY = Chart(
+    "oauth2-proxy", "10.7.0", "https://oauth2-proxy.github.io/manifests",
+    source=Source("oauth2-proxy-chart-10.7.0", "oauth2-proxy/manifests", "oauth2-proxy-10.7.0", "helm/oauth2-proxy"),
+)
+
 CHARTS = (CERT_MANAGER, KSERVE_CRD, KSERVE_RESOURCES, KSERVE_RUNTIME_CONFIGS, NVIDIA_DEVICE_PLUGIN, DCGM_EXPORTER,
-          KUBE_PROMETHEUS_STACK, CLUSTER_AUTOSCALER, AWS_LOAD_BALANCER_CONTROLLER, MINIO, ARGO_CD)
+          KUBE_PROMETHEUS_STACK, CLUSTER_AUTOSCALER, AWS_LOAD_BALANCER_CONTROLLER, MINIO, ARGO_CD, OAUTH2_PROXY)
 
 KFP_VERSION = "2.17.0"
 KFP_MANIFESTS = "https://github.com/kubeflow/pipelines/manifests/kustomize"
@@ -132,6 +138,11 @@ IMAGES = {
     "minio": "quay.io/minio/minio:RELEASE.2025-04-22T22-12-26Z",
     "minio-client": "quay.io/minio/mc:RELEASE.2025-04-16T18-13-26Z",
     "postgres": "docker.io/library/postgres:17.9-bookworm",
+    # KFP's MySQL (upstream names the 8.4 line only; infra/manifests/kubeflow-pipelines/base pins this patch
+    # release, a test checks the two agree) and its backup's mysqldump: one image, client and server alike.
+    "mysql": "docker.io/library/mysql:8.4.10",
+    # Copies the stores' dumps to the bucket (infra/backups.py): IRSA and SSE-KMS on S3, MinIO's endpoint locally.
+    "aws-cli": "docker.io/amazon/aws-cli:2.27.9",
     # MLflow's published server image, full variant (psycopg2 and boto3 included).
     "mlflow": "ghcr.io/mlflow/mlflow:v3.17.2-full",
     # Runs the stdlib-only pipeline upload script.

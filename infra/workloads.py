@@ -25,7 +25,7 @@ class Workload:
     name: str
     namespace: str
     service_accounts: tuple[str, ...]
-    # Object-store access, as (bucket purpose, key prefix, "read" | "write").
+    # Object-store access, as (bucket purpose, key prefix, "read" | "write" | "backup": put and get, never delete).
     grants: tuple[tuple[str, str, str], ...] = ()
     managed_policy_arns: tuple[str, ...] = ()
     # An inline policy for AWS APIs other than the object store (JSON), if any.

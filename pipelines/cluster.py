@@ -16,6 +16,17 @@ DRIFT_PIPELINE = "model-drift"
 # The served models' request log: KServe's logger writes each request under this prefix of the
 # artifacts bucket, in its storage path; the drift pipeline reads it back (pipelines/drift/).
 REQUEST_LOG_PREFIX = "inference-logs"
+# What the pipelines write in MLflow: the training pipeline's experiment and registered model, and the drift
+# pipeline's experiment. The pipeline user is granted exactly these (pipelines/mlflow_users.py).
+TRAINING_EXPERIMENT = "fraud-detection"
+MODEL_NAME = "fraud-detector"
+
+
+def drift_experiment(model_name: str) -> str:
+    """The experiment the drift pipeline logs a model's drift runs in."""
+    return f"{model_name}-drift"
+
+
 # Where MLflow keeps runs and models in the artifacts bucket: its server's --artifacts-destination is
 # s3://<bucket>/mlflow, so an mlflow-artifacts:/<path> URI is s3://<bucket>/mlflow/<path>.
 MLFLOW_ARTIFACTS_PREFIX = "mlflow"
@@ -29,6 +40,8 @@ def served_uri(artifacts_bucket: str, download_uri: str) -> str:
     return f"s3://{artifacts_bucket}/{MLFLOW_ARTIFACTS_PREFIX}/{path.lstrip('/')}"
 REQUEST_LOG_STORE_PATH = "requests"
 
+# The Secret with the pipeline user's MLflow credentials (pipelines/mlflow_users.py), in each namespace whose
+# steps call MLflow; the compiled pipelines read it into MLflow's client env vars.
 MLFLOW_CREDENTIALS_SECRET = "mlflow-credentials"
 # Secret key -> the env var the MLflow client reads for basic auth.
 MLFLOW_CREDENTIALS_ENV = {"username": "MLFLOW_TRACKING_USERNAME", "password": "MLFLOW_TRACKING_PASSWORD"}

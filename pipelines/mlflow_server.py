@@ -2,13 +2,16 @@
 
 SQLite backend, artifacts served by the server from a local directory
 (``--serve-artifacts``), a free port, and a clean stop (the whole process
-group) when the context exits, even on errors or Ctrl-C.
+group) when the context exits, even on errors or Ctrl-C. With an admin password,
+MLflow's basic-auth app with the platform's auth config (pipelines/mlflow_users.py),
+as the cluster runs it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -18,7 +21,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-from pipelines.cluster import MLFLOW_SERVER_ENV
+from pipelines.cluster import MLFLOW_CREDENTIALS_ENV, MLFLOW_SERVER_ENV
 
 
 def free_port() -> int:
@@ -70,11 +73,40 @@ def stop(process: subprocess.Popen, grace: float = 10.0) -> None:
 
 
 @contextlib.contextmanager
-def mlflow_server(workdir: Path, port: int | None = None, log_file: Path | None = None, wait: bool = True) -> Iterator[str]:
+def signed_in(username: str, password: str) -> Iterator[None]:
+    """MLflow's client (and every process started meanwhile) sends these credentials; the previous ones after."""
+    names = tuple(MLFLOW_CREDENTIALS_ENV.values())
+    before = {name: os.environ.get(name) for name in names}
+    os.environ.update(dict(zip(names, (username, password), strict=True)))
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def auth_files(workdir: Path, admin_password: str) -> dict[str, str]:
+    """Write the basic-auth config (users in ``workdir``/auth.db); the env and nothing else the server needs for it."""
+    # Here, not at the top: the step image carries this module (the steps wait for MLflow with it), not mlflow_users.
+    from pipelines.mlflow_users import auth_config
+
+    config = workdir / "basic_auth.ini"
+    config.touch(mode=0o600)
+    config.write_text(auth_config(f"sqlite:///{(workdir / 'auth.db').resolve()}", admin_password))
+    return {"MLFLOW_AUTH_CONFIG_PATH": str(config.resolve()), "MLFLOW_FLASK_SERVER_SECRET_KEY": secrets.token_hex(32)}
+
+
+@contextlib.contextmanager
+def mlflow_server(workdir: Path, port: int | None = None, log_file: Path | None = None, wait: bool = True,
+                  admin_password: str | None = None) -> Iterator[str]:
     """Run ``mlflow server`` with its store under ``workdir``; yields its URL.
 
     With ``wait=False`` the URL comes at once, while the server is still starting: for callers
     whose first MLflow call waits for it (the evaluate step's :func:`wait_for_tracking_server`).
+    With ``admin_password``, MLflow's basic-auth app, its admin ``mlflow_users.ADMIN_USERNAME``.
     """
     workdir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
@@ -90,6 +122,9 @@ def mlflow_server(workdir: Path, port: int | None = None, log_file: Path | None 
         "--workers", "1",
     ]
     env = {**os.environ, **MLFLOW_SERVER_ENV}
+    if admin_password:
+        command += ["--app-name", "basic-auth"]
+        env.update(auth_files(workdir, admin_password))
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env)
     try:
         if wait:

@@ -1,7 +1,7 @@
 """Promotion as a reviewed change: propose the registry's champion as the model a stack serves.
 
     python -m pipelines.promote --stack staging --tracking-uri http://127.0.0.1:5000 \\
-        --artifacts-bucket "$(pulumi stack output artifactsBucket --stack staging)" [--open-pr]
+        --artifacts-bucket "$(pulumi stack output artifactsBucket --stack staging)" [--open-pr | --print-uri]
 
 Reads the ``champion`` alias of the environment's MLflow registry, works out the ``s3://`` URI
 KServe loads it from (the MLflow server's artifacts destination), and rewrites the one line
@@ -149,9 +149,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stacks-dir", type=Path, default=ROOT / "stacks", help=argparse.SUPPRESS)
     parser.add_argument("--open-pr", action="store_true", help="commit on a branch, push it and open the pull request (gh)")
     parser.add_argument("--base", default="main", help="the pull request's base branch (default main)")
+    parser.add_argument("--print-uri", action="store_true",
+                        help="only print the champion's s3:// URI (for a `helm upgrade --set model.storageUri=...`); change nothing")
     args = parser.parse_args(argv)
     try:
         proposal = propose(args.stack, args.tracking_uri, args.artifacts_bucket, args.stacks_dir, args.model)
+        if args.print_uri:
+            print(proposal.new_uri)
+            return 0
         if not proposal.changes:
             print(f"{args.stack} already serves {proposal.model} v{proposal.version} ({proposal.new_uri}); nothing to propose")
             return 0

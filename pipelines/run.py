@@ -128,6 +128,9 @@ class DriftResult:
     drift_score: float
     drifted: list[str]
     seconds: float
+    # Set when the drift started a retraining: what started it, and the version it registered with the gate's verdict.
+    trigger: str = ""
+    retrained: dict[str, Any] | None = None
 
 
 def run_drift(log_uri: str, tracking_uri: str, pipeline_root: Path, namespace: str, inference_service: str,
@@ -137,7 +140,15 @@ def run_drift(log_uri: str, tracking_uri: str, pipeline_root: Path, namespace: s
     outputs = _run_locally(model_drift, pipeline_root, "drift", echo, log_uri=log_uri, tracking_uri=tracking_uri,
                            namespace=namespace, inference_service=inference_service, **params)
     drifted = [name for name in str(outputs["drifted"]).split(",") if name]
-    return DriftResult(str(outputs["status"]), float(outputs["drift_score"]), drifted, time.perf_counter() - started)
+    trigger = str(outputs["trigger"])
+    retrained = None
+    if trigger:
+        mlflow.set_tracking_uri(tracking_uri)
+        model_name = params.get("model_name", DEFAULT_MODEL_NAME)
+        client = mlflow.MlflowClient()
+        version = next(v for v in client.search_model_versions(f"name='{model_name}'") if v.tags.get("trigger") == trigger)
+        retrained = {"version": version.version, "promoted": version.tags.get("promoted") == "true", "gate": version.tags.get("gate", "")}
+    return DriftResult(str(outputs["status"]), float(outputs["drift_score"]), drifted, time.perf_counter() - started, trigger, retrained)
 
 
 class Tee:

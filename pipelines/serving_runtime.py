@@ -1,22 +1,64 @@
 """The MLServer runtime every registered model carries: MLServer's scikit-learn runtime, with
-V2 requests checked against the model before it runs, so that a malformed request gets a
-400 with one line saying what is wrong (MLServer's own runtime answers 500 to most of them).
+V2 requests checked before the model runs and the decision taken at the model's own threshold.
 
 It travels with the model: the pipeline's ``register`` step logs this file into the model's
-``code/`` folder, and the serving chart sets ``MLSERVER_MODEL_IMPLEMENTATION`` to
-``serving_runtime.ValidatingSKLearnModel`` with that folder on ``PYTHONPATH``. The expected
-feature count is the model's own (``n_features_in_``), so there is nothing to keep in sync.
+``code/`` folder, with its settings beside it (``serving_runtime.json``: the contract's feature
+names and label, and the decision threshold training picked), and the serving chart sets
+``MLSERVER_MODEL_IMPLEMENTATION`` to ``serving_runtime.ValidatingSKLearnModel`` with that folder
+on ``PYTHONPATH``. What it does:
+
+- A malformed request gets a 400 with one line saying what is wrong (MLServer's own runtime
+  answers 500 to most), including data that disagrees with its datatype (strings or booleans
+  sent as FP64); a body over ``max_request_bytes`` (MLServer's model setting ``extra``, env
+  ``MLSERVER_MODEL_EXTRA``; default :data:`DEFAULT_MAX_REQUEST_BYTES`) gets a 413.
+- The model's V2 metadata declares its input tensor and its two outputs, ``<label>_probability``
+  and ``<label>_decision`` (1 when the probability is at or above the threshold), which every
+  response carries unless the request names one.
+
 Only the Python standard library, numpy and MLServer are imported: the serving image has them.
 """
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
-from mlserver.errors import InferenceError
-from mlserver.types import InferenceRequest, InferenceResponse
+from mlserver.codecs import NumpyCodec
+from mlserver.errors import InferenceError, MLServerError
+from mlserver.types import InferenceRequest, InferenceResponse, MetadataTensor, Parameters
 from mlserver_sklearn import SKLearnModel
 
-NUMERIC = {"BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64", "FP16", "FP32", "FP64"}
+# The largest request body the model takes, in bytes (about 7,000 rows of 7 features as JSON).
+DEFAULT_MAX_REQUEST_BYTES = 1_048_576
+INPUT = "features"
+INTEGERS = {"UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64"}
+FLOATS = {"FP16", "FP32", "FP64"}
+# The settings the register step writes beside this module: <module>.json.
+SETTINGS = Path(__file__).with_suffix(".json")
+
+
+def output_names(label: str) -> tuple[str, str]:
+    """The model's output tensors: the probability of ``label`` and the decision at the threshold."""
+    return f"{label}_probability", f"{label}_decision"
+
+
+def _flat(data: object) -> list:
+    """The values of a (possibly nested) V2 data list, in row-major order."""
+    if not isinstance(data, list):
+        return [data]
+    return [value for item in data for value in _flat(item)]
+
+
+def _data(tensor: object) -> object:
+    data = tensor.data
+    return data.root if hasattr(data, "root") else data
+
+
+def _agrees(value: object, datatype: str) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return datatype in FLOATS or isinstance(value, int) or float(value).is_integer()
 
 
 def request_problem(payload: InferenceRequest, features: int | None) -> str | None:
@@ -25,7 +67,7 @@ def request_problem(payload: InferenceRequest, features: int | None) -> str | No
     if len(payload.inputs) != 1:
         return f"send one input tensor of shape {wanted}, got {len(payload.inputs)} inputs"
     (tensor,) = payload.inputs
-    if tensor.datatype not in NUMERIC:
+    if tensor.datatype not in FLOATS | INTEGERS:
         return f"input {tensor.name!r} has datatype {tensor.datatype}; send numbers (FP64) of shape {wanted}"
     shape = list(tensor.shape)
     if len(shape) != 2:
@@ -35,28 +77,72 @@ def request_problem(payload: InferenceRequest, features: int | None) -> str | No
         return f"input {tensor.name!r} is an empty batch (shape {shape}); send at least one row"
     if features and columns != features:
         return f"input {tensor.name!r} has {columns} features per row, the model takes {features}: shape {wanted}"
-    data = tensor.data.root if hasattr(tensor.data, "root") else tensor.data
-    try:
-        values = np.asarray(data, dtype=float)
-    except (TypeError, ValueError):
-        return f"input {tensor.name!r} data is not a flat list of numbers"
-    if values.size != rows * columns:
-        return f"input {tensor.name!r} has shape {shape} ({rows * columns} values) but {values.size} values in data"
-    if not np.isfinite(values).all():
+    values = _flat(_data(tensor))
+    wrong = [value for value in values if not _agrees(value, tensor.datatype)][:1]
+    if wrong:
+        kind = "numbers" if tensor.datatype in FLOATS else "integers"
+        return f"input {tensor.name!r} is {tensor.datatype} but its data holds {wrong[0]!r} ({type(wrong[0]).__name__}); send {kind}"
+    if len(values) != rows * columns:
+        return f"input {tensor.name!r} has shape {shape} ({rows * columns} values) but {len(values)} values in data"
+    if not np.isfinite(np.asarray(values, dtype=float)).all():
         return f"input {tensor.name!r} holds NaN or infinite values"
     return None
 
 
+def body_problem(payload: InferenceRequest, limit: int) -> str | None:
+    """Why the request's body is too large (its Content-Length, as MLServer passes the headers), or None."""
+    headers = (payload.parameters.headers if payload.parameters else None) or {}
+    length = {key.lower(): value for key, value in headers.items()}.get("content-length")
+    if length is not None and str(length).isdigit() and int(length) > limit:
+        return f"request body is {int(length)} bytes, above the model's limit of {limit}; send fewer rows per request"
+    return None
+
+
 class ValidatingSKLearnModel(SKLearnModel):
-    """MLServer's SKLearnModel that refuses a malformed request with a 400 and a one-line reason."""
+    """MLServer's SKLearnModel that refuses a malformed request with a one-line reason and decides at its threshold."""
+
+    async def load(self) -> bool:
+        if not SETTINGS.exists():
+            raise FileNotFoundError(f"{SETTINGS} is missing: register the model with the pipeline's register step")
+        settings = json.loads(SETTINGS.read_text())
+        self._threshold = float(settings["threshold"])
+        self._outputs = output_names(settings["label"])
+        extra = (self._settings.parameters.extra if self._settings.parameters else None) or {}
+        self._max_request_bytes = int(extra.get("max_request_bytes", DEFAULT_MAX_REQUEST_BYTES))
+        loaded = await super().load()
+        features = settings["features"]
+        if len(features) != getattr(self._model, "n_features_in_", len(features)):
+            raise ValueError(f"{SETTINGS} lists {len(features)} features, the model takes {self._model.n_features_in_}")
+        probability, decision = self._outputs
+        self._settings.inputs = [
+            MetadataTensor(name=INPUT, datatype="FP64", shape=[-1, len(features)], parameters=Parameters(feature_names=features))
+        ]
+        self._settings.outputs = [
+            MetadataTensor(name=probability, datatype="FP64", shape=[-1, 1]),
+            MetadataTensor(name=decision, datatype="INT64", shape=[-1, 1], parameters=Parameters(threshold=self._threshold)),
+        ]
+        return loaded
 
     async def predict(self, payload: InferenceRequest) -> InferenceResponse:
+        too_large = body_problem(payload, self._max_request_bytes)
+        if too_large:
+            raise MLServerError(too_large, status_code=413)
         problem = request_problem(payload, getattr(self._model, "n_features_in_", None))
         if problem:
             raise InferenceError(problem)
+        wanted = [output.name for output in payload.outputs or []] or list(self._outputs)
+        unknown = [name for name in wanted if name not in self._outputs]
+        if unknown:
+            raise InferenceError(f"unknown outputs {unknown}; this model returns {list(self._outputs)}")
+        (tensor,) = payload.inputs
+        rows = np.asarray(_flat(_data(tensor)), dtype=float).reshape(tensor.shape)
         try:
-            return await super().predict(payload)
-        except InferenceError:
-            raise
+            probabilities = self._model.predict_proba(rows)[:, 1]
         except (ValueError, TypeError) as error:  # what the model itself refuses is the request's fault
             raise InferenceError(f"the model refused the request: {error}") from None
+        results = dict(zip(self._outputs, (probabilities, (probabilities >= self._threshold).astype(np.int64)), strict=True))
+        return InferenceResponse(
+            model_name=self.name,
+            model_version=self.version,
+            outputs=[NumpyCodec.encode_output(name, results[name]) for name in wanted],
+        )

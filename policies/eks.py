@@ -1,4 +1,4 @@
-"""EKS rules: the control plane's logging, encryption, endpoint and version, and NetworkPolicy enforcement;
+"""EKS rules: the control plane's logging, encryption, endpoint, version and authentication, and NetworkPolicy enforcement;
 the log groups of every service (EKS, RDS).
 """
 
@@ -116,6 +116,32 @@ def vpc_cni_network_policy(args: StackValidationArgs, report: ReportViolation) -
             ),
             cni[0].urn if cni else clusters[0].urn,
         )
+
+
+ALLOWED_AUTHENTICATION_MODES = Tunable("allowedAuthenticationModes", {"type": "array", "items": {"type": "string"}}, ["API"])
+
+
+@rule("eks-access-entries-only", "EKS authenticates through access entries only (mode API, no aws-auth ConfigMap) and gives "
+      "the cluster's creator no implicit admin.",
+      SECURITY, Severity.CRITICAL, "Set access_config authentication_mode API and bootstrap_cluster_creator_admin_permissions false.",
+      tunables=[ALLOWED_AUTHENTICATION_MODES])
+def eks_access_entries_only(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if args.resource_type != CLUSTER:
+        return
+    allowed = ALLOWED_AUTHENTICATION_MODES.read(args)
+    # EKS's defaults when access_config is left out: the aws-auth ConfigMap, and the creator as a hidden admin.
+    mode = get(args.props, "accessConfig.authenticationMode") or "CONFIG_MAP"
+    creator_admin = get(args.props, "accessConfig.bootstrapClusterCreatorAdminPermissions", True) is not False
+    problems = ([f"authentication mode {mode} (allowed: {', '.join(allowed)})"] if mode not in allowed else []) + (
+        ["the creator is bootstrapped as cluster-admin"] if creator_admin else [])
+    if problems:
+        report(message(
+            f"The EKS cluster {get(args.props, 'name') or args.name} grants access outside its access entries: {'; '.join(problems)}.",
+            "anyone who can edit kube-system/aws-auth, or whoever ran the first `pulumi up`, is cluster-admin with no "
+            "access entry to review, audit or revoke.",
+            "set access_config authentication_mode API and bootstrap_cluster_creator_admin_permissions false; grant people "
+            "access through clusterAdminArns (access entries).",
+        ))
 
 
 ACCESS_POLICY_ASSOCIATION = "aws:eks/accessPolicyAssociation:AccessPolicyAssociation"

@@ -1,4 +1,4 @@
-"""RDS rules: encryption, no public address, backups and deletion protection, TLS only.
+"""RDS rules: encryption, no public address, backups and deletion protection, TLS only; Multi-AZ and a final snapshot in prod.
 """
 
 from __future__ import annotations
@@ -111,3 +111,19 @@ def rds_force_ssl(args: StackValidationArgs, report: ReportViolation) -> None:
                 ),
                 instance.urn,
             )
+
+
+@rule("rds-multi-az-and-final-snapshot-in-prod", "Prod's RDS instances are Multi-AZ and take a final snapshot when deleted.",
+      SECURITY, Severity.HIGH, "Set multi_az true and skip_final_snapshot false (with a final_snapshot_identifier) in prod.")
+def rds_prod_resilience(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if args.resource_type != RDS or resource_environment(args) != "prod":
+        return
+    problems = (["it is single-AZ"] if get(args.props, "multiAz") is not True else []) + (
+        # Unset is the provider's default, false: a delete then needs final_snapshot_identifier, and fails safe without it.
+        ["it skips the final snapshot"] if get(args.props, "skipFinalSnapshot") is True else [])
+    if problems:
+        report(message(
+            f"The prod RDS instance {get(args.props, 'identifier') or args.name} is not resilient: {' and '.join(problems)}.",
+            "a zone outage stops the model registry (no standby), and a delete or replacement loses it with no snapshot to restore.",
+            "set multi_az true (rdsMultiAz), skip_final_snapshot false and final_snapshot_identifier.",
+        ))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pulumi_policy import PolicyResource, ReportViolation, Severity, StackValidationArgs
+from pulumi_policy import PolicyResource, ReportViolation, ResourceValidationArgs, Severity, StackValidationArgs
 
 from policies.helpers import (
     SECURITY,
@@ -156,3 +156,16 @@ def s3_access_logging(args: StackValidationArgs, report: ReportViolation) -> Non
             "nobody could tell who read or replaced a model or a training set.",
             "deliver its access logs to the stack's locked access-log bucket (aws.s3.BucketLogging).",
         ), bucket.urn)
+
+
+@rule("s3-no-force-destroy-in-prod", "Prod buckets are not force-destroyable (force_destroy false).",
+      SECURITY, Severity.HIGH, "Set force_destroy false on prod buckets (forceDestroyBuckets: false).")
+def s3_no_force_destroy(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if args.resource_type not in BUCKETS or resource_environment(args) != "prod":
+        return
+    if get(args.props, "forceDestroy") is True:
+        report(message(
+            f"Prod bucket {get(args.props, 'bucket') or args.name} has force_destroy on.",
+            "one `pulumi destroy` or a rename would delete every object in it, every version of every model and data set included.",
+            "set force_destroy false (forceDestroyBuckets: false); empty a bucket by hand, reviewed, if it must go.",
+        ))

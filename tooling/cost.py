@@ -88,11 +88,15 @@ def estimate(snapshot: dict[str, Any], region: str, prices: dict[str, Any] | Non
         ("KMS keys", counts.get("aws:kms/key:Key", 0) * table["kms_key_month"]),
         ("VPC interface endpoints (per zone)", endpoint_zones * table["vpc_endpoint_hour"] * hours),
     ]
-    # Load balancers: LoadBalancer Services, and the ALBs of the models' Ingresses (one per ingress group).
+    # Load balancers: LoadBalancer Services, and the ALBs of the models' and the UIs' Ingresses (one per ingress group).
     resources = list(snapshot["resources"].values())
     balancers = sum(1 for r in resources if r["type"] == "kubernetes:core/v1:Service" and r["inputs"].get("spec", {}).get("type") == "LoadBalancer")
-    ingresses = [((r["inputs"].get("values") or {}).get("loadBalancer") or {}) for r in resources if r["type"] == "kubernetes:helm.sh/v3:Release"]
-    balancers += len({ingress.get("groupName") for ingress in ingresses if ingress.get("enabled")})
+    releases = [r["inputs"].get("values") or {} for r in resources if r["type"] == "kubernetes:helm.sh/v3:Release"]
+    groups = {(values.get("loadBalancer") or {}).get("groupName") for values in releases if (values.get("loadBalancer") or {}).get("enabled")}
+    # The UIs' ALB (sso): the sign-in proxies' Ingresses share one group.
+    groups |= {f"ui:{group}" for values in releases
+               if (group := (((values.get("ingress") or {}).get("annotations") or {}).get("alb.ingress.kubernetes.io/group.name")))}
+    balancers += len(groups)
     fixed.append(("load balancers (hours; LCUs not included)", balancers * table["load_balancer_hour"] * hours))
     lines.sort(key=lambda line: line.item)
     lines += [CostLine(item, cost, cost) for item, cost in fixed if cost]

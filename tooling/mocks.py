@@ -60,6 +60,8 @@ class Registration:
     retain_on_delete: bool = False
     ignore_changes: tuple[str, ...] = ()
     dependencies: tuple[str, ...] = ()
+    # The URNs each input property depends on (what the engine hands stack policies as property_dependencies).
+    property_dependencies: dict[str, tuple[str, ...]] = field(default_factory=dict)
     outputs: dict[str, Any] = field(default_factory=dict)
     # Input paths whose values are secrets (mask them in anything printed).
     secret_paths: tuple[str, ...] = ()
@@ -140,7 +142,8 @@ class PlatformMocks(pulumi.runtime.Mocks):
             }.get(kind, ("certPem", "CERTIFICATE"))
             state[field_name] = f"-----BEGIN {label}-----\n{_digest(kind + name, 64)}\n-----END {label}-----\n"
         elif kind.startswith("aws:ec2/"):
-            prefix = {"vpc": "vpc", "subnet": "subnet", "internetGateway": "igw", "natGateway": "nat", "eip": "eipalloc", "routeTable": "rtb"}
+            prefix = {"vpc": "vpc", "subnet": "subnet", "internetGateway": "igw", "natGateway": "nat", "eip": "eipalloc", "routeTable": "rtb",
+                      "securityGroup": "sg"}
             short = kind.split("/")[1].split(":")[0]
             resource_id = f"{prefix.get(short, short)}-{_digest(name)}"
         return resource_id, state
@@ -193,6 +196,7 @@ class RecordingMonitor(MockMonitor):
                     retain_on_delete=request.retainOnDelete,
                     ignore_changes=tuple(request.ignoreChanges),
                     dependencies=tuple(request.dependencies),
+                    property_dependencies={key: tuple(value.urns) for key, value in request.propertyDependencies.items()},
                     outputs=dict(state),
                     secret_paths=tuple(secret_paths),
                     provider=request.provider,

@@ -95,24 +95,55 @@ def _read_stack_file(path: Path) -> dict[str, Any]:
     return entries
 
 
-def stack_config(stack: str, overrides: Mapping[str, Any] | None = None) -> dict[str, str]:
-    """The flat ``mlplatform:key`` -> string map the CLI would hand the program."""
+def _reveal(value: Any) -> tuple[Any, bool]:
+    """``value`` with each ``{secure: ...}`` leaf (a value set with `pulumi config set --secret`) replaced by its text,
+    and whether it had one. The CLI decrypts these and tells the program the key is a secret; offline the ciphertext
+    (or a test's plaintext) stands for the value."""
+    if isinstance(value, dict) and set(value) == {"secure"}:
+        return str(value["secure"]), True
+    if isinstance(value, dict):
+        pairs = {key: _reveal(item) for key, item in value.items()}
+        return {key: item for key, (item, _) in pairs.items()}, any(secret for _, secret in pairs.values())
+    if isinstance(value, list):
+        items = [_reveal(item) for item in value]
+        return [item for item, _ in items], any(secret for _, secret in items)
+    return value, False
+
+
+def stack_config_and_secrets(stack: str, overrides: Mapping[str, Any] | None = None) -> tuple[dict[str, str], frozenset[str]]:
+    """The flat ``mlplatform:key`` -> string map the CLI would hand the program, and the keys it holds as secrets."""
     project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
     flat = {f"{config.PROJECT}:{key}": encode(decl["default"]) for key, decl in project.get("config", {}).items()}
     path = stack_file(stack)
     if not path.exists():
         raise config.ConfigError(f"no stack file {path.relative_to(ROOT)}; stacks are {', '.join(available_stacks())}")
-    for key, value in _read_stack_file(path).items():
-        flat[key] = encode(value)
-    for key, value in (overrides or {}).items():
-        flat[f"{config.PROJECT}:{key}"] = encode(value)
-    return flat
+    secrets: set[str] = set()
+    entries = {**_read_stack_file(path), **{f"{config.PROJECT}:{key}": value for key, value in (overrides or {}).items()}}
+    for key, value in entries.items():
+        revealed, secret = _reveal(value)
+        flat[key] = encode(revealed)
+        if secret:
+            secrets.add(key)
+        else:
+            secrets.discard(key)
+    return flat, frozenset(secrets)
+
+
+def stack_config(stack: str, overrides: Mapping[str, Any] | None = None) -> dict[str, str]:
+    """The flat ``mlplatform:key`` -> string map the CLI would hand the program."""
+    return stack_config_and_secrets(stack, overrides)[0]
+
+
+def secret_keys(stack: str, overrides: Mapping[str, Any] | None = None) -> frozenset[str]:
+    """The config keys of ``stack`` (and ``overrides``) given encrypted, as the CLI marks them for the program."""
+    return stack_config_and_secrets(stack, overrides)[1]
 
 
 def settings_of(stack: str, overrides: Mapping[str, Any] | None = None) -> tuple[dict[str, str], config.Settings]:
     """The flat config and the validated settings of ``stack``; every error names the stack file."""
-    flat = stack_config(stack, overrides)
+    flat, secrets = stack_config_and_secrets(stack, overrides)
     try:
+        config.check_secrets(flat, secrets.__contains__)
         settings = config.parse_settings(config.decode_config(flat))
         config.check_stack(stack, settings)
         return flat, settings
@@ -125,17 +156,19 @@ def run(stack: str, overrides: Mapping[str, Any] | None = None, step_image_pushe
     stack's ECR repository holds the step image of this checkout (as after the deploy workflow's push); ``preview``:
     as `pulumi preview` runs it (dry run) instead of `pulumi up`."""
     flat, settings = settings_of(stack, overrides)
+    secrets = stack_config_and_secrets(stack, overrides)[1]
     mocks = PlatformMocks(settings.aws_region, step_image_pushed=step_image_pushed)
-    resources, outputs = run_program(config.PROJECT, stack, flat, lambda: program.build(config.load()), mocks, preview)
+    resources, outputs = run_program(config.PROJECT, stack, flat, lambda: program.build(config.load()), mocks, preview, secrets)
     return OfflineRun(stack=stack, settings=settings, resources=resources, outputs=outputs)
 
 
 def run_program(project: str, stack: str, flat: Mapping[str, str], build: Callable[[], Mapping[str, Any]], mocks: PlatformMocks,
-                preview: bool = False) -> tuple[list[Registration], dict[str, Any]]:
-    """Run a Pulumi program (``build`` declares it and returns its exports) under ``mocks``: its registrations and outputs."""
+                preview: bool = False, secret_keys: frozenset[str] = frozenset()) -> tuple[list[Registration], dict[str, Any]]:
+    """Run a Pulumi program (``build`` declares it and returns its exports) under ``mocks``: its registrations and outputs
+    (``secret_keys``: the config keys the CLI would mark as secrets)."""
     monitor = RecordingMonitor(mocks)
     pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=preview, monitor=monitor)
-    pulumi.runtime.set_all_config(dict(flat))
+    pulumi.runtime.set_all_config(dict(flat), sorted(secret_keys))
     outputs: dict[str, Any] = {}
 
     def main() -> Any:

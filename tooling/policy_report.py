@@ -69,11 +69,28 @@ def _provider_of(registration: Registration, providers: dict[str, PolicyProvider
     return providers.get(urn)
 
 
+def _stack_resources(registrations: list[Registration], providers: dict[str, PolicyProviderResource]) -> list[PolicyResource]:
+    """The stack's resources as the engine hands them to stack policies: outputs, with their dependencies (each
+    input property's too) resolved to the resources themselves."""
+    resources = {
+        r.urn: PolicyResource(r.type, r.outputs, r.urn, r.name, _options(r), _provider_of(r, providers), None, [], {})
+        for r in registrations
+    }
+    for registration in registrations:
+        resource = resources[registration.urn]
+        resource.dependencies = [resources[urn] for urn in registration.dependencies if urn in resources]
+        resource.property_dependencies = {
+            key: [resources[urn] for urn in urns if urn in resources] for key, urns in registration.property_dependencies.items()
+        }
+    return list(resources.values())
+
+
 def evaluate(run: offline.OfflineRun, policies: list | None = None) -> list[Violation]:
     """Every violation of ``policies`` (default: the whole pack) in ``run``."""
     providers = _providers(run)
     violations: list[Violation] = []
     custom = [r for r in run.resources if not r.type.startswith("mlplatform:")]
+    resources = _stack_resources(custom, providers)
     for policy in policies or POLICIES:
         config = config_defaults(policy)
         level = (policy.enforcement_level or EnforcementLevel.ADVISORY).value
@@ -93,10 +110,6 @@ def evaluate(run: offline.OfflineRun, policies: list | None = None) -> list[Viol
                 )
                 policy.validate(args, lambda msg, urn=None, r=registration: collect(msg, urn, default_urn=r.urn))
         elif isinstance(policy, StackValidationPolicy):
-            resources = [
-                PolicyResource(r.type, r.outputs, r.urn, r.name, _options(r), _provider_of(r, providers), None, [], {})
-                for r in custom
-            ]
             policy.validate(StackValidationArgs(resources, config), lambda msg, urn=None: collect(msg, urn))
     return violations
 

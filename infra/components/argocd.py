@@ -14,19 +14,30 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra import paths, versions
+from infra.placement import ANYWHERE, PLATFORM, Placement
 
 PROJECT = "mlplatform"
 IN_CLUSTER = "https://kubernetes.default.svc"
 APPLICATION_API = "argoproj.io/v1alpha1"
 
 
-def chart_values() -> dict[str, Any]:
-    """Argo CD's values: no Dex (no SSO here: the admin logs in through a port-forward) and no notifications controller."""
-    return {
+def chart_values(behind_proxy: bool = False, placement: Placement = ANYWHERE) -> dict[str, Any]:
+    """Argo CD's values: no Dex and no notifications controller; the admin logs in through a port-forward, or at
+    argocd.<ssoDomain> after the sign-in proxy (``behind_proxy``: the server then speaks plain HTTP to the proxy,
+    TLS ending at the load balancer, like every UI's hop).
+
+    Placed by ``placement`` through the chart's ``global`` defaults (argo-cd 9.7.1: every component's), keeping its
+    default ``kubernetes.io/os: linux`` selector.
+    """
+    values: dict[str, Any] = {
+        "global": {"priorityClassName": PLATFORM.name, "nodeSelector": {"kubernetes.io/os": "linux", **placement.node_selector}},
         "crds": {"install": True, "keep": True},
         "dex": {"enabled": False},
         "notifications": {"enabled": False},
     }
+    if behind_proxy:
+        values["configs"] = {"params": {"server.insecure": True}}
+    return values
 
 
 def application(name: str, namespace: str, repo_url: str, revision: str, destination: str, values: dict[str, Any]) -> dict[str, Any]:
@@ -70,7 +81,8 @@ class ArgoCd(pulumi.ComponentResource):
 
     release: k8s.helm.v3.Release
 
-    def __init__(self, name: str, namespace: str, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(self, name: str, namespace: str, behind_proxy: bool = False, opts: pulumi.ResourceOptions | None = None,
+                 placement: Placement = ANYWHERE) -> None:
         super().__init__("mlplatform:k8s:ArgoCd", name, None, opts)
         self.release = k8s.helm.v3.Release(
             name,
@@ -78,7 +90,7 @@ class ArgoCd(pulumi.ComponentResource):
             version=versions.ARGO_CD.version,
             repository_opts={"repo": versions.ARGO_CD.repo},
             namespace=namespace,
-            values=chart_values(),
+            values=chart_values(behind_proxy, placement),
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.register_outputs({})

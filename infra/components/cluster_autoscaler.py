@@ -14,10 +14,9 @@ import pulumi
 
 from infra import versions
 from infra.components.pinned_release import pinned_release
+from infra.placement import SYSTEM_NODES
 from infra.workload_security import container_security, pod_security
 from infra.workloads import CLUSTER_AUTOSCALER
-
-SYSTEM_NODES = {"mlplatform.io/role": "system"}
 
 
 def chart_values(cluster_name: str, region: str, role_arn: str) -> dict[str, Any]:

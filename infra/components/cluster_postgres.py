@@ -16,10 +16,13 @@ import pulumi_random as random
 from infra import versions
 from infra.components.service_tls import TLS_CERT_ANNOTATION, service_certificates, sha256
 from infra.flows import POSTGRES_PODS, POSTGRES_PORT
+from infra.placement import PLATFORM
 from infra.workload_security import container_security, pod_security
 
 DATABASE = "mlflow"
 USERNAME = "mlflow"
+# Its Secret (keys username, password, database); its backup (infra/components/backups.py) reads it too.
+CREDENTIALS_SECRET = "postgres-credentials"
 TLS_DIR = "/etc/postgresql/tls"
 HBA_DIR = "/etc/postgresql/hba"
 # Where a client mounts the CA certificate (the ConfigMap from :meth:`ClusterPostgres.ca_config_map`).
@@ -56,7 +59,7 @@ class ClusterPostgres(pulumi.ComponentResource):
         password = random.RandomPassword(f"{name}-password", length=40, special=False, opts=child)
         k8s.core.v1.Secret(
             f"{name}-credentials",
-            metadata={"name": "postgres-credentials", "namespace": namespace},
+            metadata={"name": CREDENTIALS_SECRET, "namespace": namespace},
             string_data={"username": USERNAME, "password": password.result, "database": DATABASE},
             opts=child,
         )
@@ -79,7 +82,7 @@ class ClusterPostgres(pulumi.ComponentResource):
             opts=child,
         )
         secret_env = [
-            {"name": env, "valueFrom": {"secretKeyRef": {"name": "postgres-credentials", "key": key}}}
+            {"name": env, "valueFrom": {"secretKeyRef": {"name": CREDENTIALS_SECRET, "key": key}}}
             for env, key in (("POSTGRES_USER", "username"), ("POSTGRES_PASSWORD", "password"), ("POSTGRES_DB", "database"))
         ]
         k8s.apps.v1.StatefulSet(
@@ -96,6 +99,8 @@ class ClusterPostgres(pulumi.ComponentResource):
                         "annotations": {TLS_CERT_ANNOTATION: sha256(server_cert)},
                     },
                     "spec": {
+                        # A platform pod (dev's MLflow database; prod's is RDS).
+                        "priorityClassName": PLATFORM.name,
                         "automountServiceAccountToken": False,
                         # fsGroup 999: the key file is root:999 0640, which Postgres accepts for a root-owned key.
                         "securityContext": pod_security(uid=999),

@@ -42,6 +42,10 @@ def access_policy(workload: Workload, bucket_arns: Mapping[str, str], kms_key_ar
         actions = ["s3:GetObject", "s3:GetObjectVersion"]
         if mode == "write":
             actions += ["s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
+        elif mode == "backup":
+            # A backup job: puts its dumps and reads one back to restore; it can never delete or overwrite history
+            # (the bucket is versioned), so a job whose database credentials leak cannot erase the backups.
+            actions = ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"]
         statements.append(
             {
                 "Sid": f"{mode.capitalize()}{purpose.capitalize()}Objects",
@@ -56,7 +60,7 @@ def access_policy(workload: Workload, bucket_arns: Mapping[str, str], kms_key_ar
         statements.append(listing)
     if workload.grants:
         key_actions = ["kms:Decrypt", "kms:DescribeKey"]
-        if any(mode == "write" for _, _, mode in workload.grants):
+        if any(mode in ("write", "backup") for _, _, mode in workload.grants):
             key_actions += ["kms:GenerateDataKey", "kms:Encrypt"]
         statements.append({"Sid": "UseBucketKey", "Effect": "Allow", "Action": key_actions, "Resource": kms_key_arn})
     return json.dumps({"Version": "2012-10-17", "Statement": statements})

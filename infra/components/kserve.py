@@ -8,10 +8,14 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra import versions
+from infra.placement import ANYWHERE, PLATFORM, Placement
 from infra.workload_security import container_security
 
 # The runtime the serving chart names (charts/model-serving values: model.runtime); the only one enabled.
 SERVING_RUNTIME = "kserve-mlserver"
+# The controller, which serves KServe's fail-closed webhooks, and its pods' labels (files/kserve/resources.yaml at v0.20.0).
+CONTROLLER = "kserve-controller-manager"
+CONTROLLER_PODS = {"control-plane": CONTROLLER, "controller-tools.k8s.io": "1.0"}
 # Every runtime the kserve-runtime-configs chart ships, by its values key; all but MLServer stay disabled.
 RUNTIME_KEYS = (
     "tensorflow", "mlserver", "sklearnserver", "xgbserver", "huggingfaceserver", "tritonserver", "pmmlserver",
@@ -56,6 +60,7 @@ class Kserve(pulumi.ComponentResource):
         ingress: dict[str, Any] | None = None,
         s3_region: str = "",
         opts: pulumi.ResourceOptions | None = None,
+        placement: Placement = ANYWHERE,
     ) -> None:
         """``ingress``: the controller's ``gateway`` values for models' Ingresses (``ingress_values``), or none.
         ``s3_region``: the models' bucket region, which KServe v0.20.0 gives the storage initializer as AWS_REGION
@@ -81,6 +86,8 @@ class Kserve(pulumi.ComponentResource):
                     "controller": {
                         "deploymentMode": deployment_mode,
                         "gateway": {"disableIstioVirtualHost": deployment_mode == "Standard", **(ingress or {})},
+                        "nodeSelector": placement.node_selector,
+                        "topologySpreadConstraints": placement.spread(CONTROLLER_PODS),
                     },
                     # The storage initializer runs inside every predictor pod, so it must
                     # meet the restricted profile like the model container (kserve#5373).
@@ -98,6 +105,21 @@ class Kserve(pulumi.ComponentResource):
             },
             opts=pulumi.ResourceOptions(parent=self, depends_on=[crds]),
         )
+        # The chart has no key for the controller's replicas or priority, and its manifest sets neither: the
+        # program owns both fields (one owner), and a PDB that lets one replica go (a drain never blocks).
+        k8s.apps.v1.DeploymentPatch(
+            f"{name}-controller-placement",
+            metadata={"name": CONTROLLER, "namespace": namespace},
+            spec={"replicas": placement.replicas, "template": {"spec": {"priorityClassName": PLATFORM.name}}},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[controller]),
+        )
+        if placement.replicas > 1:
+            k8s.policy.v1.PodDisruptionBudget(
+                f"{name}-controller",
+                metadata={"name": CONTROLLER, "namespace": namespace},
+                spec={"maxUnavailable": 1, "selector": {"matchLabels": CONTROLLER_PODS}},
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[controller]),
+            )
         # ClusterServingRuntimes are validated by the controller's webhook: install them after it.
         k8s.helm.v3.Release(
             f"{name}-runtimes",

@@ -40,6 +40,7 @@ from infra import paths
 from infra.components.service_tls import TLS_CERT_ANNOTATION, service_certificates, sha256
 from infra.flows import MYSQL_PORT
 from infra.object_store import PASSWORD_KEY, USER_KEY, ObjectStore
+from infra.placement import ANYWHERE, Placement
 
 # Pipeline steps run on the CPU nodes (Argo's workflowDefaults in the base overlay; a test checks they agree).
 STEP_NODE_SELECTOR = {"mlplatform.io/role": "cpu"}
@@ -49,8 +50,9 @@ ARTIFACT_REPOSITORIES = "artifact-repositories"
 ARTIFACT_REPOSITORY_KEY = "default-s3"
 # The Secret KFP 2.17.0's MySQL clients read their credentials from (keys username, password), and that user.
 MYSQL_SECRET, MYSQL_USER = "mysql-secret", "root"
-# KFP 2.17.0's MySQL as its pipeline-install-config names it, and MLMD's database there (mlmdDb).
-MYSQL_SERVICE, MLMD_DATABASE = "mysql", "metadb"
+# KFP 2.17.0's MySQL as its pipeline-install-config names it, and its pipelines' and MLMD's databases there
+# (pipelineDb, mlmdDb).
+MYSQL_SERVICE, PIPELINES_DATABASE, MLMD_DATABASE = "mysql", "mlpipeline", "metadb"
 # What the overlay (infra/manifests/kubeflow-pipelines/base) mounts; tests/conformance checks they agree.
 MYSQL_TLS_SECRET = "mysql-tls"
 MYSQL_CA_CONFIG_MAP = "mysql-ca"
@@ -66,9 +68,9 @@ IRSA_SERVICE_ACCOUNTS = ("ml-pipeline", "ml-pipeline-ui", "pipeline-runner")
 MYSQL_CLIENTS = {"ml-pipeline": "ml-pipeline-api-server", "cache-server": "server", "metadata-grpc-deployment": "container"}
 
 
-def overlay(store: ObjectStore) -> str:
-    """The overlay of infra/manifests/kubeflow-pipelines for this store."""
-    return store.kind
+def overlay(store: ObjectStore, placement: Placement = ANYWHERE) -> str:
+    """The overlay of infra/manifests/kubeflow-pipelines for this store and placement (``-system``: components/system)."""
+    return f"{store.kind}-system" if placement.pinned else store.kind
 
 
 def launcher_providers(store: ObjectStore) -> str:
@@ -136,6 +138,7 @@ class KubeflowPipelines(pulumi.ComponentResource):
         role_arns: Mapping[str, pulumi.Input[str]] | None,
         after: Sequence[pulumi.Resource] = (),
         opts: pulumi.ResourceOptions | None = None,
+        placement: Placement = ANYWHERE,
     ) -> None:
         """``after``: what KFP's objects need first (cert-manager, which issues the cache webhook's certificate)."""
         super().__init__("mlplatform:k8s:KubeflowPipelines", name, None, opts)
@@ -218,7 +221,7 @@ class KubeflowPipelines(pulumi.ComponentResource):
         )
         platform = k8s.kustomize.v2.Directory(
             f"{name}-platform-agnostic",
-            directory=paths.for_engine(paths.KFP_MANIFESTS / overlay(store)),
+            directory=paths.for_engine(paths.KFP_MANIFESTS / overlay(store, placement)),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster_scoped, *configs, *after]),
         )
         # A renewed certificate restarts MySQL; a renewed CA restarts its clients too.

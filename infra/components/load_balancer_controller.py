@@ -14,8 +14,8 @@ from typing import Any
 import pulumi
 
 from infra import versions
-from infra.components.cluster_autoscaler import SYSTEM_NODES
 from infra.components.pinned_release import pinned_release
+from infra.placement import SYSTEM_NODES, Placement
 from infra.workloads import LOAD_BALANCER_CONTROLLER
 
 INGRESS_CLASS = "alb"
@@ -49,6 +49,8 @@ def chart_values(cluster_name: str, region: str, vpc_id: str, role_arn: str) -> 
         "replicaCount": 2,
         "podDisruptionBudget": {"maxUnavailable": 1},
         "nodeSelector": SYSTEM_NODES,
+        # Its webhooks fail closed: the two replicas in two zones (the chart's own anti-affinity spreads hosts).
+        "topologySpreadConstraints": Placement(pinned=True).spread({"app.kubernetes.io/name": "aws-load-balancer-controller"}),
         "podSecurityContext": {"fsGroup": 65534, "runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
         "securityContext": {
             "readOnlyRootFilesystem": True, "runAsNonRoot": True, "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]},

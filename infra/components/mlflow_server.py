@@ -15,13 +15,14 @@ import pulumi_random as random
 
 from infra import versions
 from infra.components.cluster_postgres import CA_DIR
+from infra.components.mlflow_users import ADMIN_KEYS
 from infra.flows import MLFLOW_PODS, MLFLOW_PORT
 from infra.object_store import ObjectStore
+from infra.placement import ANYWHERE, Placement
 from infra.workload_security import container_security, pod_security
 from infra.workloads import MLFLOW
-from pipelines.cluster import MLFLOW_ARTIFACTS_PREFIX, MLFLOW_CREDENTIALS_ENV, MLFLOW_CREDENTIALS_SECRET, MLFLOW_SERVER_ENV
-
-ADMIN_USERNAME = "admin"
+from pipelines.cluster import MLFLOW_ARTIFACTS_PREFIX, MLFLOW_SERVER_ENV
+from pipelines.mlflow_users import ADMIN_USERNAME, auth_config
 
 
 def allowed_hosts(namespace: str, port: int) -> list[str]:
@@ -34,6 +35,8 @@ class MlflowServer(pulumi.ComponentResource):
     """MLflow at http://mlflow.<namespace>.svc.cluster.local:5000."""
 
     url: str
+    # The Secret with its config (and, with basic auth, the admin's credentials).
+    config_secret: pulumi.Output[str]
 
     def __init__(
         self,
@@ -44,8 +47,8 @@ class MlflowServer(pulumi.ComponentResource):
         database_ca_config_map: pulumi.Input[str] | None,
         role_arn: pulumi.Input[str] | None,
         basic_auth: bool,
-        client_namespaces: tuple[str, ...] = (),
         opts: pulumi.ResourceOptions | None = None,
+        placement: Placement = ANYWHERE,
     ) -> None:
         super().__init__("mlplatform:k8s:MlflowServer", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
@@ -68,28 +71,11 @@ class MlflowServer(pulumi.ComponentResource):
             # The basic-auth app signs its CSRF tokens with this key and refuses to start without it.
             flask_key = random.RandomPassword(f"{name}-flask-secret-key", length=64, special=False, opts=child)
             secret_data["flask-secret-key"] = flask_key.result
-            # Pipeline steps log and register as the admin: MLflow's basic-auth config declares
-            # only that user; others are created through its REST API at run time. The compiled
-            # pipeline reads this Secret into MLflow's client env vars (pipelines/cluster.py).
-            for client in client_namespaces:
-                k8s.core.v1.Secret(
-                    f"{name}-credentials-{client}",
-                    metadata={"name": MLFLOW_CREDENTIALS_SECRET, "namespace": client},
-                    string_data=dict(zip(MLFLOW_CREDENTIALS_ENV, (ADMIN_USERNAME, admin.result), strict=True)),
-                    opts=child,
-                )
-            secret_data["basic_auth.ini"] = pulumi.Output.all(database_uri, admin.result).apply(
-                lambda args: "\n".join(
-                    [
-                        "[mlflow]",
-                        "default_permission = READ",
-                        f"database_uri = {args[0]}",
-                        f"admin_username = {ADMIN_USERNAME}",
-                        f"admin_password = {args[1]}",
-                        "authorization_function = mlflow.server.auth:authenticate_request_basic_auth",
-                    ]
-                )
-            )
+            # The admin's credentials also on their own, for the Job that manages MLflow's users
+            # (components/mlflow_users.py); the pipelines sign in as their own user, never as the admin.
+            secret_data[ADMIN_KEYS["username"]] = ADMIN_USERNAME
+            secret_data[ADMIN_KEYS["password"]] = admin.result
+            secret_data["basic_auth.ini"] = pulumi.Output.all(database_uri, admin.result).apply(lambda args: auth_config(*args))
         config = k8s.core.v1.Secret(f"{name}-config", metadata={"name": "mlflow-config", "namespace": namespace},
                                     string_data=secret_data, opts=child)
 
@@ -132,6 +118,7 @@ class MlflowServer(pulumi.ComponentResource):
                 "template": {
                     "metadata": {"labels": labels},
                     "spec": {
+                        **placement.pod_fields(MLFLOW_PODS, spread=True),
                         "serviceAccountName": service_account_name,
                         "securityContext": pod_security(),
                         "containers": [
@@ -171,4 +158,5 @@ class MlflowServer(pulumi.ComponentResource):
             opts=child,
         )
         self.url = f"http://mlflow.{namespace}.svc.cluster.local:{MLFLOW_PORT}"
+        self.config_secret = config.metadata["name"]
         self.register_outputs({"url": self.url})

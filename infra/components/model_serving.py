@@ -21,14 +21,15 @@ MODEL_MOUNT = "/mnt/models"
 PLATFORM_VALUES_CONFIGMAP = "model-serving-platform-values"
 
 
-def load_balancer_cidrs(settings: Settings) -> tuple[str, ...]:
-    """Where the models' ALB lives (its ENIs send the traffic): the private subnets for an internal
-    one, the public subnets for an internet-facing one; the whole VPC when its subnets are not ours."""
-    if settings.serving.ingress == "none":
+def load_balancer_cidrs(settings: Settings, scheme: str = "") -> tuple[str, ...]:
+    """Where an ALB of ``scheme`` (default: the models', servingIngress) lives (its ENIs send the traffic): the private
+    subnets for an internal one, the public subnets for an internet-facing one; the whole VPC when its subnets are not ours."""
+    scheme = scheme or settings.serving.ingress
+    if scheme == "none":
         return ()
     if settings.network.existing_vpc_id:
         return (settings.network.vpc_cidr,)
-    return settings.network.public_subnet_cidrs if settings.serving.ingress == "internet-facing" else settings.network.private_subnet_cidrs
+    return settings.network.public_subnet_cidrs if scheme == "internet-facing" else settings.network.private_subnet_cidrs
 
 
 def inference_service_name(release: str, chart: str = "model-serving") -> str:

@@ -7,7 +7,9 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra import versions
+from infra import alert_routing, sso, versions
+from infra.config import ObservabilitySettings
+from infra.placement import ANYWHERE, PLATFORM, Placement
 
 # The serving chart labels its monitors release=<this>; Prometheus selects that label.
 RELEASE_NAME = "kube-prometheus-stack"
@@ -21,12 +23,65 @@ DASHBOARD_LABEL = ("grafana_dashboard", "1")
 MANAGED_CONTROL_PLANE_RULES = ("etcd", "kubeControllerManager", "kubeProxy", "kubeSchedulerAlerting", "kubeSchedulerRecording")
 
 
+# Alertmanager keeps silences and its notification log (kilobytes): the smallest gp3 volume is plenty.
+ALERTMANAGER_STORAGE = "1Gi"
+# Prometheus stops at this share of its volume whatever the retention days (the TSDB's WAL and compaction need the rest).
+RETENTION_SIZE_SHARE = 0.85
+
+
+def _volume(size: str, storage_class: str | None) -> dict[str, Any]:
+    """A claim template on the platform's StorageClass (``None``: the cluster's default, on the local stack)."""
+    spec: dict[str, Any] = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": size}}}
+    if storage_class:
+        spec["storageClassName"] = storage_class
+    return {"volumeClaimTemplate": {"spec": spec}}
+
+
 def _bounds(cpu: str, memory: str, cpu_limit: str, memory_limit: str) -> dict[str, dict[str, str]]:
     return {"requests": {"cpu": cpu, "memory": memory}, "limits": {"cpu": cpu_limit, "memory": memory_limit}}
 
 
-def chart_values(managed_control_plane: bool) -> dict[str, Any]:
-    """kube-prometheus-stack values: monitors and rules from every namespace by the release label."""
+def placement_values(placement: Placement) -> dict[str, Any]:
+    """Where each of the release's pods runs (infra/placement.py); Alertmanager, which pages during an incident, HA.
+
+    Every key is the chart's at the pinned version (kube-prometheus-stack 88.5.3 and its grafana and
+    kube-state-metrics subcharts); node-exporter is a DaemonSet and runs on every node.
+    """
+    pod = {"nodeSelector": placement.node_selector, "priorityClassName": PLATFORM.name}
+    alertmanager = {**pod, "replicas": placement.replicas,
+                    "topologySpreadConstraints": placement.spread({"app.kubernetes.io/name": "alertmanager"})}
+    return {
+        "prometheus": {"prometheusSpec": dict(pod)},
+        # The chart's PDB keeps its minAvailable: 1 unless removed: with one replica that blocks every drain.
+        "alertmanager": {"alertmanagerSpec": alertmanager,
+                         "podDisruptionBudget": {"enabled": placement.replicas > 1, "minAvailable": None, "maxUnavailable": 1}},
+        "grafana": dict(pod),
+        "kube-state-metrics": dict(pod),
+        "prometheusOperator": {**pod, "admissionWebhooks": {"patch": dict(pod)}},
+    }
+
+
+def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        merged[key] = _deep_merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
+    return merged
+
+
+def grafana_ini(sso_host: str) -> dict[str, Any]:
+    """Grafana's settings behind the sign-in proxy (sso): its public address, and people as the proxy names them
+    (auth.proxy; a first visit creates the user with Grafana's default role, Viewer). The admin login stays."""
+    return {
+        "server": {"root_url": f"https://{sso_host}/"},
+        "auth.proxy": {"enabled": True, "header_name": sso.EMAIL_HEADER, "header_property": "email", "auto_sign_up": True},
+    }
+
+
+def chart_values(managed_control_plane: bool, observability: ObservabilitySettings, storage_class: str | None,
+                 sso_host: str = "", placement: Placement = ANYWHERE) -> dict[str, Any]:
+    """kube-prometheus-stack values: monitors and rules from every namespace by the release label, persistent
+    Prometheus and Alertmanager, Alertmanager routing to the stack's receivers, Grafana behind the sign-in proxy
+    at ``sso_host`` (empty: reached by port-forward), every pod placed by ``placement``."""
     values: dict[str, Any] = {
         "prometheus": {
             "prometheusSpec": {
@@ -35,11 +90,21 @@ def chart_values(managed_control_plane: bool) -> dict[str, Any]:
                 "ruleSelector": {"matchLabels": {"release": RELEASE_NAME}},
                 "podMonitorNamespaceSelector": {},
                 "ruleNamespaceSelector": {},
-                "retention": "15d",
+                "retention": f"{observability.retention_days}d",
+                "retentionSize": f"{int(observability.storage_gi * RETENTION_SIZE_SHARE)}GB",
+                "storageSpec": _volume(f"{observability.storage_gi}Gi", storage_class),
                 "resources": _bounds("200m", "1Gi", "2", "4Gi"),
             }
         },
-        "alertmanager": {"alertmanagerSpec": {"resources": _bounds("10m", "64Mi", "200m", "256Mi")}},
+        "alertmanager": {
+            "config": alert_routing.alertmanager_config(observability),
+            "alertmanagerSpec": {
+                "resources": _bounds("10m", "64Mi", "200m", "256Mi"),
+                "storage": _volume(ALERTMANAGER_STORAGE, storage_class),
+                # Mounted at alert_routing.CREDENTIALS_DIR: the receivers' *_file fields read it.
+                "secrets": [alert_routing.CREDENTIALS_SECRET],
+            },
+        },
         # Grafana (subchart grafana 12.11.1): the server, its dashboard and datasource sidecars, and its
         # own `helm test` pod, each bounded through the keys that chart reads (upstream sets none).
         "grafana": {
@@ -62,17 +127,29 @@ def chart_values(managed_control_plane: bool) -> dict[str, Any]:
             "admissionWebhooks": {"patch": {"resources": _bounds("10m", "32Mi", "100m", "128Mi")}},
         },
     }
+    if sso_host:
+        values["grafana"]["grafana.ini"] = grafana_ini(sso_host)
     if managed_control_plane:
         values |= {target: {"enabled": False} for target in MANAGED_CONTROL_PLANE_TARGETS}
         values["defaultRules"] = {"rules": {rule: False for rule in MANAGED_CONTROL_PLANE_RULES}}
-    return values
+    return _deep_merge(values, placement_values(placement))
 
 
 class MonitoringStack(pulumi.ComponentResource):
     """Prometheus, Alertmanager and Grafana, selecting monitors and rules labelled release=kube-prometheus-stack."""
 
-    def __init__(self, name: str, namespace: str, managed_control_plane: bool, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(self, name: str, namespace: str, managed_control_plane: bool, observability: ObservabilitySettings,
+                 storage_class: str | None, sso_host: str = "", opts: pulumi.ResourceOptions | None = None,
+                 placement: Placement = ANYWHERE) -> None:
         super().__init__("mlplatform:k8s:MonitoringStack", name, None, opts)
+        # The receivers' credentials (Pulumi secrets, so secret in the state too); Alertmanager mounts the Secret
+        # before it starts, so it exists even with no credential yet.
+        credentials = k8s.core.v1.Secret(
+            f"{name}-alert-receivers",
+            metadata={"name": alert_routing.CREDENTIALS_SECRET, "namespace": namespace, "labels": {"app.kubernetes.io/part-of": "mlplatform"}},
+            string_data={receiver: pulumi.Output.secret(value.get_secret_value()) for receiver, value in observability.credentials.items()},
+            opts=pulumi.ResourceOptions(parent=self),
+        )
         k8s.helm.v3.Release(
             name,
             name=RELEASE_NAME,
@@ -80,7 +157,7 @@ class MonitoringStack(pulumi.ComponentResource):
             version=versions.KUBE_PROMETHEUS_STACK.version,
             repository_opts={"repo": versions.KUBE_PROMETHEUS_STACK.repo},
             namespace=namespace,
-            values=chart_values(managed_control_plane),
-            opts=pulumi.ResourceOptions(parent=self),
+            values=chart_values(managed_control_plane, observability, storage_class, sso_host, placement),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[credentials]),
         )
         self.register_outputs({})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import pulumi
@@ -11,9 +12,10 @@ from infra.versions import Chart
 
 
 def pinned_release(
-    name: str, chart: Chart, namespace: str, values: pulumi.Input[dict[str, Any]], parent: pulumi.Resource, release_name: str = ""
+    name: str, chart: Chart, namespace: str, values: pulumi.Input[dict[str, Any]], parent: pulumi.Resource, release_name: str = "",
+    depends_on: Sequence[pulumi.Resource] = (),
 ) -> k8s.helm.v3.Release:
-    """``chart`` at its pin in ``namespace`` (an oci:// chart has no repository), as a child of ``parent``."""
+    """``chart`` at its pin in ``namespace`` (an oci:// chart has no repository), as a child of ``parent``, after ``depends_on``."""
     return k8s.helm.v3.Release(
         name,
         name=release_name or None,
@@ -22,5 +24,5 @@ def pinned_release(
         repository_opts={"repo": chart.repo} if chart.repo else None,
         namespace=namespace,
         values=values,
-        opts=pulumi.ResourceOptions(parent=parent),
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=list(depends_on)),
     )

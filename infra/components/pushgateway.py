@@ -13,6 +13,7 @@ import pulumi_kubernetes as k8s
 
 from infra import versions
 from infra.flows import PUSHGATEWAY_PODS, PUSHGATEWAY_PORT
+from infra.placement import ANYWHERE, Placement
 from infra.workload_security import container_security, pod_security
 
 
@@ -24,7 +25,8 @@ def pushgateway_url(namespace: str) -> str:
 class Pushgateway(pulumi.ComponentResource):
     """Deployment, Service and PodMonitor of the Pushgateway (restricted Pod Security)."""
 
-    def __init__(self, name: str, namespace: str, release_label: str, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(self, name: str, namespace: str, release_label: str, opts: pulumi.ResourceOptions | None = None,
+                 placement: Placement = ANYWHERE) -> None:
         super().__init__("mlplatform:k8s:Pushgateway", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         labels = {**PUSHGATEWAY_PODS, "app.kubernetes.io/part-of": "mlplatform"}
@@ -38,6 +40,7 @@ class Pushgateway(pulumi.ComponentResource):
                 "template": {
                     "metadata": {"labels": labels},
                     "spec": {
+                        **placement.pod_fields(PUSHGATEWAY_PODS),
                         "automountServiceAccountToken": False,
                         "securityContext": pod_security(65534),
                         "containers": [{

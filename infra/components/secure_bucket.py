@@ -10,6 +10,7 @@ logging service for this account's buckets, and refuses every delete.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 import pulumi
 import pulumi_aws as aws
@@ -34,9 +35,11 @@ class SecureBucket(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
         access_log_bucket: pulumi.Input[str] | None = None,
         log_delivery_account: pulumi.Input[str] | None = None,
+        expire_prefixes: Mapping[str, int] | None = None,
     ) -> None:
         """``access_log_bucket``: where this bucket's server access logs go. ``log_delivery_account``: make this
-        bucket a locked log bucket that receives the access logs of that account's buckets."""
+        bucket a locked log bucket that receives the access logs of that account's buckets. ``expire_prefixes``:
+        key prefix -> days after which its objects expire (their noncurrent versions then follow the rule above)."""
         super().__init__("mlplatform:aws:SecureBucket", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         # Stateful: in protected stacks the bucket cannot be deleted by pulumi
@@ -100,7 +103,16 @@ class SecureBucket(pulumi.ComponentResource):
                     # A log bucket's logs expire after a year (lifecycle is not a request: the delete deny holds).
                     expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=ACCESS_LOG_DAYS)
                     if log_delivery_account is not None else None,
-                )
+                ),
+                *[
+                    aws.s3.BucketLifecycleConfigurationRuleArgs(
+                        id=f"expire-{prefix.strip('/').replace('/', '-')}",
+                        status="Enabled",
+                        filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=prefix),
+                        expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=days),
+                    )
+                    for prefix, days in sorted((expire_prefixes or {}).items())
+                ],
             ],
             opts=pulumi.ResourceOptions(parent=self, depends_on=[versioning]),
         )

@@ -3,10 +3,18 @@
 One step (reading a day of logged requests is cheap; a step's fixed cost is not). It reads the
 requests KServe's logger wrote (pipelines/drift/requests.py), the training sample the champion's
 training run logged, computes per-feature drift (pipelines/drift/stats.py), records the report in
-MLflow (experiment ``<model>-drift``; the champion version gets a ``drift_score`` tag) and pushes
+MLflow (experiment ``<model>-drift``, pipelines/cluster.py; the champion version gets a ``drift_score`` tag) and pushes
 ``model_drift_score{namespace, model}`` to the Prometheus Pushgateway, which the serving chart's
 ``ModelDriftHigh`` alert reads. Too few requests, or no champion yet, end the run cleanly with a
 one-line status.
+
+Drift retrains: when the score exceeds ``retrain_threshold`` (the alert's own threshold) and no drift has
+triggered a retraining within ``retrain_cooldown_hours``, the run goes on into the training pipeline itself
+(nested, same step image and credentials) on the latest labelled window at ``data_uri``; the model it
+registers carries the trigger in its ``trigger`` tag, and the training gate still decides promotion.
+The pipeline launches it, not an Alertmanager webhook: the drift run already holds the score, the champion
+and MLflow, the retraining becomes part of its own run graph in KFP (lineage both ways), and no extra
+service, credential or network flow is needed. The alert still tells people.
 """
 
 from typing import NamedTuple
@@ -17,10 +25,16 @@ from kfp.dsl import Artifact, Output
 from pipelines.cluster import DRIFT_PIPELINE
 from pipelines.drift.metrics import DEFAULT_PSI_THRESHOLD, DRIFT_METRIC, FEATURE_METRIC, PUSH_JOB
 from pipelines.fraud import components
-from pipelines.fraud.pipeline import DEFAULT_CONTRACT, DEFAULT_MODEL_NAME, with_mlflow_credentials
+from pipelines.fraud.pipeline import DEFAULT_CONTRACT, DEFAULT_MODEL_NAME, fraud_training, with_mlflow_credentials
 
 PIPELINE_NAME = DRIFT_PIPELINE
 __all__ = ["DRIFT_METRIC", "FEATURE_METRIC", "PUSH_JOB", "detect_drift", "model_drift"]
+# The drift score at which the pipeline retrains: the serving chart's ModelDriftHigh threshold
+# (monitoring.alerts.driftScore in its values; a test holds the two together).
+RETRAIN_THRESHOLD = 0.3
+RETRAIN_COOLDOWN_HOURS = 24.0
+# The MLflow tag on a drift run that records what it decided about retraining.
+RETRAINING_TAG = "retraining"
 
 
 @components.step
@@ -41,8 +55,13 @@ def detect_drift(
     feature_metric: str,
     push_job: str,
     report: Output[Artifact],
-) -> NamedTuple("Drift", status=str, drift_score=float, drifted=str):
-    """Compare the logged requests of the last ``lookback_hours`` with the champion's training sample."""
+    retrain_threshold: float = RETRAIN_THRESHOLD,
+    retrain_cooldown_hours: float = RETRAIN_COOLDOWN_HOURS,
+    data_uri: str = "",
+    retraining_tag: str = RETRAINING_TAG,
+) -> NamedTuple("Drift", status=str, drift_score=float, drifted=str, retrain=str, trigger=str):
+    """Compare the logged requests of the last ``lookback_hours`` with the champion's training sample; decide
+    whether to retrain (score above ``retrain_threshold``, training data at ``data_uri``, none in the cooldown)."""
     import json
     import time
     from collections import namedtuple
@@ -51,10 +70,11 @@ def detect_drift(
     import mlflow
     from mlflow.exceptions import MlflowException
 
+    from pipelines.cluster import drift_experiment
     from pipelines.drift.requests import feature_rows, folder
     from pipelines.drift.stats import feature_drift
 
-    result = namedtuple("Drift", ["status", "drift_score", "drifted"])
+    result = namedtuple("Drift", ["status", "drift_score", "drifted", "retrain", "trigger"])
     started = time.time()
     since = started - lookback_hours * 3600
     where = f"{log_uri.rstrip('/')}/{folder('', namespace, inference_service)}/"
@@ -76,14 +96,14 @@ def detect_drift(
     features = contract["features"]
     current, skipped = feature_rows(documents, len(features))
 
-    def finish(status: str, message: str, verdict: dict | None = None) -> tuple:
+    def finish(status: str, message: str, verdict: dict | None = None, trigger: str = "") -> tuple:
         """One line to the log; the status (and the verdict, when there is one) to the report artifact."""
         verdict = verdict or {"drift_score": 0.0, "drifted": []}
         print(f"DRIFT: {message}", flush=True)
         report.metadata.update({"status": status, "message": message, "requests": len(documents), "rows": len(current),
-                                "drift_score": verdict["drift_score"], "drifted": verdict["drifted"]})
-        Path(report.path).write_text(json.dumps({"status": status, "message": message, **verdict}, indent=2) + "\n")
-        return result(status, float(verdict["drift_score"]), ",".join(verdict["drifted"]))
+                                "drift_score": verdict["drift_score"], "drifted": verdict["drifted"], "trigger": trigger})
+        Path(report.path).write_text(json.dumps({"status": status, "message": message, "trigger": trigger, **verdict}, indent=2) + "\n")
+        return result(status, float(verdict["drift_score"]), ",".join(verdict["drifted"]), "yes" if trigger else "no", trigger)
 
     if len(current) < min_rows:
         return finish("not-enough-data", f"{len(current)} request rows in the last {lookback_hours:g} h at {where} "
@@ -103,9 +123,23 @@ def detect_drift(
     verdict.update({"model": model_name, "champion_version": champion.version, "inference_service": inference_service,
                     "namespace": namespace, "window_hours": lookback_hours, "skipped_records": skipped})
 
-    mlflow.set_experiment(f"{model_name}-drift")
-    with mlflow.start_run(run_name=f"drift-v{champion.version}"):
-        mlflow.log_params({"champion_version": champion.version, "window_hours": lookback_hours, "psi_threshold": psi_threshold})
+    experiment = mlflow.set_experiment(drift_experiment(model_name))
+    # Rate limit: a drift run that triggered a retraining within the cooldown holds the next ones back.
+    cooldown_start_ms = int((time.time() - retrain_cooldown_hours * 3600) * 1000)
+    recent = client.search_runs([experiment.experiment_id], max_results=1,
+                                filter_string=f"tags.{retraining_tag} = 'triggered' and attributes.start_time >= {cooldown_start_ms}")
+    if verdict["drift_score"] <= retrain_threshold:  # the alert fires above it, as here
+        retraining = "below-threshold"
+    elif not data_uri:
+        retraining = "disabled"
+    elif recent:
+        retraining = "cooldown"
+    else:
+        retraining = "triggered"
+    with mlflow.start_run(run_name=f"drift-v{champion.version}") as run:
+        mlflow.set_tag(retraining_tag, retraining)
+        mlflow.log_params({"champion_version": champion.version, "window_hours": lookback_hours, "psi_threshold": psi_threshold,
+                           "retrain_threshold": retrain_threshold})
         mlflow.log_metrics({"drift_score": verdict["drift_score"], "rows": len(current),
                             **{f"psi_{name}": entry["psi"] for name, entry in verdict["features"].items()}})
         mlflow.log_dict(verdict, "drift_report.json")
@@ -131,8 +165,9 @@ def detect_drift(
 
     summary = ", ".join(f"{n} (PSI {verdict['features'][n]['psi']:.2f})" for n in verdict["drifted"]) or "none"
     print(f"DRIFT REPORT: {json.dumps(verdict)}", flush=True)
+    trigger = f"drift {verdict['drift_score']:.3f} > {retrain_threshold:g} (MLflow run {run.info.run_id})" if retraining == "triggered" else ""
     return finish("ok", f"drift score {verdict['drift_score']:.2f} over {len(current)} rows vs champion "
-                  f"v{champion.version}; drifted features: {summary}", verdict)
+                  f"v{champion.version}; drifted features: {summary}; retraining: {retraining}", verdict, trigger)
 
 
 @dsl.pipeline(name=PIPELINE_NAME, description="Input drift of the served model: its logged requests vs the champion's training data.")
@@ -148,14 +183,30 @@ def model_drift(
     min_rows: int = 200,
     psi_threshold: float = DEFAULT_PSI_THRESHOLD,
     pushgateway_url: str = "",
-) -> NamedTuple("DriftOutputs", status=str, drift_score=float, drifted=str):
+    data_uri: str = "",
+    retrain_threshold: float = RETRAIN_THRESHOLD,
+    retrain_cooldown_hours: float = RETRAIN_COOLDOWN_HOURS,
+    auc_floor: float = 0.9,
+    min_improvement: float = 0.002,
+    git_commit: str = "",
+) -> NamedTuple("DriftOutputs", status=str, drift_score=float, drifted=str, trigger=str):
     checked = with_mlflow_credentials(
         detect_drift(
             log_uri=log_uri, s3_endpoint_url=s3_endpoint_url, namespace=namespace, inference_service=inference_service,
             tracking_uri=tracking_uri, model_name=model_name, reference_artifact=components.REFERENCE_ARTIFACT,
             contract=contract, lookback_hours=lookback_hours, min_rows=min_rows, psi_threshold=psi_threshold,
             pushgateway_url=pushgateway_url, drift_metric=DRIFT_METRIC, feature_metric=FEATURE_METRIC, push_job=PUSH_JOB,
+            retrain_threshold=retrain_threshold, retrain_cooldown_hours=retrain_cooldown_hours,
+            data_uri=data_uri, retraining_tag=RETRAINING_TAG,
         )
     )
-    outputs = NamedTuple("DriftOutputs", status=str, drift_score=float, drifted=str)  # noqa: UP014 - as in the signature
-    return outputs(status=checked.outputs["status"], drift_score=checked.outputs["drift_score"], drifted=checked.outputs["drifted"])
+    # Retraining without data_uri (a run that only measures) is never decided ("disabled" above).
+    with dsl.If(checked.outputs["retrain"] == "yes", name="drift-retraining"):
+        fraud_training(
+            data_uri=data_uri, tracking_uri=tracking_uri, s3_endpoint_url=s3_endpoint_url, model_name=model_name,
+            run_name="drift-retraining", contract=contract, auc_floor=auc_floor, min_improvement=min_improvement,
+            git_commit=git_commit, trigger=checked.outputs["trigger"],
+        )
+    outputs = NamedTuple("DriftOutputs", status=str, drift_score=float, drifted=str, trigger=str)  # noqa: UP014 - as in the signature
+    return outputs(status=checked.outputs["status"], drift_score=checked.outputs["drift_score"], drifted=checked.outputs["drifted"],
+                   trigger=checked.outputs["trigger"])

@@ -378,13 +378,17 @@ def register(
     threshold: float,
     serving_runtime: str,
     decision: str,
+    trigger: str = "schedule",
 ) -> NamedTuple("Registered", version=str, storage_uri=str):
     """Log the model with signature, input example and its serving runtime; register it with lineage tags, alias it
     challenger, and move the champion alias to it when the gate's ``decision`` is "promote".
 
     ``serving_runtime`` is the source of pipelines/serving_runtime.py (compiled into the
-    pipeline): it lands in the model's code/ folder, where the serving side loads it from.
+    pipeline): it lands in the model's code/ folder, where the serving side loads it from, with its
+    settings beside it (``serving_runtime.json``): the contract's features and label, and ``threshold``,
+    the decision threshold the served model applies.
     """
+    import json
     import tempfile
     from collections import namedtuple
     from importlib import metadata
@@ -406,6 +410,8 @@ def register(
     with mlflow.start_run(run_id=run_id), tempfile.TemporaryDirectory() as tmp:
         runtime = Path(tmp) / "serving_runtime.py"
         runtime.write_text(serving_runtime)
+        settings = runtime.with_suffix(".json")
+        settings.write_text(json.dumps({"threshold": threshold, "features": contract["features"], "label": contract["label"]}))
         info = mlflow.sklearn.log_model(
             estimator,
             name="model",
@@ -415,7 +421,7 @@ def register(
             # model.pkl (plain pickle) is what KServe's sklearn runtimes load; the
             # artifacts come only from the platform's own registry bucket.
             serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_PICKLE,
-            code_paths=[str(runtime)],
+            code_paths=[str(runtime), str(settings)],
             # The exact versions that trained it (the step image's lock): no import-tracing
             # subprocess to infer them (3 s per run), and nothing left unpinned.
             pip_requirements=[f"{name}=={metadata.version(name)}" for name in SERVING_REQUIREMENTS],
@@ -428,6 +434,8 @@ def register(
         "mlflow_run_id": run_id,
         "gate": gate_report.metadata["reason"],
         "threshold": f"{threshold:.6f}",
+        # What started the run: its schedule, a person, or drift (the drift run's score and MLflow run).
+        "trigger": trigger,
     }
     for key, value in tags.items():
         client.set_model_version_tag(model_name, version, key, value)

@@ -15,6 +15,8 @@ What a file must look like, and what is refused with a one-line reason:
 - Binary columns and the label: any numeric spelling of 0 and 1 (``1``, ``1.0`` as the public file
   writes it, ``1.000000``, ``1e0``) and ``true``/``false`` (any case) are accepted and stored as
   integers 0/1; anything else is refused.
+- No feature column constant (one value in every row): it carries no signal, and a stuck export
+  would otherwise train silently. Refused naming the column.
 """
 
 from __future__ import annotations
@@ -175,4 +177,11 @@ def check(rows: list[list[str]], contract: dict, min_rows: int, min_positives: i
         raise ContractError(f"{positives} positive ({label!r} = 1) rows, fewer than the minimum of {min_positives}")
     if negatives < min_positives:
         raise ContractError(f"{negatives} negative ({label!r} = 0) rows, fewer than the minimum of {min_positives}")
+    # A feature with one value in every row carries no signal (a stuck upstream field, a default filled in): training
+    # would run and learn nothing from it, silently. Refuse it by name.
+    for name in contract["features"]:
+        present = {value for value in typed.get(name, []) if value is not None}
+        if len(present) == 1:
+            raise ContractError(f"feature column {name!r} is constant ({present.pop()} in every row): it carries no signal; "
+                                "check the export that produced it, or drop it from the contract's features")
     return typed

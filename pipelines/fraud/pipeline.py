@@ -10,12 +10,12 @@ from typing import NamedTuple
 
 from kfp import dsl, kubernetes
 
-from pipelines.cluster import MLFLOW_CREDENTIALS_ENV, MLFLOW_CREDENTIALS_SECRET, TRAINING_PIPELINE
+from pipelines.cluster import MLFLOW_CREDENTIALS_ENV, MLFLOW_CREDENTIALS_SECRET, MODEL_NAME, TRAINING_EXPERIMENT, TRAINING_PIPELINE
 from pipelines.fraud import components
 from pipelines.fraud.contract import as_parameter
 
 PIPELINE_NAME = TRAINING_PIPELINE
-DEFAULT_MODEL_NAME = "fraud-detector"
+DEFAULT_MODEL_NAME = MODEL_NAME
 DEFAULT_CONTRACT = as_parameter()
 # The serving runtime the register step puts into every model (pipelines/cluster.py).
 SERVING_RUNTIME_SOURCE = (Path(__file__).resolve().parents[1] / "serving_runtime.py").read_text()
@@ -23,7 +23,7 @@ DEFAULT_PARAM_GRID = {"learning_rate": [0.05, 0.1], "max_leaf_nodes": [15, 31], 
 
 
 def with_mlflow_credentials(task: dsl.PipelineTask) -> dsl.PipelineTask:
-    """Give a step that calls MLflow the platform's client credentials (basic auth), when the Secret exists.
+    """Give a step that calls MLflow the pipeline user's credentials (basic auth), when the Secret exists.
 
     Optional: stacks without MLflow auth have no such Secret, and the step then runs without them.
     """
@@ -38,7 +38,7 @@ def fraud_training(
     data_uri: str,
     tracking_uri: str,
     s3_endpoint_url: str = "",
-    experiment: str = "fraud-detection",
+    experiment: str = TRAINING_EXPERIMENT,
     model_name: str = DEFAULT_MODEL_NAME,
     run_name: str = "fraud-training",
     contract: dict = DEFAULT_CONTRACT,
@@ -52,6 +52,7 @@ def fraud_training(
     auc_floor: float = 0.9,
     max_p95_latency_ms: float = 50.0,
     git_commit: str = "",
+    trigger: str = "schedule",
 ) -> NamedTuple("TrainingOutputs", decision=str, version=str, storage_uri=str):
     ingested = components.ingest(data_uri=data_uri, s3_endpoint_url=s3_endpoint_url)
     with dsl.If(ingested.outputs["status"] == "ready", name="data-found"):
@@ -110,6 +111,7 @@ def fraud_training(
                 threshold=trained.outputs["threshold"],
                 serving_runtime=SERVING_RUNTIME_SOURCE,
                 decision=evaluated.outputs["decision"],
+                trigger=trigger,
             )
         )
     with dsl.Else(name="no-data"):

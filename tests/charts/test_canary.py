@@ -71,7 +71,7 @@ def test_every_step_validates_against_the_crd_and_the_webhook(states: dict[str, 
 
 def test_the_rollout_does_what_the_readme_says(states: dict[str, dict]) -> None:
     """10 % then 50 % to v2 with its own model; promotion renames the stable predictor to v2; rollback leaves v1."""
-    new_model = "s3://bucket/mlflow/1/new-run/artifacts/model"
+    new_model = "s3://bucket/mlflow/1/models/m-0123456789abcdef0123456789abcdef/artifacts"
     assert "canary" not in states["installed"]["spec"]
     for state, percent, replicas in (("canary", 10, 1), ("shifted", 50, 2)):
         isvc = states[state]
@@ -110,3 +110,34 @@ def test_the_webhook_rules_refuse_what_kserve_refuses(states: dict[str, dict]) -
     changed = copy.deepcopy(base)
     changed["metadata"]["annotations"][kserve_webhook.MODE] = "Knative"
     assert "cannot be changed" in kserve_webhook.mode_change_error(base, changed)
+
+
+CANARY = ("canary.name=v2", "canary.storageUri=s3://bucket/mlflow/1/models/m-0123456789abcdef0123456789abcdef/artifacts", "autoscaling.maxReplicas=20")
+
+
+def _notes(*sets: str) -> str:
+    from tests.charts.conftest import helm
+
+    args = ["install", "fraud", str(CHART), "-n", "models", "--dry-run=client", "-f", str(CHART / "ci" / "canary-values.yaml")]
+    for item in ("autoscaling.maxReplicas=20", *sets):
+        args += ["--set", item]
+    return helm(*args).stdout.split("NOTES:", 1)[1]
+
+
+@pytest.mark.parametrize(("min_replicas", "percent"), [(1, 10), (4, 10), (7, 10), (10, 10), (2, 50), (4, 30), (3, 0)])
+def test_notes_warn_when_the_canarys_real_share_misses_traffic_percent(min_replicas: int, percent: int) -> None:
+    """NOTES warns with KServe's real replica share when it is more than canary.tolerancePercent from trafficPercent, and not otherwise."""
+    notes = _notes(f"autoscaling.minReplicas={min_replicas}", f"canary.trafficPercent={percent}")
+    isvc = isvc_after(CANARY + (f"autoscaling.minReplicas={min_replicas}", f"canary.trafficPercent={percent}"))
+    (canary,) = isvc["spec"]["canary"]
+    replicas = kserve_webhook.canary_replicas(isvc, canary)
+    share = round(100 * replicas / (replicas + max(min_replicas - replicas, 1))) if replicas else 0
+    warned = re.search(r"WARNING: the canary gets about (\d+)% of the requests, not (\d+)%", notes)
+    if abs(share - percent) > 5:
+        assert warned and (int(warned.group(1)), int(warned.group(2))) == (share, percent), notes
+        fit = int(re.search(r"The smallest autoscaling.minReplicas that keeps .* is (\d+)", notes).group(1))
+        fitted = isvc_after(CANARY + (f"autoscaling.minReplicas={fit}", f"canary.trafficPercent={percent}"))
+        at_fit = kserve_webhook.canary_replicas(fitted, fitted["spec"]["canary"][0])
+        assert abs(100 * at_fit / (at_fit + max(fit - at_fit, 1)) - percent) <= 5.5, fit
+    else:
+        assert warned is None, notes

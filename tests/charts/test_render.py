@@ -13,6 +13,7 @@ import yaml
 
 from infra.components.model_serving import inference_service_name
 from infra.pod_security import pod_spec_of, restricted_violations
+from pipelines.fraud.contract import FEATURES
 from tests.charts.conftest import CHART, ROOT, SCENARIOS, by_kind, helm, render
 
 # Values the chart must refuse, one file each: test data, kept out of the packaged chart.
@@ -284,7 +285,11 @@ def test_notes_print_a_working_v2_curl_per_mode() -> None:
     assert "kubectl -n models port-forward service/fraud-model-serving-predictor 8080:80" in standard
     assert "curl -s http://localhost:8080/v2/models/fraud-model-serving/infer" in standard
     body = standard.split("-d '", 1)[1].split("'", 1)[0]
-    assert json.loads(body)["inputs"][0]["shape"] == [1, 8]
+    example = yaml.safe_load((CHART / "values.yaml").read_text())["exampleRequest"]
+    assert json.loads(body) == example, "NOTES sends exampleRequest"
+    # One row of the contract's features (tests/ml/test_serving.py sends it to the served champion).
+    assert example["inputs"][0]["shape"] == [1, len(FEATURES)] == [1, len(example["inputs"][0]["data"])]
+    assert f"-d '{body}'" in (CHART / "README.md").read_text(), "the chart README shows the request NOTES sends"
     knative = _notes(CHART / "ci" / "knative-values.yaml")
     assert 'curl -s -H "Host: ${SERVICE_HOSTNAME}" http://${INGRESS_HOST}/v2/models/fraud-model-serving/infer' in knative
     canary = _notes(CHART / "ci" / "canary-values.yaml")
@@ -375,6 +380,7 @@ BAD_VALUES = {
     "unknown-format": r"/model/format': value must be one of 'sklearn', 'mlflow', 'xgboost'",
     "privileged": r"/securityContext/allowPrivilegeEscalation': value must be false",
     "root-pod": r"/podSecurityContext/runAsNonRoot': value must be true",
+    "low-uid": r"/podSecurityContext/runAsUser': minimum: got 1,000, want 10,000",
     "misspelt-key": r"additional properties 'autoscalling' not allowed",
     "latest-test-image": r"helmTest\.image .*uses the latest tag",
     "gpu-scale-to-zero": r"gpu\.enabled with autoscaling\.minReplicas 0",

@@ -58,7 +58,7 @@ def test_only_the_test_pod_and_the_load_balancer_reach_the_model(stack: str, sta
 
 def test_kfp_mysql_has_a_password_and_only_kfp_servers_reach_it(stack: str, stack_objects: dict[str, list[Rendered]]) -> None:
     """Upstream's root with an empty password is gone: MySQL takes the program's generated one, every pod that reads
-    mysql-secret is one of the clients the flows admit, and no other policy opens 3306."""
+    mysql-secret is one of the clients the flows admit (KFP's servers and the backup), and no other policy opens 3306."""
     from infra import flows
 
     objects = [item.obj for item in stack_objects[stack]]
@@ -68,17 +68,19 @@ def test_kfp_mysql_has_a_password_and_only_kfp_servers_reach_it(stack: str, stac
     assert env["MYSQL_ROOT_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "mysql-secret", "key": "password"}
     (secret,) = [o for o in objects if o.get("kind") == "Secret" and o["metadata"]["name"] == "mysql-secret"]
     assert secret["stringData"]["password"] and secret["stringData"]["username"] == "root"
-    readers = [o for o in objects if o.get("kind") in ("Deployment", "StatefulSet") and "mysql-secret" in str(o["spec"]["template"])
+    clients = [*flows.KFP_MYSQL_CLIENTS.values(), flows.KFP_MYSQL_BACKUP_PODS]
+    readers = [o for o in objects if o.get("kind") in ("Deployment", "StatefulSet", "CronJob") and "mysql-secret" in str(o["spec"])
                and o["metadata"]["name"] != "mysql"]
-    assert readers, "KFP's servers read mysql-secret"
+    assert "CronJob" in {o["kind"] for o in readers}, "KFP's servers and its backup read mysql-secret"
     for reader in readers:
-        labels = reader["spec"]["template"]["metadata"]["labels"]
-        assert any(selector.items() <= labels.items() for selector in flows.KFP_MYSQL_CLIENTS.values()), reader["metadata"]["name"]
+        template = reader["spec"]["jobTemplate"]["spec"]["template"] if reader["kind"] == "CronJob" else reader["spec"]["template"]
+        labels = template["metadata"]["labels"]
+        assert any(selector.items() <= labels.items() for selector in clients), reader["metadata"]["name"]
     ingress = [o for o in objects if o.get("kind") == "NetworkPolicy" and o["metadata"].get("namespace") == "kubeflow"
                and any(p.get("port") == flows.MYSQL_PORT for rule in o["spec"].get("ingress", []) for p in rule.get("ports", []))]
     assert ingress and all(o["spec"]["podSelector"] == {"matchLabels": flows.MYSQL_PODS} for o in ingress)
     sources = [peer["podSelector"]["matchLabels"] for o in ingress for rule in o["spec"]["ingress"] for peer in rule["from"]]
-    assert sorted(map(str, sources)) == sorted(map(str, flows.KFP_MYSQL_CLIENTS.values()))
+    assert sorted(map(str, sources)) == sorted(map(str, clients))
 
 
 def test_kfp_mysql_takes_tls_only_and_its_clients_use_it(stack: str, stack_objects: dict[str, list[Rendered]]) -> None:

@@ -14,12 +14,14 @@ from types import SimpleNamespace
 
 import pytest
 
-from policies import kubernetes
 from policies.helpers import policies_of
+from policies.pack import KUBERNETES
 from tooling import offline
 from tooling.render import RELEASE, Rendered, identity, namespace_of, render_kfp_upstream
 
-RULES = [p for p in policies_of(kubernetes) if p.__class__.__name__ == "ResourceValidationPolicy"]
+RULES = [p for p in policies_of(*KUBERNETES) if p.__class__.__name__ == "ResourceValidationPolicy"]
+
+
 def _findings(stack: str, objects: list[Rendered]) -> set[tuple[str, str, str, str]]:
     found = set()
     for item in objects:
@@ -30,7 +32,9 @@ def _findings(stack: str, objects: list[Rendered]) -> set[tuple[str, str, str, s
         group_version = obj.get("apiVersion", "")
         resource_type = f"kubernetes:{group_version if '/' in group_version else 'core/' + group_version}:{obj.get('kind')}"
         args = SimpleNamespace(resource_type=resource_type, props=obj, urn=f"urn:pulumi:{stack}::mlplatform::{resource_type}::x",
-                               provider=None, name=obj["metadata"].get("name"), get_config=dict, opts=SimpleNamespace(protect=False))
+                               provider=None, name=obj["metadata"].get("name"), get_config=dict,
+                               # As the engine reports a chart's or a directory's object: a child of it.
+                               opts=SimpleNamespace(protect=False, parent=item.source))
         for rule in RULES:
             messages: list[str] = []
             rule.validate(args, lambda message, urn=None, messages=messages: messages.append(message))

@@ -16,10 +16,20 @@ def step_image() -> dict[str, str]:
     return dict(STEP_IMAGE)
 
 
+# The sign-in option as a stack file sets it (README "Signing in to the UIs"); the secret as `pulumi config set --secret` leaves it.
+SSO = {
+    "sso": True, "ssoDomain": "ui.staging.example.com",
+    "ssoCertificateArn": "arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-1111-2222-3333-444455556666",
+    "ssoIssuerUrl": "https://login.example.com/realms/platform", "ssoClientId": "mlplatform-staging",
+    "ssoClientSecret": {"secure": "client-secret-of-the-test"}, "ssoEmailDomains": ["example.com"],
+}
+
 # Options no committed stack turns on, run like a stack ("<stack>+<option>") so that the conformance
 # suite renders and checks what they install.
 VARIANTS = {
     "staging+argocd": ("staging", {"gitops": "argocd", "gitopsRepoUrl": "https://github.com/example/mlplatform.git"}),
+    # Every UI behind sign-in (Argo CD's too), the client secret given as a Pulumi secret.
+    "staging+sso": ("staging", {"gitops": "argocd", "gitopsRepoUrl": "https://github.com/example/mlplatform.git", **SSO}),
 }
 RUNS = (*offline.STACKS, *VARIANTS)
 

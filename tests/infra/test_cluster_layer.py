@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 RELEASE = "kubernetes:helm.sh/v3:Release"
 NAMESPACE = "kubernetes:core/v1:Namespace"
 POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
-CLUSTER_SCOPED = (NAMESPACE, "kubernetes:storage.k8s.io/v1:StorageClass")
+CLUSTER_SCOPED = (NAMESPACE, "kubernetes:storage.k8s.io/v1:StorageClass", "kubernetes:scheduling.k8s.io/v1:PriorityClass")
 WORKLOAD_TYPES = ("kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet", "kubernetes:batch/v1:Job")
 
 
@@ -97,9 +97,10 @@ def _public(block: dict) -> bool:
     return any(not net.is_private for net in remaining)
 
 
-def test_only_the_git_flow_leaves_for_the_internet(stack_runs: dict[str, offline.OfflineRun]) -> None:
-    """Every egress reaches the cluster, the VPC (its AWS API endpoints included) or private ranges; the one flow
-    to public addresses is Argo CD's repo server to the git host, where GitOps is on."""
+def test_only_the_git_alert_and_sign_in_flows_leave_for_the_internet(stack_runs: dict[str, offline.OfflineRun]) -> None:
+    """Every egress reaches the cluster, the VPC (its AWS API endpoints included) or private ranges; the flows to
+    public addresses are Argo CD's repo server to the git host, where GitOps is on, Alertmanager to its receivers
+    (Slack, PagerDuty, an SMTP relay), where the stack declares some, and the sign-in proxies to the OIDC provider."""
     for stack, run in stack_runs.items():
         public = sorted(
             policy.inputs["metadata"]["labels"]["mlplatform.io/flow"]
@@ -108,7 +109,10 @@ def test_only_the_git_flow_leaves_for_the_internet(stack_runs: dict[str, offline
             for peer in rule.get("to", [])
             if "ipBlock" in peer and _public(peer["ipBlock"])
         )
-        assert public == (["argocd-to-git"] if run.settings.gitops.mode == "argocd" else []), stack
+        expected = (["alertmanager-to-receivers"] if run.settings.monitoring and run.settings.observability.receivers else [])
+        expected += ["argocd-to-git"] if run.settings.gitops.mode == "argocd" else []
+        expected += ["sso-to-oidc-provider"] if run.settings.sso.enabled else []
+        assert public == expected, stack
 
 
 def test_the_models_namespace_policy_has_one_owner(stack_runs: dict[str, offline.OfflineRun]) -> None:
@@ -221,7 +225,8 @@ def test_no_static_aws_keys_in_any_kfp_object(aws_run: offline.OfflineRun) -> No
     assert argo["s3"]["useSDKCreds"] is True and argo["s3"]["bucket"] == aws_run.outputs["artifactsBucket"]
     # Nothing of upstream's is patched live: the only Deployment patches set the TLS digest annotation, a field upstream leaves unset.
     assert not aws_run.of_type("kubernetes:core/v1:ConfigMapPatch")
-    patches = aws_run.of_type("kubernetes:apps/v1:DeploymentPatch")
+    # (KServe's controller has its own: replicas and priority, which its chart neither sets nor offers; test_placement.)
+    patches = [p for p in aws_run.of_type("kubernetes:apps/v1:DeploymentPatch") if p.inputs["metadata"]["namespace"] == "kubeflow"]
     assert {p.inputs["metadata"]["name"] for p in patches} == {"mysql", *kfp_component.MYSQL_CLIENTS}
     for patch in patches:
         assert set(patch.inputs) == {"apiVersion", "kind", "metadata", "spec"} and patch.inputs["spec"] == {
@@ -338,6 +343,13 @@ def test_recurring_run_parameters_come_from_the_stack(stack_runs: dict[str, offl
             assert drift_parameters["inference_service"] == f"{run.settings.serving.model_name}-model-serving"
             assert drift_parameters["pushgateway_url"] == (
                 "http://pushgateway.monitoring.svc.cluster.local:9091" if run.settings.monitoring else "")
+            # The retraining drift starts reads what the scheduled training reads, with the same floors and lineage.
+            for key in ("data_uri", "tracking_uri", "auc_floor", "min_improvement", "s3_endpoint_url", "git_commit"):
+                assert drift_parameters[key] == parameters[key], key
+        for name, job in jobs.items():
+            spec = next(yaml.safe_load_all((training_pipelines.COMPILED / f"{name}.yaml").read_text()))
+            declared = spec["root"]["inputDefinitions"]["parameters"]
+            assert set(json.loads(job["PARAMETERS"])) <= set(declared), f"{name}: parameters the pipeline does not declare"
 
 
 def test_serving_release_gets_the_stack_values(stack_runs: dict[str, offline.OfflineRun]) -> None:
@@ -462,7 +474,8 @@ def test_pipeline_steps_read_the_mlflow_credentials_the_program_creates(stack_ru
         for s in offline.run("local", {"mlflowBasicAuth": False}).of_type("kubernetes:core/v1:Secret")
     ), "without MLflow auth there is no credentials Secret"
 
-    for name, count in (("fraud-detection-training", 2), ("model-drift", 1)):
+    # The drift pipeline nests the training pipeline (drift retrains): its own step and training's two.
+    for name, count in (("fraud-detection-training", 2), ("model-drift", 3)):
         spec, platform = yaml.safe_load_all((ROOT / "pipelines" / "compiled" / f"{name}.yaml").read_text())
         executors = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
         # Every task, at any depth of the branches.
@@ -472,7 +485,9 @@ def test_pipeline_steps_read_the_mlflow_credentials_the_program_creates(stack_ru
         mlflow_steps = [
             spec["components"][task["componentRef"]["name"]]["executorLabel"]
             for task in tasks.values()
+            # A nested pipeline's task passes tracking_uri on to its own steps (counted above): a DAG, no executor.
             if "tracking_uri" in task.get("inputs", {}).get("parameters", {})
+            and "executorLabel" in spec["components"][task["componentRef"]["name"]]
         ]
         assert len(mlflow_steps) == count, (name, mlflow_steps)
         _reads_the_credentials(executors, mlflow_steps)

@@ -30,13 +30,13 @@ def test_every_stack_config_is_valid(stack: str) -> None:
 
 
 def test_pulumi_yaml_declares_every_key_with_description_and_default() -> None:
-    """Pulumi.yaml declares exactly the keys infra/config.py reads, each with description and default."""
+    """Pulumi.yaml declares exactly the keys infra/config/ reads, each with description and default."""
     declared = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]
     assert set(declared) == config.CONFIG_KEYS
     for key, declaration in declared.items():
         assert declaration.get("description"), f"{key} has no description"
         assert "default" in declaration, f"{key} has no default"
-        if key not in {"nodeGroups", "tags"}:  # Pulumi's project schema has no object type
+        if key not in {"nodeGroups", "tags", "alertReceivers", "alertCredentials"}:  # Pulumi's project schema has no object type
             assert declaration.get("type") in {"string", "integer", "boolean", "array"}, f"{key} has no type"
 
 
@@ -157,6 +157,11 @@ BAD_CONFIGS = [
     ("prod", {"gatewayNamespace": "kube-system"}, r"mlplatform:gatewayNamespace.*'kube-system' is a system or platform namespace"),
     ("staging", {"gatewayNamespace": "kubeflow"}, r"mlplatform:gatewayNamespace.*'kubeflow' is a system or platform namespace"),
     ("prod", {"enableSpotNodes": False}, r"mlplatform:enableSpotNodes.*no enabled node group has role cpu.*add an ON_DEMAND group with role cpu"),
+    ("prod", {"platformPlacement": "any"}, r"mlplatform:platformPlacement.*prod's platform services must survive a spot reclaim"),
+    ("local", {"platformPlacement": "system"}, r"mlplatform:platformPlacement.*without AWS there are no node groups"),
+    ("staging", {"platformPlacement": "anywhere"}, r"mlplatform:platformPlacement"),
+    ("dev", {"platformPlacement": "system", "nodeGroups": [{**GROUP, "minSize": 1, "desiredSize": 1}, SPOT]},
+     r"mlplatform:platformPlacement.*keeps 1 node\(s\); give it minSize >= 2"),
     ("staging", {"serviceCidr": "10.20.0.0/16"}, r"mlplatform:serviceCidr.*overlaps vpcCidr 10.20.0.0/16"),
     ("staging", {"serviceCidr": "100.64.0.0/16"}, r"mlplatform:serviceCidr = \"100.64.0.0/16\": EKS takes a /12 to /24 block inside 10.0.0.0/8"),
 ]

@@ -52,8 +52,8 @@ MUTATIONS = [
      "mlplatform:publicAccessCidrs", "eks-endpoint-restricted"),
     ("staging-endpoint-open", "staging", {"publicAccessCidrs": ["0.0.0.0/0"]}, "pack", "eks-endpoint-restricted", "eks-endpoint-restricted"),
     ("prod-unprotected", "prod", {"protect": False}, "config", "mlplatform:protect", "stateful-resources-protected"),
-    ("prod-buckets-force-destroyed", "prod", {"forceDestroyBuckets": True}, "config", "mlplatform:forceDestroyBuckets", "stateful-resources-protected"),
-    ("prod-database-single-az", "prod", {"rdsMultiAz": False}, "config", "mlplatform:rdsMultiAz", "rds-backups-and-deletion-protection"),
+    ("prod-buckets-force-destroyed", "prod", {"forceDestroyBuckets": True}, "config", "mlplatform:forceDestroyBuckets", "s3-no-force-destroy-in-prod"),
+    ("prod-database-single-az", "prod", {"rdsMultiAz": False}, "config", "mlplatform:rdsMultiAz", "rds-multi-az-and-final-snapshot-in-prod"),
     ("prod-database-one-day-of-backups", "prod", {"rdsBackupRetentionDays": 1}, "config", "mlplatform:rdsBackupRetentionDays", "rds-backups-and-deletion-protection"),
     ("prod-database-in-cluster", "prod", {"database": "in-cluster"}, "config", "mlplatform:database", "rds-storage-encrypted"),
     ("canary-from-an-arbitrary-host", "staging",
@@ -64,6 +64,10 @@ MUTATIONS = [
     ("gpu-group-without-the-driver", "prod", {"nodeGroups": "GPU_ON_STANDARD_AMI"}, "config", "amiType", None),
     ("spot-group-on-one-instance-type", "prod", {"nodeGroups": "SPOT_ON_ONE_TYPE"}, "config", "instanceTypes", "spot-nodes-diversified"),
     ("unbounded-serving", "staging", {"servingMaxReplicas": 500}, "config", "mlplatform:servingMaxReplicas", "inference-service-bounded"),
+    ("gateway-in-kube-system", "staging", {"gatewayNamespace": "kube-system"}, "config", "mlplatform:gatewayNamespace",
+     "models-gateway-not-a-system-namespace"),
+    ("prod-model-from-another-bucket", "prod", {"servingStorageUri": "s3://someone-elses-bucket/fraud/artifacts"}, "pack",
+     "models-from-allowed-sources", "models-from-allowed-sources"),
     ("step-image-by-tag", "staging", {"pipelineStepImageDigest": "latest"}, "config", "mlplatform:pipelineStepImageDigest",
      "images-pinned"),
 ]
@@ -103,6 +107,12 @@ FIXED_BY_THE_PROGRAM = {
     "secrets-not-in-env-values": "every credential through secretKeyRef or a mounted file",
     "database-connections-use-tls": "cluster_layer.py: verify-full to the in-cluster Postgres, require to RDS; kubeflow_pipelines.py: MLMD's ssl_options",
     "network-policies-no-internet-ingress": "flows.py: ingress peers are namespaces or the VPC",
+    # Out of a stack file's reach; test_pack_coverage.py makes each insecure edit on a copy of the graph.
+    "nodes-no-ssh": "components/node_group.py: no remote_access",
+    "nodes-private-subnets-only": "program.py: every node group gets network.private_subnet_ids",
+    "eks-access-entries-only": "components/eks_cluster.py: access_config API, no bootstrap admin for the creator",
+    "team-namespaces-bounded": "components/platform_namespace.py: a ResourceQuota and a LimitRange in the table's team namespaces",
+    "platform-workloads-hardened": "workload_security.py on every workload the program declares",
 }
 
 

@@ -7,58 +7,15 @@ import json
 from typing import Any
 
 import pytest
-from pulumi_policy import (
-    EnforcementLevel,
-    PolicyCustomTimeouts,
-    PolicyProviderResource,
-    PolicyResource,
-    PolicyResourceOptions,
-    ResourceValidationArgs,
-    ResourceValidationPolicy,
-    StackValidationArgs,
-    StackValidationPolicy,
-)
+from pulumi_policy import EnforcementLevel, PolicyResource
 
-from policies.helpers import config_defaults
 from policies.pack import POLICIES
+from tests.infra.policy_harness import BY_NAME, resource, run_resource, run_stack
 from tooling import offline, preview
 from tooling.policy_report import evaluate, report
 
-BY_NAME = {policy.name: policy for policy in POLICIES}
 SECURE_BUCKET_POLICY = json.dumps({"Statement": [{"Effect": "Deny", "Principal": "*", "Action": "s3:*",
                                                   "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]})
-
-
-def provider(environment: str = "dev") -> PolicyProviderResource:
-    return PolicyProviderResource("pulumi:providers:aws", {"defaultTags": json.dumps({"tags": {"environment": environment}})},
-                                  "urn:pulumi:s::p::pulumi:providers:aws::aws", "aws")
-
-
-def options(protect: bool = False) -> PolicyResourceOptions:
-    return PolicyResourceOptions(protect, [], None, [], PolicyCustomTimeouts(0, 0, 0), [])
-
-
-def run_resource(name: str, resource_type: str, props: dict, environment: str = "dev", protect: bool = False) -> list[str]:
-    """Call one resource validator as the engine would; return the messages reported."""
-    policy = BY_NAME[name]
-    assert isinstance(policy, ResourceValidationPolicy)
-    reported: list[str] = []
-    args = ResourceValidationArgs(resource_type, props, f"urn:pulumi:s::p::{resource_type}::r", "r", options(protect),
-                                  provider(environment), config_defaults(policy))
-    policy.validate(args, lambda message, urn=None: reported.append(message))
-    return reported
-
-
-def resource(resource_type: str, props: dict, name: str = "r", environment: str = "dev") -> PolicyResource:
-    return PolicyResource(resource_type, props, f"urn:pulumi:s::p::{resource_type}::{name}", name, options(), provider(environment), None, [], {})
-
-
-def run_stack(name: str, resources: list[PolicyResource]) -> list[str]:
-    policy = BY_NAME[name]
-    assert isinstance(policy, StackValidationPolicy)
-    reported: list[str] = []
-    policy.validate(StackValidationArgs(resources, config_defaults(policy)), lambda message, urn=None: reported.append(message))
-    return reported
 
 
 CLUSTER = {
@@ -173,9 +130,6 @@ RESOURCE_CASES = [
     ("rds-reachable-from-the-cluster-only", "aws:ec2/securityGroup:SecurityGroup",
      {"ingress": [{"protocol": "tcp", "fromPort": 5432, "toPort": 5432, "securityGroups": ["sg-cluster"]}]},
      {"ingress": [{"protocol": "tcp", "fromPort": 5432, "toPort": 5432, "cidrBlocks": ["10.20.0.0/16"]}]}, "dev"),
-    ("models-from-allowed-sources", "kubernetes:serving.kserve.io/v1beta1:InferenceService",
-     {"spec": {"predictor": {"model": {"storageUri": "s3://mlp-dev-artifacts-1/mlflow/1/models/m-1/artifacts"}}}},
-     {"spec": {"predictor": {"model": {"storageUri": "https://models.example.net/fraud"}}}}, "dev"),
     ("network-policies-no-internet-ingress", "kubernetes:networking.k8s.io/v1:NetworkPolicy",
      {"metadata": {"name": "p"}, "spec": {"ingress": [{"from": [{"ipBlock": {"cidr": "10.20.0.0/16"}}]}]}},
      {"metadata": {"name": "p"}, "spec": {"ingress": [{"from": [{"ipBlock": {"cidr": "0.0.0.0/1"}}, {"ipBlock": {"cidr": "128.0.0.0/1"}}]}]}},
@@ -259,6 +213,13 @@ STACK_CASES = [
       resource("aws:eks/accessPolicyAssociation:AccessPolicyAssociation", {
           "principalArn": "arn:aws:iam::999999999999:role/admin",
           "policyArn": "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"})]),
+    ("models-from-allowed-sources",
+     [resource("aws:s3/bucket:Bucket", {"bucket": "mlp-dev-artifacts-1"}),
+      resource("kubernetes:serving.kserve.io/v1beta1:InferenceService",
+               {"spec": {"predictor": {"model": {"storageUri": "s3://mlp-dev-artifacts-1/mlflow/1/models/m-1/artifacts"}}}})],
+     [resource("aws:s3/bucket:Bucket", {"bucket": "mlp-dev-artifacts-1"}),
+      resource("kubernetes:serving.kserve.io/v1beta1:InferenceService",
+               {"spec": {"predictor": {"model": {"storageUri": "https://models.example.net/fraud"}}}})]),
     ("namespace-default-deny",
      [resource("kubernetes:core/v1:Namespace", {"metadata": {"name": "models"}}),
       resource("kubernetes:networking.k8s.io/v1:NetworkPolicy", {"metadata": {"namespace": "models"}, "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}})],
@@ -311,8 +272,7 @@ def test_pack_shape() -> None:
         assert policy.severity is not None and policy.remediation_steps, policy.name
     assert BY_NAME["gpu-node-budget"].enforcement_level is EnforcementLevel.ADVISORY
     assert BY_NAME["eks-endpoint-restricted"].enforcement_level is EnforcementLevel.MANDATORY
-    covered = {c[0] for c in RESOURCE_CASES} | {c[0] for c in STACK_CASES}
-    assert covered == set(BY_NAME), set(BY_NAME) - covered
+    # Every rule has a both-ways case: here or in test_pack_coverage.py (test_every_rule_is_tested_both_ways).
 
 
 @pytest.mark.parametrize("stack", offline.STACKS)
@@ -388,12 +348,3 @@ def test_rds_needs_the_platforms_key_and_the_cluster_security_group() -> None:
     assert run_resource("rds-reachable-from-the-cluster-only", rds.SECURITY_GROUP, group.inputs) == []
     opened = [{"protocol": "tcp", "fromPort": 5432, "toPort": 5432, "cidrBlocks": ["10.30.0.0/16"]}]
     assert "10.30.0.0/16" in run_resource("rds-reachable-from-the-cluster-only", rds.SECURITY_GROUP, {"ingress": opened})[0]
-
-
-
-def test_namespaces_enforce_at_least_the_tables_level() -> None:
-    """kserve labelled baseline is refused (the table says restricted); kubeflow at baseline is its documented exception."""
-    labels = {f"pod-security.kubernetes.io/{mode}": "baseline" for mode in ("enforce", "audit", "warn")}
-    refused = run_resource("namespace-pod-security-labels", "kubernetes:core/v1:Namespace", {"metadata": {"name": "kserve", "labels": labels}}, "dev")
-    assert len(refused) == 1 and "below restricted" in refused[0]
-    assert run_resource("namespace-pod-security-labels", "kubernetes:core/v1:Namespace", {"metadata": {"name": "kubeflow", "labels": labels}}, "dev") == []

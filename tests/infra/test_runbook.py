@@ -54,3 +54,15 @@ def test_the_runbooks_pulumi_cli_is_the_locked_sdk() -> None:
     """The Pulumi CLI version the runbook asks for is the SDK's in requirements/infra.lock (the workflows install it too)."""
     (locked,) = re.findall(r"^pulumi==([\d.]+)", (ROOT / "requirements" / "infra.lock").read_text(), re.M)
     assert f"Pulumi CLI {locked}" in section("## First real deploy")
+
+
+def test_the_chart_readmes_stack_file_canary_is_valid_config() -> None:
+    """The serving chart README's stack-file canary (placeholders filled) is a valid staging config that runs a canary."""
+    readme = (ROOT / "charts" / "model-serving" / "README.md").read_text()
+    (block,) = re.findall(r"```yaml\n\s*# stacks/Pulumi\.staging\.yaml\n(.*?)```", readme, re.S)
+    example = yaml.safe_load(re.sub(r"<[^>]+>", lambda m: "0f" * 16 if "id" in m.group() else "mlp-staging-artifacts-123456789012",
+                                    block))
+    overrides = {key.removeprefix("mlplatform:"): value for key, value in example.items()}
+    assert set(overrides) == {"servingPredictorName", "servingCanaryName", "servingCanaryStorageUri", "servingCanaryPercent"}
+    _, settings = offline.settings_of("staging", overrides)
+    assert (settings.serving.canary_name, settings.serving.canary_percent) == ("v2", 10)

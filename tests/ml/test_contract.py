@@ -16,6 +16,8 @@ PUBLIC_HEADER = ("distance_from_home,distance_from_last_transaction,ratio_to_med
                  "repeat_retailer,used_chip,used_pin_number,online_order,fraud")
 PUBLIC_ROWS = ["57.877856720108964,0.3111400080477545,1.9459399775518595,1.0,1.0,0.0,0.0,0.0",
                "10.829942699255545,0.17559150228166587,1.2942188106198573,1.0,0.0,0.0,0.0,1.0"]
+# A third row in the same spelling whose binaries differ from both: no feature is constant in the three.
+ROWS = [*PUBLIC_ROWS, "3.5,12.25,0.8,0.0,1.0,1.0,1.0,0.0"]
 
 
 def _check(path: Path, **limits) -> dict:
@@ -26,10 +28,10 @@ def _check(path: Path, **limits) -> dict:
 def test_the_public_data_sets_columns_and_spelling_are_accepted(tmp_path: Path) -> None:
     """Exactly the public file's columns, with its 0.0/1.0 binaries and label, pass and become integers."""
     path = tmp_path / "card_transdata.csv"
-    path.write_text("\n".join([PUBLIC_HEADER, *PUBLIC_ROWS]) + "\n")
+    path.write_text("\n".join([PUBLIC_HEADER, *ROWS]) + "\n")
     columns = _check(path)
     assert list(columns) == PUBLIC_HEADER.split(",")
-    assert columns["fraud"] == [0, 1] and columns["used_chip"] == [1, 0]
+    assert columns["fraud"] == [0, 1, 0] and columns["used_chip"] == [1, 0, 1]
     assert contract.FEATURES == PUBLIC_HEADER.split(",")[:-1]
 
 
@@ -55,11 +57,12 @@ def test_optional_amount_is_checked_when_present_and_is_no_feature(tmp_path: Pat
     assert "amount" not in contract.FEATURES
 
 
-@pytest.mark.parametrize(("spelling", "expected"), [(("true", "false"), [1, 0]), (("TRUE", "False"), [1, 0]), (("1", "0"), [1, 0]),
-                                                     (("1.000000", "0.000000"), [1, 0]), (("1e0", "0e0"), [1, 0])])
+@pytest.mark.parametrize(("spelling", "expected"), [(("true", "false", "false"), [1, 0, 0]), (("TRUE", "False", "FALSE"), [1, 0, 0]),
+                                                     (("1", "0", "0"), [1, 0, 0]), (("1.000000", "0.000000", "0.0"), [1, 0, 0]),
+                                                     (("1e0", "0e0", "0"), [1, 0, 0])])
 def test_true_false_labels_are_accepted_as_integers(tmp_path: Path, spelling: tuple, expected: list) -> None:
     """true/false (any case) and every numeric spelling of 1/0 (1.000000 as common tools write floats) are read as 1/0."""
-    rows = [row.rsplit(",", 1)[0] + "," + value for row, value in zip(PUBLIC_ROWS, spelling, strict=True)]
+    rows = [row.rsplit(",", 1)[0] + "," + value for row, value in zip(ROWS, spelling, strict=True)]
     (tmp_path / "d.csv").write_text("\n".join([PUBLIC_HEADER, *rows]) + "\n")
     assert _check(tmp_path / "d.csv", min_positives=1)["fraud"] == expected
 
@@ -97,6 +100,9 @@ BAD_FILES = {
                           "column 'distance_from_home' is 50.0% empty, above the limit of 0.0%"),
     "no positives": (PUBLIC_HEADER + "\n" + PUBLIC_ROWS[0] + "\n" + PUBLIC_ROWS[0] + "\n",
                      "0 positive ('fraud' = 1) rows, fewer than the minimum of 1"),
+    # The two public rows share repeat_retailer = 1.0 (and used_pin_number, online_order = 0.0).
+    "constant feature": (PUBLIC_HEADER + "\n" + "\n".join(PUBLIC_ROWS) + "\n",
+                         "feature column 'repeat_retailer' is constant (1 in every row): it carries no signal"),
 }
 
 
@@ -112,9 +118,9 @@ def test_bad_files_are_refused_with_one_plain_line(tmp_path: Path, name: str, me
 
 def test_an_optional_column_left_empty_is_no_crash(tmp_path: Path) -> None:
     """Where max_null_fraction allows it, a wholly empty optional column passes with its values missing."""
-    rows = [row + "," for row in PUBLIC_ROWS]
+    rows = [row + "," for row in ROWS]
     (tmp_path / "d.csv").write_text("\n".join([PUBLIC_HEADER + ",amount", *rows]) + "\n")
-    assert _check(tmp_path / "d.csv", max_null_fraction=1.0)["amount"] == [None, None]
+    assert _check(tmp_path / "d.csv", max_null_fraction=1.0)["amount"] == [None, None, None]
 
 
 def test_utf16_is_refused(tmp_path: Path) -> None:

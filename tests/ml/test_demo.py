@@ -9,6 +9,7 @@ import pytest
 
 from demo.run import STEPS
 from pipelines.fraud.contract import FEATURES
+from pipelines.mlflow_users import PIPELINE_USERNAME
 from tests.ml.processes import leftover_processes
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,8 +34,9 @@ def test_demo_succeeds_with_progress_lines(demo_run: tuple) -> None:
 
 
 def test_demo_gate_champion_and_challenger(demo_run: tuple) -> None:
-    """A champion exists; the weaker second run is registered but not champion."""
-    _, workdir = demo_run
+    """A champion exists; the weaker second run is registered but not champion; the pipelines did it as the pipeline user."""
+    result, workdir = demo_run
+    assert f"the pipelines sign in as {PIPELINE_USERNAME!r}" in result.stdout
     summary = json.loads((workdir / "summary.json").read_text())
     versions = {v["version"]: v for v in summary["registry"]["versions"]}
     assert versions["1"]["aliases"] == ["champion"]
@@ -68,6 +70,19 @@ def test_demo_drift_step_names_the_shifted_features(demo_run: tuple) -> None:
     assert "drifted features: " in result.stdout
 
 
+def test_demo_drift_retrains_and_the_gate_decides(demo_run: tuple) -> None:
+    """The shifted traffic's drift starts a training run (a third version, its trigger in its tags) whose promotion the gate decides."""
+    result, workdir = demo_run
+    summary = json.loads((workdir / "summary.json").read_text())
+    drift = summary["drift"]
+    assert drift["trigger"].startswith("drift ") and drift["retrained"]["version"] == "3"
+    retrained = {v["version"]: v for v in summary["registry"]["versions"]}["3"]
+    assert retrained["trigger"] == drift["trigger"] and retrained["gate"] == drift["retrained"]["gate"] != ""
+    assert ("champion" in retrained["aliases"]) == drift["retrained"]["promoted"]
+    assert f"retraining triggered by {drift['trigger']}" in result.stdout
+    assert f"retraining triggered by {drift['trigger']}" in (workdir / "report.md").read_text()
+
+
 def test_demo_platform_step(demo_run: tuple) -> None:
     """The chart rendered for staging with the champion's S3 path, and the staging preview ran."""
     _, workdir = demo_run
@@ -92,3 +107,46 @@ def test_demo_starts_clean_over_a_previous_run(demo_run: tuple) -> None:
     assert not (workdir / "stale-marker").exists()
     summary = json.loads((workdir / "summary.json").read_text())
     assert [v["version"] for v in summary["registry"]["versions"]] == ["1", "2"]
+
+
+def test_demo_report_shows_threshold_metrics_for_every_version(demo_run: tuple) -> None:
+    """The report's registry table gives each version (the rejected one too) its threshold, precision, recall and F1,
+    and labels the model-only latency apart from the over-HTTP one."""
+    _, workdir = demo_run
+    summary = json.loads((workdir / "summary.json").read_text())
+    report = (workdir / "report.md").read_text()
+    assert "| threshold | precision | recall | F1 |" in report and "model-only p95" in report and "over HTTP" in report
+    for version in summary["registry"]["versions"]:
+        assert 0.0 < version["threshold"] < 1.0 and version["test_f1"] is not None, version
+        row = next(line for line in report.splitlines() if line.startswith(f"| {version['version']} |"))
+        assert f"| {version['threshold']:.3f} | {version['test_precision']:.3f} | {version['test_recall']:.3f} |" in row, row
+        assert version["gate"] in row
+
+
+def test_demo_reports_reopen_command_serves_its_mlflow_store(demo_run: tuple, tmp_path: Path) -> None:
+    """The report's command to reopen the MLflow UI serves the demo's registry (run here on a copy, on a free port)."""
+    import shlex
+    import shutil
+    import subprocess
+    import sys
+
+    from demo.report import reopen_mlflow
+    from pipelines.mlflow_server import free_port, stop, wait_until_healthy
+
+    _, workdir = demo_run
+    assert f"`{reopen_mlflow(workdir / 'mlflow')}`" in (workdir / "report.md").read_text()
+    store = tmp_path / "mlflow"
+    shutil.copytree(workdir / "mlflow", store)
+    command = shlex.split(reopen_mlflow(store))
+    assert command[0] == ".venv-ml/bin/mlflow" and command[-2:] == ["--port", "5000"]
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "mlflow", *command[1:-1], str(port)], start_new_session=True,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until_healthy(f"http://127.0.0.1:{port}", process)
+        import mlflow
+
+        client = mlflow.MlflowClient(tracking_uri=f"http://127.0.0.1:{port}")
+        assert client.get_model_version_by_alias("fraud-detector", "champion").version == "1"
+    finally:
+        stop(process)

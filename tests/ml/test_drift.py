@@ -167,11 +167,68 @@ def test_drift_step_reads_the_request_log_from_s3(champion: str, tracking_uri: s
     client.put_object(Bucket="mlp-artifacts", Key=request_log.object_key("inference-logs", "models", "other", "x"), Body=b"{}")
     client.put_object(Bucket="mlp-artifacts", Key="inference-logs/models/fraud/predictor/requests/y-response.json", Body=b"{}")
     report = dsl.Artifact(uri=str(tmp_path / "report.json"))
-    status, score, drifted_names = detect_drift.python_func(
+    status, score, drifted_names, retrain, _ = detect_drift.python_func(
         log_uri="s3://mlp-artifacts/inference-logs", s3_endpoint_url=s3_endpoint, namespace="models", inference_service="fraud",
         tracking_uri=tracking_uri, model_name=DEFAULT_MODEL_NAME, reference_artifact=components.REFERENCE_ARTIFACT,
         contract=as_parameter(), lookback_hours=1.0, min_rows=200, psi_threshold=0.2, pushgateway_url="",
         drift_metric=DRIFT_METRIC, feature_metric=FEATURE_METRIC, push_job=PUSH_JOB, report=report,
     )
     assert status == "ok" and report.metadata["requests"] == 4 and report.metadata["rows"] == 400
+    assert retrain == "no"  # no data_uri: this run only measures
     assert {"distance_from_home", "online_order"} <= set(drifted_names.split(","))
+
+
+def _decide(tracking_uri: str, logs: Path, tmp_path: Path, **retraining: object) -> tuple:
+    """The drift step's own function over a local request log, as the pipeline calls it."""
+    from kfp import dsl
+
+    from pipelines.drift.pipeline import DRIFT_METRIC, FEATURE_METRIC, PUSH_JOB, detect_drift
+    from pipelines.fraud import components
+    from pipelines.fraud.contract import as_parameter
+
+    report = dsl.Artifact(uri=str(tmp_path / f"report-{uuid.uuid4()}.json"))
+    return detect_drift.python_func(
+        log_uri=str(logs), s3_endpoint_url="", namespace="models", inference_service="fraud", tracking_uri=tracking_uri,
+        model_name=DEFAULT_MODEL_NAME, reference_artifact=components.REFERENCE_ARTIFACT, contract=as_parameter(),
+        lookback_hours=1.0, min_rows=200, psi_threshold=0.2, pushgateway_url="", drift_metric=DRIFT_METRIC,
+        feature_metric=FEATURE_METRIC, push_job=PUSH_JOB, report=report, **retraining,
+    )
+
+
+def _last_decision(tracking_uri: str, tag: str) -> str:
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri)
+    run = mlflow.search_runs(experiment_names=[f"{DEFAULT_MODEL_NAME}-drift"], order_by=["attributes.start_time DESC"],
+                             max_results=1, output_format="list")[0]
+    return run.data.tags[tag]
+
+
+def test_drift_retrains_at_the_threshold_once_per_cooldown(champion: str, tracking_uri: str, fraud_csv: Path, tmp_path: Path) -> None:
+    """Drift above the threshold triggers one retraining; within the cooldown the next is held back; below the
+    threshold or without training data nothing is triggered; MLflow records every decision on the drift run."""
+    _log(drifted(pd.read_csv(fraud_csv).sample(n=400, random_state=5)), tmp_path / "logs")
+    tag = f"retraining-{uuid.uuid4().hex[:8]}"  # this test's own record: the demo's drift run triggered one already
+    status, score, _, retrain, trigger = _decide(tracking_uri, tmp_path / "logs", tmp_path, data_uri=str(fraud_csv), retraining_tag=tag)
+    assert (status, retrain) == ("ok", "yes") and score > 0.3
+    assert trigger.startswith(f"drift {score:.3f} > 0.3 (MLflow run ") and _last_decision(tracking_uri, tag) == "triggered"
+    *_, retrain, trigger = _decide(tracking_uri, tmp_path / "logs", tmp_path, data_uri=str(fraud_csv), retraining_tag=tag)
+    assert (retrain, trigger) == ("no", "") and _last_decision(tracking_uri, tag) == "cooldown"
+    *_, retrain, _ = _decide(tracking_uri, tmp_path / "logs", tmp_path, data_uri=str(fraud_csv), retraining_tag=tag,
+                             retrain_cooldown_hours=0.0)
+    assert retrain == "yes"  # the cooldown is what held the second one back
+    *_, retrain, _ = _decide(tracking_uri, tmp_path / "logs", tmp_path, data_uri=str(fraud_csv), retraining_tag=f"{tag}-b",
+                             retrain_threshold=0.99)
+    assert retrain == "no" and _last_decision(tracking_uri, f"{tag}-b") == "below-threshold"
+    *_, retrain, _ = _decide(tracking_uri, tmp_path / "logs", tmp_path, retraining_tag=f"{tag}-c")
+    assert retrain == "no" and _last_decision(tracking_uri, f"{tag}-c") == "disabled"
+
+
+def test_retraining_threshold_is_the_drift_alerts() -> None:
+    """The drift pipeline retrains at the serving chart's ModelDriftHigh threshold (one number for people and for the pipeline)."""
+    import yaml
+
+    from pipelines.drift.pipeline import RETRAIN_THRESHOLD
+
+    values = yaml.safe_load((Path(__file__).resolve().parents[2] / "charts" / "model-serving" / "values.yaml").read_text())
+    assert values["monitoring"]["alerts"]["driftScore"] == RETRAIN_THRESHOLD

@@ -106,3 +106,17 @@ def test_no_champion_is_one_line(tracking_uri: str, stacks: Path, capsys: pytest
     error = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(error) == 1 and error[0].startswith("error: no champion of 'nosuch'"), error
     assert path.read_text() == before
+
+
+def test_print_uri_names_the_layout_mlflow_writes_and_changes_nothing(tracking_uri: str, stacks: Path,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """--print-uri prints the champion's s3:// URI, in the layout MLflow writes (mlflow/<experiment>/models/m-<id>/artifacts)."""
+    import re
+
+    path = stacks / "Pulumi.dev.yaml"
+    before = path.read_text()
+    assert promote.main(["--stack", "dev", "--tracking-uri", tracking_uri, "--artifacts-bucket", BUCKET, "--stacks-dir", str(stacks),
+                         "--print-uri"]) == 0
+    (printed,) = capsys.readouterr().out.split()
+    assert re.fullmatch(rf"s3://{BUCKET}/mlflow/\d+/models/m-[0-9a-f]{{32}}/artifacts", printed), printed
+    assert printed == promote.propose("dev", tracking_uri, BUCKET, stacks).new_uri and path.read_text() == before

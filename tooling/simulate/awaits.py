@@ -95,12 +95,6 @@ def _image_findings(plan: Plan) -> list[Finding]:
     return found
 
 
-def _claims(obj: dict) -> list[dict]:
-    if obj.get("kind") == "PersistentVolumeClaim":
-        return [obj]
-    return list((obj.get("spec") or {}).get("volumeClaimTemplates") or []) if obj.get("kind") == "StatefulSet" else []
-
-
 def _storage_findings(plan: Plan) -> list[Finding]:
     """Claims whose StorageClass is created by a step theirs does not wait for (their pods stay Pending)."""
     if not plan.run.settings.is_aws:
@@ -108,7 +102,7 @@ def _storage_findings(plan: Plan) -> list[Finding]:
     classes = [o for o in plan.objects if o.obj.get("kind") == "StorageClass"]
     found = []
     for o in plan.objects:
-        for claim in _claims(o.obj):
+        for claim in kube.claims(o.obj):
             wanted = (claim.get("spec") or {}).get("storageClassName")
             matching = [c for c in classes if (c.obj["metadata"]["name"] == wanted if wanted else
                                                (c.obj["metadata"].get("annotations") or {}).get(DEFAULT_CLASS) == "true")]

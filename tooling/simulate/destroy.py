@@ -118,8 +118,7 @@ def _must(plan: Plan) -> list[str]:
     retain = {c["metadata"]["name"] for c in classes if c.get("reclaimPolicy") == "Retain"}
     default = next((c["metadata"]["name"] for c in classes if (c["metadata"].get("annotations") or {}).get(DEFAULT_CLASS) == "true"), "")
     for o in plan.objects:
-        claims = [o.obj] if o.obj.get("kind") == "PersistentVolumeClaim" else list((o.obj.get("spec") or {}).get("volumeClaimTemplates") or [])
-        for claim in claims:
+        for claim in kube.claims(o.obj):
             if ((claim.get("spec") or {}).get("storageClassName") or default) in retain:
                 must.append(f"the EBS volumes of {kube.subject(o.obj)} stay (reclaimPolicy Retain): delete them once not needed")
     if not plan.run.settings.is_aws:

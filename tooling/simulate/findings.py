@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 # The classes of finding, each checked by a module of this package and tested by a planted defect.
-CLASSES = ("order", "references", "reachability", "scheduling", "awaits", "names", "destroy")
+CLASSES = ("order", "references", "reachability", "scheduling", "placement", "awaits", "names", "destroy")
 
 
 @dataclass(frozen=True, order=True)

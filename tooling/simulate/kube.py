@@ -32,6 +32,20 @@ def pod_template(obj: dict) -> tuple[dict, dict] | None:
     return pod_spec_of(obj) or {}, (template.get("metadata") or {}).get("labels") or {}
 
 
+def claims(obj: dict) -> list[dict]:
+    """The PersistentVolumeClaims an object makes: itself, a StatefulSet's templates, or the one the Prometheus
+    operator makes per replica of a Prometheus or an Alertmanager (``spec.storage.volumeClaimTemplate``)."""
+    kind, spec = obj.get("kind"), obj.get("spec") or {}
+    if kind == "PersistentVolumeClaim":
+        return [obj]
+    if kind == "StatefulSet":
+        return list(spec.get("volumeClaimTemplates") or [])
+    if kind in ("Prometheus", "Alertmanager") and obj.get("apiVersion", "").startswith("monitoring.coreos.com/"):
+        template = (spec.get("storage") or {}).get("volumeClaimTemplate")
+        return [template] if template else []
+    return []
+
+
 def containers(spec: dict) -> list[dict]:
     """Init and main containers of a pod spec."""
     return [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]

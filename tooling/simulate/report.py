@@ -15,7 +15,7 @@ from tooling.simulate.engine import DIRECTORY, RELEASE, SHOWN, Plan, hook_phases
 from tooling.simulate.findings import CLASSES, Finding
 
 # Checks written beside this package, each ``findings(...)``: called when present (see _other_checks).
-OTHER_CHECKS = ("scheduling", "names")
+OTHER_CHECKS = ("scheduling", "placement", "names")
 
 
 @dataclass

@@ -105,6 +105,11 @@ resources:
     {{ $v.gpu.resource }}: {{ $v.gpu.count | quote }}
     {{- end }}
 {{- $threads := include "model-serving.threads" $v }}
+# MLServer's own start command (what the image's CMD ends with), from the writable scratch folder: the image's CMD runs
+# from /opt/mlserver (owned 1000:0, mode 776, MLServer 1.7.1's Dockerfile), which a UID of 10000 or more outside group 0
+# cannot enter, and MLServer keeps its metrics and environments folders in its working directory.
+command: ["mlserver", "start", "/mnt/models"]
+workingDir: /tmp
 # Native thread pools (OpenMP, OpenBLAS, MKL) sized to the CPU the model is given, not the
 # node's cores: unbounded, every request spins a thread per node core and the pod is throttled.
 env:
@@ -112,6 +117,12 @@ env:
   - name: {{ . }}
     value: {{ $threads | quote }}
   {{- end }}
+  # The request body limit: the runtime the model carries answers 413 above it (MLServer's model setting
+  # `extra`), and MLServer's gRPC server refuses bigger messages.
+  - name: MLSERVER_MODEL_EXTRA
+    value: {{ dict "max_request_bytes" (int $v.model.maxRequestBytes) | toJson | quote }}
+  - name: MLSERVER_GRPC_MAX_MESSAGE_LENGTH
+    value: {{ int $v.model.maxRequestBytes | toString | quote }}
   {{- with $v.model.implementation }}
   # The model's own runtime class, from its code folder (overrides the ServingRuntime's env by name).
   - name: MLSERVER_MODEL_IMPLEMENTATION
@@ -140,6 +151,36 @@ securityContext:
 volumeMounts:
   - name: scratch
     mountPath: /tmp
+{{- end }}
+
+{{/*
+The pod-level security fields of a predictor and its scratch volume (the model container's /tmp), written out
+on the stable predictor and on the canary alike (KServe v0.20.0 also copies the stable predictor's spec onto the
+canary before merging the canary's over it: buildCanaryPredictor, predictor.go:897-899).
+*/}}
+{{- define "model-serving.podSecurity" -}}
+serviceAccountName: {{ include "model-serving.serviceAccountName" . }}
+automountServiceAccountToken: false
+hostNetwork: false
+hostPID: false
+hostIPC: false
+securityContext:
+  {{- toYaml .Values.podSecurityContext | nindent 2 }}
+volumes:
+  - name: scratch
+    emptyDir:
+      sizeLimit: {{ .Values.scratch.sizeLimit }}
+{{- end }}
+
+{{/*
+The canary's real share of the requests, in percent, at `minReplicas` (a dict of "min" and "percent"): KServe
+v0.20.0 runs ceil(min x percent / 100) canary replicas and lowers the stable predictor's minimum by as many, to at
+least 1 (predictor.go canaryReplicaCount, :886-895, and :795-803), and the Service spreads requests over the pods.
+*/}}
+{{- define "model-serving.canaryShare" -}}
+{{- $canary := int (ceil (divf (mul .min .percent) 100)) }}
+{{- $stable := max (sub .min $canary) 1 }}
+{{- if eq $canary 0 }}0{{ else }}{{ divf (mul $canary 100) (add $canary $stable) | printf "%.0f" }}{{ end }}
 {{- end }}
 
 {{/*
