@@ -1,6 +1,7 @@
 # The platform's entry points. Two virtual environments, as in production:
 #   .venv-infra  the Pulumi program, the policy pack, the chart tests (protobuf 5)
 #   .venv-ml     the KFP pipelines and the model server (protobuf 6)
+#   .venv-features  the feature store (Feast 0.66.0, pandas 2): its steps and tests/features
 # `make demo` and `make test` install whatever is missing first.
 
 PYTHON ?= python3
@@ -9,6 +10,8 @@ ML := .venv-ml
 SCAN := .venv-scan
 MLMD := .venv-mlmd
 TOOLS := .venv-tools
+# The feature store (Feast 0.66.0 needs pandas < 3; the ML environment has pandas 3.1): requirements/features.txt.
+FEATURES_ENV := .venv-features
 UV_VERSION := 0.13.9
 UV := $(TOOLS)/bin/uv
 LOCK := $(UV) pip compile --quiet --universal --generate-hashes --python-version 3.11 --no-header
@@ -23,7 +26,7 @@ export PATH := $(CURDIR)/.bin:$(PATH)
 # the environments and in ignored __pycache__ folders.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: help setup demo test test-infra test-ml lint preview diff policy bootstrap-preview simulate compile bench upstream lock step-image provider-schemas check-kfp-mysql-tls backup-tools monitoring-tools clean
+.PHONY: help setup demo test test-infra test-ml lint preview diff policy bootstrap-preview simulate compile bench upstream lock step-image serving-image provider-schemas check-kfp-mysql-tls backup-tools test-features monitoring-tools clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -47,6 +50,12 @@ $(ML)/.installed: requirements/ml.lock | $(UV)
 	$(ML)/bin/python -c "import kfp, mlflow, sklearn, mlserver"
 	touch $@
 
+$(FEATURES_ENV)/.installed: requirements/features.lock | $(UV)
+	rm -rf $(FEATURES_ENV) && $(UV) venv --quiet --python $(PYTHON) $(FEATURES_ENV)
+	$(UV) pip sync --quiet --require-hashes --python $(FEATURES_ENV)/bin/python requirements/features.lock
+	$(FEATURES_ENV)/bin/python -c "import feast, kfp, psycopg, moto"
+	touch $@
+
 $(SCAN)/.installed: requirements/scan.lock | $(UV)
 	rm -rf $(SCAN) && $(UV) venv --quiet --python $(PYTHON) $(SCAN)
 	$(UV) pip sync --quiet --require-hashes --python $(SCAN)/bin/python requirements/scan.lock
@@ -66,16 +75,17 @@ $(VALIDATORS)/node_modules/.installed: $(VALIDATORS)/package.json
 .bin/helm: | $(UV)
 	$(TOOLS)/bin/python scripts/install_helm.py
 
-setup: $(INFRA)/.installed $(ML)/.installed $(SCAN)/.installed $(VALIDATORS)/node_modules/.installed .bin/helm ## install the environments, helm and the CRD validators
+setup: $(INFRA)/.installed $(ML)/.installed $(FEATURES_ENV)/.installed $(SCAN)/.installed $(VALIDATORS)/node_modules/.installed .bin/helm ## install the environments, helm and the CRD validators
 
 demo: setup ## the main job on its embedded default: the whole ML lifecycle locally (see README)
 	$(ML)/bin/python -m demo
 
 # The two suites run side by side (two workers each): the ML suite's critical path is one demo run
-# and the tests that read it, which leaves a core idle that the infra suite fills. Each suite's
-# output is printed whole when it ends (--output-sync).
-test: ## lint, then the whole test suite: both environments' suites side by side
-	@$(MAKE) --no-print-directory -j3 --output-sync=target lint test-infra test-ml
+# and the tests that read it, which leaves a core idle that the infra suite fills. The feature store's
+# suite (one process, mostly waiting on PostgreSQL and `feast serve`: 33 s of CPU) runs beside them.
+# Each suite's output is printed whole when it ends (--output-sync).
+test: ## lint, then the whole test suite: the environments' suites side by side
+	@$(MAKE) --no-print-directory -j4 --output-sync=target lint test-infra test-ml test-features
 
 # The backups' round trip (tests/infra/test_backup_round_trip.py) runs moto's S3 server from the ML environment.
 test-infra: $(INFRA)/.installed $(ML)/.installed $(SCAN)/.installed $(VALIDATORS)/node_modules/.installed .bin/helm monitoring-tools ## the program, pack, chart, conformance and alerting tests (infra environment)
@@ -131,12 +141,18 @@ simulate: $(INFRA)/.installed .bin/helm ## fresh-cluster simulation of pulumi up
 compile: $(ML)/.installed ## compile the KFP pipelines into pipelines/compiled/
 	$(ML)/bin/python -m pipelines.compile
 
-lock: | $(UV) ## refresh requirements/*.lock from requirements/*.txt (the steps' lock follows the ML one)
+lock: | $(UV) ## refresh requirements/*.lock from requirements/*.txt (the steps' and the model server's locks follow the ML one)
 	$(LOCK) requirements/infra.txt -o requirements/infra.lock
 	$(LOCK) requirements/scan.txt -o requirements/scan.lock
 	$(LOCK) requirements/ml.txt -o requirements/ml.lock
 	$(LOCK) requirements/steps.txt -c requirements/ml.lock -o requirements/steps.lock
+	$(LOCK) requirements/serving.txt -c requirements/ml.lock -o requirements/serving.lock
 	$(LOCK) requirements/mlmd.txt -o requirements/mlmd.lock
+	$(LOCK) requirements/features.txt -o requirements/features.lock
+
+# The feature store's proof (tests/features): real PostgreSQL 15 online store, `feast serve`, the transformer.
+test-features: $(FEATURES_ENV)/.installed backup-tools ## skew, leakage and transformer tests of the feature store (features environment)
+	$(FEATURES_ENV)/bin/python -m pytest -p no:xdist tests/features
 
 # KFP's MySQL run as declared, with its three clients (scripts/check_kfp_mysql_tls.py): MariaDB, Go and
 # Debian's go-sql-driver come from Debian's packages (root, apt), MLMD's client from its own environment.
@@ -159,6 +175,10 @@ IMAGE ?= mlplatform-pipeline-steps:dev
 step-image: ## build the pipeline step image (needs a Docker engine): IMAGE=<repository>:<tag>
 	docker build -f pipelines/Dockerfile -t $(IMAGE) .
 
+SERVING_IMAGE ?= mlplatform-model-server:dev
+serving-image: ## build the model server image KServe runs (needs a Docker engine): SERVING_IMAGE=<repository>:<tag>
+	docker build -f serving/Dockerfile -t $(SERVING_IMAGE) .
+
 bench: setup ## benchmarks: offline preview of every stack, one pipeline run, V2 serving load
 	$(INFRA)/bin/python benchmarks/preview_stacks.py
 	$(ML)/bin/python benchmarks/pipeline_run.py --rows 20000
@@ -168,4 +188,4 @@ upstream: $(INFRA)/.installed .bin/helm ## fetch the pinned upstream charts and 
 	$(INFRA)/bin/python scripts/fetch_upstream.py
 
 clean: ## remove environments, helm and demo output
-	rm -rf $(INFRA) $(ML) $(SCAN) $(MLMD) $(TOOLS) $(VALIDATORS)/node_modules .bin .demo
+	rm -rf $(INFRA) $(ML) $(FEATURES_ENV) $(SCAN) $(MLMD) $(TOOLS) $(VALIDATORS)/node_modules .bin .demo

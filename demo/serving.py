@@ -94,12 +94,15 @@ def model_server(
     runtime_env: dict[str, str] | None = None,
     timeout: float = 90.0,
     metrics_port: int | None = None,
+    mlserver: Path | None = None,
 ) -> Iterator[ModelServer]:
     """Start ``mlserver start <model_dir>`` as the platform runs it, and wait for the model to be ready.
 
     ``runtime_env`` is the ServingRuntime container's env (KServe's ``kserve-mlserver``), which
-    the predictor's env overrides by name, as KServe merges them. ``metrics_port``: where MLServer serves its
-    metrics (a free port if None), so that a Prometheus can be told before the server starts.
+    the predictor's env overrides by name, as KServe merges them. ``mlserver``: the server of another
+    environment (the serving image's, tests/ml/test_serving_image.py); this environment's by default.
+    ``metrics_port``: where MLServer serves its metrics (a free port if None), so that a Prometheus can be told
+    before the server starts.
     """
     http_port, grpc_port, metrics_port = free_port(), free_port(), metrics_port or free_port()
     env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", str(model_dir)), **(runtime_env or {})}
@@ -112,7 +115,7 @@ def model_server(
         # This machine only: MLServer 1.7.1's worker pool fails here ("no current event loop").
         "MLSERVER_PARALLEL_WORKERS": "0",
     }
-    mlserver = Path(sys.executable).parent / "mlserver"
+    mlserver = mlserver or Path(sys.executable).parent / "mlserver"
     with open(log_file, "ab") as log:
         # The image's entrypoint: `mlserver start $MLSERVER_MODELS_DIR` (/mnt/models).
         process = subprocess.Popen(

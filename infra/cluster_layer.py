@@ -12,7 +12,7 @@ import pulumi_kubernetes as k8s
 
 from infra import alert_routing, backups, flows, namespaces, object_store, sso
 from infra.components import backups as store_backups
-from infra.components import storage_class
+from infra.components import feature_server, storage_class
 from infra.components.argocd import ArgoCd, GitOpsServing
 from infra.components.cert_manager import CertManager
 from infra.components.cluster_autoscaler import ClusterAutoscaler
@@ -20,7 +20,7 @@ from infra.components.cluster_postgres import ClusterPostgres
 from infra.components.dashboards import Dashboards
 from infra.components.dcgm_exporter import DcgmExporter
 from infra.components.gpu_device_plugin import GpuDevicePlugin
-from infra.components.kserve import Kserve, ingress_values
+from infra.components.kserve import Kserve, ingress_values, runtime_image
 from infra.components.kubeflow_pipelines import KubeflowPipelines
 from infra.components.load_balancer_controller import INGRESS_CLASS, LoadBalancerController
 from infra.components.minio import BUCKETS, Minio
@@ -44,8 +44,8 @@ from infra.components.storage_class import DefaultStorageClass
 from infra.components.training_pipelines import TrainingPipelines, source_commit
 from infra.config import Settings
 from infra.dashboards.catalog import Scope
-from infra.workloads import CLUSTER_AUTOSCALER, LOAD_BALANCER_CONTROLLER, PIPELINES, PIPELINES_UI
-from pipelines import image
+from infra.workloads import CLUSTER_AUTOSCALER, FEATURE_SERVER, LOAD_BALANCER_CONTROLLER, PIPELINES, PIPELINES_UI
+from pipelines import image, serving_image
 from pipelines.cluster import DRIFT_PIPELINE, REQUEST_LOG_PREFIX, TRAINING_PIPELINE
 
 
@@ -67,6 +67,9 @@ class AwsResources:
     step_image_digest: str = ""
     # The UIs' load balancer's security group (sso on).
     ui_security_group_id: pulumi.Output[str] | None = None
+    # The ECR repository of the model server image, and the digest of this checkout's image in it ("" if not pushed).
+    serving_image_repository: pulumi.Output[str] | None = None
+    serving_image_digest: str = ""
 
 
 def _unknown() -> pulumi.Output[str]:
@@ -112,8 +115,8 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
     if settings.object_store == "minio":
         store = object_store.minio(settings.aws_region, BUCKETS)
         minio = Minio("minio", namespaces.MINIO.name, in_ns(namespaces.MINIO.name))
-        # Its clients' namespaces: MLflow's, KFP's and, with the in-cluster database, its backup's.
-        clients = (namespaces.MLFLOW, namespaces.KUBEFLOW, *([namespaces.POSTGRES] if settings.database.kind == "in-cluster" else []))
+        # Its clients' namespaces: MLflow's, KFP's, the feature server's and, with the in-cluster database, its backup's.
+        clients = (namespaces.MLFLOW, namespaces.KUBEFLOW, namespaces.FEAST, *([namespaces.POSTGRES] if settings.database.kind == "in-cluster" else []))
         for space in (client.name for client in clients):
             k8s.core.v1.Secret(
                 f"{space}-object-store-credentials",
@@ -132,7 +135,7 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
     # MLflow's database: RDS from the AWS layer, or Postgres in the cluster.
     # Both over TLS: the in-cluster Postgres verified against the program's CA (it admits TLS only);
     # RDS encrypted (sslmode=require; its parameter group forces TLS).
-    database_ca, postgres_host = None, ""
+    database_ca, postgres_host, postgres = None, "", None
     stores: dict[str, list[pulumi.Resource]] = {namespaces.MINIO.name: [minio] if settings.object_store == "minio" else []}
     if settings.database.kind == "in-cluster":
         postgres = ClusterPostgres("postgres", namespaces.POSTGRES.name, in_ns(namespaces.POSTGRES.name))
@@ -180,10 +183,23 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
         settings.environment, backups.for_stack(settings), store, aws.kms_key_arn if aws else None, roles, postgres_host,
         lambda space: in_ns(space, after=stores.get(space, [])),
     )
+    # The model server image by digest (on AWS: config's, else the image pushed under this checkout's content tag);
+    # not pushed yet: unknown in a preview, else the runtime stays disabled (the stock image cannot load the models).
+    server_digest = aws.serving_image_digest if aws else settings.serving.image_digest
+    server_repository = aws.serving_image_repository if aws else pulumi.Output.from_input(serving_image.LOCAL_REPOSITORY)
+    server_image = (runtime_image(server_repository, serving_image.content_tag(), server_digest) if server_digest else
+                    _unknown() if aws is not None and pulumi.runtime.is_dry_run() else None)
+    if server_image is None:
+        outputs_server = ("not deployed: the kserve-mlserver runtime is disabled until the model server image (serving/Dockerfile) is "
+                          + (f"pushed to this stack's ECR repository (output servingImageRepository) under tag {serving_image.content_tag()} "
+                             "(the deploy workflow does: scripts/publish_image.sh serving), or mlplatform:servingImageDigest is set" if aws else
+                             f"pushed to {serving_image.LOCAL_REPOSITORY} and mlplatform:servingImageDigest is set to its digest"))
+        pulumi.log.warn(f"serving image {outputs_server}")
     kserve = Kserve(
         "kserve", namespaces.KSERVE.name, settings.kserve_deployment_mode, [cert_manager.release],
         ingress=ingress_values(INGRESS_CLASS, settings.serving.domain if settings.serving.ingress != "none" else ""),
         s3_region=store.region if not store.is_minio else "",
+        server_image=server_image,
         opts=in_ns(namespaces.KSERVE.name),
         placement=placement,
     )
@@ -192,13 +208,14 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
     # What the serving release's objects need first: KServe's CRDs, webhooks and runtimes, the ALB's
     # controller, and the monitoring CRDs of its PodMonitor and PrometheusRule.
     serving_after: list[pulumi.Resource] = [kserve, *ingress_controller]
-    pushgateway = None
+    pushgateway, monitors = None, []
     if settings.monitoring:
         monitoring = MonitoringStack("monitoring", namespaces.MONITORING.name, settings.is_aws, settings.observability,
                                      storage_class.NAME if aws is not None else None,
                                      sso.host(settings, sso.GRAFANA) if settings.sso.enabled else "", in_ns(namespaces.MONITORING.name),
                                      placement)
         serving_after.append(monitoring)
+        monitors.append(monitoring)
         pushgateway = Pushgateway("pushgateway", namespaces.MONITORING.name, RELEASE_NAME,
                                   in_ns(namespaces.MONITORING.name, after=[monitoring]), placement)
         gpu_nodes = namespaces.NVIDIA.name in spaces
@@ -208,11 +225,19 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
         if gpu_nodes:
             DcgmExporter("dcgm-exporter", namespaces.MONITORING.name, RELEASE_NAME, in_ns(namespaces.MONITORING.name, after=[monitoring]))
 
+    # The feature store (infra/feature_store.py): its database on the local stack, then the feature server.
+    # After the monitoring CRDs (its ServiceMonitor) and MinIO.
+    features = feature_server.declare(
+        settings, store, roles.get(FEATURE_SERVER.name), postgres, RELEASE_NAME if settings.monitoring else "", in_ns,
+        after=[*stores[namespaces.MINIO.name], *monitors],
+    )
+
     # The team's workloads: the training and drift pipelines, and the served model.
     served = inference_service_name(settings.serving.model_name)
     # KServe's logger writes the served model's requests to S3 (on MinIO it would need the agent's endpoint config).
     request_log = None if store.is_minio else store.artifacts_bucket.apply(lambda bucket: f"s3://{bucket}/{REQUEST_LOG_PREFIX}")
-    outputs: dict[str, Any] = {"mlflowUrl": mlflow.url, "kfpApiUrl": kfp.api_url}
+    outputs: dict[str, Any] = {"mlflowUrl": mlflow.url, "kfpApiUrl": kfp.api_url, "featureServerUrl": features.url,
+                               "servingImage": server_image.apply(lambda i: f"{i['repository']}:{i['tag']}") if server_image else outputs_server}
     if settings.monitoring:
         # Where alerts go, in the preview's outputs; alerts that would reach no one are a warning of the preview.
         routes, warnings = alert_routing.routing_summary(settings.observability)
@@ -270,6 +295,7 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
         outputs["pipelineVersion"] = reason
     if aws is not None:
         outputs["stepImageRepository"] = aws.step_image_repository
+        outputs["servingImageRepository"] = aws.serving_image_repository
 
     if settings.sso.enabled:
         assert aws is not None and aws.ui_security_group_id is not None, "sso needs the AWS layer's security group"

@@ -234,4 +234,7 @@ def platform_flows(settings: Settings, vpc_cidr: str, store: ObjectStore) -> lis
         from infra import sso  # noqa: PLC0415 - sso reads this module's ports and pods
 
         flows += sso.flows(settings)
+    from infra import feature_store  # noqa: PLC0415 - feature_store reads this module's ports and pods
+
+    flows += feature_store.flows(settings, store)
     return flows

@@ -13,6 +13,8 @@ RESOURCE = "nvidia.com/gpu"
 TAINT = {"key": RESOURCE, "value": "true", "effect": "NO_SCHEDULE"}
 TAINT_EFFECT = "NoSchedule"  # the same effect as Kubernetes spells it in a toleration
 NODE_LABEL = ("nvidia.com/gpu.present", "true")
+# The label every node group carries with its role (infra/components/node_group.py), and a gpu group's.
+ROLE_LABEL, ROLE = "mlplatform.io/role", "gpu"
 # The label by which the Cluster Autoscaler on AWS knows a GPU node (GPULabel in cloudprovider/aws
 # aws_cloud_provider.go at cluster-autoscaler-1.35.0): on a node with it, and no nvidia.com/gpu
 # allocatable yet, it waits for the device plugin instead of adding nodes for the pending pods
@@ -59,6 +61,11 @@ def toleration() -> dict[str, str]:
 
 def node_selector() -> dict[str, str]:
     return {NODE_LABEL[0]: NODE_LABEL[1]}
+
+
+def step_node_selector() -> dict[str, str]:
+    """A GPU pipeline step's nodeSelector: the gpu role (overrides workflowDefaults' role cpu) and the GPU label."""
+    return {ROLE_LABEL: ROLE, **node_selector()}
 
 
 def chart_values(enabled: bool, count: int = 1) -> dict:

@@ -56,6 +56,9 @@ MONITORING = NamespaceSpec(
 ARGOCD = NamespaceSpec("argocd")
 # The sign-in option's oauth2-proxies (chart defaults: non-root, read-only, no capabilities, RuntimeDefault seccomp).
 SSO = NamespaceSpec("sso")
+# The feature store's online feature server (Feast): a platform service many models' transformers call, with its own
+# identity (IRSA to the online store's table) and its own flows; restricted (the chart's pod runs as the image's non-root user).
+FEAST = NamespaceSpec("feast")
 NVIDIA = NamespaceSpec(
     "nvidia-device-plugin",
     enforce="privileged",
@@ -65,7 +68,7 @@ NVIDIA = NamespaceSpec(
 
 # Kubernetes' own namespaces: never a peer the models admit.
 SYSTEM = ("kube-system", "kube-public", "kube-node-lease", "default")
-ALL = (MLFLOW, KUBEFLOW, MODELS, CERT_MANAGER, KSERVE, MINIO, POSTGRES, MONITORING, ARGOCD, SSO, NVIDIA)
+ALL = (MLFLOW, KUBEFLOW, MODELS, CERT_MANAGER, KSERVE, MINIO, POSTGRES, MONITORING, ARGOCD, SSO, FEAST, NVIDIA)
 # Names the models' ingress gateway may not live in (its every pod is admitted to the models): Kubernetes' own and
 # the platform's. The config refuses them as gatewayNamespace and the pack refuses them in the serving chart's values.
 RESERVED = frozenset({*SYSTEM, *(spec.name for spec in ALL)})
@@ -73,7 +76,7 @@ RESERVED = frozenset({*SYSTEM, *(spec.name for spec in ALL)})
 
 def for_stack(settings: Settings) -> list[NamespaceSpec]:
     """The namespaces this stack creates."""
-    namespaces = [MLFLOW, KUBEFLOW, MODELS, CERT_MANAGER, KSERVE]
+    namespaces = [MLFLOW, KUBEFLOW, MODELS, CERT_MANAGER, KSERVE, FEAST]
     if settings.object_store == "minio":
         namespaces.append(MINIO)
     if settings.database.kind == "in-cluster":

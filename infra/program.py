@@ -11,18 +11,21 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from infra import backups, cluster_layer, example_values, kubernetes_provider, workloads
+from infra import backups, cluster_layer, example_values, feature_store, kubernetes_provider, workloads
 from infra.components.cluster_addons import ClusterAddons
 from infra.components.eks_cluster import EksCluster
 from infra.components.encryption_key import EncryptionKey
+from infra.components.image_repository import ServingImageRepository, StepImageRepository, published_digest
 from infra.components.irsa_role import IrsaRole
 from infra.components.network import Network
 from infra.components.node_group import NodeGroup
+from infra.components.online_store_table import OnlineStoreTable
 from infra.components.rds_postgres import RdsPostgres
 from infra.components.secure_bucket import SecureBucket
 from infra.components.sso import UiLoadBalancerSecurityGroup
-from infra.components.step_image_repository import StepImageRepository, published_digest
 from infra.config import PROJECT, Settings
+from pipelines import serving_image
+from pipelines.features import repo as feature_repo
 
 BUCKET_PURPOSES = ("data", "artifacts")
 
@@ -93,6 +96,10 @@ def _build_aws(settings: Settings) -> dict[str, Any]:
         for purpose in BUCKET_PURPOSES
     }
     steps = StepImageRepository(name, s3_key.arn, settings.protect, opts)
+    server = ServingImageRepository(name, s3_key.arn, settings.protect, opts)
+    # The feature store's online store (infra/feature_store.py): encrypted with the platform's key, PITR in prod.
+    online_table = OnlineStoreTable(f"{name}-online-features", feature_store.dynamodb_table(settings), s3_key.arn,
+                                    settings.environment == "prod", settings.protect, opts)
     roles = {
         workload.name: IrsaRole(
             f"{name}-{workload.name}",
@@ -102,6 +109,7 @@ def _build_aws(settings: Settings) -> dict[str, Any]:
             bucket_arns={purpose: bucket.arn for purpose, bucket in buckets.items()},
             kms_key_arn=s3_key.arn,
             opts=opts,
+            table_arns={feature_repo.DYNAMODB_TABLE: online_table.arn},
         )
         for workload in (*workloads.WORKLOADS, *backups.workloads(settings))
     }
@@ -151,6 +159,9 @@ def _build_aws(settings: Settings) -> dict[str, Any]:
             step_image_digest=settings.pipelines.step_image_digest or published_digest(name, provider),
             ui_security_group_id=UiLoadBalancerSecurityGroup(f"{name}-ui-alb", settings, network.vpc_id, opts).id
             if settings.sso.enabled else None,
+            serving_image_repository=server.url,
+            serving_image_digest=settings.serving.image_digest
+            or published_digest(name, provider, serving_image.IMAGE_NAME, serving_image.content_tag()),
         ),
     )
 

@@ -120,8 +120,16 @@ OAUTH2_PROXY = Chart(
     source=Source("oauth2-proxy-chart-10.7.0", "oauth2-proxy/manifests", "oauth2-proxy-10.7.0", "helm/oauth2-proxy"),
 )
 
+# The feature store's online feature server (`feast serve`): the same release as the Feast SDK the pipeline steps
+# pin (requirements/features.txt), so the registry the steps write is the one the server reads.
+FEAST_FEATURE_SERVER = Chart(
+    "feast-feature-server", "0.66.0", "https://feast-helm-charts.storage.googleapis.com",
+    source=Source("feast-v0.66.0", "feast-dev/feast", "v0.66.0", "infra/charts/feast-feature-server"),
+)
+
 CHARTS = (CERT_MANAGER, KSERVE_CRD, KSERVE_RESOURCES, KSERVE_RUNTIME_CONFIGS, NVIDIA_DEVICE_PLUGIN, DCGM_EXPORTER,
-          KUBE_PROMETHEUS_STACK, CLUSTER_AUTOSCALER, AWS_LOAD_BALANCER_CONTROLLER, MINIO, ARGO_CD, OAUTH2_PROXY)
+          KUBE_PROMETHEUS_STACK, CLUSTER_AUTOSCALER, AWS_LOAD_BALANCER_CONTROLLER, MINIO, ARGO_CD, OAUTH2_PROXY,
+          FEAST_FEATURE_SERVER)
 
 KFP_VERSION = "2.17.0"
 KFP_MANIFESTS = "https://github.com/kubeflow/pipelines/manifests/kustomize"
@@ -129,10 +137,6 @@ KFP_SOURCE = Source("kubeflow-pipelines-2.17.0", "kubeflow/pipelines", KFP_VERSI
 # The Argo Workflows manifests KFP 2.17.0's kustomize pulls in by remote URL (not ours to choose).
 ARGO_WORKFLOWS_SOURCE = Source("argo-workflows-v4.0.5", "argoproj/argo-workflows", "v4.0.5", "manifests")
 MANIFESTS = (KFP_SOURCE, ARGO_WORKFLOWS_SOURCE)
-
-# The MLServer image the kserve-mlserver runtime runs: the version the demo and the tests serve with
-# (requirements/ml.txt pins mlserver==1.7.1; a test checks the two agree).
-MLSERVER_VERSION = "1.7.1"
 
 IMAGES = {
     "minio": "quay.io/minio/minio:RELEASE.2025-04-22T22-12-26Z",
@@ -147,7 +151,8 @@ IMAGES = {
     "mlflow": "ghcr.io/mlflow/mlflow:v3.17.2-full",
     # Runs the stdlib-only pipeline upload script.
     "python": "docker.io/library/python:3.11.15-slim-bookworm",
-    "mlserver": f"docker.io/seldonio/mlserver:{MLSERVER_VERSION}",
     # Batch jobs' metrics (the drift score); not part of kube-prometheus-stack.
     "pushgateway": "quay.io/prometheus/pushgateway:v1.11.4",
+    # The feature server's image, the chart's own default at 0.66.0 (its image.repository and image.tag).
+    "feast-feature-server": "quay.io/feastdev/feature-server:0.66.0",
 }

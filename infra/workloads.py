@@ -13,9 +13,10 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from infra import versions
+from infra import namespaces, versions
 from pipelines.cluster import MLFLOW_ARTIFACTS_PREFIX
 from pipelines.cluster import REQUEST_LOG_PREFIX as REQUEST_LOG_PREFIX_NAME
+from pipelines.features import repo as feature_repo
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,10 @@ class Workload:
     managed_policy_arns: tuple[str, ...] = ()
     # An inline policy for AWS APIs other than the object store (JSON), if any.
     inline_policy: str = ""
+    # DynamoDB tables the program creates, as (table name, "read" | "write"); the role gets exactly these tables.
+    tables: tuple[tuple[str, str], ...] = ()
+    # Bucket purposes the workload checks exist (HeadBucket, which IAM authorizes as s3:ListBucket with no prefix).
+    bucket_heads: tuple[str, ...] = ()
 
     @property
     def subjects(self) -> tuple[str, ...]:
@@ -41,6 +46,8 @@ class Workload:
 # models, KFP pipeline artifacts).
 MLFLOW_PREFIX = f"{MLFLOW_ARTIFACTS_PREFIX}/"
 PIPELINES_PREFIX = "pipelines/"
+# The feature store's registry and offline data (pipelines/features/repo.py: <data bucket>/feast/...).
+FEATURE_STORE_PREFIX = f"{feature_repo.PREFIX}/"
 # The served models' request log (KServe's logger writes, the drift pipeline reads).
 REQUEST_LOG_PREFIX = f"{REQUEST_LOG_PREFIX_NAME}/"
 
@@ -55,7 +62,10 @@ PIPELINES = Workload(
     namespace="kubeflow",
     # Pipeline steps run as pipeline-runner; the KFP API server stores pipeline packages and artifacts.
     service_accounts=("pipeline-runner", "ml-pipeline"),
-    grants=(("data", "", "read"), ("artifacts", PIPELINES_PREFIX, "write"), ("artifacts", REQUEST_LOG_PREFIX, "read")),
+    grants=(("data", "", "read"), ("artifacts", PIPELINES_PREFIX, "write"), ("artifacts", REQUEST_LOG_PREFIX, "read"),
+            # The feature steps apply the registry, write the aggregates and materialize them into the online store.
+            ("data", FEATURE_STORE_PREFIX, "write")),
+    tables=((feature_repo.DYNAMODB_TABLE, "write"),),
 )
 # The KFP UI shows artifacts: its own role, which can only read them (it must not write or delete them).
 PIPELINES_UI = Workload(
@@ -70,6 +80,16 @@ SERVING = Workload(
     service_accounts=("model-serving",),
     # Reads the models; KServe's logger (same pod, same identity) writes the requests.
     grants=(("artifacts", MLFLOW_PREFIX, "read"), ("artifacts", REQUEST_LOG_PREFIX, "write")),
+)
+# The feature server (infra/components/feature_server.py): reads the registry and the online store, never writes.
+FEATURE_SERVER = Workload(
+    name="feature-server",
+    namespace=namespaces.FEAST.name,
+    service_accounts=("feast-feature-server",),
+    grants=(("data", FEATURE_STORE_PREFIX, "read"),),
+    tables=((feature_repo.DYNAMODB_TABLE, "read"),),
+    # Feast's S3 registry calls HeadBucket before reading the registry (feast/infra/registry/s3.py at 0.66.0).
+    bucket_heads=("data",),
 )
 EBS_CSI = Workload(
     name="ebs-csi",
@@ -125,4 +145,4 @@ LOAD_BALANCER_CONTROLLER = Workload(
     ),
 )
 
-WORKLOADS = (MLFLOW, PIPELINES, PIPELINES_UI, SERVING, EBS_CSI, CLUSTER_AUTOSCALER, LOAD_BALANCER_CONTROLLER)
+WORKLOADS = (MLFLOW, PIPELINES, PIPELINES_UI, SERVING, FEATURE_SERVER, EBS_CSI, CLUSTER_AUTOSCALER, LOAD_BALANCER_CONTROLLER)

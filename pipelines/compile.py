@@ -15,10 +15,10 @@ from kfp import compiler
 
 from pipelines.drift.pipeline import PIPELINE_NAME as DRIFT_PIPELINE
 from pipelines.drift.pipeline import model_drift
-from pipelines.fraud.pipeline import PIPELINE_NAME, fraud_training
+from pipelines.fraud.pipeline import GPU_PIPELINE_NAME, PIPELINE_NAME, fraud_training, fraud_training_gpu
 
 COMPILED = Path(__file__).resolve().parent / "compiled"
-PIPELINES = {PIPELINE_NAME: fraud_training, DRIFT_PIPELINE: model_drift}
+PIPELINES = {PIPELINE_NAME: fraud_training, GPU_PIPELINE_NAME: fraud_training_gpu, DRIFT_PIPELINE: model_drift}
 
 
 def compile_all(out_dir: Path) -> list[Path]:

@@ -34,8 +34,12 @@ IMAGE_SOURCES = (
     "pipelines/cluster.py",
     "pipelines/image.py",
     "pipelines/mlflow_server.py",
+    "pipelines/serving_image.py",
     "pipelines/fraud/",
     "pipelines/drift/",
+    "pipelines/features/__init__.py",
+    "pipelines/features/repo.py",
+    "pipelines/features/transforms.py",
 )
 
 DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
@@ -43,10 +47,10 @@ _PINNED = re.compile(r"^[a-z0-9][a-z0-9.:/_-]*@sha256:[0-9a-f]{64}$")
 _IMAGE_LINE = re.compile(r"^(\s*image:\s*)(\S+)\s*$", re.MULTILINE)
 
 
-def reference(repository: str, digest: str) -> str:
+def reference(repository: str, digest: str, what: str = "step image") -> str:
     """``<repository>@sha256:...``; a digest that is not ``sha256:<64 hex>`` is refused."""
     if not DIGEST.match(digest):
-        raise ValueError(f"step image digest {digest!r} is not sha256:<64 hex digits> (as `docker buildx build --push` prints it)")
+        raise ValueError(f"{what} digest {digest!r} is not sha256:<64 hex digits> (as `docker buildx build --push` prints it)")
     return f"{repository}@{digest}"
 
 
@@ -68,11 +72,11 @@ def pin(spec: str, image: str) -> str:
     return pinned
 
 
-def content_tag(root: Path = ROOT) -> str:
-    """``src-<16 hex>``: a hash of everything the image is built from. The deploy workflow pushes the image
-    under this (immutable) tag once, and reuses its digest while nothing in :data:`IMAGE_SOURCES` changes."""
+def content_tag(root: Path = ROOT, sources: tuple[str, ...] = IMAGE_SOURCES) -> str:
+    """``src-<16 hex>``: a hash of everything the image is built from (``sources``, the step image's by default). The
+    deploy workflow pushes the image under this (immutable) tag once, and reuses its digest while none of them changes."""
     digest = hashlib.sha256()
-    for source in IMAGE_SOURCES:
+    for source in sources:
         path = root / source
         files = sorted(p for p in path.rglob("*.py") if "__pycache__" not in p.parts) if source.endswith("/") else [path]
         for file in files:

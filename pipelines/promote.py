@@ -10,7 +10,9 @@ kept). With ``--open-pr`` it commits that change on a branch ``promote/<stack>/<
 pushes it and opens a pull request (GitHub CLI) whose description has the champion's metrics and the
 gate's verdict; the preview diff on that pull request shows the one release value that changes.
 Without ``--open-pr`` it changes the file and prints the description. Nothing is deployed here:
-merging the pull request deploys it.
+merging the pull request deploys it. A champion whose recorded requirements (its ``requirements.txt``: the
+versions it was trained with) the model server image's lock does not have is refused: that image could not
+load it as it was trained (pipelines/serving_image.py).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipelines import serving_image
 from pipelines.cluster import served_uri
 from pipelines.fraud.pipeline import DEFAULT_MODEL_NAME
 
@@ -47,6 +50,9 @@ class Proposal:
     metrics: dict[str, float]
     gate: str
     run_id: str
+    # The model server image's content tag recorded at registration, and the one this checkout builds.
+    recorded_image: str = ""
+    serving_image: str = ""
 
     @property
     def changes(self) -> bool:
@@ -68,6 +74,8 @@ class Proposal:
             f"- `{KEY}`: `{self.current_uri or '(none)'}` → `{self.new_uri}`",
             f"- Gate: {self.gate or '(no gate tag on this version)'}",
             f"- MLflow run: `{self.run_id}`",
+            f"- Served by the model server image `{self.serving_image}` (registered for `{self.recorded_image or 'unknown'}`); "
+            "its lock has every version the model records",
             "",
             "| metric (held-out data) | value |",
             "|---|---:|",
@@ -100,8 +108,11 @@ def rewrite(text: str, uri: str) -> str:
 
 
 def propose(stack: str, tracking_uri: str, artifacts_bucket: str, stacks_dir: Path = ROOT / "stacks",
-            model: str = DEFAULT_MODEL_NAME) -> Proposal:
-    """Read ``model``'s champion from the registry and the stack file; decide the new servingStorageUri."""
+            model: str = DEFAULT_MODEL_NAME, serving: dict[str, str] | None = None) -> Proposal:
+    """Read ``model``'s champion from the registry and the stack file; decide the new servingStorageUri.
+
+    ``serving``: the model server image's versions (default: its lock, requirements/serving.lock); a champion
+    that records any other version of a package it needs is refused."""
     import mlflow
     from mlflow.exceptions import MlflowException
 
@@ -113,12 +124,21 @@ def propose(stack: str, tracking_uri: str, artifacts_bucket: str, stacks_dir: Pa
         champion = client.get_model_version_by_alias(model, "champion")
         download = client.get_model_version_download_uri(model, champion.version)
         run = client.get_run(champion.run_id)
+        requirements = Path(mlflow.artifacts.download_artifacts(f"{download}/requirements.txt", tracking_uri=tracking_uri)).read_text()
     except MlflowException as error:
         raise PromotionError(f"no champion of {model!r} in the registry at {tracking_uri}: {error.message.splitlines()[0]}") from None
+    differences = serving_image.requirement_differences(requirements, serving if serving is not None else serving_image.serving_versions())
+    if differences:
+        raise PromotionError(
+            f"{model} v{champion.version} was trained with {', '.join(differences)}: the model server image "
+            f"{serving_image.content_tag()} ({serving_image.LOCK}) would not load it as trained; retrain it with this "
+            "checkout's pipelines, or bring the lock in step with the training one (make lock)"
+        )
     return Proposal(
         stack=stack, model=model, version=str(champion.version), current_uri=_value(text, KEY) or "",
         new_uri=served_uri(artifacts_bucket, download), metrics=dict(run.data.metrics),
         gate=champion.tags.get("gate", ""), run_id=champion.run_id,
+        recorded_image=champion.tags.get(serving_image.MODEL_TAG, ""), serving_image=serving_image.content_tag(),
     )
 
 

@@ -34,8 +34,17 @@ def trust_policy(oidc_provider_arn: str, issuer_host: str, workload: Workload) -
     )
 
 
-def access_policy(workload: Workload, bucket_arns: Mapping[str, str], kms_key_arn: str) -> str:
-    """Object-store access limited to the workload's grants (bucket purpose, prefix, read or write)."""
+# DynamoDB actions per table grant: a reader looks items up (Feast's online read is BatchGetItem; apply and its waiter
+# DescribeTable); a writer also puts them (materialize's batch writer). Neither creates, deletes or scans a table.
+TABLE_ACTIONS = {
+    "read": ["dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:BatchGetItem"],
+    "write": ["dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:BatchWriteItem"],
+}
+
+
+def access_policy(workload: Workload, bucket_arns: Mapping[str, str], kms_key_arn: str, table_arns: Mapping[str, str] | None = None) -> str:
+    """Object-store access limited to the workload's grants (bucket purpose, prefix, read or write), and DynamoDB access
+    limited to its tables (``table_arns``: table name to ARN, the tables the program created)."""
     statements: list[dict] = []
     for purpose, prefix, mode in workload.grants:
         bucket_arn = bucket_arns[purpose]
@@ -58,9 +67,18 @@ def access_policy(workload: Workload, bucket_arns: Mapping[str, str], kms_key_ar
         if prefix:
             listing["Condition"] = {"StringLike": {"s3:prefix": [f"{prefix}*", prefix]}}
         statements.append(listing)
-    if workload.grants:
+    for purpose in workload.bucket_heads:
+        statements.append({"Sid": f"Head{purpose.capitalize()}", "Effect": "Allow", "Action": "s3:ListBucket",
+                           "Resource": bucket_arns[purpose]})
+    for index, (table, mode) in enumerate(workload.tables):
+        if table not in (table_arns or {}):
+            raise ValueError(f"{workload.name}: table {table!r} is not one the program created ({sorted(table_arns or {})})")
+        statements.append({"Sid": f"{mode.capitalize()}Table{index}", "Effect": "Allow", "Action": TABLE_ACTIONS[mode],
+                           "Resource": (table_arns or {})[table]})
+    if workload.grants or workload.tables:
+        # The buckets and the tables are encrypted with the same platform key.
         key_actions = ["kms:Decrypt", "kms:DescribeKey"]
-        if any(mode in ("write", "backup") for _, _, mode in workload.grants):
+        if any(mode in ("write", "backup") for _, _, mode in workload.grants) or any(mode == "write" for _, mode in workload.tables):
             key_actions += ["kms:GenerateDataKey", "kms:Encrypt"]
         statements.append({"Sid": "UseBucketKey", "Effect": "Allow", "Action": key_actions, "Resource": kms_key_arn})
     return json.dumps({"Version": "2012-10-17", "Statement": statements})
@@ -80,6 +98,7 @@ class IrsaRole(pulumi.ComponentResource):
         bucket_arns: Mapping[str, pulumi.Input[str]],
         kms_key_arn: pulumi.Input[str],
         opts: pulumi.ResourceOptions | None = None,
+        table_arns: Mapping[str, pulumi.Input[str]] | None = None,
     ) -> None:
         super().__init__("mlplatform:aws:IrsaRole", name, None, opts)
         issuer_host = pulumi.Output.from_input(oidc_issuer_url).apply(lambda url: url.removeprefix("https://"))
@@ -91,13 +110,18 @@ class IrsaRole(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
-        if workload.grants:
+        if workload.grants or workload.tables:
             purposes = sorted(bucket_arns)
+            tables = sorted({table for table, _ in workload.tables})
+            given = table_arns or {}
             aws.iam.RolePolicy(
                 name,
                 role=role.id,
-                policy=pulumi.Output.all(kms_key_arn, *[bucket_arns[p] for p in purposes]).apply(
-                    lambda args: access_policy(workload, dict(zip(purposes, args[1:], strict=True)), args[0])
+                policy=pulumi.Output.all(kms_key_arn, *[bucket_arns[p] for p in purposes], *[given[t] for t in tables if t in given]).apply(
+                    lambda args: access_policy(
+                        workload, dict(zip(purposes, args[1:1 + len(purposes)], strict=True)), args[0],
+                        dict(zip([t for t in tables if t in given], args[1 + len(purposes):], strict=True)),
+                    )
                 ),
                 opts=pulumi.ResourceOptions(parent=self),
             )

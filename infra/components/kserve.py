@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import pulumi
@@ -10,6 +11,7 @@ import pulumi_kubernetes as k8s
 from infra import versions
 from infra.placement import ANYWHERE, PLATFORM, Placement
 from infra.workload_security import container_security
+from pipelines import image
 
 # The runtime the serving chart names (charts/model-serving values: model.runtime); the only one enabled.
 SERVING_RUNTIME = "kserve-mlserver"
@@ -24,16 +26,24 @@ RUNTIME_KEYS = (
 )
 
 
-def runtime_values() -> dict[str, Any]:
-    """kserve-runtime-configs values: runtimes on, only MLServer enabled, at the MLServer version the platform tests."""
-    image, tag = versions.IMAGES["mlserver"].rsplit(":", 1)
+def runtime_image(repository: pulumi.Input[str], tag: str, digest: str) -> pulumi.Output[dict[str, str]]:
+    """The model server image as the chart's ``mlserver.image`` and ``mlserver.tag``: the chart writes
+    ``<image>:<tag>``, so the tag is ``<content tag>@sha256:...`` and the node pulls by digest (the tag is a label)."""
+    if not image.DIGEST.match(digest):
+        raise ValueError(f"model server image digest {digest!r} is not sha256:<64 hex digits> (as `docker buildx build --push` prints it)")
+    return pulumi.Output.from_input(repository).apply(lambda repo: {"repository": repo, "tag": f"{tag}@{digest}"})
+
+
+def runtime_values(server: Mapping[str, str] | None) -> dict[str, Any]:
+    """kserve-runtime-configs values: runtimes on, only MLServer enabled, running the platform's model server image
+    (``server``: its repository and ``<tag>@<digest>``, :func:`runtime_image`); without it MLServer stays disabled too:
+    the chart's stock image cannot load the platform's models (Python 3.10, numpy 1.26)."""
     runtimes: dict[str, Any] = {key: {"disabled": True} for key in RUNTIME_KEYS}
     runtimes["mlserver"] = {
-        "disabled": False,
-        "image": image,
-        "tag": tag,
+        "disabled": server is None,
         # Restricted like every container in the models namespace (the chart's default lacks seccomp).
         "securityContext": {**container_security(), "readOnlyRootFilesystem": False, "seccompProfile": {"type": "RuntimeDefault"}},
+        **({"image": server["repository"], "tag": server["tag"]} if server else {}),
     }
     return {"kserve": {"servingruntime": {"enabled": True, **runtimes}}}
 
@@ -59,12 +69,14 @@ class Kserve(pulumi.ComponentResource):
         depends_on: list[pulumi.Resource],
         ingress: dict[str, Any] | None = None,
         s3_region: str = "",
+        server_image: pulumi.Output[dict[str, str]] | None = None,
         opts: pulumi.ResourceOptions | None = None,
         placement: Placement = ANYWHERE,
     ) -> None:
         """``ingress``: the controller's ``gateway`` values for models' Ingresses (``ingress_values``), or none.
         ``s3_region``: the models' bucket region, which KServe v0.20.0 gives the storage initializer as AWS_REGION
-        for a service account with an IRSA role (pkg/credentials s3.BuildServiceAccountEnvs); "" leaves it unset."""
+        for a service account with an IRSA role (pkg/credentials s3.BuildServiceAccountEnvs); "" leaves it unset.
+        ``server_image``: the model server image the kserve-mlserver runtime runs (:func:`runtime_image`), or none yet."""
         super().__init__("mlplatform:k8s:Kserve", name, None, opts)
         charts = (versions.KSERVE_CRD, versions.KSERVE_RESOURCES, versions.KSERVE_RUNTIME_CONFIGS)
         if len({chart.version for chart in charts}) != 1:
@@ -126,7 +138,7 @@ class Kserve(pulumi.ComponentResource):
             chart=versions.KSERVE_RUNTIME_CONFIGS.chart,
             version=versions.KSERVE_RUNTIME_CONFIGS.version,
             namespace=namespace,
-            values=runtime_values(),
+            values=server_image.apply(runtime_values) if server_image is not None else runtime_values(None),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[controller]),
         )
         self.register_outputs({})

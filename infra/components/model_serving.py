@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
-from infra import gpu, paths
+from infra import feature_store, gpu, paths
 from infra.config import Settings
 from infra.workloads import SERVING
 from pipelines.cluster import REQUEST_LOG_STORE_PATH, SERVING_CODE_DIR, SERVING_IMPLEMENTATION
+
+
+def chart_has(key: str) -> bool:
+    """Whether the serving chart's schema declares the top-level value ``key``."""
+    return key in json.loads((paths.SERVING_CHART / "values.schema.json").read_text())["properties"]
+
 
 # KServe downloads the model here (constants.DefaultModelLocalMountPath).
 MODEL_MOUNT = "/mnt/models"
@@ -42,7 +49,10 @@ def platform_values(settings: Settings, role_arn: str | None, object_store: dict
     """The values the platform decides, whoever owns the release: identity, network peers, scaling bounds, monitoring,
     and the request log (KServe's logger; ``request_log_url`` is empty where the object store is not S3)."""
     (service_account,) = SERVING.service_accounts
+    # The feature server's address and peer for the chart's transformer (issue 27), once the chart has the option.
+    transformer = {"transformer": feature_store.transformer_values()} if chart_has("transformer") else {}
     return {
+        **transformer,
         # Every model the pipelines register carries its runtime (pipelines/serving_runtime.py).
         "model": {"implementation": SERVING_IMPLEMENTATION, "codePath": f"{MODEL_MOUNT}/{SERVING_CODE_DIR}"},
         "deploymentMode": settings.serving.deployment_mode,

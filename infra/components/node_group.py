@@ -16,7 +16,7 @@ def root_device(ami_type: str) -> str:
 
 def node_labels(group: NodeGroupSettings) -> dict[str, str]:
     """Labels the scheduler and the NVIDIA device plugin select on, and the Cluster Autoscaler's GPU label."""
-    labels = {"mlplatform.io/role": group.role, "mlplatform.io/node-group": group.name, **group.labels}
+    labels = {gpu.ROLE_LABEL: group.role, "mlplatform.io/node-group": group.name, **group.labels}
     if group.is_gpu:
         labels |= gpu.node_selector() | {gpu.AUTOSCALER_LABEL: gpu.accelerator(group.instance_types)}
     return labels

@@ -64,6 +64,23 @@ Cidrs = Annotated[tuple[str, ...], AfterValidator(_cidr_list)]
 DnsLabel = Annotated[str, AfterValidator(_dns_label)]
 
 
+def _dns_domain(value: str) -> str:
+    if value and not DNS_DOMAIN.match(value):
+        raise ValueError("not a DNS domain (for example models.staging.example.com)")
+    return value
+
+
+def _acm_certificate(value: str) -> str:
+    if value and not ACM_CERTIFICATE_ARN.match(value):
+        raise ValueError("not an ACM certificate ARN (arn:aws:acm:<region>:<account>:certificate/<id>)")
+    return value
+
+
+# A DNS domain, or empty; an ACM certificate's ARN, or empty (the models' and the UIs' load balancers).
+DnsDomain = Annotated[str, AfterValidator(_dns_domain)]
+AcmCertificateArn = Annotated[str, AfterValidator(_acm_certificate)]
+
+
 def is_prod_stack(stack: str) -> bool:
     """A stack named prod (or prod-*, *-prod) is prod whatever its settings claim (the config and the pack agree)."""
     return stack == "prod" or stack.startswith("prod-") or stack.endswith("-prod")

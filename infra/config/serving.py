@@ -9,7 +9,8 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from infra import paths
-from infra.config.base import ACM_CERTIFICATE_ARN, DNS_DOMAIN, DnsLabel, Frozen
+from infra.config.base import AcmCertificateArn, DnsDomain, DnsLabel, Frozen
+from pipelines import image
 
 # The model URIs KServe's storage initializer reads: the serving chart's values schema owns the pattern.
 MODEL_URI = re.compile(
@@ -32,28 +33,22 @@ class ServingSettings(Frozen):
     canary_percent: int = Field(ge=0, le=100)
     gpu: bool
     ingress: Literal["none", "internal", "internet-facing"]
-    domain: str
-    certificate_arn: str
+    domain: DnsDomain
+    certificate_arn: AcmCertificateArn
+    image_digest: str
+
+    @field_validator("image_digest")
+    @classmethod
+    def _image_digest(cls, value: str) -> str:
+        if value and not image.DIGEST.match(value):
+            raise ValueError("not an image digest: sha256:<64 hex digits>, as `docker buildx build --push` prints it")
+        return value
 
     @field_validator("predictor_name", "canary_name")
     @classmethod
     def _predictor_name(cls, value: str) -> str:
         if value and not re.match(r"^[a-z]([-a-z0-9]{0,18}[a-z0-9])?$", value):
             raise ValueError("a predictor name is a short lowercase label such as v2 (letters, digits, '-'; at most 20)")
-        return value
-
-    @field_validator("domain")
-    @classmethod
-    def _domain(cls, value: str) -> str:
-        if value and not DNS_DOMAIN.match(value):
-            raise ValueError("not a DNS domain (for example models.staging.example.com)")
-        return value
-
-    @field_validator("certificate_arn")
-    @classmethod
-    def _certificate(cls, value: str) -> str:
-        if value and not ACM_CERTIFICATE_ARN.match(value):
-            raise ValueError("not an ACM certificate ARN (arn:aws:acm:<region>:<account>:certificate/<id>)")
         return value
 
     @field_validator("storage_uri", "canary_storage_uri")

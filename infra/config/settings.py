@@ -46,7 +46,7 @@ GROUPS: dict[str, dict[str, str]] = {
     "serving": {key: to_snake(key.removeprefix("serving")) for key in (
         "servingModelName", "servingStorageUri", "servingDeploymentMode", "servingMinReplicas", "servingMaxReplicas", "servingOwner",
         "servingPredictorName", "servingCanaryName", "servingCanaryStorageUri", "servingCanaryPercent", "servingGpu",
-        "servingIngress", "servingDomain", "servingCertificateArn")},
+        "servingIngress", "servingDomain", "servingCertificateArn", "servingImageDigest")},
     "gitops": {"gitops": "mode", "gitopsRepoUrl": "repo_url", "gitopsRevision": "revision"},
     "observability": {"alertReceivers": "receivers", "alertCredentials": "credentials", "prometheusRetentionDays": "retention_days",
                       "prometheusStorageGi": "storage_gi"},

@@ -13,7 +13,7 @@ import re
 
 from pydantic import SecretStr, field_validator, model_validator
 
-from infra.config.base import ACM_CERTIFICATE_ARN, DNS_DOMAIN, Cidrs, Frozen, covers_internet, invalid
+from infra.config.base import AcmCertificateArn, Cidrs, DnsDomain, Frozen, covers_internet, invalid
 
 # The keys whose values must be Pulumi secrets, as the stack files spell them.
 SECRET_KEYS = ("ssoClientSecret",)
@@ -25,28 +25,14 @@ class SsoSettings(Frozen):
     """The UIs behind OIDC: their domain and certificate, the OIDC client, who may sign in and from where."""
 
     enabled: bool = False
-    domain: str = ""
-    certificate_arn: str = ""
+    domain: DnsDomain = ""
+    certificate_arn: AcmCertificateArn = ""
     issuer_url: str = ""
     client_id: str = ""
     client_secret: SecretStr = SecretStr("")
     client_secret_name: str = ""
     email_domains: tuple[str, ...] = ("*",)
     allowed_cidrs: Cidrs = ()
-
-    @field_validator("domain")
-    @classmethod
-    def _domain(cls, value: str) -> str:
-        if value and not DNS_DOMAIN.match(value):
-            raise ValueError("not a DNS domain (for example ui.staging.example.com: the UIs are kfp.<domain>, mlflow.<domain>, ...)")
-        return value
-
-    @field_validator("certificate_arn")
-    @classmethod
-    def _certificate(cls, value: str) -> str:
-        if value and not ACM_CERTIFICATE_ARN.match(value):
-            raise ValueError("not an ACM certificate ARN (arn:aws:acm:<region>:<account>:certificate/<id>)")
-        return value
 
     @field_validator("issuer_url")
     @classmethod

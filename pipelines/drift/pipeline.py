@@ -54,11 +54,11 @@ def detect_drift(
     drift_metric: str,
     feature_metric: str,
     push_job: str,
+    retrain_threshold: float,
+    retrain_cooldown_hours: float,
+    data_uri: str,
+    retraining_tag: str,
     report: Output[Artifact],
-    retrain_threshold: float = RETRAIN_THRESHOLD,
-    retrain_cooldown_hours: float = RETRAIN_COOLDOWN_HOURS,
-    data_uri: str = "",
-    retraining_tag: str = RETRAINING_TAG,
 ) -> NamedTuple("Drift", status=str, drift_score=float, drifted=str, retrain=str, trigger=str):
     """Compare the logged requests of the last ``lookback_hours`` with the champion's training sample; decide
     whether to retrain (score above ``retrain_threshold``, training data at ``data_uri``, none in the cooldown)."""

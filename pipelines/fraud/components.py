@@ -120,8 +120,12 @@ def train(
     reference_rows: int,
     model: Output[Model],
     reference: Output[Dataset],
+    estimator: str = "hist-gradient-boosting",
 ) -> NamedTuple("Trained", threshold=float, cv_roc_auc=float, calibration_f1=float, best_params=str, grid_size=int, train_rows=int):
     """Grid-search a preprocessing + gradient-boosting Pipeline; pick the F1-best threshold on a calibration slice.
+
+    ``estimator`` (pipelines/fraud/estimators.py): scikit-learn's HistGradientBoostingClassifier, or XGBoost,
+    which fits on the GPU when the step has one (the pipeline's GPU option) and on the CPU otherwise.
 
     No MLflow here (a step is a process, and importing MLflow is its largest fixed cost): evaluate
     records the run, with what this step returns and ``reference``, a sample of the training
@@ -136,13 +140,15 @@ def train(
     import sklearn
     from joblib import cpu_count
     from sklearn.compose import ColumnTransformer
-    from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.impute import SimpleImputer
     from sklearn.metrics import precision_recall_curve
     from sklearn.model_selection import GridSearchCV, StratifiedKFold, train_test_split
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import FunctionTransformer, StandardScaler
     from threadpoolctl import threadpool_limits
+
+    from pipelines.fraud.estimators import classifier as build_classifier
+    from pipelines.fraud.estimators import framework as framework_of
 
     label, order = contract["label"], contract["features"]
     # Columns by position, so the served model takes a plain [n, features] V2
@@ -168,7 +174,8 @@ def train(
             ("binary", SimpleImputer(strategy="most_frequent"), binary),
         ]
     )
-    pipeline = Pipeline([("features", preprocessing), ("classifier", HistGradientBoostingClassifier(random_state=seed))])
+    classifier = build_classifier(estimator, seed, cpu_count())
+    pipeline = Pipeline([("features", preprocessing), ("classifier", classifier)])
     # Pipeline parameters travel as protobuf Structs, where every number is a float.
     grid = {
         f"classifier__{key}": [int(v) if isinstance(v, float) and v.is_integer() else v for v in values]
@@ -190,10 +197,13 @@ def train(
         threshold = float(thresholds[best])
         final = sklearn.base.clone(search.best_estimator_).fit(features, target)
     joblib.dump(final, model.path)
+    framework, framework_version = framework_of(estimator)
     model.metadata.update(
         {
-            "framework": "scikit-learn",
-            "framework_version": sklearn.__version__,
+            "estimator": estimator,
+            "device": classifier.get_params().get("device", "cpu"),
+            "framework": framework,
+            "framework_version": framework_version,
             "threshold": threshold,
             "best_params": json.dumps(search.best_params_),
             "features": order,
@@ -379,6 +389,7 @@ def register(
     serving_runtime: str,
     decision: str,
     trigger: str = "schedule",
+    serving_image: str = "",
 ) -> NamedTuple("Registered", version=str, storage_uri=str):
     """Log the model with signature, input example and its serving runtime; register it with lineage tags, alias it
     challenger, and move the champion alias to it when the gate's ``decision`` is "promote".
@@ -387,6 +398,8 @@ def register(
     pipeline): it lands in the model's code/ folder, where the serving side loads it from, with its
     settings beside it (``serving_runtime.json``): the contract's features and label, and ``threshold``,
     the decision threshold the served model applies.
+    ``serving_image`` is the content tag of the model server image built from the lock this step's
+    packages come from (pipelines/serving_image.py): the version's tag says which image serves it.
     """
     import json
     import tempfile
@@ -399,10 +412,14 @@ def register(
     import pandas as pd
     from mlflow.models import infer_signature
 
+    from pipelines.serving_image import MODEL_TAG
+
     # What loading and scoring the pickled pipeline needs.
     SERVING_REQUIREMENTS = ("mlflow", "scikit-learn", "numpy", "scipy", "pandas", "joblib")
 
     estimator = joblib.load(model.path)
+    # An XGBoost model (the GPU option) needs its package to unpickle, at the version that trained it.
+    requirements = SERVING_REQUIREMENTS + (("xgboost",) if model.metadata.get("framework") == "xgboost" else ())
     frame = pd.read_csv(test_data.path)
     example = frame[contract["features"]].head(5)
     mlflow.set_tracking_uri(tracking_uri)
@@ -424,7 +441,7 @@ def register(
             code_paths=[str(runtime), str(settings)],
             # The exact versions that trained it (the step image's lock): no import-tracing
             # subprocess to infer them (3 s per run), and nothing left unpinned.
-            pip_requirements=[f"{name}=={metadata.version(name)}" for name in SERVING_REQUIREMENTS],
+            pip_requirements=[f"{name}=={metadata.version(name)}" for name in requirements],
         )
     version = str(info.registered_model_version)
     tags = {
@@ -434,8 +451,12 @@ def register(
         "mlflow_run_id": run_id,
         "gate": gate_report.metadata["reason"],
         "threshold": f"{threshold:.6f}",
+        # Which estimator, and where it was fitted (cuda on a GPU node).
+        "estimator": model.metadata.get("estimator", "hist-gradient-boosting"),
+        "device": model.metadata.get("device", "cpu"),
         # What started the run: its schedule, a person, or drift (the drift run's score and MLflow run).
         "trigger": trigger,
+        MODEL_TAG: serving_image or "unknown",
     }
     for key, value in tags.items():
         client.set_model_version_tag(model_name, version, key, value)

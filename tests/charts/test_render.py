@@ -144,7 +144,8 @@ def test_labels_and_stable_selectors(rendered: dict[str, list[dict]]) -> None:
         selector = isvc["spec"]["predictor"]["labels"]
         assert selector == {"app.kubernetes.io/name": "model-serving", "app.kubernetes.io/instance": "fraud",
                             "app.kubernetes.io/component": "predictor"}
-        for policy in by_kind(objects, "NetworkPolicy")[:1] + by_kind(objects, "PodDisruptionBudget"):
+        predictor_policies = [p for p in by_kind(objects, "NetworkPolicy") if p["metadata"]["name"].endswith("-predictor")]
+        for policy in predictor_policies[:1] + by_kind(objects, "PodDisruptionBudget"):
             matched = policy["spec"].get("podSelector", policy["spec"].get("selector"))["matchLabels"]
             assert matched == selector, f"{scenario}: {policy['kind']} selects {matched}"
 
@@ -216,6 +217,8 @@ def test_standard_scenario(rendered: dict[str, list[dict]]) -> None:
     (account,) = by_kind(objects, "ServiceAccount")
     assert account["metadata"]["name"] == "model-serving"
     assert account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].endswith(":role/mlp-staging-serving")
+    # The storage initializer's and the request logger's STS calls stay in the region (the VPC's STS endpoint).
+    assert account["metadata"]["annotations"]["eks.amazonaws.com/sts-regional-endpoints"] == "true"
     assert account["automountServiceAccountToken"] is False
     policy = by_kind(objects, "NetworkPolicy")[0]
     store = policy["spec"]["egress"][1]
@@ -363,6 +366,7 @@ def test_chart_metadata_is_complete() -> None:
 
 
 BAD_VALUES = {
+    "transformer-without-feature-server": r"transformer\.featureServerUrl is required with transformer\.enabled",
     "missing-storage-uri": r"model\.storageUri is required",
     "bad-storage-scheme": r"at '/model/storageUri': 'ftp://models/fraud' does not match pattern",
     "deprecated-raw-deployment": r"/deploymentMode': value must be one of 'Standard', 'Knative'",

@@ -37,11 +37,27 @@ def test_runtime_keys_are_upstream_runtimes(upstream: Path) -> None:
     assert runtimes == set(kserve.RUNTIME_KEYS)
 
 
-def test_mlserver_image_is_the_tested_version() -> None:
-    """The cluster serves with the MLServer version the demo and the tests run (requirements/ml.txt)."""
-    requirements = (paths.ROOT / "requirements" / "ml.txt").read_text()
-    assert f"mlserver=={versions.MLSERVER_VERSION}" in requirements
-    assert versions.IMAGES["mlserver"].endswith(f":{versions.MLSERVER_VERSION}")
+def test_runtime_image_is_the_platforms_model_server_by_digest(stack: str, stack_objects: dict, stack_runs: dict) -> None:
+    """The rendered kserve-mlserver runtime runs the platform's model server image (serving/Dockerfile) under this
+    checkout's content tag, pulled by the stack's digest (never the chart's stock seldonio/mlserver), and that image
+    has the MLServer, numpy and scikit-learn the demo and the tests serve with (requirements/ml.lock)."""
+    from pipelines import serving_image
+
+    run = stack_runs[stack]
+    (runtime,) = [item.obj for item in stack_objects[stack] if item.obj["kind"] == "ClusterServingRuntime"
+                  and item.obj["metadata"]["name"] == kserve.SERVING_RUNTIME]
+    assert not runtime["spec"].get("disabled")
+    (container,) = runtime["spec"]["containers"]
+    repository = run.outputs.get("servingImageRepository", serving_image.LOCAL_REPOSITORY)
+    assert repository.endswith(("/" + serving_image.IMAGE_NAME, "-" + serving_image.IMAGE_NAME.removeprefix("mlplatform-")))
+    digest = run.settings.serving.image_digest
+    assert digest, f"{stack}: the runs here set servingImageDigest (tests/infra/conftest.py STEP_IMAGE)"
+    assert container["image"] == f"{repository}:{serving_image.content_tag()}@{digest}", container["image"]
+    assert "seldonio" not in container["image"]
+    served = serving_image.serving_versions()
+    training = serving_image.locked_versions((paths.ROOT / serving_image.TRAINING_LOCK).read_text(),
+                                           serving_image.base_python((paths.ROOT / serving_image.DOCKERFILE).read_text()))
+    assert all(served[name] == training[name] for name in ("mlserver", "numpy", "scikit-learn")), served
 
 
 def test_pins_that_move_together_agree(upstream: Path) -> None:

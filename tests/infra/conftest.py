@@ -6,8 +6,9 @@ import pytest
 
 from tooling import offline
 
-# What the deploy workflow passes once it has pushed the step image (pipelines/Dockerfile).
-STEP_IMAGE = {"pipelineStepImageDigest": "sha256:" + "5e" * 32}
+# The digests of the step image (pipelines/Dockerfile) and the model server image (serving/Dockerfile) as a stack
+# file sets them (the local stack must; on AWS they override the program's lookup of the pushed images).
+STEP_IMAGE = {"pipelineStepImageDigest": "sha256:" + "5e" * 32, "servingImageDigest": "sha256:" + "5f" * 32}
 
 
 @pytest.fixture(scope="session")

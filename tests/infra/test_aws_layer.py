@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from infra import workloads
+from infra import backups, workloads
 from infra.components import network
 from infra.components.eks_cluster import CONTROL_PLANE_LOG_TYPES, NODE_ROLE_POLICIES
 from tooling import offline
@@ -40,7 +40,8 @@ def test_expected_resource_counts(stack_runs: dict[str, offline.OfflineRun]) -> 
         # data and artifacts; prod adds its locked access-log bucket.
         assert counts[CLUSTER] == 1 and counts[BUCKET] == 2 + (stack == "prod"), stack
         assert counts.get("aws:rds/instance:Instance", 0) == (0 if stack == "dev" else 1), stack
-        assert counts["aws:iam/role:Role"] == 2 + len(workloads.WORKLOADS), stack
+        # The cluster's and the nodes' roles, one IRSA role per workload and per backup CronJob.
+        assert counts["aws:iam/role:Role"] == 2 + len(workloads.WORKLOADS) + len(backups.workloads(stack_runs[stack].settings)), stack
         assert counts["aws:eks/addon:Addon"] == 6, stack
 
 
@@ -261,7 +262,9 @@ def test_irsa_access_is_scoped_to_prefixes(aws_run: offline.OfflineRun, workload
     for statement in statements:
         actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
         assert statement["Resource"] != "*" and not any(a == "*" or a.endswith(":*") for a in actions), statement
-        assert statement["Resource"].startswith(("arn:aws:s3:::", "arn:aws:kms:")), statement
+        # DynamoDB only for a workload granted the program's tables (infra/feature_store.py), by their ARN.
+        allowed = ("arn:aws:s3:::", "arn:aws:kms:", *(("arn:aws:dynamodb:",) if workload.tables else ()))
+        assert statement["Resource"].startswith(allowed), statement
     writes = {s["Resource"] for s in statements if "s3:PutObject" in s["Action"]}
     expected_writes = {p for _, p, mode in workload.grants if mode == "write"}
     assert len(writes) == len(expected_writes)

@@ -100,7 +100,8 @@ def _public(block: dict) -> bool:
 def test_only_the_git_alert_and_sign_in_flows_leave_for_the_internet(stack_runs: dict[str, offline.OfflineRun]) -> None:
     """Every egress reaches the cluster, the VPC (its AWS API endpoints included) or private ranges; the flows to
     public addresses are Argo CD's repo server to the git host, where GitOps is on, Alertmanager to its receivers
-    (Slack, PagerDuty, an SMTP relay), where the stack declares some, and the sign-in proxies to the OIDC provider."""
+    (Slack, PagerDuty, an SMTP relay), where the stack declares some, the sign-in proxies to the OIDC provider, and on AWS
+    the feature server's and the labelled feature steps' HTTPS to DynamoDB (the VPC has no DynamoDB endpoint yet)."""
     for stack, run in stack_runs.items():
         public = sorted(
             policy.inputs["metadata"]["labels"]["mlplatform.io/flow"]
@@ -112,7 +113,8 @@ def test_only_the_git_alert_and_sign_in_flows_leave_for_the_internet(stack_runs:
         expected = (["alertmanager-to-receivers"] if run.settings.monitoring and run.settings.observability.receivers else [])
         expected += ["argocd-to-git"] if run.settings.gitops.mode == "argocd" else []
         expected += ["sso-to-oidc-provider"] if run.settings.sso.enabled else []
-        assert public == expected, stack
+        expected += ["feature-server-to-dynamodb", "feature-steps-to-dynamodb"] if run.settings.is_aws else []
+        assert public == sorted(expected), stack
 
 
 def test_the_models_namespace_policy_has_one_owner(stack_runs: dict[str, offline.OfflineRun]) -> None:
@@ -253,6 +255,8 @@ def _uploads(run: offline.OfflineRun) -> dict[str, dict]:
     """The upload Jobs by pipeline name: their env."""
     jobs = {}
     for job in run.of_type("kubernetes:batch/v1:Job"):
+        if job.inputs["metadata"].get("labels", {}).get("app.kubernetes.io/name") != "pipeline-upload":
+            continue
         env = {e["name"]: e["value"] for e in job.inputs["spec"]["template"]["spec"]["containers"][0]["env"]}
         jobs[env["PIPELINE_NAME"]] = {"name": job.inputs["metadata"]["name"], **env}
     return jobs
@@ -316,12 +320,14 @@ def test_step_image_and_upload_job_share_one_python_base() -> None:
 
 
 def test_step_image_repository_is_immutable_scanned_and_encrypted(aws_run: offline.OfflineRun) -> None:
-    """The ECR repository: immutable tags, scan on push, the stack's KMS key; protected where the stack protects."""
-    (repository,) = aws_run.of_type("aws:ecr/repository:Repository")
-    assert repository.inputs["imageTagMutability"] == "IMMUTABLE"
-    assert repository.inputs["imageScanningConfiguration"]["scanOnPush"] is True
-    (encryption,) = repository.inputs["encryptionConfigurations"]
-    assert encryption["encryptionType"] == "KMS" and encryption["kmsKey"].startswith("arn:aws:kms:")
+    """The ECR repositories (step image, model server image): immutable tags, scan on push, the stack's KMS key."""
+    repositories = aws_run.of_type("aws:ecr/repository:Repository")
+    assert sorted(r.inputs["name"] for r in repositories) == [f"{aws_run.settings.name}-{suffix}" for suffix in ("model-server", "pipeline-steps")]
+    for repository in repositories:
+        assert repository.inputs["imageTagMutability"] == "IMMUTABLE"
+        assert repository.inputs["imageScanningConfiguration"]["scanOnPush"] is True
+        (encryption,) = repository.inputs["encryptionConfigurations"]
+        assert encryption["encryptionType"] == "KMS" and encryption["kmsKey"].startswith("arn:aws:kms:")
 
 
 def test_recurring_run_parameters_come_from_the_stack(stack_runs: dict[str, offline.OfflineRun]) -> None:

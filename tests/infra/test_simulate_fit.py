@@ -364,3 +364,36 @@ def test_tag_limits(staging_run: offline.OfflineRun) -> None:
     key = f"{NODE_TEMPLATE}/label/example.com/{'x' * 80}"
     (tag,) = names.findings(planted(staging_run, "aws:autoscaling/tag:Tag", tag={"key": key, "value": "1", "propagateAtLaunch": False}))
     assert tag.reason == f"tag key '{key}' is {len(key)} characters; AWS allows 1 to 128"
+
+
+def training_pipeline() -> dict:
+    """The committed GPU training pipeline in a ConfigMap of the kubeflow namespace, as the program uploads a pipeline."""
+    spec = (paths.ROOT / "pipelines" / "compiled" / "fraud-detection-training-gpu.yaml").read_text()
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "training", "namespace": "kubeflow"}, "data": {"pipeline.yaml": spec}}
+
+
+def fitting_groups(pod: pods.Pod, settings) -> set[str]:
+    return {g.settings.name for g in scheduling.node_groups(settings) if not scheduling.blockers(pod, g, settings)}
+
+
+def test_gpu_training_step_lands_on_gpu_groups_only() -> None:
+    """The GPU option's train step (its own kfp-kubernetes placement over workflowDefaults) fits gpu/gpu-spot and nothing else."""
+    settings = staging_settings()
+    found = {pod.subject: pod for pod in pods.pods([step_defaults(), training_pipeline()])}
+    (step,) = [pod for subject, pod in found.items() if subject.endswith(" step exec-train")]
+    assert step.requests[gpu.RESOURCE] == 1
+    assert step.spec["nodeSelector"] == gpu.step_node_selector()
+    assert fitting_groups(step, settings) == {"gpu", "gpu-spot"}
+    (steps,) = [pod for subject, pod in found.items() if subject.endswith("workflowDefaults (pipeline steps)")]
+    assert gpu.RESOURCE not in steps.requests and fitting_groups(steps, settings) == {"cpu-spot"}
+    assert lines(scheduling.findings(settings, [step_defaults(), training_pipeline()])) == []
+
+
+def test_gpu_step_without_the_role_key_fits_nothing() -> None:
+    """Argo merges the step's nodeSelector into workflowDefaults' (role cpu): selecting only the GPU label strands the step."""
+    pipeline = training_pipeline()
+    broken = pipeline["data"]["pipeline.yaml"].replace(f"{gpu.ROLE_LABEL}: {gpu.ROLE}\n", "")
+    assert broken != pipeline["data"]["pipeline.yaml"]
+    found = lines(scheduling.findings(staging_settings(), [step_defaults(), {**pipeline, "data": {"pipeline.yaml": broken}}]))
+    assert len(found) == 1 and found[0].startswith("FINDING scheduling: ConfigMap kubeflow/training step exec-train: fits no node group: "
+                                                    "gpu: label mlplatform.io/role=gpu, not cpu"), found

@@ -82,8 +82,13 @@ def test_deploy_workflow_gates_prod_behind_staging_and_an_environment() -> None:
         image = next(i for i, s in enumerate(steps) if s.get("id") == "image")
         assert f"scripts/publish_step_image.sh {stage}" in steps[image]["run"] and image < ups[0]
         assert not any("pipelineStepImageDigest" in s.get("run", "") for s in steps)
+        serving = next(i for i, s in enumerate(steps) if s.get("id") == "serving-image")
+        assert f"scripts/publish_image.sh serving {stage}" in steps[serving]["run"] and serving < ups[0]
+        assert not any("servingImageDigest" in s.get("run", "") for s in steps)
         first = next(i for i, s in enumerate(steps) if s.get("id") == "first-image")
-        assert ups[0] < first < ups[1] and steps[ups[1]]["if"] == "steps.image.outputs.digest == ''"
+        either = "steps.image.outputs.digest == '' || steps.serving-image.outputs.digest == ''"
+        assert ups[0] < first < ups[1] and steps[ups[1]]["if"] == steps[first]["if"] == either
+        assert f"publish_step_image.sh {stage}" in steps[first]["run"] and f"publish_image.sh serving {stage}" in steps[first]["run"]
     publish = jobs["publish-chart"]
     assert publish["permissions"] == {"contents": "read", "packages": "write"}
     assert any("helm push" in step.get("run", "") for step in publish["steps"])
@@ -91,12 +96,16 @@ def test_deploy_workflow_gates_prod_behind_staging_and_an_environment() -> None:
 
 
 def test_step_image_script_tags_by_content_and_pushes_by_digest() -> None:
-    """The publish script uses the content tag, reuses a pushed image, and prints the digest it pins."""
-    script = (WORKFLOWS.parents[1] / "scripts" / "publish_step_image.sh").read_text()
-    assert "python3 -m pipelines.image tag" in script
+    """The publish script uses each image's content tag, reuses a pushed image, and prints the digest it pins."""
+    scripts = WORKFLOWS.parents[1] / "scripts"
+    script = (scripts / "publish_image.sh").read_text()
+    assert "steps) output=stepImageRepository; dockerfile=pipelines/Dockerfile; module=pipelines.image ;;" in script
+    assert "serving) output=servingImageRepository; dockerfile=serving/Dockerfile; module=pipelines.serving_image ;;" in script
+    assert 'python3 -m "$module" tag' in script
     assert "aws ecr describe-images" in script and "imageDigest" in script
-    assert "docker buildx build -f pipelines/Dockerfile" in script and "--push" in script
+    assert 'docker buildx build -f "$dockerfile"' in script and "--push" in script
     assert "containerimage.digest" in script
+    assert 'publish_image.sh" steps' in (scripts / "publish_step_image.sh").read_text()
 
 
 RUNS_ON = re.compile(r"\$\{\{ fromJSON\(needs\.runners\.outputs\.labels\)(?:\[(?:matrix|inputs)\.stack\]|\.(?P<stack>[\w-]+)) \}\}")
@@ -110,8 +119,8 @@ def _stacks_reached(workflow: dict, job: dict) -> set[str]:
         run = step.get("run", "")
         if step.get("uses", "").startswith("pulumi/actions@") and step.get("with", {}).get("command"):
             target = step["with"]["stack-name"]
-        elif "publish_step_image.sh" in run:
-            target = re.split(r"[\s)]", run.split("publish_step_image.sh", 1)[1].strip())[0]
+        elif "publish_step_image.sh" in run or "publish_image.sh" in run:
+            target = re.search(r"publish_(?:step_image\.sh|image\.sh (?:steps|serving))\s+([^\s)]+)", run).group(1)
         elif "pulumi stack output" in run or "kubectl" in run:
             target = "${{ inputs.stack }}"
         if target == "${{ matrix.stack }}":

@@ -151,7 +151,7 @@ def test_drift_step_reads_the_request_log_from_s3(champion: str, tracking_uri: s
     import boto3
     from kfp import dsl
 
-    from pipelines.drift.pipeline import DRIFT_METRIC, FEATURE_METRIC, PUSH_JOB, detect_drift
+    from pipelines.drift.pipeline import DRIFT_METRIC, FEATURE_METRIC, PUSH_JOB, RETRAIN_THRESHOLD, RETRAINING_TAG, detect_drift
     from pipelines.fraud import components
     from pipelines.fraud.contract import as_parameter
 
@@ -172,6 +172,7 @@ def test_drift_step_reads_the_request_log_from_s3(champion: str, tracking_uri: s
         tracking_uri=tracking_uri, model_name=DEFAULT_MODEL_NAME, reference_artifact=components.REFERENCE_ARTIFACT,
         contract=as_parameter(), lookback_hours=1.0, min_rows=200, psi_threshold=0.2, pushgateway_url="",
         drift_metric=DRIFT_METRIC, feature_metric=FEATURE_METRIC, push_job=PUSH_JOB, report=report,
+        retrain_threshold=RETRAIN_THRESHOLD, retrain_cooldown_hours=24.0, data_uri="", retraining_tag=RETRAINING_TAG,
     )
     assert status == "ok" and report.metadata["requests"] == 4 and report.metadata["rows"] == 400
     assert retrain == "no"  # no data_uri: this run only measures
@@ -182,16 +183,26 @@ def _decide(tracking_uri: str, logs: Path, tmp_path: Path, **retraining: object)
     """The drift step's own function over a local request log, as the pipeline calls it."""
     from kfp import dsl
 
-    from pipelines.drift.pipeline import DRIFT_METRIC, FEATURE_METRIC, PUSH_JOB, detect_drift
+    from pipelines.drift.pipeline import (
+        DRIFT_METRIC,
+        FEATURE_METRIC,
+        PUSH_JOB,
+        RETRAIN_COOLDOWN_HOURS,
+        RETRAIN_THRESHOLD,
+        RETRAINING_TAG,
+        detect_drift,
+    )
     from pipelines.fraud import components
     from pipelines.fraud.contract import as_parameter
 
     report = dsl.Artifact(uri=str(tmp_path / f"report-{uuid.uuid4()}.json"))
+    arguments = {"retrain_threshold": RETRAIN_THRESHOLD, "retrain_cooldown_hours": RETRAIN_COOLDOWN_HOURS, "data_uri": "",
+                 "retraining_tag": RETRAINING_TAG, **retraining}
     return detect_drift.python_func(
         log_uri=str(logs), s3_endpoint_url="", namespace="models", inference_service="fraud", tracking_uri=tracking_uri,
         model_name=DEFAULT_MODEL_NAME, reference_artifact=components.REFERENCE_ARTIFACT, contract=as_parameter(),
         lookback_hours=1.0, min_rows=200, psi_threshold=0.2, pushgateway_url="", drift_metric=DRIFT_METRIC,
-        feature_metric=FEATURE_METRIC, push_job=PUSH_JOB, report=report, **retraining,
+        feature_metric=FEATURE_METRIC, push_job=PUSH_JOB, report=report, **arguments,
     )
 
 

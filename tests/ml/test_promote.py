@@ -108,6 +108,29 @@ def test_no_champion_is_one_line(tracking_uri: str, stacks: Path, capsys: pytest
     assert path.read_text() == before
 
 
+def test_champion_records_the_serving_image_and_its_lock_has_the_champions_versions(tracking_uri: str, stacks: Path) -> None:
+    """Registered models say which model server image serves them (its content tag), and promotion names it."""
+    from pipelines import serving_image
+
+    champion = mlflow.MlflowClient(tracking_uri=tracking_uri).get_model_version_by_alias(DEFAULT_MODEL_NAME, "champion")
+    assert champion.tags[serving_image.MODEL_TAG] == serving_image.content_tag()
+    proposal = promote.propose("staging", tracking_uri, BUCKET, stacks)
+    assert proposal.recorded_image == proposal.serving_image == serving_image.content_tag()
+    assert f"`{serving_image.content_tag()}`" in proposal.description()
+
+
+def test_promotion_refuses_a_champion_the_serving_image_would_load_with_other_versions(tracking_uri: str, stacks: Path) -> None:
+    """A serving lock with the stock MLServer image's numpy (1.26.4) refuses the champion in one line naming numpy."""
+    from pipelines import serving_image
+
+    served = serving_image.serving_versions()
+    with pytest.raises(promote.PromotionError) as refused:
+        promote.propose("staging", tracking_uri, BUCKET, stacks, serving={**served, "numpy": "1.26.4"})
+    message = str(refused.value)
+    assert f"numpy=={served['numpy']} (the serving image has 1.26.4)" in message and "\n" not in message, message
+    assert "scikit-learn" not in message and "make lock" in message
+
+
 def test_print_uri_names_the_layout_mlflow_writes_and_changes_nothing(tracking_uri: str, stacks: Path,
                                                                        capsys: pytest.CaptureFixture[str]) -> None:
     """--print-uri prints the champion's s3:// URI, in the layout MLflow writes (mlflow/<experiment>/models/m-<id>/artifacts)."""

@@ -91,7 +91,7 @@ def pods(objects: list[dict]) -> list[Pod]:
             spec = template[0]
             found.append(Pod(subject_of(obj), spec, pod_requests(spec, defaults.get(ns)), _images(spec), kind == "DaemonSet"))
         elif kind == "ConfigMap" and "workflowDefaults" in (obj.get("data") or {}):
-            found.append(_pipeline_steps(obj, objects, defaults.get(ns, {})))
+            found += _pipeline_steps(obj, objects, defaults.get(ns, {}))
         elif kind == "InferenceService":
             found += _inference_pods(obj, objects, defaults.get(ns, {}))
         elif kind in ("Prometheus", "Alertmanager") and obj.get("apiVersion", "").startswith("monitoring.coreos.com/"):
@@ -102,27 +102,57 @@ def pods(objects: list[dict]) -> list[Pod]:
     return found
 
 
-def _pipeline_steps(config: dict, objects: list[dict], defaults: dict) -> Pod:
-    """Argo's workflowDefaults place every step; the largest step the uploaded pipelines declare is weighed."""
+def _step_requests(container: dict) -> dict:
+    """A compiled step's declared requests (KFP IR ``resources``), accelerator included."""
+    declared = container.get("resources") or {}
+    accelerator = declared.get("accelerator") or {}
+    return {key: value for key, value in {
+        "cpu": declared.get("resourceCpuRequest"), "memory": declared.get("resourceMemoryRequest"),
+        accelerator.get("resourceType") or accelerator.get("type") or "": accelerator.get("resourceCount") or accelerator.get("count"),
+    }.items() if key and value}
+
+
+def _placed(spec: dict, placement: dict) -> dict:
+    """workflowDefaults' pod spec with a step's own placement (kfp-kubernetes) applied as Argo v4.0.5 does: KFP's
+    pod-spec patch is a strategic merge, so nodeSelector maps merge key by key and a tolerations list replaces."""
+    labels = (placement.get("nodeSelector") or {}).get("labels") or {}
+    tolerations = [{key: value for key, value in toleration.items() if key in ("key", "operator", "value", "effect")}
+                   for toleration in placement.get("tolerations") or []]
+    return {**spec, "nodeSelector": {**(spec.get("nodeSelector") or {}), **labels},
+            **({"tolerations": tolerations} if tolerations else {})}
+
+
+def _pipeline_steps(config: dict, objects: list[dict], defaults: dict) -> list[Pod]:
+    """Argo's workflowDefaults place every step; the largest step the uploaded pipelines declare is weighed. A step
+    with its own placement (node selector or tolerations through kfp-kubernetes) is a pod of its own."""
     spec = (yaml.safe_load(config["data"]["workflowDefaults"]) or {}).get("spec") or {}
     executor = yaml.safe_load((config.get("data") or {}).get("executor") or "{}") or {}
-    steps, images = [{}], set()
+    wait = _container({"resources": executor.get("resources") or {}}, defaults)
+    steps, images, own = [{}], set(), []
     for obj in objects:
         for text in (obj.get("data") or {}).values() if obj.get("kind") == "ConfigMap" and namespace_of(obj) == namespace_of(config) else ():
-            if isinstance(text, str) and "deploymentSpec:" in text:
-                for document in yaml.safe_load_all(text):
-                    for step in ((document or {}).get("deploymentSpec") or {}).get("executors", {}).values():
-                        container = step.get("container") or {}
-                        images.add(container.get("image", ""))
-                        declared = container.get("resources") or {}
-                        accelerator = declared.get("accelerator") or {}
-                        steps.append({key: value for key, value in {
-                            "cpu": declared.get("resourceCpuRequest"), "memory": declared.get("resourceMemoryRequest"),
-                            accelerator.get("resourceType") or accelerator.get("type") or "": accelerator.get("resourceCount") or accelerator.get("count"),
-                        }.items() if key and value})
+            if not (isinstance(text, str) and "deploymentSpec:" in text):
+                continue
+            documents = [document or {} for document in yaml.safe_load_all(text)]
+            placements = {}
+            for document in documents:
+                platform = ((document.get("platforms") or {}).get("kubernetes") or {}).get("deploymentSpec") or {}
+                for name, placement in (platform.get("executors") or {}).items():
+                    if placement.get("nodeSelector") or placement.get("tolerations"):
+                        placements[name] = placement
+            for document in documents:
+                for name, step in ((document.get("deploymentSpec") or {}).get("executors") or {}).items():
+                    container = step.get("container") or {}
+                    images.add(container.get("image", ""))
+                    requests = _step_requests(container)
+                    if name in placements:
+                        main = _container({"resources": {"requests": requests}}, defaults)
+                        own.append(Pod(f"{subject_of(obj)} step {name}", _placed(spec, placements[name]), add(main, wait),
+                                       (container.get("image", ""),)))
+                    else:
+                        steps.append(requests)
     main = _peak(*(_container({"resources": {"requests": step}}, defaults) for step in steps))
-    wait = _container({"resources": executor.get("resources") or {}}, defaults)
-    return Pod(f"{subject_of(config)} workflowDefaults (pipeline steps)", spec, add(main, wait), tuple(sorted(images)))
+    return [Pod(f"{subject_of(config)} workflowDefaults (pipeline steps)", spec, add(main, wait), tuple(sorted(images))), *own]
 
 
 def _inference_pods(service: dict, objects: list[dict], defaults: dict) -> list[Pod]:

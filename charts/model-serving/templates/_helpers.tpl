@@ -290,6 +290,25 @@ names the key and the fix.
 {{- if eq $v.serviceAccount.name "default" }}
 {{- $errors = append $errors "serviceAccount.name must not be default: give the model its own service account" }}
 {{- end }}
+{{- with $v.transformer }}
+{{- if .enabled }}
+{{- if not .featureServerUrl }}
+{{- $errors = append $errors "transformer.featureServerUrl is required with transformer.enabled: the Feast feature server's http://host:port (the platform's values give it)" }}
+{{- end }}
+{{- if not .code.configMap }}
+{{- $errors = append $errors "transformer.code.configMap is required with transformer.enabled: the ConfigMap holding the transformer's zip application (python -m pipelines.features.bundle; the platform creates it)" }}
+{{- end }}
+{{- if and $v.networkPolicy.enabled (not .featureServer.namespace) }}
+{{- $errors = append $errors "transformer.featureServer.namespace is required with transformer.enabled and networkPolicy.enabled: without it the NetworkPolicy drops the feature lookups" }}
+{{- end }}
+{{- if gt (int .minReplicas) (int .maxReplicas) }}
+{{- $errors = append $errors (printf "transformer.minReplicas %d is greater than transformer.maxReplicas %d" (int .minReplicas) (int .maxReplicas)) }}
+{{- end }}
+{{- if hasSuffix ":latest" .image }}
+{{- $errors = append $errors (printf "transformer.image %q uses the latest tag: pin a version (or a digest)" .image) }}
+{{- end }}
+{{- end }}
+{{- end }}
 {{- if hasSuffix ":latest" $v.helmTest.image }}
 {{- $errors = append $errors (printf "helmTest.image %q uses the latest tag: pin a version (or a digest)" $v.helmTest.image) }}
 {{- end }}
