@@ -85,6 +85,12 @@ DCGM_EXPORTER_PORT = 9400
 # Argo CD's server (8080), repo server (8081), Redis (6379), and the metrics of controller, server and repo server.
 ARGOCD_PORTS = (8080, 8081, 6379, 8082, 8083, 8084, 7000)
 ARGOCD_REPO_SERVER_PODS = {"app.kubernetes.io/name": "argocd-repo-server"}
+# The External Secrets Operator 2.9.0 (release external-secrets): its controller's pods and metrics port, and the
+# port its webhook listens on (webhook.port), which the API server calls for SecretStores and ExternalSecrets.
+EXTERNAL_SECRETS_PODS = {"app.kubernetes.io/name": "external-secrets"}
+EXTERNAL_SECRETS_METRICS_PORT = 8080
+EXTERNAL_SECRETS_WEBHOOK_PODS = {"app.kubernetes.io/name": "external-secrets-webhook"}
+EXTERNAL_SECRETS_WEBHOOK_PORT = 10250
 # The backup CronJobs' pods (infra/backups.py), one label per store.
 KFP_MYSQL_BACKUP_PODS = {"app.kubernetes.io/name": "kfp-mysql-backup"}
 POSTGRES_BACKUP_PODS = {"app.kubernetes.io/name": "postgres-backup"}
@@ -105,6 +111,13 @@ def _to_object_store(name: str, source: str, store: ObjectStore, source_pods: di
         return Flow(f"{name}-to-s3", source, "", (443,), pods, cidr=store.endpoint_cidr)
     # S3's public addresses have no fixed range: HTTPS outside the private ranges.
     return Flow(f"{name}-to-s3", source, "", (443,), pods, cidr="0.0.0.0/0", cidr_except=PRIVATE_RANGES)
+
+
+def _to_aws_api(name: str, source: str, store: ObjectStore, pods: dict[str, str] | None = None) -> Flow:
+    """HTTPS to an AWS API: the VPC's interface endpoints where the program made them, else outside the private ranges."""
+    if store.endpoint_cidr:
+        return Flow(name, source, "", (443,), dict(pods or {}), cidr=store.endpoint_cidr)
+    return Flow(name, source, "", (443,), dict(pods or {}), cidr="0.0.0.0/0", cidr_except=PRIVATE_RANGES)
 
 
 def chart_object_store(store: ObjectStore) -> dict:
@@ -179,6 +192,18 @@ def platform_flows(settings: Settings, vpc_cidr: str, store: ObjectStore) -> lis
     if ns.NVIDIA in ns.for_stack(settings):
         # The device plugin (its service account is bound to a role: it reads nodes and its config) calls the API.
         flows += _control_plane("nvidia-device-plugin-to-apiserver", ns.NVIDIA.name, "", (443, 6443), apiserver)
+    if ns.EXTERNAL_SECRETS in ns.for_stack(settings):
+        flows += [
+            # The operator (controller, webhook, cert-controller) watches and writes Secrets through the API server.
+            *_control_plane("external-secrets-to-apiserver", ns.EXTERNAL_SECRETS.name, "", (443, 6443), apiserver),
+            *_control_plane("apiserver-to-external-secrets-webhook", "", ns.EXTERNAL_SECRETS.name, (EXTERNAL_SECRETS_WEBHOOK_PORT,),
+                            control_plane, target_pods=EXTERNAL_SECRETS_WEBHOOK_PODS),
+            # The controller reads (and fills) the secrets in Secrets Manager, and gets its IRSA credentials from STS.
+            _to_aws_api("external-secrets-to-secrets-manager", ns.EXTERNAL_SECRETS.name, store, EXTERNAL_SECRETS_PODS),
+        ]
+        if settings.monitoring:
+            flows.append(Flow("monitoring-to-external-secrets", ns.MONITORING.name, ns.EXTERNAL_SECRETS.name,
+                              (EXTERNAL_SECRETS_METRICS_PORT,), target_pods=EXTERNAL_SECRETS_PODS))
     if settings.database.kind == "in-cluster":
         flows += [
             Flow("mlflow-to-postgres", ns.MLFLOW.name, ns.POSTGRES.name, (POSTGRES_PORT,), MLFLOW_PODS, POSTGRES_PODS),

@@ -54,6 +54,8 @@ MONITORING = NamespaceSpec(
 )
 # Argo CD's chart runs every pod restricted (non-root, no privilege escalation, RuntimeDefault seccomp).
 ARGOCD = NamespaceSpec("argocd")
+# AWS stacks: the External Secrets Operator (its chart runs every container restricted).
+EXTERNAL_SECRETS = NamespaceSpec("external-secrets")
 # The sign-in option's oauth2-proxies (chart defaults: non-root, read-only, no capabilities, RuntimeDefault seccomp).
 SSO = NamespaceSpec("sso")
 # The feature store's online feature server (Feast): a platform service many models' transformers call, with its own
@@ -68,7 +70,7 @@ NVIDIA = NamespaceSpec(
 
 # Kubernetes' own namespaces: never a peer the models admit.
 SYSTEM = ("kube-system", "kube-public", "kube-node-lease", "default")
-ALL = (MLFLOW, KUBEFLOW, MODELS, CERT_MANAGER, KSERVE, MINIO, POSTGRES, MONITORING, ARGOCD, SSO, FEAST, NVIDIA)
+ALL = (MLFLOW, KUBEFLOW, MODELS, CERT_MANAGER, KSERVE, MINIO, POSTGRES, MONITORING, ARGOCD, EXTERNAL_SECRETS, SSO, FEAST, NVIDIA)
 # Names the models' ingress gateway may not live in (its every pod is admitted to the models): Kubernetes' own and
 # the platform's. The config refuses them as gatewayNamespace and the pack refuses them in the serving chart's values.
 RESERVED = frozenset({*SYSTEM, *(spec.name for spec in ALL)})
@@ -85,6 +87,8 @@ def for_stack(settings: Settings) -> list[NamespaceSpec]:
         namespaces.append(MONITORING)
     if settings.gitops.mode == "argocd":
         namespaces.append(ARGOCD)
+    if settings.is_aws:
+        namespaces.append(EXTERNAL_SECRETS)
     if settings.sso.enabled:
         namespaces.append(SSO)
     if settings.is_aws and settings.cluster.enable_gpu_nodes and any(g.is_gpu for g in settings.enabled_node_groups):

@@ -11,7 +11,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from infra import backups, cluster_layer, example_values, feature_store, kubernetes_provider, workloads
+from infra import backups, cluster_layer, credentials, example_values, feature_store, kubernetes_provider, workloads
 from infra.components.cluster_addons import ClusterAddons
 from infra.components.eks_cluster import EksCluster
 from infra.components.encryption_key import EncryptionKey
@@ -20,6 +20,7 @@ from infra.components.irsa_role import IrsaRole
 from infra.components.network import Network
 from infra.components.node_group import NodeGroup
 from infra.components.online_store_table import OnlineStoreTable
+from infra.components.platform_secrets import PlatformSecrets
 from infra.components.rds_postgres import RdsPostgres
 from infra.components.secure_bucket import SecureBucket
 from infra.components.sso import UiLoadBalancerSecurityGroup
@@ -133,15 +134,23 @@ def _build_aws(settings: Settings) -> dict[str, Any]:
     provider_k8s, kubeconfig = kubernetes_provider.for_eks(
         settings, cluster.name, cluster.endpoint, cluster.certificate_authority, [*node_groups, *late_addons, *cluster.access]
     )
+    # The platform's credentials, in Secrets Manager on their own key: no value passes through the program.
+    credentials_key = EncryptionKey(f"{name}-credentials", f"Secrets Manager encryption of {name}'s credentials", settings.protect, opts)
     database = (
         RdsPostgres(
             f"{name}-mlflow-db", settings.database, settings.environment == "prod", settings.protect, network.vpc_id,
             network.private_subnet_ids, cluster.security_group_id,
-            EncryptionKey(f"{name}-rds", f"RDS encryption for {name}", settings.protect, opts).arn,
+            EncryptionKey(f"{name}-rds", f"RDS encryption for {name}", settings.protect, opts).arn, credentials_key.arn,
             account_id, settings.aws_region, settings.cluster.log_retention_days, opts,
         )
         if settings.database.kind == "rds"
         else None
+    )
+    generated = credentials.generated_for(settings)
+    platform_secrets = PlatformSecrets(
+        f"{name}-credentials", name, generated, credentials_key.arn, roles[workloads.EXTERNAL_SECRETS.name].role_name,
+        settings.aws_region, settings.protect,
+        external={credentials.DATABASE.key: credentials.RemoteRef(database.secret_arn, "password")} if database else None, opts=opts,
     )
     cluster_outputs = cluster_layer.build(
         settings,
@@ -153,7 +162,8 @@ def _build_aws(settings: Settings) -> dict[str, Any]:
             artifacts_bucket=buckets["artifacts"].bucket,
             role_arns={name: role.arn for name, role in roles.items()},
             database_host=database.host if database else pulumi.Output.from_input(""),
-            database_password=database.password if database else pulumi.Output.secret(""),
+            credentials_remote=platform_secrets.remote,
+            generated_credentials={credential: credential.remote_name(name) for credential in generated},
             step_image_repository=steps.url,
             kms_key_arn=s3_key.arn,
             step_image_digest=settings.pipelines.step_image_digest or published_digest(name, provider),

@@ -33,6 +33,9 @@ PROXY_NAME = "oauth2-proxy"
 # The Secret every proxy reads (chart value config.existingSecret): the client's secret and the cookie key.
 CLIENT_SECRET = "sso-client"
 SECRET_KEYS = ("client-secret", "cookie-secret")
+# With the client secret given as a Pulumi secret, the cookie key is a credential of the stack's own
+# (infra/credentials.py SSO_COOKIE: on AWS from Secrets Manager), in a Secret of its own the proxies read by reference.
+COOKIE_SECRET = "sso-cookie"
 # Grafana's auth.proxy reads the signed-in person from this header (oauth2-proxy's pass-user-headers).
 EMAIL_HEADER = "X-Forwarded-Email"
 

@@ -114,6 +114,17 @@ ARGO_CD = Chart(
     source=Source("argo-cd-chart-9.7.1", "argoproj/argo-helm", "argo-cd-9.7.1", "charts/argo-cd"),
 )
 
+# AWS stacks: the External Secrets Operator syncs the platform's credentials from AWS Secrets Manager
+# (infra/credentials.py). Its chart is released from the commit tagged helm-chart-2.9.0 (appVersion v2.9.0).
+_EXTERNAL_SECRETS = "external-secrets-chart-2.9.0"
+EXTERNAL_SECRETS = Chart(
+    "external-secrets", "2.9.0", "https://charts.external-secrets.io",
+    source=Source(_EXTERNAL_SECRETS, "external-secrets/external-secrets", "helm-chart-2.9.0", "deploy/charts/external-secrets"),
+)
+# Its CRDs: the packaged chart carries them in templates/crds (`installCRDs`), generated at packaging from this
+# bundle of the same commit; the unpackaged chart source has none (tooling/render.py adds them as packaging does).
+EXTERNAL_SECRETS_CRDS = Source(_EXTERNAL_SECRETS, "external-secrets/external-secrets", "helm-chart-2.9.0", "deploy/crds")
+
 # The sign-in option (sso): one oauth2-proxy v7.15.3 in front of each UI.
 OAUTH2_PROXY = Chart(
     "oauth2-proxy", "10.7.0", "https://oauth2-proxy.github.io/manifests",
@@ -128,7 +139,7 @@ FEAST_FEATURE_SERVER = Chart(
 )
 
 CHARTS = (CERT_MANAGER, KSERVE_CRD, KSERVE_RESOURCES, KSERVE_RUNTIME_CONFIGS, NVIDIA_DEVICE_PLUGIN, DCGM_EXPORTER,
-          KUBE_PROMETHEUS_STACK, CLUSTER_AUTOSCALER, AWS_LOAD_BALANCER_CONTROLLER, MINIO, ARGO_CD, OAUTH2_PROXY,
+          KUBE_PROMETHEUS_STACK, CLUSTER_AUTOSCALER, AWS_LOAD_BALANCER_CONTROLLER, MINIO, ARGO_CD, EXTERNAL_SECRETS, OAUTH2_PROXY,
           FEAST_FEATURE_SERVER)
 
 KFP_VERSION = "2.17.0"
@@ -136,7 +147,7 @@ KFP_MANIFESTS = "https://github.com/kubeflow/pipelines/manifests/kustomize"
 KFP_SOURCE = Source("kubeflow-pipelines-2.17.0", "kubeflow/pipelines", KFP_VERSION, "manifests/kustomize")
 # The Argo Workflows manifests KFP 2.17.0's kustomize pulls in by remote URL (not ours to choose).
 ARGO_WORKFLOWS_SOURCE = Source("argo-workflows-v4.0.5", "argoproj/argo-workflows", "v4.0.5", "manifests")
-MANIFESTS = (KFP_SOURCE, ARGO_WORKFLOWS_SOURCE)
+MANIFESTS = (KFP_SOURCE, ARGO_WORKFLOWS_SOURCE, EXTERNAL_SECRETS_CRDS)
 
 IMAGES = {
     "minio": "quay.io/minio/minio:RELEASE.2025-04-22T22-12-26Z",

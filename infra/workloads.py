@@ -145,4 +145,8 @@ LOAD_BALANCER_CONTROLLER = Workload(
     ),
 )
 
-WORKLOADS = (MLFLOW, PIPELINES, PIPELINES_UI, SERVING, FEATURE_SERVER, EBS_CSI, CLUSTER_AUTOSCALER, LOAD_BALANCER_CONTROLLER)
+# The External Secrets Operator (AWS stacks): reads the platform's credentials in Secrets Manager and fills the
+# generated ones. Its policy names exactly those secrets' ARNs (components/platform_secrets.py), known only there.
+EXTERNAL_SECRETS = Workload(name="external-secrets", namespace="external-secrets", service_accounts=("external-secrets",))
+
+WORKLOADS = (MLFLOW, PIPELINES, PIPELINES_UI, SERVING, FEATURE_SERVER, EBS_CSI, CLUSTER_AUTOSCALER, LOAD_BALANCER_CONTROLLER, EXTERNAL_SECRETS)

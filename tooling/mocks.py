@@ -99,6 +99,11 @@ class PlatformMocks(pulumi.runtime.Mocks):
             bucket = state.get("bucket") or resource_id
             state.update(bucket=bucket, arn=f"arn:aws:s3:::{bucket}")
             resource_id = bucket
+        elif kind == "aws:secretsmanager/secret:Secret":
+            # Secrets Manager appends six random characters to the name.
+            secret = f"{state.get('name') or resource_id}-{_digest(name, 6)}"
+            state.update(arn=f"arn:aws:secretsmanager:{self.region}:{ACCOUNT_ID}:secret:{secret}")
+            resource_id = state["arn"]
         elif kind == "aws:iam/role:Role":
             state.update(name=resource_id, arn=f"arn:aws:iam::{ACCOUNT_ID}:role/{resource_id}")
         elif kind == "aws:kms/key:Key":
@@ -132,6 +137,11 @@ class PlatformMocks(pulumi.runtime.Mocks):
             resource_id = repository
         elif kind == "aws:rds/instance:Instance":
             state.update(address=f"{name}.c1a2b3c4d5e6.{self.region}.rds.amazonaws.com", endpoint=f"{name}.c1a2b3c4d5e6.{self.region}.rds.amazonaws.com:5432")
+            if state.get("manageMasterUserPassword"):
+                # RDS's own secret: rds!db-<resource id>-<6 characters>, on the key the instance names.
+                secret = f"rds!db-{_digest(name, 8)}-{_digest(name, 4)}-4000-8000-{_digest(name + 'db', 12)}-{_digest(name + 's', 6)}"
+                state["masterUserSecrets"] = [{"secretArn": f"arn:aws:secretsmanager:{self.region}:{ACCOUNT_ID}:secret:{secret}",
+                                               "kmsKeyId": state.get("masterUserSecretKmsKeyId", ""), "secretStatus": "active"}]
         elif kind in ("random:index/randomPassword:RandomPassword", "random:index/randomString:RandomString"):
             state["result"] = _digest("secret" + name, int(state.get("length", 16)))
         elif kind.startswith("tls:index/"):

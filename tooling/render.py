@@ -24,7 +24,7 @@ from typing import Any
 import yaml
 
 from infra import paths, versions
-from tooling import crd, offline
+from tooling import crd, offline, vendored_crds
 from tooling.mocks import Registration
 
 ROOT = paths.ROOT
@@ -156,12 +156,32 @@ def _helm_template(name: str, chart: str, namespace: str, values_json: str) -> t
     return tuple(objects)
 
 
+# Charts whose packaging adds CRDs the chart's source lacks: chart name -> the value that switches them on.
+PACKAGED_CRDS = {versions.EXTERNAL_SECRETS.name: "installCRDs"}
+
+
+def packaged_crds(chart: str, values: dict) -> list[dict]:
+    """The CRDs a packaged ``chart`` renders that its source does not (ESO's `make helm.generate` copies its
+    bundle into templates/crds): from the bundle where an upstream root holds it, else those the program's
+    objects use, vendored from the same commit (tooling/vendored_crds.py)."""
+    if chart not in PACKAGED_CRDS or values.get(PACKAGED_CRDS[chart]) is False:
+        return []
+    source = versions.EXTERNAL_SECRETS_CRDS
+    for root in UPSTREAM_ROOTS:
+        bundle = root / source.folder / source.path / "bundle.yaml"
+        if bundle.exists():
+            return [obj for obj in _documents(bundle.read_text()) if obj.get("kind") == "CustomResourceDefinition"]
+    return vendored_crds.load()
+
+
 def render_release(release: Registration, root: Path) -> list[dict]:
-    """`helm template` of the release's chart with exactly its registered values."""
+    """`helm template` of the release's chart with exactly its registered values (and the CRDs its packaging adds)."""
     inputs = release.inputs
     values = json.dumps(inputs.get("values") or {}, sort_keys=True)
     name = inputs.get("name") or release.name
-    return [json.loads(json.dumps(o)) for o in _helm_template(name, str(chart_dir(release, root)), inputs["namespace"], values)]
+    chart = chart_dir(release, root)
+    objects = [*_helm_template(name, str(chart), inputs["namespace"], values), *packaged_crds(chart.name, inputs.get("values") or {})]
+    return [json.loads(json.dumps(o)) for o in objects]
 
 
 def _localise(tree: Path, kfp: Path, argo: Path) -> None:

@@ -74,7 +74,7 @@ def kfp_mysql_container() -> dict:
 def postgres_container(host: str) -> dict:
     """pg_dump of MLflow's database, verify-full against the program's CA."""
     env = [_value("PGHOST", host), _value("PGPORT", str(flows.POSTGRES_PORT)), _value("PGUSER", cluster_postgres.USERNAME),
-           _value("PGDATABASE", cluster_postgres.DATABASE), _secret("PGPASSWORD", cluster_postgres.CREDENTIALS_SECRET, "password"),
+           _value("PGDATABASE", cluster_postgres.DATABASE_NAME), _secret("PGPASSWORD", cluster_postgres.CREDENTIALS_SECRET, "password"),
            _value("PGSSLMODE", "verify-full"), _value("PGSSLROOTCERT", cluster_postgres.CA_FILE)]
     return _container("dump", versions.IMAGES["postgres"], backups.POSTGRES_SCRIPT, env, DUMP_RESOURCES,
                       [{"name": "ca", "mountPath": cluster_postgres.CA_DIR, "readOnly": True}])

@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import pulumi
 import pulumi_kubernetes as k8s
-import pulumi_random as random
 
 from infra import versions
 from infra.components.service_tls import TLS_CERT_ANNOTATION, service_certificates, sha256
+from infra.credentials import DATABASE, Credentials
 from infra.flows import POSTGRES_PODS, POSTGRES_PORT
 from infra.placement import PLATFORM
 from infra.workload_security import container_security, pod_security
 
-DATABASE = "mlflow"
+DATABASE_NAME = "mlflow"
 USERNAME = "mlflow"
 # Its Secret (keys username, password, database); its backup (infra/components/backups.py) reads it too.
 CREDENTIALS_SECRET = "postgres-credentials"
@@ -47,21 +47,18 @@ ARGS = [
 
 
 class ClusterPostgres(pulumi.ComponentResource):
-    """Postgres with a generated password, a PVC per replica and a ClusterIP service."""
+    """Postgres with the stack's database credential (infra/credentials.py), a PVC per replica and a ClusterIP service."""
 
     host: str
-    password: pulumi.Output[str]
     ca_cert: pulumi.Output[str]
 
-    def __init__(self, name: str, namespace: str, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(self, name: str, namespace: str, credentials: Credentials, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlplatform:k8s:ClusterPostgres", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        password = random.RandomPassword(f"{name}-password", length=40, special=False, opts=child)
-        k8s.core.v1.Secret(
-            f"{name}-credentials",
-            metadata={"name": CREDENTIALS_SECRET, "namespace": namespace},
-            string_data={"username": USERNAME, "password": password.result, "database": DATABASE},
-            opts=child,
+        password = credentials.value(DATABASE, f"{name}-password", child)
+        account = credentials.secret(
+            f"{name}-credentials", CREDENTIALS_SECRET, namespace,
+            {"username": USERNAME, "password": password, "database": DATABASE_NAME}, child,
         )
         host = f"postgres.{namespace}.svc.cluster.local"
         certificates = service_certificates(name, "postgres", namespace, child)
@@ -142,10 +139,10 @@ class ClusterPostgres(pulumi.ComponentResource):
                     }
                 ],
             },
-            opts=child,
+            # Its pods read the credentials Secret (on AWS synced from Secrets Manager) from their first start.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[account]),
         )
         self.host = host
-        self.password = pulumi.Output.secret(password.result)
         self.ca_cert = ca_cert
         self.register_outputs({"host": self.host})
 

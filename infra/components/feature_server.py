@@ -20,6 +20,7 @@ from infra.components.feast_database import FeastDatabase
 from infra.components.pinned_release import pinned_release
 from infra.config import Settings
 from infra.object_store import ObjectStore
+from infra.placement import ANYWHERE, PLATFORM, Placement
 from infra.workload_security import container_security, pod_security
 from infra.workloads import FEATURE_SERVER
 from pipelines.features import repo
@@ -29,7 +30,7 @@ TMP = "/tmp"
 
 
 def chart_values(config_base64: pulumi.Input[str], env: list[dict[str, Any]], replicas: int, monitoring: bool,
-                 postgres_ca_config_map: str = "") -> dict[str, Any]:
+                 postgres_ca_config_map: str = "", placement: Placement = ANYWHERE) -> dict[str, Any]:
     """The chart's values: the pinned image, `feast serve` with the repository's flags (and its metrics where
     Prometheus scrapes them), the restricted pod, bounds, the service account and the environment."""
     repository, tag = versions.IMAGES["feast-feature-server"].rsplit(":", 1)
@@ -55,6 +56,8 @@ def chart_values(config_base64: pulumi.Input[str], env: list[dict[str, Any]], re
         "extraEnvs": [{"name": "HOME", "value": TMP}, {"name": "TMPDIR", "value": TMP}, *env],
         "volumes": volumes,
         "volumeMounts": mounts,
+        # Where platform services run (infra/placement.py); the chart has no priorityClassName key (see FeatureServer).
+        "nodeSelector": placement.node_selector,
     }
 
 
@@ -77,6 +80,13 @@ class FeatureServer(pulumi.ComponentResource):
             opts=child,
         )
         release = pinned_release(name, versions.FEAST_FEATURE_SERVER, namespace, values, self, feature_store.RELEASE, [account])
+        # feast-feature-server 0.66.0 has no key for the pod's priority and its template sets none: the program owns it.
+        k8s.apps.v1.DeploymentPatch(
+            f"{name}-priority",
+            metadata={"name": feature_store.SERVICE, "namespace": namespace},
+            spec={"template": {"spec": {"priorityClassName": PLATFORM.name}}},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[release]),
+        )
         if monitoring_release:
             k8s.apiextensions.CustomResource(
                 f"{name}-servicemonitor",
@@ -110,5 +120,5 @@ def declare(settings: Settings, store: ObjectStore, role_arn: pulumi.Input[str] 
     online = feature_store.online_store(settings, postgres_host)
     config = store.data_bucket.apply(lambda bucket: feature_store.config_base64(bucket, online))
     values = chart_values(config, feature_store.server_env(settings, store), 2 if settings.is_aws else 1, bool(monitoring_release),
-                          ca_config_map)
+                          ca_config_map, settings.placement)
     return FeatureServer("feast", space, values, role_arn, monitoring_release, in_ns(space, after=waits_for))

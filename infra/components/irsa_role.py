@@ -88,6 +88,7 @@ class IrsaRole(pulumi.ComponentResource):
     """One role per workload; trust conditioned on its exact service accounts."""
 
     arn: pulumi.Output[str]
+    role_name: pulumi.Output[str]
 
     def __init__(
         self,
@@ -132,4 +133,5 @@ class IrsaRole(pulumi.ComponentResource):
                 f"{name}-{index}", role=role.name, policy_arn=policy_arn, opts=pulumi.ResourceOptions(parent=self)
             )
         self.arn = role.arn
+        self.role_name = role.name
         self.register_outputs({"arn": self.arn})

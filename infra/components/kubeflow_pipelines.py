@@ -33,11 +33,11 @@ from pathlib import PurePosixPath
 
 import pulumi
 import pulumi_kubernetes as k8s
-import pulumi_random as random
 import yaml
 
 from infra import paths
 from infra.components.service_tls import TLS_CERT_ANNOTATION, service_certificates, sha256
+from infra.credentials import KFP_MYSQL, Credentials
 from infra.flows import MYSQL_PORT
 from infra.object_store import PASSWORD_KEY, USER_KEY, ObjectStore
 from infra.placement import ANYWHERE, Placement
@@ -136,6 +136,7 @@ class KubeflowPipelines(pulumi.ComponentResource):
         namespace: str,
         store: ObjectStore,
         role_arns: Mapping[str, pulumi.Input[str]] | None,
+        credentials: Credentials,
         after: Sequence[pulumi.Resource] = (),
         opts: pulumi.ResourceOptions | None = None,
         placement: Placement = ANYWHERE,
@@ -147,19 +148,15 @@ class KubeflowPipelines(pulumi.ComponentResource):
             raise ValueError(f"IRSA roles for {unknown}, which are not among KFP's program-owned service accounts {IRSA_SERVICE_ACCOUNTS}")
         child = pulumi.ResourceOptions(parent=self)
         bucket = store.artifacts_bucket
-        # KFP's MySQL with a generated root password (upstream ships root with an empty one). Its clients,
-        # the API server, the cache server and MLMD's gRPC server, read it from this Secret; MySQL itself
-        # takes it at first start (infra/manifests/kubeflow-pipelines/base). Only they may reach it (flows.py).
-        mysql_password = random.RandomPassword(f"{name}-mysql-root", length=32, special=False, opts=child)
+        # KFP's MySQL with the stack's root credential (upstream ships root with an empty one; infra/credentials.py:
+        # on AWS synced from Secrets Manager). Its clients, the API server, the cache server and MLMD's gRPC server,
+        # read it from these Secrets; MySQL itself takes it at first start (infra/manifests/kubeflow-pipelines/base).
+        # Only they may reach it (flows.py).
+        mysql_password = credentials.value(KFP_MYSQL, f"{name}-mysql-root", child)
         certificates = service_certificates(f"{name}-mysql", MYSQL_SERVICE, namespace, child)
         # The per-stack configuration first: MySQL, its clients and the launcher read it at start.
         configs = [
-            k8s.core.v1.Secret(
-                f"{name}-mysql",
-                metadata={"name": MYSQL_SECRET, "namespace": namespace},
-                string_data={"username": MYSQL_USER, "password": mysql_password.result},
-                opts=child,
-            ),
+            credentials.secret(f"{name}-mysql", MYSQL_SECRET, namespace, {"username": MYSQL_USER, "password": mysql_password}, child),
             k8s.core.v1.Secret(
                 f"{name}-mysql-tls",
                 metadata={"name": MYSQL_TLS_SECRET, "namespace": namespace},
@@ -173,12 +170,8 @@ class KubeflowPipelines(pulumi.ComponentResource):
                 data={PurePosixPath(MYSQL_CA_FILE).name: certificates.ca_cert},
                 opts=child,
             ),
-            k8s.core.v1.Secret(
-                f"{name}-mlmd-config",
-                metadata={"name": MLMD_CONFIG_SECRET, "namespace": namespace},
-                string_data={MLMD_CONFIG_FILE: mysql_password.result.apply(mlmd_server_config)},
-                opts=child,
-            ),
+            credentials.secret(f"{name}-mlmd-config", MLMD_CONFIG_SECRET, namespace,
+                               {MLMD_CONFIG_FILE: pulumi.Output.from_input(mysql_password).apply(mlmd_server_config)}, child),
             k8s.core.v1.ConfigMap(
                 f"{name}-object-store",
                 metadata={"name": OBJECT_STORE_CONFIG, "namespace": namespace},

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import pulumi
 import pulumi_kubernetes as k8s
-import pulumi_random as random
 
 from infra import versions
 from infra.components.cluster_postgres import CA_DIR
 from infra.components.mlflow_users import ADMIN_KEYS
+from infra.credentials import MLFLOW_ADMIN, MLFLOW_FLASK_KEY, Credentials
 from infra.flows import MLFLOW_PODS, MLFLOW_PORT
 from infra.object_store import ObjectStore
 from infra.placement import ANYWHERE, Placement
@@ -47,6 +47,7 @@ class MlflowServer(pulumi.ComponentResource):
         database_ca_config_map: pulumi.Input[str] | None,
         role_arn: pulumi.Input[str] | None,
         basic_auth: bool,
+        credentials: Credentials,
         opts: pulumi.ResourceOptions | None = None,
         placement: Placement = ANYWHERE,
     ) -> None:
@@ -66,18 +67,20 @@ class MlflowServer(pulumi.ComponentResource):
             opts=child,
         )
         secret_data: dict[str, pulumi.Input[str]] = {"backend-store-uri": database_uri}
+        # The Secrets' values come from the stack's credentials (infra/credentials.py): on AWS synced from Secrets Manager.
         if basic_auth:
-            admin = random.RandomPassword(f"{name}-admin-password", length=32, special=False, opts=child)
+            admin = credentials.value(MLFLOW_ADMIN, f"{name}-admin-password", child)
             # The basic-auth app signs its CSRF tokens with this key and refuses to start without it.
-            flask_key = random.RandomPassword(f"{name}-flask-secret-key", length=64, special=False, opts=child)
-            secret_data["flask-secret-key"] = flask_key.result
+            secret_data["flask-secret-key"] = credentials.value(MLFLOW_FLASK_KEY, f"{name}-flask-secret-key", child)
             # The admin's credentials also on their own, for the Job that manages MLflow's users
             # (components/mlflow_users.py); the pipelines sign in as their own user, never as the admin.
             secret_data[ADMIN_KEYS["username"]] = ADMIN_USERNAME
-            secret_data[ADMIN_KEYS["password"]] = admin.result
-            secret_data["basic_auth.ini"] = pulumi.Output.all(database_uri, admin.result).apply(lambda args: auth_config(*args))
-        config = k8s.core.v1.Secret(f"{name}-config", metadata={"name": "mlflow-config", "namespace": namespace},
-                                    string_data=secret_data, opts=child)
+            secret_data[ADMIN_KEYS["password"]] = admin
+            # configparser reads the file with interpolation: every % of a value (a percent-encoded password's) is doubled.
+            secret_data["basic_auth.ini"] = pulumi.Output.all(credentials.ini_escaped(database_uri), credentials.ini_escaped(admin)).apply(
+                lambda args: auth_config(*args)
+            )
+        config = credentials.secret(f"{name}-config", "mlflow-config", namespace, secret_data, child)
 
         env = [
             {"name": "MLFLOW_BACKEND_STORE_URI", "valueFrom": {"secretKeyRef": {"name": "mlflow-config", "key": "backend-store-uri"}}},

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pulumi
 import pulumi_kubernetes as k8s
-import pulumi_random as random
 
 from infra import versions
+from infra.credentials import MLFLOW_PIPELINE, Credentials
 from infra.flows import MLFLOW_USERS_PODS
 from infra.workload_security import container_security, pod_security
 from pipelines import mlflow_users
@@ -62,22 +62,17 @@ class MlflowUsers(pulumi.ComponentResource):
         admin_secret: pulumi.Input[str],
         client_namespaces: tuple[str, ...],
         after: Sequence[pulumi.Resource],
+        credentials: Credentials,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("mlplatform:k8s:MlflowUsers", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        password = random.RandomPassword(f"{name}-pipeline-password", length=32, special=False, opts=child)
-        credentials = dict(zip(MLFLOW_CREDENTIALS_ENV, (mlflow_users.PIPELINE_USERNAME, password.result), strict=True))
-        own = k8s.core.v1.Secret(
-            f"{name}-pipeline", metadata={"name": PIPELINE_SECRET, "namespace": namespace}, string_data=credentials, opts=child
-        )
+        # The password from the stack's credentials (infra/credentials.py): on AWS synced from Secrets Manager.
+        password = credentials.value(MLFLOW_PIPELINE, f"{name}-pipeline-password", child)
+        data = dict(zip(MLFLOW_CREDENTIALS_ENV, (mlflow_users.PIPELINE_USERNAME, password), strict=True))
+        own = credentials.secret(f"{name}-pipeline", PIPELINE_SECRET, namespace, data, child)
         for client in client_namespaces:
-            k8s.core.v1.Secret(
-                f"{name}-credentials-{client}",
-                metadata={"name": MLFLOW_CREDENTIALS_SECRET, "namespace": client},
-                string_data=credentials,
-                opts=child,
-            )
+            credentials.secret(f"{name}-credentials-{client}", MLFLOW_CREDENTIALS_SECRET, client, data, child)
         modules = job_modules()
         suffix = job_suffix(modules, url)
         labels = {**MLFLOW_USERS_PODS, "app.kubernetes.io/part-of": "mlplatform"}

@@ -9,6 +9,7 @@ import pulumi_kubernetes as k8s
 
 from infra import alert_routing, sso, versions
 from infra.config import ObservabilitySettings
+from infra.credentials import GRAFANA_ADMIN, Credentials
 from infra.placement import ANYWHERE, PLATFORM, Placement
 
 # The serving chart labels its monitors release=<this>; Prometheus selects that label.
@@ -20,6 +21,9 @@ MANAGED_CONTROL_PLANE_TARGETS = ("kubeControllerManager", "kubeScheduler", "kube
 # The label by which Grafana's dashboard sidecar picks up ConfigMaps (grafana.sidecar.dashboards.label/labelValue,
 # set below so that this is the one spelling; infra/components/dashboards.py labels its ConfigMaps with it).
 DASHBOARD_LABEL = ("grafana_dashboard", "1")
+# Grafana's admin login: the Secret the chart reads (admin.existingSecret) where the stack keeps it in Secrets Manager.
+GRAFANA_ADMIN_SECRET, GRAFANA_ADMIN_USER = "grafana-admin", "admin"
+GRAFANA_ADMIN_KEYS = {"userKey": "admin-user", "passwordKey": "admin-password"}
 MANAGED_CONTROL_PLANE_RULES = ("etcd", "kubeControllerManager", "kubeProxy", "kubeSchedulerAlerting", "kubeSchedulerRecording")
 
 
@@ -51,7 +55,10 @@ def placement_values(placement: Placement) -> dict[str, Any]:
     alertmanager = {**pod, "replicas": placement.replicas,
                     "topologySpreadConstraints": placement.spread({"app.kubernetes.io/name": "alertmanager"})}
     return {
-        "prometheus": {"prometheusSpec": dict(pod)},
+        # Two Prometheus replicas in prod, each scraping everything into its own volume, spread over zones: a lost zone
+        # keeps one replica and its history (the fault simulation's "state at risk").
+        "prometheus": {"prometheusSpec": {**pod, "replicas": placement.replicas,
+                                          "topologySpreadConstraints": placement.spread({"app.kubernetes.io/name": "prometheus"})}},
         # The chart's PDB keeps its minAvailable: 1 unless removed: with one replica that blocks every drain.
         "alertmanager": {"alertmanagerSpec": alertmanager,
                          "podDisruptionBudget": {"enabled": placement.replicas > 1, "minAvailable": None, "maxUnavailable": 1}},
@@ -78,10 +85,11 @@ def grafana_ini(sso_host: str) -> dict[str, Any]:
 
 
 def chart_values(managed_control_plane: bool, observability: ObservabilitySettings, storage_class: str | None,
-                 sso_host: str = "", placement: Placement = ANYWHERE) -> dict[str, Any]:
+                 sso_host: str = "", placement: Placement = ANYWHERE, admin_secret: str = "") -> dict[str, Any]:
     """kube-prometheus-stack values: monitors and rules from every namespace by the release label, persistent
     Prometheus and Alertmanager, Alertmanager routing to the stack's receivers, Grafana behind the sign-in proxy
-    at ``sso_host`` (empty: reached by port-forward), every pod placed by ``placement``."""
+    at ``sso_host`` (empty: reached by port-forward), every pod placed by ``placement``, Grafana's admin from
+    ``admin_secret`` (empty: the chart generates one)."""
     values: dict[str, Any] = {
         "prometheus": {
             "prometheusSpec": {
@@ -116,6 +124,7 @@ def chart_values(managed_control_plane: bool, observability: ObservabilitySettin
                 "dashboards": {"label": DASHBOARD_LABEL[0], "labelValue": DASHBOARD_LABEL[1]},
             },
             "testFramework": {"resources": _bounds("10m", "32Mi", "100m", "128Mi")},
+            **({"admin": {"existingSecret": admin_secret, **GRAFANA_ADMIN_KEYS}} if admin_secret else {}),
         },
         "kube-state-metrics": {"resources": _bounds("10m", "64Mi", "200m", "256Mi")},
         "prometheus-node-exporter": {"resources": _bounds("10m", "32Mi", "200m", "128Mi")},
@@ -139,12 +148,21 @@ class MonitoringStack(pulumi.ComponentResource):
     """Prometheus, Alertmanager and Grafana, selecting monitors and rules labelled release=kube-prometheus-stack."""
 
     def __init__(self, name: str, namespace: str, managed_control_plane: bool, observability: ObservabilitySettings,
-                 storage_class: str | None, sso_host: str = "", opts: pulumi.ResourceOptions | None = None,
-                 placement: Placement = ANYWHERE) -> None:
+                 storage_class: str | None, sso_host: str = "", credentials: Credentials | None = None,
+                 opts: pulumi.ResourceOptions | None = None, placement: Placement = ANYWHERE) -> None:
+        """``credentials``: where Grafana's admin password comes from (AWS: Secrets Manager); None: the chart generates it."""
         super().__init__("mlplatform:k8s:MonitoringStack", name, None, opts)
+        admin = []
+        if credentials is not None:
+            password = credentials.value(GRAFANA_ADMIN, f"{name}-grafana-admin", pulumi.ResourceOptions(parent=self))
+            admin.append(credentials.secret(
+                f"{name}-grafana-admin", GRAFANA_ADMIN_SECRET, namespace,
+                {GRAFANA_ADMIN_KEYS["userKey"]: GRAFANA_ADMIN_USER, GRAFANA_ADMIN_KEYS["passwordKey"]: password},
+                pulumi.ResourceOptions(parent=self),
+            ))
         # The receivers' credentials (Pulumi secrets, so secret in the state too); Alertmanager mounts the Secret
         # before it starts, so it exists even with no credential yet.
-        credentials = k8s.core.v1.Secret(
+        receivers = k8s.core.v1.Secret(
             f"{name}-alert-receivers",
             metadata={"name": alert_routing.CREDENTIALS_SECRET, "namespace": namespace, "labels": {"app.kubernetes.io/part-of": "mlplatform"}},
             string_data={receiver: pulumi.Output.secret(value.get_secret_value()) for receiver, value in observability.credentials.items()},
@@ -157,7 +175,9 @@ class MonitoringStack(pulumi.ComponentResource):
             version=versions.KUBE_PROMETHEUS_STACK.version,
             repository_opts={"repo": versions.KUBE_PROMETHEUS_STACK.repo},
             namespace=namespace,
-            values=chart_values(managed_control_plane, observability, storage_class, sso_host, placement),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[credentials]),
+            values=chart_values(managed_control_plane, observability, storage_class, sso_host, placement,
+                                GRAFANA_ADMIN_SECRET if admin else ""),
+            # Alertmanager mounts the receivers' Secret and Grafana's pods read the admin Secret from their first start.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[receivers, *admin]),
         )
         self.register_outputs({})

@@ -21,6 +21,7 @@ INTERFACE_ENDPOINTS = {
     "autoscaling": "the cluster autoscaler",
     "eks": "the cluster autoscaler (node group templates)",
     "elasticloadbalancing": "the load balancer controller",
+    "secretsmanager": "the External Secrets Operator (the platform's credentials)",
 }
 
 

@@ -1,10 +1,14 @@
-"""MLflow's backend database on RDS: encrypted, private, TLS-only; Multi-AZ, backups and deletion protection per stack."""
+"""MLflow's backend database on RDS: encrypted, private, TLS-only; Multi-AZ, backups and deletion protection per stack.
+
+Its master password is RDS's own (``manage_master_user_password``): RDS creates it in AWS Secrets Manager on the
+platform's secrets key and rotates it (every 7 days by default); the program never sees it. The External Secrets
+Operator reads it from :attr:`RdsPostgres.secret_arn` (infra/credentials.py).
+"""
 
 from __future__ import annotations
 
 import pulumi
 import pulumi_aws as aws
-import pulumi_random as random
 
 from infra import aws_log_groups
 from infra.components import encryption_key
@@ -21,7 +25,8 @@ class RdsPostgres(pulumi.ComponentResource):
     """A private Postgres instance reachable only from the cluster's nodes and pods, encrypted with the platform's key."""
 
     host: pulumi.Output[str]
-    password: pulumi.Output[str]
+    # The secret RDS keeps the master user's credentials in (JSON: username, password).
+    secret_arn: pulumi.Output[str]
 
     def __init__(
         self,
@@ -33,6 +38,7 @@ class RdsPostgres(pulumi.ComponentResource):
         subnet_ids: list[pulumi.Output[str]],
         clients_security_group: pulumi.Input[str],
         kms_key_arn: pulumi.Input[str],
+        secrets_kms_key_arn: pulumi.Input[str],
         account_id: pulumi.Input[str],
         region: str,
         log_retention_days: int,
@@ -55,7 +61,6 @@ class RdsPostgres(pulumi.ComponentResource):
             )
             for log in EXPORTED_LOGS
         ]
-        password = random.RandomPassword(f"{name}-password", length=40, special=False, opts=child)
         subnets = aws.rds.SubnetGroup(name, subnet_ids=subnet_ids, opts=child)
         security_group = aws.ec2.SecurityGroup(
             name,
@@ -90,7 +95,9 @@ class RdsPostgres(pulumi.ComponentResource):
             kms_key_id=kms_key_arn,
             db_name=DATABASE,
             username=USERNAME,
-            password=password.result,
+            # RDS generates, stores and rotates the password in Secrets Manager, on the platform's secrets key.
+            manage_master_user_password=True,
+            master_user_secret_kms_key_id=secrets_kms_key_arn,
             db_subnet_group_name=subnets.name,
             vpc_security_group_ids=[security_group.id],
             parameter_group_name=parameters.name,
@@ -107,5 +114,5 @@ class RdsPostgres(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=log_groups, protect=protect, retain_on_delete=protect),
         )
         self.host = instance.address
-        self.password = pulumi.Output.secret(password.result)
+        self.secret_arn = instance.master_user_secrets.apply(lambda secrets: secrets[0].secret_arn)
         self.register_outputs({"host": self.host})

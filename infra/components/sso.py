@@ -9,13 +9,14 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
-import pulumi_random as random
 import yaml
 
 from infra import paths, sso, versions
 from infra.components.load_balancer_controller import INGRESS_CLASS
 from infra.components.pinned_release import pinned_release
 from infra.config import Settings
+from infra.credentials import SSO_COOKIE, Credentials
+from infra.placement import PLATFORM
 
 ALB = "alb.ingress.kubernetes.io/"
 # The TLS policy of the models' HTTPS listener (the serving chart's loadBalancer.sslPolicy): one policy per platform.
@@ -45,9 +46,9 @@ def proxy_values(settings: Settings, ui: sso.Ui, security_group_id: str) -> dict
     bounds = {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"cpu": "200m", "memory": "128Mi"}}
     return {
         "config": {
-            # The client secret and the cookie key from one Secret (sso.CLIENT_SECRET or the stack's own); the id is an argument.
+            # The client secret (and, from the stack's own Secret, the cookie key) from existingSecret; the id is an argument.
             "existingSecret": settings.sso.client_secret_name or sso.CLIENT_SECRET,
-            "requiredSecretKeys": list(sso.SECRET_KEYS),
+            "requiredSecretKeys": list(sso.SECRET_KEYS) if settings.sso.client_secret_name else [sso.SECRET_KEYS[0]],
             "emailDomains": list(settings.sso.email_domains),
             "upstreams": [ui.upstream],
             "cookieName": f"_sso_{ui.name}",
@@ -64,7 +65,14 @@ def proxy_values(settings: Settings, ui: sso.Ui, security_group_id: str) -> dict
             "pass-host-header": "false",
             "silence-ping-logging": "true",
         },
+        # The generated cookie key from its own Secret (the program's, synced from Secrets Manager on AWS).
+        "extraEnv": [] if settings.sso.client_secret_name else [{
+            "name": "OAUTH2_PROXY_COOKIE_SECRET", "valueFrom": {"secretKeyRef": {"name": sso.COOKIE_SECRET, "key": sso.SECRET_KEYS[1]}},
+        }],
         "replicaCount": 2,
+        # Placed like every platform service (infra/placement.py).
+        "priorityClassName": PLATFORM.name,
+        "nodeSelector": settings.placement.node_selector,
         "resources": bounds,
         "podSecurityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
         # The proxy never calls the Kubernetes API.
@@ -106,19 +114,21 @@ class SingleSignOn(pulumi.ComponentResource):
     """One oauth2-proxy per UI in namespace sso, and the Secret they read (unless the stack names its own)."""
 
     def __init__(self, name: str, settings: Settings, namespace: str, security_group_id: pulumi.Input[str],
-                 opts: pulumi.ResourceOptions | None = None) -> None:
+                 credentials: Credentials, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlplatform:k8s:SingleSignOn", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
         after: Sequence[pulumi.Resource] = ()
         if not settings.sso.client_secret_name:
-            # oauth2-proxy's cookie key: 32 random bytes (AES-256), as 32 characters.
-            cookie = random.RandomPassword(f"{name}-cookie-secret", length=32, special=False, opts=pulumi.ResourceOptions(parent=self))
-            after = (k8s.core.v1.Secret(
+            # The OIDC client's secret: the person's Pulumi secret (ssoClientSecret), held as a secret in the state.
+            client = k8s.core.v1.Secret(
                 f"{name}-client",
                 metadata={"name": sso.CLIENT_SECRET, "namespace": namespace},
-                string_data=dict(zip(sso.SECRET_KEYS, (pulumi.Output.secret(settings.sso.client_secret.get_secret_value()),
-                                                       cookie.result), strict=True)),
-                opts=pulumi.ResourceOptions(parent=self),
-            ),)
+                string_data={sso.SECRET_KEYS[0]: pulumi.Output.secret(settings.sso.client_secret.get_secret_value())},
+                opts=child,
+            )
+            # oauth2-proxy's cookie key (AES-256): the stack's credential, on AWS from Secrets Manager.
+            cookie = credentials.value(SSO_COOKIE, f"{name}-cookie-secret", child)
+            after = (client, credentials.secret(f"{name}-cookie", sso.COOKIE_SECRET, namespace, {sso.SECRET_KEYS[1]: cookie}, child))
         for ui in sso.uis(settings):
             values = pulumi.Output.from_input(security_group_id).apply(lambda group, ui=ui: proxy_values(settings, ui, group))
             pinned_release(ui.release, versions.OAUTH2_PROXY, namespace, values, parent=self, release_name=ui.release, depends_on=after)

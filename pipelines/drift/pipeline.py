@@ -170,6 +170,17 @@ def detect_drift(
                   f"v{champion.version}; drifted features: {summary}; retraining: {retraining}", verdict, trigger)
 
 
+@components.step
+def retraining_trigger(retrain: str, trigger: str) -> str:
+    """The trigger a retraining records, or empty: what the retraining branch's condition reads.
+
+    A step of its own because kfp 2.17's local runner cannot resolve a nested pipeline's condition on an
+    output of a multi-output task (it skips the branch with "Could not resolve parent input"); on a
+    single output it can, and the cluster runs the same graph.
+    """
+    return trigger if retrain == "yes" else ""
+
+
 @dsl.pipeline(name=PIPELINE_NAME, description="Input drift of the served model: its logged requests vs the champion's training data.")
 def model_drift(
     log_uri: str,
@@ -201,11 +212,12 @@ def model_drift(
         )
     )
     # Retraining without data_uri (a run that only measures) is never decided ("disabled" above).
-    with dsl.If(checked.outputs["retrain"] == "yes", name="drift-retraining"):
+    decided = retraining_trigger(retrain=checked.outputs["retrain"], trigger=checked.outputs["trigger"])
+    with dsl.If(decided.output != "", name="drift-retraining"):
         fraud_training(
             data_uri=data_uri, tracking_uri=tracking_uri, s3_endpoint_url=s3_endpoint_url, model_name=model_name,
             run_name="drift-retraining", contract=contract, auc_floor=auc_floor, min_improvement=min_improvement,
-            git_commit=git_commit, trigger=checked.outputs["trigger"],
+            git_commit=git_commit, trigger=decided.output,
         )
     outputs = NamedTuple("DriftOutputs", status=str, drift_score=float, drifted=str, trigger=str)  # noqa: UP014 - as in the signature
     return outputs(status=checked.outputs["status"], drift_score=checked.outputs["drift_score"], drifted=checked.outputs["drifted"],

@@ -56,6 +56,15 @@ def test_only_the_test_pod_and_the_load_balancer_reach_the_model(stack: str, sta
         assert not allowed(policies, Pod(namespace, {"app": "other"}), model, agent), "any pod of the namespace reaches the agent"
 
 
+def _secret_data(objects: list[dict], namespace: str, name: str) -> dict:
+    """A Secret's string data as the stack declares it: the program's Secret, or the template of the ExternalSecret
+    whose target it is (AWS stacks: the operator renders it from Secrets Manager, infra/credentials.py)."""
+    (found,) = [o for o in objects if namespace_of(o) == namespace and (
+        (o.get("kind") == "Secret" and o["metadata"]["name"] == name)
+        or (o.get("kind") == "ExternalSecret" and o["spec"]["target"]["name"] == name))]
+    return found["stringData"] if found["kind"] == "Secret" else found["spec"]["target"]["template"]["data"]
+
+
 def test_kfp_mysql_has_a_password_and_only_kfp_servers_reach_it(stack: str, stack_objects: dict[str, list[Rendered]]) -> None:
     """Upstream's root with an empty password is gone: MySQL takes the program's generated one, every pod that reads
     mysql-secret is one of the clients the flows admit (KFP's servers and the backup), and no other policy opens 3306."""
@@ -66,8 +75,8 @@ def test_kfp_mysql_has_a_password_and_only_kfp_servers_reach_it(stack: str, stac
     env = {e["name"]: e for e in mysql["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert "MYSQL_ALLOW_EMPTY_PASSWORD" not in env
     assert env["MYSQL_ROOT_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "mysql-secret", "key": "password"}
-    (secret,) = [o for o in objects if o.get("kind") == "Secret" and o["metadata"]["name"] == "mysql-secret"]
-    assert secret["stringData"]["password"] and secret["stringData"]["username"] == "root"
+    secret = _secret_data(objects, "kubeflow", "mysql-secret")
+    assert secret["password"] and secret["username"] == "root"
     clients = [*flows.KFP_MYSQL_CLIENTS.values(), flows.KFP_MYSQL_BACKUP_PODS]
     readers = [o for o in objects if o.get("kind") in ("Deployment", "StatefulSet", "CronJob") and "mysql-secret" in str(o["spec"])
                and o["metadata"]["name"] != "mysql"]
@@ -141,10 +150,10 @@ def test_kfp_mysql_takes_tls_only_and_its_clients_use_it(stack: str, stack_objec
     config_dir = mounted("metadata-grpc-deployment", "container", {"secret": {"secretName": kfp.MLMD_CONFIG_SECRET}})
     assert f"--metadata_store_server_config_file={posixpath.join(config_dir, kfp.MLMD_CONFIG_FILE)}" in mlmd["args"]
     install = named["ConfigMap", "pipeline-install-config"]["data"]
-    config = named["Secret", kfp.MLMD_CONFIG_SECRET]["stringData"][kfp.MLMD_CONFIG_FILE]
+    config = _secret_data(objects, "kubeflow", kfp.MLMD_CONFIG_SECRET)[kfp.MLMD_CONFIG_FILE]
     fields = dict(re.findall(r"(\w+): (\S+)", config))
     assert (json.loads(fields["host"]), fields["port"], json.loads(fields["database"])) == (install["mysqlHost"], install["mysqlPort"], install["mlmdDb"])
-    assert json.loads(fields["password"]) == named["Secret", "mysql-secret"]["stringData"]["password"]
+    assert json.loads(fields["password"]) == _secret_data(objects, "kubeflow", "mysql-secret")["password"]
     # TLS on (the CA file), the name unchecked: MLMD 1.14.0's client refuses every certificate when asked to
     # check it (kfp.mlmd_server_config; scripts/check_kfp_mysql_tls.py runs both).
     assert json.loads(fields["ca"]) == kfp.MYSQL_CA_FILE and fields["verify_server_cert"] == "false"

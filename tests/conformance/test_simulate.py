@@ -114,6 +114,24 @@ def test_references_missing_secret(stack_runs: dict, stack_objects: dict, upstre
     assert "FINDING references: Deployment mlflow/mlflow: needs Secret mlflow/planted-missing: nothing in the stack creates it" in found
 
 
+def test_references_external_secret_needs_the_operator(stack_runs: dict, stack_objects: dict, upstream: Path) -> None:
+    """references: a Secret an ExternalSecret makes counts once the operator's controller is awaited before it; an
+    ExternalSecret applied without waiting for the operator, or none at all, leaves its consumer a finding."""
+    import dataclasses
+
+    run, objects = copies(stack_runs, stack_objects)
+    assert not [line for line in lines(references.findings(Plan(run, objects, upstream))) if "mlflow/mlflow-config" in line]
+    external = resource(run, "kubernetes:external-secrets.io/v1:ExternalSecret", "mlflow-config")
+    run.resources[run.resources.index(external)] = dataclasses.replace(external, dependencies=())
+    found = {line for line in lines(references.findings(Plan(run, objects, upstream))) if "mlflow/mlflow-config" in line}
+    assert found == {"FINDING references: Deployment mlflow/mlflow: needs Secret mlflow/mlflow-config: its creator is the External "
+                     "Secrets Operator (ExternalSecret mlflow/mlflow-config), which no running operator syncs: its step does not "
+                     "wait for the operator's controller"}
+    without = [o for o in objects if render.identity(o.obj)[1:] != ("ExternalSecret", "mlflow", "mlflow-config")]
+    assert ("FINDING references: Deployment mlflow/mlflow: needs Secret mlflow/mlflow-config: nothing in the stack creates it"
+            in lines(references.findings(Plan(run, without, upstream))))
+
+
 @pytest.mark.parametrize("stack", ["staging", "local"])
 def test_references_cache_deployer_csr(stack: str, stack_runs: dict, stack_objects: dict, upstream: Path) -> None:
     """references: KFP's cache webhook certificate from cache-deployer's kubelet-serving CSR is a finding on EKS, not on kind."""

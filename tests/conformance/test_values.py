@@ -44,6 +44,12 @@ def _conditions(chart: Path) -> set[str]:
 def unread_keys(values: dict, chart: Path) -> list[str]:
     """The dotted paths of ``values`` that ``chart`` never reads."""
     templates, conditions = _templates(chart), _conditions(chart)
+    subcharts = {sub.name for sub in (chart / "charts").iterdir() if sub.is_dir()} if (chart / "charts").is_dir() else set()
+
+    def referenced(path: str) -> bool:
+        """A template reads ``.Values.<path>``; a subchart's own templates read its keys without its name in front."""
+        head, _, rest = path.partition(".")
+        return any(re.search(rf"\.Values\.{re.escape(ref)}\b", templates) for ref in (path, *((rest,) if head in subcharts and rest else ())))
 
     def passed_whole(path: str) -> bool:
         ref = re.escape(f".Values.{path}")
@@ -62,7 +68,7 @@ def unread_keys(values: dict, chart: Path) -> list[str]:
             if here in conditions or passed_whole(here):
                 continue
             known = isinstance(default, dict) and key in default
-            if not known and not re.search(rf"\.Values\.{re.escape(here)}\b", templates):
+            if not known and not referenced(here):
                 found.append(here)
                 continue
             below = default.get(key) if isinstance(default, dict) else None
@@ -88,3 +94,11 @@ def test_the_check_finds_a_misspelt_key(upstream: Path, stack_runs: dict[str, of
     (release,) = [r for r in stack_runs["staging"].of_type(render.RELEASE) if r.inputs["chart"].endswith("cert-manager")]
     chart = render.chart_dir(release, upstream)
     assert unread_keys({"replicaCoutn": 2, "webhook": {"replicaCount": 2, "nope": 1}}, chart) == ["replicaCoutn", "webhook.nope"]
+
+
+def test_a_subcharts_commented_key_counts_when_its_templates_read_it(upstream: Path, stack_runs: dict[str, offline.OfflineRun]) -> None:
+    """kube-state-metrics' priorityClassName is only a comment in its values.yaml, read by its own template; a misspelling is not."""
+    (release,) = [r for r in stack_runs["staging"].of_type(render.RELEASE) if r.inputs["chart"].endswith("kube-prometheus-stack")]
+    chart = render.chart_dir(release, upstream)
+    found = unread_keys({"kube-state-metrics": {"priorityClassName": "x", "priorityClasName": "x"}}, chart)
+    assert found == ["kube-state-metrics.priorityClasName"]

@@ -24,7 +24,8 @@ ROOT = Path(__file__).resolve().parents[2]
 RELEASE = "kubernetes:helm.sh/v3:Release"
 NAMESPACE = "kubernetes:core/v1:Namespace"
 POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
-CLUSTER_SCOPED = (NAMESPACE, "kubernetes:storage.k8s.io/v1:StorageClass", "kubernetes:scheduling.k8s.io/v1:PriorityClass")
+CLUSTER_SCOPED = (NAMESPACE, "kubernetes:storage.k8s.io/v1:StorageClass", "kubernetes:scheduling.k8s.io/v1:PriorityClass",
+                  "kubernetes:external-secrets.io/v1:ClusterSecretStore")
 WORKLOAD_TYPES = ("kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet", "kubernetes:batch/v1:Job")
 
 
@@ -257,7 +258,7 @@ def _uploads(run: offline.OfflineRun) -> dict[str, dict]:
     for job in run.of_type("kubernetes:batch/v1:Job"):
         if job.inputs["metadata"].get("labels", {}).get("app.kubernetes.io/name") != "pipeline-upload":
             continue
-        env = {e["name"]: e["value"] for e in job.inputs["spec"]["template"]["spec"]["containers"][0]["env"]}
+        env = {e["name"]: e["value"] for e in job.inputs["spec"]["template"]["spec"]["containers"][0]["env"] if "value" in e}
         jobs[env["PIPELINE_NAME"]] = {"name": job.inputs["metadata"]["name"], **env}
     return jobs
 
@@ -283,7 +284,7 @@ def test_no_step_image_no_pipelines_and_the_output_says_why() -> None:
     """`pulumi up` with no image of this checkout in the stack's repository (a first deploy) uploads nothing, and the
     stack output says which tag to push."""
     run = offline.run("staging", step_image_pushed=False)
-    assert run.of_type("kubernetes:batch/v1:Job") == []
+    assert _uploads(run) == {}, "an upload Job without a step image"
     assert run.outputs["pipelineVersion"].startswith("not deployed: no step image yet")
     assert image.content_tag() in run.outputs["pipelineVersion"] and "pipelineStepImageDigest" in run.outputs["pipelineVersion"]
     assert run.outputs["stepImageRepository"].endswith("/mlp-staging-pipeline-steps")
@@ -464,14 +465,13 @@ def test_kserve_and_cert_manager_versions(stack_run: offline.OfflineRun) -> None
 
 
 def test_pipeline_steps_read_the_mlflow_credentials_the_program_creates(stack_runs: dict[str, offline.OfflineRun]) -> None:
-    """With MLflow auth on, KFP's namespace holds the credentials Secret, and every compiled step that calls MLflow reads it."""
-    secrets = [
-        s.inputs
-        for s in stack_runs["prod"].of_type("kubernetes:core/v1:Secret")
-        if s.inputs["metadata"]["name"] == credentials.MLFLOW_CREDENTIALS_SECRET
-    ]
-    assert [s["metadata"]["namespace"] for s in secrets] == [namespaces.KUBEFLOW.name]
-    assert set(secrets[0]["stringData"]) == set(credentials.MLFLOW_CREDENTIALS_ENV)
+    """With MLflow auth on, KFP's namespace holds the credentials Secret (synced from Secrets Manager on AWS stacks,
+    generated on the local one), and every compiled step that calls MLflow reads it."""
+    for stack, kind, data in (("prod", "kubernetes:external-secrets.io/v1:ExternalSecret", lambda i: i["spec"]["target"]["template"]["data"]),
+                              ("local", "kubernetes:core/v1:Secret", lambda i: i["stringData"])):
+        secrets = [s.inputs for s in stack_runs[stack].of_type(kind) if s.inputs["metadata"]["name"] == credentials.MLFLOW_CREDENTIALS_SECRET]
+        assert [s["metadata"]["namespace"] for s in secrets] == [namespaces.KUBEFLOW.name], stack
+        assert set(data(secrets[0])) == set(credentials.MLFLOW_CREDENTIALS_ENV), stack
     # On by default on every stack; turned off, there is no credentials Secret.
     for stack, run in stack_runs.items():
         assert run.settings.mlflow_basic_auth, stack

@@ -40,8 +40,8 @@ def _one(run: offline.OfflineRun, resource_type: str, name: str) -> dict:
 
 @pytest.fixture(scope="module")
 def declared() -> dict:
-    """The dev stack's Postgres container, pg_hba.conf, server DNS names, password and MLflow's database URI."""
-    run = offline.run("dev")
+    """The local stack's Postgres container, pg_hba.conf, server DNS names, password and MLflow's database URI."""
+    run = offline.run("local")  # generated values; AWS stacks sync them (test_credentials.py)
     statefulset = _one(run, "kubernetes:apps/v1:StatefulSet", "postgres")
     (request,) = [r.inputs for r in run.of_type("tls:index/certRequest:CertRequest") if "postgres" in r.inputs["dnsNames"]]
     mlflow = _one(run, "kubernetes:apps/v1:Deployment", "mlflow")["spec"]["template"]["spec"]

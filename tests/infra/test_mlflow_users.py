@@ -15,6 +15,7 @@ from tooling.netpol import Pod, allowed
 
 JOB = "kubernetes:batch/v1:Job"
 SECRET = "kubernetes:core/v1:Secret"
+EXTERNAL_SECRET = "kubernetes:external-secrets.io/v1:ExternalSecret"
 
 
 def users_job(run: offline.OfflineRun) -> Registration:
@@ -24,9 +25,11 @@ def users_job(run: offline.OfflineRun) -> Registration:
 
 
 def secret(run: offline.OfflineRun, namespace: str, name: str) -> dict:
-    """The stringData of the Secret ``namespace/name`` (exactly one)."""
-    (found,) = [r.inputs for r in run.of_type(SECRET) if (r.inputs["metadata"]["name"], r.inputs["metadata"].get("namespace")) == (name, namespace)]
-    return found["stringData"]
+    """The data of the Secret ``namespace/name`` (exactly one): the program's, or the template of the ExternalSecret
+    that makes it (AWS stacks, infra/credentials.py)."""
+    (found,) = [r for r in [*run.of_type(SECRET), *run.of_type(EXTERNAL_SECRET)]
+                if (r.inputs["metadata"]["name"], r.inputs["metadata"].get("namespace")) == (name, namespace)]
+    return found.inputs["stringData"] if found.type == SECRET else found.inputs["spec"]["target"]["template"]["data"]
 
 
 def test_pipeline_steps_get_the_pipeline_user_not_the_admin(stack_run: offline.OfflineRun) -> None:

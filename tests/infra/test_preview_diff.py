@@ -59,16 +59,17 @@ def test_report_has_diff_policies_and_costs() -> None:
 
 
 def test_secrets_never_appear_in_the_report() -> None:
-    """Generated passwords, the database URI and the kubeconfig are masked in snapshots and reports."""
-    run = offline.run("prod")
+    """Generated passwords (the local stack's: AWS stacks hold none, test_credentials.py), the database URI and the
+    kubeconfig are masked in snapshots and reports."""
+    run = offline.run("local")
     secrets = [
         r.outputs["result"] for r in run.resources if r.type == "random:index/randomPassword:RandomPassword"
     ]
     assert secrets
-    base = snap("prod")
+    base = snap("local")
     base["resources"] = {}  # everything shows as added, with all inputs
-    text = preview_diff.report("prod", base, run, "`empty`")
-    dump = json.dumps(snap("prod"))
+    text = preview_diff.report("local", base, run, "`empty`")
+    dump = json.dumps(snap("local"))
     for secret in secrets:
         assert secret not in text and secret not in dump
     assert SECRET in dump
@@ -186,9 +187,10 @@ def test_without_a_schema_stateful_changes_still_come_first_under_the_warning(tm
 
 
 def test_a_changed_secret_shows_as_changed_and_masked(tmp_path) -> None:
-    """MLflow's config Secret changes with basic auth off: listed as "secret changed", no value, no digest."""
-    run = offline.run("staging", {"mlflowBasicAuth": False})
-    text = preview_diff.report("staging", snap("staging"), run, "`base`", rules_from_excerpt(tmp_path))
+    """MLflow's config Secret (the local stack's generated one) changes with basic auth off: listed as "secret changed",
+    no value, no digest."""
+    run = offline.run("local", {"mlflowBasicAuth": False})
+    text = preview_diff.report("local", snap("local"), run, "`base`", rules_from_excerpt(tmp_path))
     assert "`kubernetes:core/v1:Secret` **mlflow-config**" in text
     assert "  - `stringData`: secret changed" in text
     (secret,) = [r for r in run.resources if r.type == "kubernetes:core/v1:Secret" and r.name == "mlflow-config"]
@@ -201,10 +203,10 @@ def test_base_snapshot_uses_the_same_digest_key() -> None:
     """A snapshot in another process (as the base revision's is) masks an unchanged secret exactly as the head does."""
     from tooling.snapshot import DIGEST_KEY, DIGEST_KEY_ENV
 
-    result = subprocess.run([sys.executable, "-m", "tooling.snapshot", "--stack", "staging"], cwd=preview_diff.ROOT, capture_output=True,
+    result = subprocess.run([sys.executable, "-m", "tooling.snapshot", "--stack", "local"], cwd=preview_diff.ROOT, capture_output=True,
                             text=True, check=True, env={**os.environ, DIGEST_KEY_ENV: DIGEST_KEY})
     base = json.loads(result.stdout)
-    head = snap("staging")
+    head = snap("local")
     urn = next(u for u, r in head["resources"].items() if r["name"] == "mlflow-config")
     assert base["resources"][urn]["inputs"]["stringData"] == head["resources"][urn]["inputs"]["stringData"]
 

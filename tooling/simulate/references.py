@@ -80,12 +80,29 @@ def pod_references(spec: dict) -> list[tuple[str, str]]:
     return list(dict.fromkeys(refs))
 
 
+# The External Secrets Operator's controller image: an ExternalSecret's Secret exists once it runs.
+ESO_IMAGE = "external-secrets/external-secrets"
+
+
+def _operator_runs_before(plan: Plan, o: render.Rendered) -> bool:
+    """Whether the External Secrets Operator's controller is awaited before ``o``'s step applies it."""
+    controllers = [c for c in plan.objects if c.obj.get("kind") == "Deployment" and kube.runs(c.obj, ESO_IMAGE)]
+    return bool(controllers) and any(plan.waits_for(o.source, c.source) and plan.is_awaited(c) for c in controllers)
+
+
 def _stack_creators(plan: Plan, namespace: str) -> dict[tuple[str, str], tuple[str, render.Rendered]]:
     """(kind, name) -> (who, the object that makes it) for run-time objects the stack's own objects imply."""
     found: dict[tuple[str, str], tuple[str, render.Rendered]] = {}
     for o in plan.objects:
         if render.namespace_of(o.obj) != namespace:
             continue
+        if o.obj.get("kind") == "ExternalSecret" and o.obj.get("apiVersion", "").startswith("external-secrets.io/"):
+            # The operator writes the Secret once the ExternalSecret is applied; its step awaits the sync (Ready).
+            target = ((o.obj.get("spec") or {}).get("target") or {}).get("name") or o.obj["metadata"]["name"]
+            who = f"the External Secrets Operator ({kube.subject(o.obj)})"
+            if not _operator_runs_before(plan, o):
+                who += ", which no running operator syncs: its step does not wait for the operator's controller"
+            found[("Secret", target)] = (who, o)
         if o.obj.get("kind") == "Certificate" and o.obj.get("apiVersion", "").startswith("cert-manager.io/"):
             found[("Secret", o.obj["spec"]["secretName"])] = (f"cert-manager ({kube.subject(o.obj)})", o)
         template = kube.pod_template(o.obj)
@@ -114,6 +131,8 @@ def _missing(plan: Plan, o: render.Rendered, kind: str, namespace: str, name: st
     if creator is None:
         return "nothing in the stack creates it"
     who, carrier = creator
+    if "which no running operator syncs" in who:
+        return f"its creator is {who}"
     broken = next((c.on_eks for c in RUNTIME_CREATORS if c.who == who and c.on_eks), "")
     if broken and plan.run.settings.is_aws:
         return broken
