@@ -91,16 +91,19 @@ test: ## lint, then the whole test suite: the environments' suites side by side
 test-infra: $(INFRA)/.installed $(ML)/.installed $(SCAN)/.installed $(VALIDATORS)/node_modules/.installed .bin/helm monitoring-tools ## the program, pack, chart, conformance and alerting tests (infra environment)
 	$(INFRA)/bin/python -m pytest -n 2 --dist loadfile tests/infra tests/charts tests/conformance tests/rules
 
-# promtool and amtool (tests/rules): Debian's packages, installed as root with apt like check-kfp-mysql-tls's. Without
-# root the tests skip with one line, unless MLPLATFORM_REQUIRE_UPSTREAM is set (CI), where they fail.
-MONITORING_TOOL_PACKAGES := prometheus prometheus-alertmanager
-monitoring-tools: ## install promtool and amtool (Debian's prometheus and prometheus-alertmanager, as root) for tests/rules
-	@command -v promtool >/dev/null && command -v amtool >/dev/null \
+# promtool and amtool (tests/rules), Prometheus and the Pushgateway (the demo scrapes its model server and drift push
+# with them to draw the dashboards' panels; tests/ml/test_dashboard_metrics.py reads what they scraped): Debian's
+# packages, installed as root with apt like check-kfp-mysql-tls's. Without root the tests skip with one line, unless
+# MLPLATFORM_REQUIRE_UPSTREAM is set (CI), where they fail.
+MONITORING_TOOL_PACKAGES := prometheus prometheus-alertmanager prometheus-pushgateway
+monitoring-tools: ## install promtool, amtool, prometheus and the Pushgateway (Debian's packages, as root) for tests/rules and the dashboards
+	@command -v promtool >/dev/null && command -v amtool >/dev/null && command -v prometheus >/dev/null \
+		&& command -v prometheus-pushgateway >/dev/null \
 		|| apt-get install -y -q --no-install-recommends $(MONITORING_TOOL_PACKAGES) >/dev/null \
-		|| { echo "warning: could not install $(MONITORING_TOOL_PACKAGES) (as root: apt-get install ...); tests/rules will skip or fail" >&2; \
+		|| { echo "warning: could not install $(MONITORING_TOOL_PACKAGES) (as root: apt-get install ...); tests/rules and the dashboard metric test will skip or fail, the demo draws no panels" >&2; \
 		     test -z "$$MLPLATFORM_REQUIRE_UPSTREAM"; }
 
-test-ml: $(ML)/.installed $(INFRA)/.installed .bin/helm ## the pipeline, demo and serving tests (ML environment; the demo and two tests also run the program in the infra one)
+test-ml: $(ML)/.installed $(INFRA)/.installed .bin/helm monitoring-tools ## the pipeline, demo and serving tests (ML environment; the demo and two tests also run the program in the infra one)
 	@# Compile what the steps import once, before parallel processes would each compile it.
 	$(ML)/bin/python -c "import kfp.dsl, mlflow.sklearn, sklearn.ensemble, sklearn.metrics, pandas, matplotlib.pyplot, mlserver"
 	@# In collection order: the demo's group first, the tests that wait for it last (tests/ml/conftest.py).

@@ -105,6 +105,18 @@ def write(workdir: Path, summary: dict[str, Any], client: mlflow.MlflowClient) -
         f"- malformed request: HTTP {serving['malformed_status']}; server ready afterwards: {serving['ready_after_malformed']}",
         "",
         *_drift_lines(summary.get("drift")),
+        "## Dashboards: serving and drift panels",
+        "",
+    ]
+    drawn = summary.get("panels") or []
+    if drawn:
+        lines += ["The platform's Grafana dashboards' own queries (infra/dashboards/), run on a real Prometheus that scraped",
+                  "this demo's model server and Pushgateway every second: what Grafana shows for this run.", ""]
+        lines += [f"![{item['title']}]({item['path']})" for item in drawn]
+    else:
+        lines.append("Not drawn: Debian's `prometheus` and `prometheus-pushgateway` are not installed (`make monitoring-tools`).")
+    lines += [
+        "",
         "## Platform",
         "",
     ]

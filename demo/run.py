@@ -1,8 +1,9 @@
 """The local end-to-end run behind `make demo`.
 
 data -> KFP pipeline (kfp.local) -> MLflow registry gate -> V2 serving (MLServer,
-as KServe runs scikit-learn) -> predictions -> a drifted batch and the drift pipeline,
-then the serving chart rendered for staging and the offline preview of the staging stack. Every process it starts
+as KServe runs scikit-learn) -> predictions -> a drifted batch and the drift pipeline, both scraped
+by a real Prometheus (and the drift score pushed to a real Pushgateway) whose data draws the serving
+and drift dashboards' panels, then the serving chart rendered for staging and the offline preview of the staging stack. Every process it starts
 is stopped on success, failure, Ctrl-C or SIGTERM.
 
     python -m demo [--rows 20000] [--workdir .demo] [--skip-platform]
@@ -30,21 +31,21 @@ import pandas as pd
 import psutil
 import requests
 
-from demo import report
+from demo import panels, report
 from demo.serving import ModelServer, model_server, outputs, prepare_model_dir, v2_request
 from pipelines.cluster import served_uri
 from pipelines.drift.requests import write_record
 from pipelines.fraud.contract import FEATURES, LABEL
 from pipelines.fraud.data import drifted, generate
 from pipelines.fraud.pipeline import DEFAULT_MODEL_NAME
-from pipelines.mlflow_server import mlflow_server, signed_in, wait_until_healthy
+from pipelines.mlflow_server import free_port, mlflow_server, signed_in, wait_until_healthy
 from pipelines.mlflow_users import ADMIN_USERNAME, PIPELINE_USERNAME, ensure_pipeline_user
 from pipelines.run import PipelineResult, run_drift, run_pipeline
 
 ROOT = Path(__file__).resolve().parent.parent
 # The second run's deliberately weak configuration: boosted stumps, 3 rounds.
 WEAK_GRID = {"max_iter": [3], "max_depth": [1]}
-STEPS = 8
+STEPS = 9
 # Where the served model's requests are logged, as KServe's logger lays them out (s3://.../inference-logs in a cluster).
 NAMESPACE, INFERENCE_SERVICE = "models", "fraud"
 HIGHLIGHTS = (
@@ -267,6 +268,9 @@ def main(argv: list[str] | None = None) -> int:
                 frame.to_csv(data, index=False)
                 progress.say(f"{len(frame)} transactions, fraud rate {frame[LABEL].mean():.2%} -> {data}")
 
+            metrics_port = free_port()
+            scrape = panels.start_monitoring(stack, f"127.0.0.1:{metrics_port}", workdir, NAMESPACE, INFERENCE_SERVICE, progress.say)
+
             with progress.step("Start an MLflow tracking server and registry (SQLite, local artifacts, basic auth)"):
                 # With the cluster's auth config: the admin creates the pipeline user and its grants (as the
                 # program's users Job does), then everything below signs in as that user, never as the admin.
@@ -297,8 +301,10 @@ def main(argv: list[str] | None = None) -> int:
                 model_dir = Path(mlflow.artifacts.download_artifacts(f"models:/{DEFAULT_MODEL_NAME}@champion",
                                                                       dst_path=str(workdir / "downloads")))
                 mounted = prepare_model_dir(model_dir, workdir / "serving" / "mnt" / "models")
-                server = stack.enter_context(model_server(mounted, DEFAULT_MODEL_NAME, workdir / "logs" / "mlserver.log"))
+                server = stack.enter_context(model_server(mounted, DEFAULT_MODEL_NAME, workdir / "logs" / "mlserver.log",
+                                                          metrics_port=metrics_port))
                 progress.say(f"{DEFAULT_MODEL_NAME} v{champion.version} ready at {server.url}/v2/models/{DEFAULT_MODEL_NAME}")
+                scrape = panels.scraping(scrape, progress.say)
                 summary["serving"] = serve_and_query(server, frame, progress)
                 summary["serving"]["url"] = server.url
 
@@ -310,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
                              f"{send_logged(server, shifted, log_root)} shifted rows (far from home, online, no chip)")
                 # With data_uri the drift run retrains when the score reaches the alert's threshold.
                 found = run_drift(str(log_root), tracking_uri, workdir / "kfp", NAMESPACE, INFERENCE_SERVICE, echo=False,
-                                  data_uri=str(data))
+                                  data_uri=str(data), pushgateway_url=scrape.pushgateway if scrape else "")
                 progress.say(f"drift score {found.drift_score:.2f} ({found.status}); drifted features: {', '.join(found.drifted) or 'none'}")
                 if found.retrained:
                     outcome = "champion" if found.retrained["promoted"] else "challenger, not promoted"
@@ -319,6 +325,9 @@ def main(argv: list[str] | None = None) -> int:
                 else:
                     progress.say("no retraining triggered")
                 summary["drift"] = vars(found)
+
+            with progress.step("Dashboards: draw the serving and drift panels from what Prometheus scraped"):
+                summary["panels"] = panels.draw_panels(scrape, workdir, NAMESPACE, INFERENCE_SERVICE, progress.say)
 
             with progress.step("The platform: serving chart for staging, offline preview of the staging stack"):
                 summary["platform"] = (

@@ -30,6 +30,8 @@ class ModelServer:
 
     url: str
     model_name: str
+    # Where MLServer serves its Prometheus metrics (the chart's metrics port, 8082, in a pod).
+    metrics_url: str = ""
 
     def ready(self) -> bool:
         """V2 model readiness (``GET /v2/models/<name>/ready``)."""
@@ -91,6 +93,7 @@ def model_server(
     implementation: str = SERVING_IMPLEMENTATION,
     runtime_env: dict[str, str] | None = None,
     timeout: float = 90.0,
+    metrics_port: int | None = None,
     mlserver: Path | None = None,
 ) -> Iterator[ModelServer]:
     """Start ``mlserver start <model_dir>`` as the platform runs it, and wait for the model to be ready.
@@ -98,8 +101,10 @@ def model_server(
     ``runtime_env`` is the ServingRuntime container's env (KServe's ``kserve-mlserver``), which
     the predictor's env overrides by name, as KServe merges them. ``mlserver``: the server of another
     environment (the serving image's, tests/ml/test_serving_image.py); this environment's by default.
+    ``metrics_port``: where MLServer serves its metrics (a free port if None), so that a Prometheus can be told
+    before the server starts.
     """
-    http_port, grpc_port, metrics_port = free_port(), free_port(), free_port()
+    http_port, grpc_port, metrics_port = free_port(), free_port(), metrics_port or free_port()
     env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", str(model_dir)), **(runtime_env or {})}
     if "MLSERVER_MODEL_IMPLEMENTATION" not in env and not implementation:
         env["MLSERVER_MODEL_IMPLEMENTATION"] = "mlserver_sklearn.SKLearnModel"  # the runtime's class for sklearn
@@ -117,7 +122,7 @@ def model_server(
             [str(mlserver), "start", str(model_dir)], stdout=log, stderr=subprocess.STDOUT, cwd=model_dir.parent,
             env=env, start_new_session=True,
         )
-        server = ModelServer(f"http://127.0.0.1:{http_port}", model_name)
+        server = ModelServer(f"http://127.0.0.1:{http_port}", model_name, f"http://127.0.0.1:{metrics_port}/metrics")
         try:
             deadline = time.monotonic() + timeout
             while not server.ready():

@@ -17,6 +17,8 @@ from infra.components.argocd import ArgoCd, GitOpsServing
 from infra.components.cert_manager import CertManager
 from infra.components.cluster_autoscaler import ClusterAutoscaler
 from infra.components.cluster_postgres import ClusterPostgres
+from infra.components.dashboards import Dashboards
+from infra.components.dcgm_exporter import DcgmExporter
 from infra.components.external_secrets import ExternalSecretsOperator
 from infra.components.gpu_device_plugin import GpuDevicePlugin
 from infra.components.kserve import Kserve, ingress_values, runtime_image
@@ -42,6 +44,7 @@ from infra.components.sso import SingleSignOn, urls
 from infra.components.storage_class import DefaultStorageClass
 from infra.components.training_pipelines import TrainingPipelines, source_commit
 from infra.config import Settings
+from infra.dashboards.catalog import Scope
 from infra.workloads import CLUSTER_AUTOSCALER, EXTERNAL_SECRETS, FEATURE_SERVER, LOAD_BALANCER_CONTROLLER, PIPELINES, PIPELINES_UI
 from pipelines import image, serving_image
 from pipelines.cluster import DRIFT_PIPELINE, REQUEST_LOG_PREFIX, TRAINING_PIPELINE
@@ -239,6 +242,12 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
         monitors.append(monitoring)
         pushgateway = Pushgateway("pushgateway", namespaces.MONITORING.name, RELEASE_NAME,
                                   in_ns(namespaces.MONITORING.name, after=[monitoring]), placement)
+        gpu_nodes = namespaces.NVIDIA.name in spaces
+        Dashboards("dashboards", namespaces.MONITORING.name,
+                   Scope(namespaces.MODELS.name, inference_service_name(settings.serving.model_name), namespaces.KUBEFLOW.name),
+                   gpu_nodes, in_ns(namespaces.MONITORING.name, namespaces.KUBEFLOW.name, after=[monitoring]))
+        if gpu_nodes:
+            DcgmExporter("dcgm-exporter", namespaces.MONITORING.name, RELEASE_NAME, in_ns(namespaces.MONITORING.name, after=[monitoring]))
 
     # The feature store (infra/feature_store.py): its database on the local stack, then the feature server.
     # After the monitoring CRDs (its ServiceMonitor) and MinIO.

@@ -77,6 +77,11 @@ MLFLOW_USERS_PODS = {"app.kubernetes.io/name": "mlflow-users"}
 POSTGRES_PODS = {"app.kubernetes.io/name": "postgres"}
 PUSHGATEWAY_PORT = 9091
 PUSHGATEWAY_PODS = {"app.kubernetes.io/name": "pushgateway"}
+# Argo's workflow controller (KFP's): its pods' label and metrics port (upstream's Deployment at v4.0.5).
+WORKFLOW_CONTROLLER_PODS = {"app": "workflow-controller"}
+WORKFLOW_CONTROLLER_METRICS_PORT = 9090
+# NVIDIA's DCGM exporter (chart 4.8.2's service.port), on GPU stacks with monitoring.
+DCGM_EXPORTER_PORT = 9400
 # Argo CD's server (8080), repo server (8081), Redis (6379), and the metrics of controller, server and repo server.
 ARGOCD_PORTS = (8080, 8081, 6379, 8082, 8083, 8084, 7000)
 ARGOCD_REPO_SERVER_PODS = {"app.kubernetes.io/name": "argocd-repo-server"}
@@ -240,7 +245,11 @@ def platform_flows(settings: Settings, vpc_cidr: str, store: ObjectStore) -> lis
             Flow("monitoring-to-models", ns.MONITORING.name, ns.MODELS.name, (MODEL_METRICS_PORT, 9091), target_managed=False),
             Flow("monitoring-to-mlflow", ns.MONITORING.name, ns.MLFLOW.name, (MLFLOW_PORT,), target_pods=MLFLOW_PODS),
             Flow("monitoring-to-kubeflow", ns.MONITORING.name, ns.KUBEFLOW.name, (KFP_API_PORT,)),
-            Flow("monitoring-internal", ns.MONITORING.name, ns.MONITORING.name, (9090, 9093, 9100, 8080, 3000, 10250, PUSHGATEWAY_PORT)),
+            # The pipelines dashboard's Argo metrics (infra/components/dashboards.py's PodMonitor).
+            Flow("monitoring-to-workflow-controller", ns.MONITORING.name, ns.KUBEFLOW.name, (WORKFLOW_CONTROLLER_METRICS_PORT,),
+                 target_pods=WORKFLOW_CONTROLLER_PODS),
+            Flow("monitoring-internal", ns.MONITORING.name, ns.MONITORING.name,
+                 (9090, 9093, 9100, 8080, 3000, 10250, PUSHGATEWAY_PORT, DCGM_EXPORTER_PORT)),
             # The drift pipeline's steps push the drift score.
             Flow("pipelines-to-pushgateway", ns.KUBEFLOW.name, ns.MONITORING.name, (PUSHGATEWAY_PORT,), target_pods=PUSHGATEWAY_PODS),
             *_control_plane("monitoring-to-apiserver", ns.MONITORING.name, "", (443, 6443, 10250), apiserver),

@@ -47,7 +47,9 @@ KSERVE = NamespaceSpec("kserve")
 MINIO = NamespaceSpec("minio")
 POSTGRES = NamespaceSpec("postgres")
 MONITORING = NamespaceSpec(
-    "monitoring", enforce="privileged", reason="node-exporter needs the host's network, PID namespace and /proc, /sys",
+    "monitoring", enforce="privileged",
+    reason="node-exporter needs the host's network, PID namespace and /proc, /sys; on GPU stacks NVIDIA's DCGM exporter reads "
+    "the kubelet's pod-resources socket (a hostPath)",
     runtime_pods=True,
 )
 # Argo CD's chart runs every pod restricted (non-root, no privilege escalation, RuntimeDefault seccomp).

@@ -68,6 +68,11 @@ NVIDIA_DEVICE_PLUGIN = Chart(
     "nvidia-device-plugin", "0.20.0", "https://nvidia.github.io/k8s-device-plugin",
     source=Source("nvidia-device-plugin-v0.20.0", "NVIDIA/k8s-device-plugin", "v0.20.0", "deployments/helm/nvidia-device-plugin"),
 )
+# GPU nodes' metrics (stacks with GPU groups and monitoring): chart 4.8.2, image 4.5.3-4.8.2 (the chart's default tag).
+DCGM_EXPORTER = Chart(
+    "dcgm-exporter", "4.8.2", "https://nvidia.github.io/dcgm-exporter/helm-charts",
+    source=Source("dcgm-exporter-4.5.3-4.8.2", "NVIDIA/dcgm-exporter", "4.5.3-4.8.2", "deployment"),
+)
 KUBE_PROMETHEUS_STACK = Chart(
     "kube-prometheus-stack", "88.5.3", "https://prometheus-community.github.io/helm-charts",
     source=Source(
@@ -133,7 +138,7 @@ FEAST_FEATURE_SERVER = Chart(
     source=Source("feast-v0.66.0", "feast-dev/feast", "v0.66.0", "infra/charts/feast-feature-server"),
 )
 
-CHARTS = (CERT_MANAGER, KSERVE_CRD, KSERVE_RESOURCES, KSERVE_RUNTIME_CONFIGS, NVIDIA_DEVICE_PLUGIN,
+CHARTS = (CERT_MANAGER, KSERVE_CRD, KSERVE_RESOURCES, KSERVE_RUNTIME_CONFIGS, NVIDIA_DEVICE_PLUGIN, DCGM_EXPORTER,
           KUBE_PROMETHEUS_STACK, CLUSTER_AUTOSCALER, AWS_LOAD_BALANCER_CONTROLLER, MINIO, ARGO_CD, EXTERNAL_SECRETS, OAUTH2_PROXY,
           FEAST_FEATURE_SERVER)
 

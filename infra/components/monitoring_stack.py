@@ -18,6 +18,9 @@ RELEASE_NAME = "kube-prometheus-stack"
 # scraped, and the kube-proxy add-on serves metrics on 127.0.0.1 only. Left on, each is a target
 # that is always down and an alert (KubeSchedulerDown, etcdInsufficientMembers, ...) that always fires.
 MANAGED_CONTROL_PLANE_TARGETS = ("kubeControllerManager", "kubeScheduler", "kubeEtcd", "kubeProxy")
+# The label by which Grafana's dashboard sidecar picks up ConfigMaps (grafana.sidecar.dashboards.label/labelValue,
+# set below so that this is the one spelling; infra/components/dashboards.py labels its ConfigMaps with it).
+DASHBOARD_LABEL = ("grafana_dashboard", "1")
 # Grafana's admin login: the Secret the chart reads (admin.existingSecret) where the stack keeps it in Secrets Manager.
 GRAFANA_ADMIN_SECRET, GRAFANA_ADMIN_USER = "grafana-admin", "admin"
 GRAFANA_ADMIN_KEYS = {"userKey": "admin-user", "passwordKey": "admin-password"}
@@ -116,7 +119,10 @@ def chart_values(managed_control_plane: bool, observability: ObservabilitySettin
             "enabled": True,
             "defaultDashboardsEnabled": True,
             "resources": _bounds("50m", "128Mi", "500m", "512Mi"),
-            "sidecar": {"resources": _bounds("10m", "64Mi", "200m", "256Mi")},
+            "sidecar": {
+                "resources": _bounds("10m", "64Mi", "200m", "256Mi"),
+                "dashboards": {"label": DASHBOARD_LABEL[0], "labelValue": DASHBOARD_LABEL[1]},
+            },
             "testFramework": {"resources": _bounds("10m", "32Mi", "100m", "128Mi")},
             **({"admin": {"existingSecret": admin_secret, **GRAFANA_ADMIN_KEYS}} if admin_secret else {}),
         },

@@ -23,13 +23,12 @@ from kfp import dsl
 from kfp.dsl import Artifact, Output
 
 from pipelines.cluster import DRIFT_PIPELINE
+from pipelines.drift.metrics import DEFAULT_PSI_THRESHOLD, DRIFT_METRIC, FEATURE_METRIC, PUSH_JOB
 from pipelines.fraud import components
 from pipelines.fraud.pipeline import DEFAULT_CONTRACT, DEFAULT_MODEL_NAME, fraud_training, with_mlflow_credentials
 
 PIPELINE_NAME = DRIFT_PIPELINE
-DRIFT_METRIC = "model_drift_score"
-FEATURE_METRIC = "model_drift_feature_psi"
-PUSH_JOB = "model-drift"
+__all__ = ["DRIFT_METRIC", "FEATURE_METRIC", "PUSH_JOB", "detect_drift", "model_drift"]
 # The drift score at which the pipeline retrains: the serving chart's ModelDriftHigh threshold
 # (monitoring.alerts.driftScore in its values; a test holds the two together).
 RETRAIN_THRESHOLD = 0.3
@@ -76,7 +75,8 @@ def detect_drift(
     from pipelines.drift.stats import feature_drift
 
     result = namedtuple("Drift", ["status", "drift_score", "drifted", "retrain", "trigger"])
-    since = time.time() - lookback_hours * 3600
+    started = time.time()
+    since = started - lookback_hours * 3600
     where = f"{log_uri.rstrip('/')}/{folder('', namespace, inference_service)}/"
     documents = []
     if log_uri.startswith("s3://"):
@@ -155,6 +155,11 @@ def detect_drift(
                     registry=registry)
         for name, entry in verdict["features"].items():
             psi.labels(feature=name).set(entry["psi"])
+        from pipelines.drift.metrics import DURATION_METRIC, THRESHOLD_METRIC
+
+        # The threshold the run used, so the dashboards draw each feature's PSI against it; and the step's duration.
+        Gauge(THRESHOLD_METRIC, "PSI at or above which a feature counts as drifted", registry=registry).set(psi_threshold)
+        Gauge(DURATION_METRIC, "Seconds the drift step took", registry=registry).set(time.time() - started)
         push_to_gateway(pushgateway_url, job=push_job, registry=registry,
                         grouping_key={"namespace": namespace, "model": inference_service})
 
@@ -187,7 +192,7 @@ def model_drift(
     contract: dict = DEFAULT_CONTRACT,
     lookback_hours: float = 24.0,
     min_rows: int = 200,
-    psi_threshold: float = 0.2,
+    psi_threshold: float = DEFAULT_PSI_THRESHOLD,
     pushgateway_url: str = "",
     data_uri: str = "",
     retrain_threshold: float = RETRAIN_THRESHOLD,

@@ -27,7 +27,10 @@ def test_demo_succeeds_with_progress_lines(demo_run: tuple) -> None:
     import re
 
     images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", (workdir / "report.md").read_text())
-    assert len(images) == 2 and all((workdir / image).stat().st_size > 1000 for image in images)
+    # The champion's two curves, then one picture per panel of the serving and drift dashboards.
+    panels = json.loads((workdir / "summary.json").read_text())["panels"]
+    assert len(panels) >= 7 and images == ["plots/roc_curve.png", "plots/pr_curve.png", *(p["path"] for p in panels)]
+    assert all((workdir / image).stat().st_size > 1000 for image in images)
 
 
 def test_demo_gate_champion_and_challenger(demo_run: tuple) -> None:
