@@ -108,16 +108,17 @@ def rewrite(text: str, uri: str) -> str:
 
 
 def propose(stack: str, tracking_uri: str, artifacts_bucket: str, stacks_dir: Path = ROOT / "stacks",
-            model: str = DEFAULT_MODEL_NAME, serving: dict[str, str] | None = None) -> Proposal:
+            model: str = DEFAULT_MODEL_NAME, serving: dict[str, str] | None = None, for_helm: bool = False) -> Proposal:
     """Read ``model``'s champion from the registry and the stack file; decide the new servingStorageUri.
 
     ``serving``: the model server image's versions (default: its lock, requirements/serving.lock); a champion
-    that records any other version of a package it needs is refused."""
+    that records any other version of a package it needs is refused. ``for_helm``: only the URI is wanted (a
+    helm-owned stack's `helm upgrade`), so a stack whose release is helm's is not refused."""
     import mlflow
     from mlflow.exceptions import MlflowException
 
     text = stack_file(stack, stacks_dir).read_text()
-    if _value(text, "mlplatform:servingOwner") == "helm":
+    if _value(text, "mlplatform:servingOwner") == "helm" and not for_helm:
         raise PromotionError(f"{stack} has servingOwner: helm: ML engineers promote with `helm upgrade`, not the stack file")
     client = mlflow.MlflowClient(tracking_uri=tracking_uri)
     try:
@@ -173,7 +174,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="only print the champion's s3:// URI (for a `helm upgrade --set model.storageUri=...`); change nothing")
     args = parser.parse_args(argv)
     try:
-        proposal = propose(args.stack, args.tracking_uri, args.artifacts_bucket, args.stacks_dir, args.model)
+        # --print-uri only looks the champion up (for a `helm upgrade`): it works on a helm-owned stack too.
+        proposal = propose(args.stack, args.tracking_uri, args.artifacts_bucket, args.stacks_dir, args.model, for_helm=args.print_uri)
         if args.print_uri:
             print(proposal.new_uri)
             return 0

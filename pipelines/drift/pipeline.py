@@ -127,7 +127,7 @@ def detect_drift(
     # Rate limit: a drift run that triggered a retraining within the cooldown holds the next ones back.
     cooldown_start_ms = int((time.time() - retrain_cooldown_hours * 3600) * 1000)
     recent = client.search_runs([experiment.experiment_id], max_results=1,
-                                filter_string=f"tags.{retraining_tag} = 'triggered' and attributes.start_time >= {cooldown_start_ms}")
+                                filter_string=f"tags.`{retraining_tag}` = 'triggered' and attributes.start_time >= {cooldown_start_ms}")
     if verdict["drift_score"] <= retrain_threshold:  # the alert fires above it, as here
         retraining = "below-threshold"
     elif not data_uri:

@@ -144,6 +144,9 @@ def test_every_claim_gets_a_storage_class(stack: str, stack_objects: Objects) ->
     defaults = [n for n, c in classes.items() if c["metadata"].get("annotations", {}).get("storageclass.kubernetes.io/is-default-class") == "true"]
     claims = [(item, item.obj["spec"]) for item in objects if item.obj["kind"] == "PersistentVolumeClaim"]
     claims += [(item, t["spec"]) for item in objects if item.obj["kind"] == "StatefulSet" for t in item.obj["spec"].get("volumeClaimTemplates", [])]
+    # The Prometheus operator's StatefulSets claim what its Prometheus and Alertmanager resources template.
+    claims += [(item, item.obj["spec"]["storage"]["volumeClaimTemplate"]["spec"]) for item in objects
+               if item.obj["kind"] in ("Prometheus", "Alertmanager") and "volumeClaimTemplate" in item.obj["spec"].get("storage", {})]
     assert claims, "the stack has no volume claims to check"
     for item, spec in claims:
         named = spec.get("storageClassName")

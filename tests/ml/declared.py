@@ -29,7 +29,8 @@ EXPORT = """
 import json, re, sys
 from urllib.parse import quote_plus
 from tooling import offline
-FILTERS = {"urlquery": quote_plus, 'replace "%" "%%"': lambda v: v.replace("%", "%%")}
+FILTERS = {"urlquery": quote_plus, 'replace "%" "%%"': lambda v: v.replace("%", "%%"),
+           'replace "\\\\\\\\" "\\\\\\\\\\\\\\\\"': lambda v: v.replace("\\\\", "\\\\\\\\")}
 def render(template):
     def one(match):
         value = "p%40ss:w/rd%" + match.group(1)

@@ -48,7 +48,7 @@ def test_demo_serving_answers_v2(demo_run: tuple) -> None:
     """The server answered V2 ready/infer with the right shape and a 4xx for a malformed request, and stayed up."""
     _, workdir = demo_run
     serving = json.loads((workdir / "summary.json").read_text())["serving"]
-    assert serving["batch_output_shape"] == [100, 2]
+    assert serving["batch_output_shape"] == [100, 1]  # fraud_probability, one per row
     assert all(0.0 <= p["fraud_probability"] <= 1.0 for p in serving["predictions"])
     assert 400 <= serving["malformed_status"] < 500 and "shape" in serving["malformed_body"]
     assert serving["ready_after_malformed"] is True
@@ -106,7 +106,7 @@ def test_demo_starts_clean_over_a_previous_run(demo_run: tuple) -> None:
     assert result.returncode == 0
     assert not (workdir / "stale-marker").exists()
     summary = json.loads((workdir / "summary.json").read_text())
-    assert [v["version"] for v in summary["registry"]["versions"]] == ["1", "2"]
+    assert [v["version"] for v in summary["registry"]["versions"]] == ["1", "2", "3"]  # the third: the retraining drift started
 
 
 def test_demo_report_shows_threshold_metrics_for_every_version(demo_run: tuple) -> None:

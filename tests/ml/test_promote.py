@@ -142,4 +142,4 @@ def test_print_uri_names_the_layout_mlflow_writes_and_changes_nothing(tracking_u
                          "--print-uri"]) == 0
     (printed,) = capsys.readouterr().out.split()
     assert re.fullmatch(rf"s3://{BUCKET}/mlflow/\d+/models/m-[0-9a-f]{{32}}/artifacts", printed), printed
-    assert printed == promote.propose("dev", tracking_uri, BUCKET, stacks).new_uri and path.read_text() == before
+    assert printed == promote.propose("dev", tracking_uri, BUCKET, stacks, for_helm=True).new_uri and path.read_text() == before
