@@ -45,6 +45,7 @@ from infra.components.storage_class import DefaultStorageClass
 from infra.components.training_pipelines import TrainingPipelines, source_commit
 from infra.config import Settings
 from infra.dashboards.catalog import Scope
+from infra.preview import unknown
 from infra.workloads import CLUSTER_AUTOSCALER, EXTERNAL_SECRETS, FEATURE_SERVER, LOAD_BALANCER_CONTROLLER, PIPELINES, PIPELINES_UI
 from pipelines import image, serving_image
 from pipelines.cluster import DRIFT_PIPELINE, REQUEST_LOG_PREFIX, TRAINING_PIPELINE
@@ -75,17 +76,6 @@ class AwsResources:
     serving_image_digest: str = ""
     # KFP's database on RDS (kfpDatabase rds); None: the overlay's in-cluster MySQL.
     kfp_database: ExternalMysql | None = None
-
-
-def _unknown() -> pulumi.Output[str]:
-    """A value a preview shows as computed (the engine's unknown)."""
-    async def value() -> None:
-        return None
-
-    async def known() -> bool:
-        return False
-
-    return pulumi.Output(set(), value(), known())
 
 
 def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) -> dict[str, Any]:
@@ -210,7 +200,7 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
     server_digest = aws.serving_image_digest if aws else settings.serving.image_digest
     server_repository = aws.serving_image_repository if aws else pulumi.Output.from_input(serving_image.LOCAL_REPOSITORY)
     server_image = (runtime_image(server_repository, serving_image.content_tag(), server_digest) if server_digest else
-                    _unknown() if aws is not None and pulumi.runtime.is_dry_run() else None)
+                    unknown() if aws is not None and pulumi.runtime.is_dry_run() else None)
     if server_image is None:
         outputs_server = ("not deployed: the kserve-mlserver runtime is disabled until the model server image (serving/Dockerfile) is "
                           + (f"pushed to this stack's ECR repository (output servingImageRepository) under tag {serving_image.content_tag()} "
@@ -278,7 +268,7 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
         # A preview before the image is pushed (a pull request that changes the pipelines): the pipelines stay
         # in the graph with their image unknown, never shown as removed; `pulumi up` needs the image pushed.
         pulumi.log.info(f"step image {image.content_tag()} is not pushed yet: the pipelines' digest is unknown in this preview")
-        step_image = _unknown()
+        step_image = unknown()
     if step_image is not None:
         after_kfp = pulumi.ResourceOptions(provider=provider, depends_on=[kfp])
         # What a training run needs: the scheduled one, and the one drift starts (the drift pipeline nests training).
