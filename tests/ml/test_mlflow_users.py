@@ -164,6 +164,27 @@ def test_admin_deletes_and_manages_users(server: Server) -> None:
         assert AuthServiceClient(server.url).create_user("carol", "carols-password-1").username == "carol"
 
 
+def test_server_remembers_credentials_but_a_changed_or_deleted_one_is_refused_at_once(server: Server, tmp_path: Path,
+                                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """MLflow reads the declared credential cache setting, and its cache never outlives a password change or a deletion."""
+    from mlflow.server.auth.config import read_auth_config
+
+    ini = tmp_path / "basic_auth.ini"
+    ini.write_text(server.spec["secrets"]["mlflow/mlflow-config"]["basic_auth.ini"])
+    monkeypatch.setenv("MLFLOW_AUTH_CONFIG_PATH", str(ini))
+    assert read_auth_config().auth_cache_ttl_seconds == mlflow_users.AUTH_CACHE_TTL_SECONDS > 0
+    old, new = "franks-first-password", "franks-second-password"
+    with signed_in(*server.admin):
+        auth = AuthServiceClient(server.url)
+        auth.create_user("frank", old)
+        assert mlflow_users.signs_in(server.url, "frank", old)  # now remembered by the server
+        auth.update_user_password("frank", new)
+        assert not mlflow_users.signs_in(server.url, "frank", old)
+        assert mlflow_users.signs_in(server.url, "frank", new)
+        auth.delete_user("frank")
+        assert not mlflow_users.signs_in(server.url, "frank", new)
+
+
 @pytest.mark.parametrize(
     ("args", "caller", "message"),
     [
