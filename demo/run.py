@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import secrets
 import shutil
 import signal
@@ -26,28 +27,23 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
-import numpy as np
-import pandas as pd
 import psutil
-import requests
 
 from demo import panels, report
-from demo.serving import ModelServer, model_server, outputs, prepare_model_dir, v2_request
-from pipelines.cluster import served_uri
-from pipelines.drift.requests import write_record
+from demo.queries import INFERENCE_SERVICE, NAMESPACE, send_logged, serve_and_query
+from demo.serving import model_server, prepare_model_dir
+from pipelines.cluster import MLFLOW_CREDENTIALS_ENV, served_uri
 from pipelines.fraud.contract import FEATURES, LABEL
 from pipelines.fraud.data import drifted, generate
 from pipelines.fraud.pipeline import DEFAULT_MODEL_NAME
-from pipelines.mlflow_server import free_port, mlflow_server, signed_in, wait_until_healthy
-from pipelines.mlflow_users import ADMIN_USERNAME, PIPELINE_USERNAME, ensure_pipeline_user
+from pipelines.mlflow_server import free_port, mlflow_server, signed_in
+from pipelines.mlflow_users import ADMIN_USERNAME, PIPELINE_PASSWORD_ENV, PIPELINE_USERNAME
 from pipelines.run import PipelineResult, run_drift, run_pipeline
 
 ROOT = Path(__file__).resolve().parent.parent
 # The second run's deliberately weak configuration: boosted stumps, 3 rounds.
 WEAK_GRID = {"max_iter": [3], "max_depth": [1]}
 STEPS = 9
-# Where the served model's requests are logged, as KServe's logger lays them out (s3://.../inference-logs in a cluster).
-NAMESPACE, INFERENCE_SERVICE = "models", "fraud"
 HIGHLIGHTS = (
     "aws:eks/cluster:Cluster", "aws:eks/nodeGroup:NodeGroup", "aws:eks/addon:Addon", "aws:ec2/subnet:Subnet",
     "aws:ec2/natGateway:NatGateway", "aws:s3/bucket:Bucket", "aws:kms/key:Key", "aws:iam/role:Role",
@@ -118,72 +114,21 @@ def _stop_descendants() -> None:
             child.kill()
 
 
-def _percentiles(latencies_ms: list[float]) -> dict[str, float]:
-    return {f"p{q}": float(np.percentile(latencies_ms, q)) for q in (50, 95, 99)}
+def users_job_process(tracking_uri: str, admin_password: str, pipeline_password: str, log: Path) -> subprocess.Popen[str]:
+    """The program's MLflow users Job (``python -m pipelines.mlflow_users ensure-pipeline-user``), started now as the
+    admin: it waits for MLflow, then creates the pipeline user and its grants."""
+    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri, PIPELINE_PASSWORD_ENV: pipeline_password,
+           **dict(zip(MLFLOW_CREDENTIALS_ENV.values(), (ADMIN_USERNAME, admin_password), strict=True))}
+    return subprocess.Popen([sys.executable, "-m", "pipelines.mlflow_users", "ensure-pipeline-user"], cwd=ROOT, env=env,
+                            text=True, stdout=subprocess.PIPE, stderr=log.open("w"))
 
 
-def serve_and_query(server: ModelServer, frame: pd.DataFrame, progress: Progress) -> dict[str, Any]:
-    """Real V2 requests: single rows, a 100-row batch, and a malformed one."""
-    sample = frame.sample(n=50, random_state=1)
-    latencies, predictions = [], []
-    for _, row in sample.iterrows():
-        began = time.perf_counter()
-        response = server.infer(v2_request([row[FEATURES].astype(float).tolist()]))
-        latencies.append((time.perf_counter() - began) * 1000)
-        response.raise_for_status()
-        predictions.append({"fraud_probability": outputs(response)[f"{LABEL}_probability"][0], "label": int(row[LABEL])})
-    batch_rows = frame.head(100)[FEATURES].astype(float).values.tolist()
-    began = time.perf_counter()
-    batch = server.infer(v2_request(batch_rows))
-    batch_ms = (time.perf_counter() - began) * 1000
-    batch.raise_for_status()
-    batch_output = batch.json()["outputs"][0]
-    malformed = server.infer({"inputs": [{"name": "features", "datatype": "FP64"}]})
-    # The malformed requests the runtime the model carries refuses with a 4xx (pipelines/serving_runtime.py).
-    width = len(FEATURES)
-    bad_requests = {
-        "shape/data mismatch": {"inputs": [{"name": "features", "shape": [2, width], "datatype": "FP64", "data": batch_rows[0]}]},
-        "wrong feature count": {"inputs": [{"name": "features", "shape": [1, width - 1], "datatype": "FP64", "data": batch_rows[0][:-1]}]},
-        "wrong datatype": {"inputs": [{"name": "features", "shape": [1, width], "datatype": "BYTES", "data": ["x"] * width}]},
-        "empty batch": {"inputs": [{"name": "features", "shape": [0, width], "datatype": "FP64", "data": []}]},
-    }
-    refused = {name: server.infer(body) for name, body in bad_requests.items()}
-    unknown = requests.post(f"{server.url}/v2/models/no-such-model/infer", json=v2_request(batch_rows[:1]), timeout=10)
-    refused["unknown model"] = unknown
-    still_ready = server.ready()
-    single = _percentiles(latencies)
-    progress.say(f"single-row V2 infer x{len(latencies)}: p50 {single['p50']:.1f} ms, p95 {single['p95']:.1f} ms, p99 {single['p99']:.1f} ms")
-    progress.say(f"100-row batch: {batch_ms:.1f} ms, output shape {batch_output['shape']}")
-    for item in predictions[:5]:
-        progress.say(f"  fraud probability {item['fraud_probability']:.3f} (true label {item['label']})")
-    progress.say(f"malformed request -> HTTP {malformed.status_code}: {malformed.text[:120]}")
-    for name, response in refused.items():
-        progress.say(f"{name} -> HTTP {response.status_code}: {response.text[:110]}")
-    progress.say(f"server still ready after it: {still_ready}")
-    return {
-        "single_row_ms": single,
-        "batch_rows": len(batch_rows),
-        "batch_ms": batch_ms,
-        "batch_output_shape": batch_output["shape"],
-        "predictions": predictions[:10],
-        "malformed_status": malformed.status_code,
-        "malformed_body": malformed.text[:300],
-        "ready_after_malformed": still_ready,
-        "refused": {name: {"status": r.status_code, "body": r.text[:300]} for name, r in refused.items()},
-    }
-
-
-def send_logged(server: ModelServer, rows: list[list[float]], log_root: Path, batch: int = 50) -> int:
-    """Send ``rows`` as V2 requests of ``batch`` rows and log each request as KServe's logger writes it.
-
-    On a cluster the InferenceService's logger (KServe's agent) does the logging; here nothing sits
-    in front of MLServer, so the demo writes the same records (pipelines/drift/requests.py).
-    """
-    for start in range(0, len(rows), batch):
-        payload = v2_request(rows[start:start + batch])
-        server.infer(payload).raise_for_status()
-        write_record(log_root, json.dumps(payload).encode(), NAMESPACE, INFERENCE_SERVICE)
-    return len(rows)
+def users_job_result(process: subprocess.Popen[str], log: Path) -> dict[str, str]:
+    """What the users Job did; raises naming its log when it failed."""
+    stdout, _ = process.communicate(timeout=300)
+    if process.returncode != 0:
+        raise RuntimeError(f"the MLflow users Job failed (exit {process.returncode}); its log: {log}")
+    return json.loads(stdout)
 
 
 class PlatformChecks:
@@ -272,21 +217,21 @@ def main(argv: list[str] | None = None) -> int:
             scrape = panels.start_monitoring(stack, f"127.0.0.1:{metrics_port}", workdir, NAMESPACE, INFERENCE_SERVICE, progress.say)
 
             with progress.step("Start an MLflow tracking server and registry (SQLite, local artifacts, basic auth)"):
-                # With the cluster's auth config: the admin creates the pipeline user and its grants (as the
-                # program's users Job does), then everything below signs in as that user, never as the admin.
+                # With the cluster's auth config. The admin creates the pipeline user and its grants with the program's
+                # users Job command, beside the first run (whose first MLflow call waits until MLflow accepts the
+                # user, as a step in the cluster does); everything below signs in as that user, never as the admin.
                 admin, pipeline = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
                 tracking_uri = stack.enter_context(mlflow_server(workdir / "mlflow", log_file=workdir / "logs" / "mlflow.log",
                                                                  wait=False, admin_password=admin))
-                wait_until_healthy(tracking_uri, timeout=180)
-                with signed_in(ADMIN_USERNAME, admin):
-                    granted = ensure_pipeline_user(tracking_uri, pipeline)
+                users_job = users_job_process(tracking_uri, admin, pipeline, workdir / "logs" / "mlflow-users.log")
                 stack.enter_context(signed_in(PIPELINE_USERNAME, pipeline))
-                progress.say(f"MLflow at {tracking_uri}; the pipelines sign in as {PIPELINE_USERNAME!r}: "
-                             + ", ".join(f"{what} {done}" for what, done in granted.items()))
+                progress.say(f"MLflow starting at {tracking_uri}; the users Job creates {PIPELINE_USERNAME!r} meanwhile")
 
             results: dict[str, PipelineResult] = {}
             with progress.step("Run the training pipeline with kfp.local: first run"):
                 results["first"] = run_pipeline(str(data), tracking_uri, workdir / "kfp", echo=False, run_name="demo-first")
+                granted = users_job_result(users_job, workdir / "logs" / "mlflow-users.log")
+                progress.say(f"the pipelines sign in as {PIPELINE_USERNAME!r}: " + ", ".join(f"{what} {done}" for what, done in granted.items()))
                 progress.say(f"gate: {results['first'].gate_reason}")
             with progress.step("Run it again with a deliberately weak configuration"):
                 results["second"] = run_pipeline(
@@ -305,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
                                                           metrics_port=metrics_port))
                 progress.say(f"{DEFAULT_MODEL_NAME} v{champion.version} ready at {server.url}/v2/models/{DEFAULT_MODEL_NAME}")
                 scrape = panels.scraping(scrape, progress.say)
-                summary["serving"] = serve_and_query(server, frame, progress)
+                summary["serving"] = serve_and_query(server, frame, progress.say)
                 summary["serving"]["url"] = server.url
 
             with progress.step("Drift: send a shifted batch, run the model-drift pipeline (drift retrains, the gate decides)"):

@@ -9,6 +9,7 @@ as the cluster runs it.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
 import secrets
@@ -17,6 +18,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -48,14 +50,40 @@ def wait_until_healthy(url: str, process: subprocess.Popen | None = None, timeou
     raise TimeoutError(f"mlflow server at {url} not healthy after {timeout:.0f} s")
 
 
+def signs_in(tracking_uri: str, username: str, password: str) -> bool:
+    """Whether MLflow accepts these credentials (its current-user endpoint answers 200)."""
+    token = base64.b64encode(f"{username}:{password}".encode()).decode()
+    request = urllib.request.Request(f"{tracking_uri}/api/2.0/mlflow/users/current", headers={"Authorization": f"Basic {token}"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status == 200
+    except urllib.error.HTTPError as error:
+        if error.code in (401, 403):
+            return False
+        raise
+
+
 def wait_for_tracking_server(tracking_uri: str, timeout: float = 120.0) -> None:
-    """In a step: wait until an HTTP tracking server answers before the first MLflow call.
+    """In a step: wait until an HTTP tracking server answers, and accepts the step's credentials, before the first
+    MLflow call.
 
     A run that starts while MLflow is still starting (a fresh cluster's first scheduled run, a
-    rolling update, the demo starting both at once) then logs once it is up instead of failing.
+    rolling update, the demo starting both at once) then logs once it is up instead of failing; so does
+    one that starts before the users Job (or the demo) has created the pipeline user it signs in as.
     """
-    if tracking_uri.startswith(("http://", "https://")):
-        wait_until_healthy(tracking_uri.rstrip("/"), timeout=timeout)
+    if not tracking_uri.startswith(("http://", "https://")):
+        return
+    url = tracking_uri.rstrip("/")
+    deadline = time.monotonic() + timeout
+    wait_until_healthy(url, timeout=timeout)
+    username, password = (os.environ.get(name, "") for name in MLFLOW_CREDENTIALS_ENV.values())
+    if not username:
+        return
+    while not signs_in(url, username, password):
+        if time.monotonic() > deadline:
+            raise PermissionError(f"MLflow at {url} refuses user {username!r} after {timeout:.0f} s: it does not exist yet "
+                                  "(the users Job creates it) or its password is not the one in the step's credentials")
+        time.sleep(0.5)
 
 
 def stop(process: subprocess.Popen, grace: float = 10.0) -> None:

@@ -20,16 +20,14 @@ library only at import: the program (another environment) imports the names; MLf
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import os
 import secrets
 import sys
-import urllib.error
-import urllib.request
 from typing import Any
 
 from pipelines.cluster import MODEL_NAME, TRAINING_EXPERIMENT, drift_experiment
+from pipelines.mlflow_server import signs_in
 
 ADMIN_USERNAME = "admin"
 PIPELINE_USERNAME = "kfp-pipelines"
@@ -79,19 +77,6 @@ def _clients(tracking_uri: str) -> tuple[Any, Any]:
 
 def _error_code(error: Exception) -> str:
     return str(getattr(error, "error_code", ""))
-
-
-def signs_in(tracking_uri: str, username: str, password: str) -> bool:
-    """Whether MLflow accepts these credentials (its current-user endpoint answers 200)."""
-    token = base64.b64encode(f"{username}:{password}".encode()).decode()
-    request = urllib.request.Request(f"{tracking_uri}/api/2.0/mlflow/users/current", headers={"Authorization": f"Basic {token}"})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status == 200
-    except urllib.error.HTTPError as error:
-        if error.code in (401, 403):
-            return False
-        raise
 
 
 def ensure_user(auth: Any, username: str, password: str | None) -> str:

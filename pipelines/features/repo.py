@@ -59,9 +59,10 @@ SERVER_PATH = "/get-online-features"
 # Seconds the server caches the registry before reading it again from the bucket.
 REGISTRY_TTL_SECONDS = 60
 
-# Online stores per stack: DynamoDB on AWS (Feast's native one), the platform's in-cluster PostgreSQL locally.
-OnlineStoreKind = Literal["dynamodb", "postgres"]
-ONLINE_STORES: tuple[str, ...] = ("dynamodb", "postgres")
+# Online stores per stack: DynamoDB on AWS (Feast's native one), the platform's in-cluster PostgreSQL locally; and
+# Feast's SQLite file for `make demo` on one machine (nothing to start or install).
+OnlineStoreKind = Literal["dynamodb", "postgres", "sqlite"]
+ONLINE_STORES: tuple[str, ...] = ("dynamodb", "postgres", "sqlite")
 # The DynamoDB table Feast writes is `<prefix><project>.<view>` (table_name_template's default); the program
 # creates exactly this table and scopes the IRSA role to it.
 DYNAMODB_TABLE = f"{PROJECT}.{AGGREGATES_VIEW}"
@@ -84,7 +85,7 @@ def aggregates_path(root: str) -> str:
 
 
 def online_store(kind: str, *, region: str = "", endpoint_url: str = "", host: str = "", port: int = 5432,
-                 sslmode: str = "require") -> dict:
+                 sslmode: str = "require", path: str = "") -> dict:
     """The ``online_store`` block of ``feature_store.yaml`` for ``kind``; an unknown kind is refused."""
     if kind == "dynamodb":
         if not region:
@@ -97,6 +98,10 @@ def online_store(kind: str, *, region: str = "", endpoint_url: str = "", host: s
         return {"type": "postgres", "host": host, "port": int(port), "database": POSTGRES_DATABASE,
                 "db_schema": POSTGRES_SCHEMA, "user": POSTGRES_USER, "password": "${" + POSTGRES_PASSWORD_ENV + "}",
                 "sslmode": sslmode}
+    if kind == "sqlite":
+        if not path:
+            raise ValueError("the sqlite online store needs path= (the database file)")
+        return {"type": "sqlite", "path": path}
     raise ValueError(f"online store {kind!r} is not one of {', '.join(ONLINE_STORES)}; pick one")
 
 
