@@ -22,6 +22,7 @@ from infra.components.network import Network
 from infra.components.node_group import NodeGroup
 from infra.components.online_store_table import OnlineStoreTable
 from infra.components.platform_secrets import PlatformSecrets
+from infra.components.rds_common import Placement
 from infra.components.rds_mysql import RdsMysql
 from infra.components.rds_postgres import RdsPostgres
 from infra.components.secure_bucket import SecureBucket
@@ -143,21 +144,18 @@ def _build_aws(settings: Settings) -> dict[str, Any]:
         EncryptionKey(f"{name}-rds", f"RDS encryption for {name}", settings.protect, opts).arn
         if "rds" in (settings.database.kind, settings.kfp_database.kind) else None
     )
+    rds_placement = Placement(
+        network.vpc_id, network.private_subnet_ids, cluster.security_group_id, rds_key, credentials_key.arn,
+        account_id, settings.aws_region, settings.cluster.log_retention_days,
+    )
     database = (
-        RdsPostgres(
-            f"{name}-mlflow-db", settings.database, settings.environment == "prod", settings.protect, network.vpc_id,
-            network.private_subnet_ids, cluster.security_group_id, rds_key, credentials_key.arn,
-            account_id, settings.aws_region, settings.cluster.log_retention_days, opts,
-        )
+        RdsPostgres(f"{name}-mlflow-db", settings.database, settings.environment == "prod", settings.protect, rds_placement, opts)
         if settings.database.kind == "rds"
         else None
     )
     kfp_database = (
-        RdsMysql(
-            f"{name}-kfp-db", settings.kfp_database, settings.database, settings.environment == "prod", settings.protect,
-            network.vpc_id, network.private_subnet_ids, cluster.security_group_id, rds_key, credentials_key.arn,
-            account_id, settings.aws_region, settings.cluster.log_retention_days, opts,
-        )
+        RdsMysql(f"{name}-kfp-db", settings.kfp_database, settings.database, settings.environment == "prod", settings.protect,
+                 rds_placement, opts)
         if settings.kfp_database.kind == "rds"
         else None
     )

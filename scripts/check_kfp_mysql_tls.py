@@ -47,6 +47,7 @@ sys.path.insert(0, str(ROOT))
 from infra.components import kubeflow_pipelines as kfp  # noqa: E402
 from tests import certificates  # noqa: E402
 from tooling import (
+    external_secret,  # noqa: E402
     offline,  # noqa: E402
     render,  # noqa: E402
 )
@@ -74,8 +75,8 @@ def declared(stack: str) -> dict:
     if upstream is None:
         raise SystemExit("error: no upstream sources (../shared/upstream); run `make upstream`")
     run = offline.run(stack)
-    objects = {(o.obj["kind"], o.obj["metadata"]["name"]): o.obj for o in render.stack_objects(run, upstream)
-               if render.namespace_of(o.obj) == "kubeflow"}
+    kubeflow = [o.obj for o in render.stack_objects(run, upstream) if render.namespace_of(o.obj) == "kubeflow"]
+    objects = {(o["kind"], o["metadata"]["name"]): o for o in kubeflow}
 
     def container(deployment: str) -> dict:
         pod = objects["Deployment", deployment]["spec"]["template"]["spec"]
@@ -91,9 +92,8 @@ def declared(stack: str) -> dict:
     mysql = container("mysql")
     return {
         "host": install["mysqlHost"], "port": install["mysqlPort"],
-        # An AWS stack's mysql-secret is synced by External Secrets from Secrets Manager: a stand-in value offline.
-        "password": objects["Secret", kfp.MYSQL_SECRET]["stringData"]["password"] if ("Secret", kfp.MYSQL_SECRET) in objects
-                    else "Stand-in-root-passw0rd",
+        # An AWS stack's Secrets are synced by External Secrets from Secrets Manager: rendered with stand-in values.
+        "password": external_secret.secret_data(kubeflow, kfp.MYSQL_SECRET)["password"],
         "server_args": mysql["args"],
         "tls_dir": next(m["mountPath"] for m in mysql["volumeMounts"] if m["name"] == "tls"),
         "dns_names": request["dnsNames"],
@@ -102,7 +102,7 @@ def declared(stack: str) -> dict:
             "ml-pipeline (API server)": (api_env["DBCONFIG_MYSQLCONFIG_EXTRAPARAMS"], api_env["SSL_CERT_DIR"]),
             "cache-server": (cache_extra, {e["name"]: e.get("value") for e in cache["env"]}["SSL_CERT_DIR"]),
         },
-        "mlmd_config": objects["Secret", kfp.MLMD_CONFIG_SECRET]["stringData"][kfp.MLMD_CONFIG_FILE],
+        "mlmd_config": external_secret.secret_data(kubeflow, kfp.MLMD_CONFIG_SECRET)[kfp.MLMD_CONFIG_FILE],
     }
 
 
@@ -139,9 +139,10 @@ def mariadb(args: list[str], work: Path, password: str) -> Iterator[None]:
             if process.poll() is not None:
                 raise SystemExit(f"error: mariadbd exited: {(work / 'mysqld.log').read_text()[-2000:]}")
             time.sleep(0.1)
-        # The local socket counts as secure transport, as in the image's own init.
+        # The local socket counts as secure transport, as in the image's own init. The password as an SQL string literal.
+        literal = "'" + password.replace("\\", "\\\\").replace("'", "\\'") + "'"
         subprocess.run(["mariadb", "--no-defaults", f"--socket={work / 'mysqld.sock'}", "-uroot", "-e",
-                        f"ALTER USER root@localhost IDENTIFIED BY '{password}'; CREATE USER root@'%' IDENTIFIED BY '{password}'; "
+                        f"ALTER USER root@localhost IDENTIFIED BY {literal}; CREATE USER root@'%' IDENTIFIED BY {literal}; "
                         "GRANT ALL ON *.* TO root@'%' WITH GRANT OPTION;"], check=True, capture_output=True)
         yield
     finally:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import dataclass
+from typing import Any
 
 from pulumi_policy import (
     EnforcementLevel,
@@ -19,6 +20,7 @@ from pulumi_policy import (
     PolicyProviderResource,
     PolicyResource,
     PolicyResourceOptions,
+    ReportViolation,
     ResourceValidationArgs,
     ResourceValidationPolicy,
     StackValidationArgs,
@@ -42,16 +44,35 @@ class Violation:
     message: str
 
 
-def _options(registration: Registration) -> PolicyResourceOptions:
+def engine_options(protect: bool = False, parent: str | None = None, ignore_changes: list[str] | None = None) -> PolicyResourceOptions:
+    """A resource's options as the engine hands them to a policy."""
     return PolicyResourceOptions(
-        protect=registration.protect,
-        ignore_changes=list(registration.ignore_changes),
+        protect=protect,
+        ignore_changes=list(ignore_changes or []),
         delete_before_replace=None,
         aliases=[],
         custom_timeouts=PolicyCustomTimeouts(0, 0, 0),
         additional_secret_outputs=[],
-        parent=registration.parent or None,
+        parent=parent,
     )
+
+
+def _options(registration: Registration) -> PolicyResourceOptions:
+    return engine_options(registration.protect, registration.parent or None, list(registration.ignore_changes))
+
+
+def validate_resource(policy: ResourceValidationPolicy, resource_type: str, props: dict, urn: str, name: str,
+                      options: PolicyResourceOptions, provider: PolicyProviderResource | None, report: ReportViolation,
+                      config: dict[str, Any] | None = None) -> None:
+    """Call a resource policy on one resource's inputs as the engine does: its config defaults, overridden by ``config``."""
+    args = ResourceValidationArgs(resource_type, props, urn, name, options, provider, {**config_defaults(policy), **(config or {})})
+    policy.validate(args, report)
+
+
+def validate_stack(policy: StackValidationPolicy, resources: list[PolicyResource], report: ReportViolation,
+                   config: dict[str, Any] | None = None) -> None:
+    """Call a stack policy on the stack's resources as the engine does: its config defaults, overridden by ``config``."""
+    policy.validate(StackValidationArgs(resources, {**config_defaults(policy), **(config or {})}), report)
 
 
 def _providers(run: offline.OfflineRun) -> dict[str, PolicyProviderResource]:
@@ -92,7 +113,6 @@ def evaluate(run: offline.OfflineRun, policies: list | None = None) -> list[Viol
     custom = [r for r in run.resources if not r.type.startswith("mlplatform:")]
     resources = _stack_resources(custom, providers)
     for policy in policies or POLICIES:
-        config = config_defaults(policy)
         level = (policy.enforcement_level or EnforcementLevel.ADVISORY).value
         severity = policy.severity.value if policy.severity else "unknown"
 
@@ -103,14 +123,11 @@ def evaluate(run: offline.OfflineRun, policies: list | None = None) -> list[Viol
             violations.append(Violation(name, level, severity, urn or default_urn, msg))
 
         if isinstance(policy, ResourceValidationPolicy):
-            for registration in custom:
-                args = ResourceValidationArgs(
-                    registration.type, registration.inputs, registration.urn, registration.name,
-                    _options(registration), _provider_of(registration, providers), config,
-                )
-                policy.validate(args, lambda msg, urn=None, r=registration: collect(msg, urn, default_urn=r.urn))
+            for r in custom:
+                validate_resource(policy, r.type, r.inputs, r.urn, r.name, _options(r), _provider_of(r, providers),
+                                  lambda msg, urn=None, r=r: collect(msg, urn, default_urn=r.urn))
         elif isinstance(policy, StackValidationPolicy):
-            policy.validate(StackValidationArgs(resources, config), lambda msg, urn=None: collect(msg, urn))
+            validate_stack(policy, resources, lambda msg, urn=None: collect(msg, urn))
     return violations
 
 

@@ -19,7 +19,7 @@ from infra.components import cluster_postgres
 from infra.components import kubeflow_pipelines as kfp
 from infra.components.minio import BUCKETS
 from infra.object_store import ObjectStore
-from infra.workload_security import container_security, pod_security
+from infra.workload_security import restricted_container, restricted_pod
 
 # The database images' user (mysql and postgres are uid 999 in their images); MinIO's mirror runs as the default.
 DATABASE_UID = 999
@@ -40,15 +40,11 @@ def _secret(name: str, secret: str, key: str) -> dict:
 
 def _container(name: str, image: str, script: str, env: list[dict], resources: dict, mounts: list[dict]) -> dict:
     """A container that runs ``script`` with bash, its scratch and temporary folders mounted."""
-    return {
-        "name": name,
-        "image": image,
-        "command": ["bash", "-c", script],
-        "env": [_value("BACKUP_DIR", backups.SCRATCH_DIR), _value("TMPDIR", backups.TMP_DIR), _value("HOME", backups.TMP_DIR), *env],
-        "securityContext": container_security(),
-        "resources": resources,
-        "volumeMounts": [{"name": SCRATCH, "mountPath": backups.SCRATCH_DIR}, {"name": TMP, "mountPath": backups.TMP_DIR}, *mounts],
-    }
+    return restricted_container(
+        name, image, resources, command=["bash", "-c", script],
+        env=[_value("BACKUP_DIR", backups.SCRATCH_DIR), _value("TMPDIR", backups.TMP_DIR), _value("HOME", backups.TMP_DIR), *env],
+        volumeMounts=[{"name": SCRATCH, "mountPath": backups.SCRATCH_DIR}, {"name": TMP, "mountPath": backups.TMP_DIR}, *mounts],
+    )
 
 
 def copy_container(store: backups.Store, bucket: ObjectStore, kms_key_arn: pulumi.Input[str] | None) -> dict:
@@ -103,16 +99,13 @@ class StoreBackup(pulumi.ComponentResource):
             automount_service_account_token=False,
             opts=child,
         )
-        pod = {
-            "serviceAccountName": store.job,
-            # IRSA's token is a projected volume of its own; the pod calls no Kubernetes API.
-            "automountServiceAccountToken": False,
-            "restartPolicy": "Never",
-            "securityContext": pod_security(uid=DATABASE_UID if init else 10001),
-            **({"initContainers": [init]} if init else {}),
-            "containers": [main],
-            "volumes": [{"name": SCRATCH, **scratch}, {"name": TMP, "emptyDir": {"medium": "Memory", "sizeLimit": "16Mi"}}, *volumes],
-        }
+        # IRSA's token is a projected volume of its own; the pod calls no Kubernetes API. A failed run is not
+        # restarted in place (a retry is a new pod, up to the Job's backoffLimit).
+        pod = restricted_pod(
+            [main], [{"name": SCRATCH, **scratch}, {"name": TMP, "emptyDir": {"medium": "Memory", "sizeLimit": "16Mi"}}, *volumes],
+            uid=DATABASE_UID if init else 10001, restart_policy="Never",
+            serviceAccountName=store.job, **({"initContainers": [init]} if init else {}),
+        )
         self.cron_job = k8s.batch.v1.CronJob(
             f"{store.job}-cronjob",
             metadata={"name": store.job, "namespace": store.namespace, "labels": labels},

@@ -17,7 +17,7 @@ import pulumi_random as random
 from infra import feature_store, versions
 from infra.components import cluster_postgres
 from infra.flows import POSTGRES_PORT
-from infra.workload_security import container_security, pod_security
+from infra.workload_security import restricted_container, restricted_job
 from pipelines.features import repo
 
 # psql variables keep the password out of the SQL text; \gexec runs a statement only when the SELECT returns it.
@@ -72,29 +72,19 @@ class FeastDatabase(pulumi.ComponentResource):
         self.job = k8s.batch.v1.Job(
             f"{name}-job",
             metadata={"namespace": namespace, "labels": labels},
-            spec={
-                "backoffLimit": 6,
-                "template": {
-                    "metadata": {"labels": labels},
-                    "spec": {
-                        "restartPolicy": "OnFailure",
-                        "automountServiceAccountToken": False,
-                        "securityContext": pod_security(uid=999),
-                        "containers": [{
-                            "name": "create",
-                            "image": versions.IMAGES["postgres"],
-                            "command": ["bash", "-c", SCRIPT],
-                            "env": env,
-                            "securityContext": container_security(),
-                            "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}},
-                            "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"},
-                                             {"name": "ca", "mountPath": cluster_postgres.CA_DIR, "readOnly": True}],
-                        }],
-                        "volumes": [{"name": "tmp", "emptyDir": {}},
-                                    {"name": "ca", "configMap": {"name": cluster_postgres.CA_CONFIG_MAP}}],
-                    },
-                },
-            },
+            spec=restricted_job(
+                labels,
+                restricted_container(
+                    "create",
+                    versions.IMAGES["postgres"],
+                    command=["bash", "-c", SCRIPT],
+                    env=env,
+                    volumeMounts=[{"name": "tmp", "mountPath": "/tmp"},
+                                  {"name": "ca", "mountPath": cluster_postgres.CA_DIR, "readOnly": True}],
+                ),
+                [{"name": "tmp", "emptyDir": {}}, {"name": "ca", "configMap": {"name": cluster_postgres.CA_CONFIG_MAP}}],
+                uid=999,
+            ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=secrets[:1]),
         )
         self.password = pulumi.Output.secret(password.result)

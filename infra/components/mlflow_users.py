@@ -22,7 +22,7 @@ import pulumi_kubernetes as k8s
 from infra import versions
 from infra.credentials import MLFLOW_PIPELINE, Credentials
 from infra.flows import MLFLOW_USERS_PODS
-from infra.workload_security import container_security, pod_security
+from infra.workload_security import restricted_container, restricted_job
 from pipelines import mlflow_users
 from pipelines.cluster import MLFLOW_CREDENTIALS_ENV, MLFLOW_CREDENTIALS_SECRET
 
@@ -86,45 +86,34 @@ class MlflowUsers(pulumi.ComponentResource):
         k8s.batch.v1.Job(
             f"{name}-job",
             metadata={"name": self.job_name, "namespace": namespace, "labels": labels},
-            spec={
-                "backoffLimit": 6,
-                "template": {
-                    "metadata": {"labels": labels},
-                    "spec": {
-                        "restartPolicy": "OnFailure",
-                        "automountServiceAccountToken": False,
-                        "securityContext": pod_security(),
-                        "containers": [
-                            {
-                                "name": "ensure-pipeline-user",
-                                # MLflow's own image: its auth client at the server's version.
-                                "image": versions.IMAGES["mlflow"],
-                                "command": ["python", "-m", "pipelines.mlflow_users", "ensure-pipeline-user"],
-                                "workingDir": "/tmp",
-                                "env": [
-                                    {"name": "MLFLOW_TRACKING_URI", "value": url},
-                                    secret_env(MLFLOW_CREDENTIALS_ENV["username"], admin_secret, ADMIN_KEYS["username"]),
-                                    secret_env(MLFLOW_CREDENTIALS_ENV["password"], admin_secret, ADMIN_KEYS["password"]),
-                                    secret_env(mlflow_users.PIPELINE_PASSWORD_ENV, PIPELINE_SECRET, "password"),
-                                    {"name": "PYTHONPATH", "value": MOUNT},
-                                    {"name": "PYTHONDONTWRITEBYTECODE", "value": "1"},
-                                    {"name": "HOME", "value": "/tmp"},
-                                ],
-                                "securityContext": container_security(),
-                                "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}},
-                                "volumeMounts": [
-                                    {"name": "code", "mountPath": f"{MOUNT}/pipelines", "readOnly": True},
-                                    {"name": "tmp", "mountPath": "/tmp"},
-                                ],
-                            }
-                        ],
-                        "volumes": [
-                            {"name": "code", "configMap": {"name": f"mlflow-users-{suffix}"}},
-                            {"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}},
-                        ],
-                    },
-                },
-            },
+            spec=restricted_job(
+                labels,
+                restricted_container(
+                    "ensure-pipeline-user",
+                    # MLflow's own image: its auth client at the server's version.
+                    versions.IMAGES["mlflow"],
+                    resources={"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}},
+                    command=["python", "-m", "pipelines.mlflow_users", "ensure-pipeline-user"],
+                    workingDir="/tmp",
+                    env=[
+                        {"name": "MLFLOW_TRACKING_URI", "value": url},
+                        secret_env(MLFLOW_CREDENTIALS_ENV["username"], admin_secret, ADMIN_KEYS["username"]),
+                        secret_env(MLFLOW_CREDENTIALS_ENV["password"], admin_secret, ADMIN_KEYS["password"]),
+                        secret_env(mlflow_users.PIPELINE_PASSWORD_ENV, PIPELINE_SECRET, "password"),
+                        {"name": "PYTHONPATH", "value": MOUNT},
+                        {"name": "PYTHONDONTWRITEBYTECODE", "value": "1"},
+                        {"name": "HOME", "value": "/tmp"},
+                    ],
+                    volumeMounts=[
+                        {"name": "code", "mountPath": f"{MOUNT}/pipelines", "readOnly": True},
+                        {"name": "tmp", "mountPath": "/tmp"},
+                    ],
+                ),
+                [
+                    {"name": "code", "configMap": {"name": f"mlflow-users-{suffix}"}},
+                    {"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}},
+                ],
+            ),
             # After MLflow is up (its Deployment ready) and the Secrets and code exist.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[*after, own, code]),
         )

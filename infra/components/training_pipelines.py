@@ -19,7 +19,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra import versions
-from infra.workload_security import container_security, pod_security
+from infra.workload_security import restricted_container, restricted_job
 from pipelines import image
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -92,36 +92,25 @@ class TrainingPipelines(pulumi.ComponentResource):
         k8s.batch.v1.Job(
             f"{name}-{pipeline_name}-upload",
             metadata={"name": suffix.apply(lambda s: f"upload-{s}"), "namespace": namespace, "labels": labels},
-            spec={
-                "backoffLimit": 4,
-                "template": {
-                    "metadata": {"labels": labels},
-                    "spec": {
-                        "restartPolicy": "OnFailure",
-                        "automountServiceAccountToken": False,
-                        "securityContext": pod_security(),
-                        "containers": [
-                            {
-                                "name": "upload",
-                                "image": versions.IMAGES["python"],
-                                "command": ["python", "/pipeline/upload_pipeline.py"],
-                                "env": [
-                                    {"name": "KFP_API", "value": api_url},
-                                    {"name": "PIPELINE_NAME", "value": pipeline_name},
-                                    {"name": "VERSION_NAME", "value": self.version},
-                                    {"name": "PIPELINE_FILE", "value": "/pipeline/pipeline.yaml"},
-                                    {"name": "SCHEDULE", "value": schedule},
-                                    {"name": "PARAMETERS", "value": resolved.apply(lambda p: json.dumps(p, sort_keys=True))},
-                                ],
-                                "securityContext": container_security(),
-                                "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}},
-                                "volumeMounts": [{"name": "pipeline", "mountPath": "/pipeline", "readOnly": True}],
-                            }
-                        ],
-                        "volumes": [{"name": "pipeline", "configMap": {"name": config_name}}],
-                    },
-                },
-            },
+            spec=restricted_job(
+                labels,
+                restricted_container(
+                    "upload",
+                    versions.IMAGES["python"],
+                    command=["python", "/pipeline/upload_pipeline.py"],
+                    env=[
+                        {"name": "KFP_API", "value": api_url},
+                        {"name": "PIPELINE_NAME", "value": pipeline_name},
+                        {"name": "VERSION_NAME", "value": self.version},
+                        {"name": "PIPELINE_FILE", "value": "/pipeline/pipeline.yaml"},
+                        {"name": "SCHEDULE", "value": schedule},
+                        {"name": "PARAMETERS", "value": resolved.apply(lambda p: json.dumps(p, sort_keys=True))},
+                    ],
+                    volumeMounts=[{"name": "pipeline", "mountPath": "/pipeline", "readOnly": True}],
+                ),
+                [{"name": "pipeline", "configMap": {"name": config_name}}],
+                backoff_limit=4,
+            ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[config]),
         )
         self.register_outputs({"version": self.version})

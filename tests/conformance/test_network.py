@@ -9,12 +9,11 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from urllib.parse import quote_plus
 
 import pytest
 import yaml
 
-from tooling import offline
+from tooling import external_secret, offline
 from tooling.netpol import Pod, allowed, selects
 from tooling.render import ROOT, Rendered, namespace_of
 
@@ -57,33 +56,6 @@ def test_only_the_test_pod_and_the_load_balancer_reach_the_model(stack: str, sta
         assert not allowed(policies, Pod(namespace, {"app": "other"}), model, agent), "any pod of the namespace reaches the agent"
 
 
-# The filters the program's ExternalSecret templates use (infra/credentials.py), as the operator applies them.
-TEMPLATE_FILTERS = {"urlquery": quote_plus, 'replace "%" "%%"': lambda v: v.replace("%", "%%"),
-                    'replace "\\\\" "\\\\\\\\"': lambda v: v.replace("\\", "\\\\")}
-
-
-def _rendered(template: str) -> str:
-    """An ExternalSecret template as the operator renders it, each credential a test value with a backslash (RDS's
-    passwords may hold one) and a ``%``."""
-    def one(match: re.Match) -> str:
-        value = f"p\\a%{match.group(1)}"
-        for name in filter(None, (f.strip() for f in (match.group(2) or "").split("|"))):
-            value = TEMPLATE_FILTERS[name](value)
-        return value
-    return re.sub(r"\{\{\.(\w+)((?: \| [^}]*)?)\}\}", one, template)
-
-
-def _secret_data(objects: list[dict], namespace: str, name: str) -> dict:
-    """A Secret's string data as the cluster gets it: the program's Secret, or the template of the ExternalSecret
-    whose target it is, rendered (AWS stacks: the operator renders it from Secrets Manager, infra/credentials.py)."""
-    (found,) = [o for o in objects if namespace_of(o) == namespace and (
-        (o.get("kind") == "Secret" and o["metadata"]["name"] == name)
-        or (o.get("kind") == "ExternalSecret" and o["spec"]["target"]["name"] == name))]
-    if found["kind"] == "Secret":
-        return found["stringData"]
-    return {key: _rendered(value) for key, value in found["spec"]["target"]["template"]["data"].items()}
-
-
 def test_kfp_mysql_has_a_password_and_only_kfp_servers_reach_it(stack: str, stack_objects: dict[str, list[Rendered]],
                                                                  stack_runs: dict[str, offline.OfflineRun]) -> None:
     """Upstream's root with an empty password is gone: MySQL takes the stack's credential (or KFP signs in as RDS's
@@ -93,9 +65,10 @@ def test_kfp_mysql_has_a_password_and_only_kfp_servers_reach_it(stack: str, stac
     from infra.components import rds_mysql
 
     objects = [item.obj for item in stack_objects[stack]]
+    in_kubeflow = [o for o in objects if namespace_of(o) == "kubeflow"]
     settings = stack_runs[stack].settings
     rds = settings.kfp_database.kind == "rds"
-    secret = _secret_data(objects, "kubeflow", "mysql-secret")
+    secret = external_secret.secret_data(in_kubeflow, "mysql-secret")
     assert secret["password"] and secret["username"] == (rds_mysql.USERNAME if rds else "root")
     mysql = [o for o in objects if o.get("kind") == "Deployment" and o["metadata"]["name"] == "mysql"]
     assert len(mysql) == (0 if rds else 1), stack
@@ -139,7 +112,8 @@ def test_kfp_mysql_takes_tls_only_and_its_clients_use_it(stack: str, stack_objec
     from infra.components.service_tls import TLS_CERT_ANNOTATION
 
     objects = [item.obj for item in stack_objects[stack]]
-    named = {(o["kind"], o["metadata"]["name"]): o for o in objects if namespace_of(o) == "kubeflow"}
+    in_kubeflow = [o for o in objects if namespace_of(o) == "kubeflow"]
+    named = {(o["kind"], o["metadata"]["name"]): o for o in in_kubeflow}
 
     def container(deployment: str, name: str) -> dict:
         (found,) = [c for c in named["Deployment", deployment]["spec"]["template"]["spec"]["containers"] if c["name"] == name]
@@ -189,13 +163,13 @@ def test_kfp_mysql_takes_tls_only_and_its_clients_use_it(stack: str, stack_objec
     config_dir = mounted("metadata-grpc-deployment", "container", {"secret": {"secretName": kfp.MLMD_CONFIG_SECRET}})
     assert f"--metadata_store_server_config_file={posixpath.join(config_dir, kfp.MLMD_CONFIG_FILE)}" in mlmd["args"]
     install = named["ConfigMap", "pipeline-install-config"]["data"]
-    config = _secret_data(objects, "kubeflow", kfp.MLMD_CONFIG_SECRET)[kfp.MLMD_CONFIG_FILE]
+    config = external_secret.secret_data(in_kubeflow, kfp.MLMD_CONFIG_SECRET)[kfp.MLMD_CONFIG_FILE]
     fields = dict(re.findall(r"(\w+): (\S+)", config))
     # The host: upstream's Service, or (on RDS) the instance's address every client reads.
     host = named["ConfigMap", kfp.DATABASE_CONFIG]["data"]["host"] if rds else install["mysqlHost"]
     assert (json.loads(fields["host"]), fields["port"], json.loads(fields["database"])) == (host, install["mysqlPort"], install["mlmdDb"])
     # The same password as the Go servers', a backslash in it escaped (a text-format string).
-    assert json.loads(fields["password"]) == _secret_data(objects, "kubeflow", "mysql-secret")["password"]
+    assert json.loads(fields["password"]) == external_secret.secret_data(in_kubeflow, "mysql-secret")["password"]
     # TLS on (the CA file), the name unchecked: MLMD 1.14.0's client refuses every certificate when asked to
     # check it (kfp.mlmd_server_config; scripts/check_kfp_mysql_tls.py runs both).
     assert json.loads(fields["ca"]) == kfp.MYSQL_CA_FILE and fields["verify_server_cert"] == "false"

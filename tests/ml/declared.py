@@ -26,18 +26,8 @@ from pipelines.mlflow_server import free_port, wait_until_healthy
 ROOT = Path(__file__).resolve().parents[2]
 INFRA_PYTHON = ROOT / ".venv-infra" / "bin" / "python"
 EXPORT = """
-import json, re, sys
-from urllib.parse import quote_plus
-from tooling import offline
-FILTERS = {"urlquery": quote_plus, 'replace "%" "%%"': lambda v: v.replace("%", "%%"),
-           'replace "\\\\\\\\" "\\\\\\\\\\\\\\\\"': lambda v: v.replace("\\\\", "\\\\\\\\")}
-def render(template):
-    def one(match):
-        value = "p%40ss:w/rd%" + match.group(1)
-        for name in filter(None, (f.strip() for f in (match.group(2) or "").split("|"))):
-            value = FILTERS[name](value)
-        return value
-    return re.sub(r"\\{\\{\\.(\\w+)((?: \\| [^}]*)?)\\}\\}", one, template)
+import json, sys
+from tooling import external_secret, offline
 both = {}
 for auth in ("off", "on"):
     run = offline.run(sys.argv[1], {"mlflowBasicAuth": auth == "on"})
@@ -51,8 +41,7 @@ for auth in ("off", "on"):
             out["secrets"][meta["namespace"] + "/" + meta["name"]] = r.inputs.get("stringData", {})
         if r.type == "kubernetes:external-secrets.io/v1:ExternalSecret":
             # What the operator renders (AWS stacks), with a test value per credential that URIs and ini files must escape.
-            data = r.inputs["spec"]["target"]["template"]["data"]
-            out["secrets"][meta["namespace"] + "/" + meta["name"]] = {k: render(v) for k, v in data.items()}
+            out["secrets"][meta["namespace"] + "/" + r.inputs["spec"]["target"]["name"]] = external_secret.render(r.inputs)
         if r.type == "kubernetes:core/v1:ConfigMap":
             out["configmaps"][meta["namespace"] + "/" + meta["name"]] = r.inputs.get("data", {})
         if r.type == "kubernetes:batch/v1:Job" and meta.get("name", "").startswith("mlflow-users-"):
