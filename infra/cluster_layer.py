@@ -214,6 +214,7 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
         server_image=server_image,
         opts=in_ns(namespaces.KSERVE.name),
         placement=placement,
+        gpu_nodes=namespaces.NVIDIA.name in spaces,
     )
     if namespaces.NVIDIA.name in spaces:
         GpuDevicePlugin("nvidia-device-plugin", namespaces.NVIDIA.name, in_ns(namespaces.NVIDIA.name))

@@ -54,6 +54,13 @@ def accelerator(instance_types: tuple[str, ...]) -> str:
     return names.pop() if len(names) == 1 else "nvidia"
 
 
+# The ClusterServingRuntime that serves models on the GPU groups (infra/components/kserve.py declares it on stacks
+# with GPU groups) and the one model format it serves: XGBoost, whose booster the models' own runtime moves onto
+# the GPU (pipelines/serving_runtime.py); a scikit-learn model has no GPU code and stays on kserve-mlserver.
+SERVING_RUNTIME = "mlplatform-mlserver-gpu"
+SERVING_FORMAT = "xgboost"
+
+
 def toleration() -> dict[str, str]:
     """What a pod that may run on GPU nodes tolerates."""
     return {"key": RESOURCE, "operator": "Exists", "effect": TAINT_EFFECT}
@@ -68,6 +75,13 @@ def step_node_selector() -> dict[str, str]:
     return {ROLE_LABEL: ROLE, **node_selector()}
 
 
+def serving_node_selector() -> dict[str, str]:
+    """A GPU model's nodeSelector: the GPU label and the gpu role (the gpu and gpu-spot groups, nothing else)."""
+    return step_node_selector()
+
+
 def chart_values(enabled: bool, count: int = 1) -> dict:
-    """The serving chart's ``gpu`` values: whether, how many, and how GPU nodes are found and tolerated."""
-    return {"enabled": enabled, "count": count, "resource": RESOURCE, "nodeSelector": node_selector(), "tolerations": [toleration()]}
+    """The serving chart's ``gpu`` values: whether, how many, how GPU nodes are found and tolerated, and the runtime
+    and model format that use the GPU."""
+    return {"enabled": enabled, "count": count, "resource": RESOURCE, "nodeSelector": serving_node_selector(),
+            "tolerations": [toleration()], "runtime": SERVING_RUNTIME, "modelFormat": SERVING_FORMAT}

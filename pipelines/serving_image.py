@@ -33,7 +33,7 @@ MODELS_DIR = "/mnt/models"
 # The model-version tag that names the serving image a model was registered for (its content tag).
 MODEL_TAG = "serving_image"
 # What must be the training version in the image: unpickling and scoring the model, and the server the tests use.
-LOCKSTEP = ("numpy", "scikit-learn", "scipy", "joblib", "pandas", "mlserver", "mlserver-sklearn")
+LOCKSTEP = ("numpy", "scikit-learn", "scipy", "joblib", "pandas", "xgboost", "mlserver", "mlserver-sklearn")
 # MLflow writes itself into every model's requirements; the image loads model.pkl with MLServer's scikit-learn
 # runtime, never through MLflow, so the image has no MLflow.
 NOT_SERVED = frozenset({"mlflow"})

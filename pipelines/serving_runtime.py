@@ -14,19 +14,25 @@ on ``PYTHONPATH``. What it does:
 - The model's V2 metadata declares its input tensor and its two outputs, ``<label>_probability``
   and ``<label>_decision`` (1 when the probability is at or above the threshold), which every
   response carries unless the request names one.
+- An XGBoost model (the pipelines' GPU option) predicts on the GPU where the pod sees one: its booster's
+  ``device`` is set to ``cuda`` at load (``cpu`` otherwise, as trained elsewhere), and the device is logged and
+  reported in the model's V2 metadata (``parameters.device``). Other models predict on the CPU, as ever.
 
-Only the Python standard library, numpy and MLServer are imported: the serving image has them.
+Only the Python standard library, numpy and MLServer are imported (XGBoost's estimator is reached through
+the loaded model): the serving image has them.
 """
 
 from __future__ import annotations
 
+import ctypes
 import json
 from pathlib import Path
 
 import numpy as np
 from mlserver.codecs import NumpyCodec
 from mlserver.errors import InferenceError, MLServerError
-from mlserver.types import InferenceRequest, InferenceResponse, MetadataTensor, Parameters
+from mlserver.logging import logger
+from mlserver.types import InferenceRequest, InferenceResponse, MetadataModelResponse, MetadataTensor, Parameters
 from mlserver_sklearn import SKLearnModel
 
 # The largest request body the model takes, in bytes (about 7,000 rows of 7 features as JSON).
@@ -36,6 +42,40 @@ INTEGERS = {"UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "IN
 FLOATS = {"FP16", "FP32", "FP64"}
 # The settings the register step writes beside this module: <module>.json.
 SETTINGS = Path(__file__).with_suffix(".json")
+
+
+def visible_gpus() -> int:
+    """CUDA devices this process may use, as the NVIDIA driver counts them; 0 without a driver or a device.
+
+    The same probe as the training step's (pipelines/fraud/estimators.py): this file travels alone with the model."""
+    for library in ("libcuda.so.1", "libcuda.so"):
+        try:
+            cuda = ctypes.CDLL(library)
+        except OSError:
+            continue
+        count = ctypes.c_int(0)
+        if cuda.cuInit(0) != 0 or cuda.cuDeviceGetCount(ctypes.byref(count)) != 0:
+            return 0
+        return count.value
+    return 0
+
+
+def xgboost_estimator(model: object) -> object | None:
+    """The XGBoost estimator that scores ``model`` (the model itself, or a scikit-learn Pipeline's last step), or None."""
+    final = model.steps[-1][1] if hasattr(model, "steps") else model
+    return final if type(final).__module__.split(".")[0] == "xgboost" and hasattr(final, "get_booster") else None
+
+
+def place(model: object, gpus: int) -> str:
+    """Put ``model``'s XGBoost booster on ``cuda`` when ``gpus`` are visible, else on the CPU; the device it predicts on."""
+    estimator = xgboost_estimator(model)
+    if estimator is None:
+        return "cpu"
+    device = "cuda" if gpus else "cpu"
+    # The estimator's parameter and its fitted booster's (predict_proba reads the booster's).
+    estimator.set_params(device=device)
+    estimator.get_booster().set_param({"device": device})
+    return device
 
 
 def output_names(label: str) -> tuple[str, str]:
@@ -110,6 +150,8 @@ class ValidatingSKLearnModel(SKLearnModel):
         extra = (self._settings.parameters.extra if self._settings.parameters else None) or {}
         self._max_request_bytes = int(extra.get("max_request_bytes", DEFAULT_MAX_REQUEST_BYTES))
         loaded = await super().load()
+        self._device = place(self._model, visible_gpus())
+        logger.info("model %s (%s) predicts on %s", self.name, type(xgboost_estimator(self._model) or self._model).__name__, self._device)
         features = settings["features"]
         if len(features) != getattr(self._model, "n_features_in_", len(features)):
             raise ValueError(f"{SETTINGS} lists {len(features)} features, the model takes {self._model.n_features_in_}")
@@ -122,6 +164,13 @@ class ValidatingSKLearnModel(SKLearnModel):
             MetadataTensor(name=decision, datatype="INT64", shape=[-1, 1], parameters=Parameters(threshold=self._threshold)),
         ]
         return loaded
+
+    async def metadata(self) -> MetadataModelResponse:
+        """MLServer's metadata, with the device the model predicts on (``parameters.device``: ``cuda`` or ``cpu``)."""
+        response = await super().metadata()
+        content_type = response.parameters.content_type if response.parameters else None
+        response.parameters = Parameters(content_type=content_type, device=self._device)
+        return response
 
     async def predict(self, payload: InferenceRequest) -> InferenceResponse:
         too_large = body_problem(payload, self._max_request_bytes)

@@ -8,13 +8,19 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra import versions
+from infra import gpu, versions
 from infra.placement import ANYWHERE, PLATFORM, Placement
 from infra.workload_security import container_security
-from pipelines import image
+from pipelines import image, serving_image
+from pipelines.cluster import SERVING_CODE_DIR, SERVING_IMPLEMENTATION
 
-# The runtime the serving chart names (charts/model-serving values: model.runtime); the only one enabled.
+# The runtime the serving chart names (charts/model-serving values: model.runtime); the only one of the chart's enabled.
 SERVING_RUNTIME = "kserve-mlserver"
+# What the chart's kserve-mlserver runtime sets (files/runtimes/clusterservingruntimes-patch.yaml at v0.20.0), which the
+# GPU runtime sets alike: its container, MLServer's ports, and the resources a model that gives none gets.
+RUNTIME_CONTAINER = "kserve-container"
+MLSERVER_PORTS = {"MLSERVER_HTTP_PORT": "8080", "MLSERVER_GRPC_PORT": "9000"}
+RUNTIME_RESOURCES = {"cpu": "1", "memory": "2Gi"}
 # The controller, which serves KServe's fail-closed webhooks, and its pods' labels (files/kserve/resources.yaml at v0.20.0).
 CONTROLLER = "kserve-controller-manager"
 CONTROLLER_PODS = {"control-plane": CONTROLLER, "controller-tools.k8s.io": "1.0"}
@@ -34,6 +40,34 @@ def runtime_image(repository: pulumi.Input[str], tag: str, digest: str) -> pulum
     return pulumi.Output.from_input(repository).apply(lambda repo: {"repository": repo, "tag": f"{tag}@{digest}"})
 
 
+def _runtime_security() -> dict[str, Any]:
+    """Restricted like every container in the models namespace (the chart's default lacks seccomp); MLServer writes."""
+    return {**container_security(), "readOnlyRootFilesystem": False, "seccompProfile": {"type": "RuntimeDefault"}}
+
+
+def gpu_runtime_spec(server: Mapping[str, str]) -> dict[str, Any]:
+    """The GPU ClusterServingRuntime (:data:`infra.gpu.SERVING_RUNTIME`): the platform's model server image by digest
+    (``server``, as :func:`runtime_image` gives it), the models' own runtime class (which moves an XGBoost booster onto
+    the GPU it sees), one GPU, and the GPU groups' toleration and node selector. It serves only the GPU format and is
+    never picked by format alone (``autoSelect: false``): a model runs on it when its InferenceService names it (the
+    serving chart does with ``gpu.enabled``). KServe merges the predictor's own fields over these."""
+    code = f"{serving_image.MODELS_DIR}/{SERVING_CODE_DIR}"
+    return {
+        "supportedModelFormats": [{"name": gpu.SERVING_FORMAT, "autoSelect": False}],
+        "protocolVersions": ["v2"],
+        "containers": [{
+            "name": RUNTIME_CONTAINER,
+            "image": f"{server['repository']}:{server['tag']}",
+            "env": [{"name": "MLSERVER_MODEL_IMPLEMENTATION", "value": SERVING_IMPLEMENTATION}, {"name": "PYTHONPATH", "value": code},
+                    *({"name": key, "value": value} for key, value in MLSERVER_PORTS.items())],
+            "resources": {"requests": dict(RUNTIME_RESOURCES), "limits": {**RUNTIME_RESOURCES, gpu.RESOURCE: "1"}},
+            "securityContext": _runtime_security(),
+        }],
+        "nodeSelector": gpu.serving_node_selector(),
+        "tolerations": [gpu.toleration()],
+    }
+
+
 def runtime_values(server: Mapping[str, str] | None) -> dict[str, Any]:
     """kserve-runtime-configs values: runtimes on, only MLServer enabled, running the platform's model server image
     (``server``: its repository and ``<tag>@<digest>``, :func:`runtime_image`); without it MLServer stays disabled too:
@@ -41,8 +75,7 @@ def runtime_values(server: Mapping[str, str] | None) -> dict[str, Any]:
     runtimes: dict[str, Any] = {key: {"disabled": True} for key in RUNTIME_KEYS}
     runtimes["mlserver"] = {
         "disabled": server is None,
-        # Restricted like every container in the models namespace (the chart's default lacks seccomp).
-        "securityContext": {**container_security(), "readOnlyRootFilesystem": False, "seccompProfile": {"type": "RuntimeDefault"}},
+        "securityContext": _runtime_security(),
         **({"image": server["repository"], "tag": server["tag"]} if server else {}),
     }
     return {"kserve": {"servingruntime": {"enabled": True, **runtimes}}}
@@ -72,11 +105,13 @@ class Kserve(pulumi.ComponentResource):
         server_image: pulumi.Output[dict[str, str]] | None = None,
         opts: pulumi.ResourceOptions | None = None,
         placement: Placement = ANYWHERE,
+        gpu_nodes: bool = False,
     ) -> None:
         """``ingress``: the controller's ``gateway`` values for models' Ingresses (``ingress_values``), or none.
         ``s3_region``: the models' bucket region, which KServe v0.20.0 gives the storage initializer as AWS_REGION
         for a service account with an IRSA role (pkg/credentials s3.BuildServiceAccountEnvs); "" leaves it unset.
-        ``server_image``: the model server image the kserve-mlserver runtime runs (:func:`runtime_image`), or none yet."""
+        ``server_image``: the model server image the kserve-mlserver runtime runs (:func:`runtime_image`), or none yet.
+        ``gpu_nodes``: the stack has GPU groups; with the image, the GPU runtime (:func:`gpu_runtime_spec`) is declared."""
         super().__init__("mlplatform:k8s:Kserve", name, None, opts)
         charts = (versions.KSERVE_CRD, versions.KSERVE_RESOURCES, versions.KSERVE_RUNTIME_CONFIGS)
         if len({chart.version for chart in charts}) != 1:
@@ -141,4 +176,13 @@ class Kserve(pulumi.ComponentResource):
             values=server_image.apply(runtime_values) if server_image is not None else runtime_values(None),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[controller]),
         )
+        if gpu_nodes and server_image is not None:
+            k8s.apiextensions.CustomResource(
+                f"{name}-gpu-runtime",
+                api_version="serving.kserve.io/v1alpha1",
+                kind="ClusterServingRuntime",
+                metadata={"name": gpu.SERVING_RUNTIME},
+                spec=server_image.apply(gpu_runtime_spec),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[controller]),
+            )
         self.register_outputs({})

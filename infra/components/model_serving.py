@@ -44,7 +44,9 @@ def platform_values(settings: Settings, role_arn: str | None, object_store: dict
     return {
         **transformer,
         # Every model the pipelines register carries its runtime (pipelines/serving_runtime.py).
-        "model": {"implementation": SERVING_IMPLEMENTATION, "codePath": f"{MODEL_MOUNT}/{SERVING_CODE_DIR}"},
+        "model": {"implementation": SERVING_IMPLEMENTATION, "codePath": f"{MODEL_MOUNT}/{SERVING_CODE_DIR}",
+                  # On a GPU the model is the GPU format, which the GPU runtime puts on the device (infra/gpu.py).
+                  **({"format": gpu.SERVING_FORMAT} if settings.serving.gpu else {})},
         "deploymentMode": settings.serving.deployment_mode,
         "autoscaling": {"minReplicas": settings.serving.min_replicas, "maxReplicas": settings.serving.max_replicas},
         "gpu": gpu.chart_values(settings.serving.gpu),

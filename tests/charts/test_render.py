@@ -181,13 +181,14 @@ def test_canary_scenario(rendered: dict[str, list[dict]]) -> None:
 
 
 def test_gpu_scenario(rendered: dict[str, list[dict]]) -> None:
-    """GPU: nvidia.com/gpu limit, toleration for the GPU taint, GPU node selector."""
+    """GPU: nvidia.com/gpu limit, toleration for the GPU taint, GPU node selector, and the GPU runtime for the GPU format."""
     (isvc,) = by_kind(rendered["gpu"], "InferenceService")
     predictor = isvc["spec"]["predictor"]
     assert predictor["model"]["resources"]["limits"]["nvidia.com/gpu"] == "1"
     assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in predictor["tolerations"]
     assert predictor["nodeSelector"]["nvidia.com/gpu.present"] == "true"
     assert predictor["model"]["modelFormat"]["name"] == "xgboost"
+    assert predictor["model"]["runtime"] == "mlplatform-mlserver-gpu"
 
 
 def test_gpu_scenario_is_what_the_platform_gives() -> None:
@@ -197,7 +198,7 @@ def test_gpu_scenario_is_what_the_platform_gives() -> None:
     scenario = yaml.safe_load((CHART / "ci" / "gpu-values.yaml").read_text())
     assert scenario["gpu"] == gpu.chart_values(True)
     chart = "".join(path.read_text() for path in (CHART / "templates").rglob("*") if path.is_file())
-    assert gpu.RESOURCE not in chart and gpu.NODE_LABEL[0] not in chart
+    assert gpu.RESOURCE not in chart and gpu.NODE_LABEL[0] not in chart and gpu.SERVING_RUNTIME not in chart
 
 
 def test_gpu_without_the_platform_facts_is_refused() -> None:
@@ -388,6 +389,8 @@ BAD_VALUES = {
     "misspelt-key": r"additional properties 'autoscalling' not allowed",
     "latest-test-image": r"helmTest\.image .*uses the latest tag",
     "gpu-scale-to-zero": r"gpu\.enabled with autoscaling\.minReplicas 0",
+    "gpu-scikit-learn-model": r"gpu\.enabled with model\.format sklearn: only xgboost models predict on the GPU \(mlplatform-mlserver-gpu\)",
+    "gpu-without-runtime": r"gpu\.enabled needs gpu\.runtime and gpu\.modelFormat",
     "monitoring-without-release": r"monitoring\.release is required with monitoring\.enabled",
     "default-service-account": r"serviceAccount\.name must not be default",
     "no-object-store": r"networkPolicy\.objectStore needs cidrs \(S3\) or namespace \(MinIO\)",

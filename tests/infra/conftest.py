@@ -31,6 +31,8 @@ VARIANTS = {
     "staging+argocd": ("staging", {"gitops": "argocd", "gitopsRepoUrl": "https://github.com/example/mlplatform.git"}),
     # Every UI behind sign-in (Argo CD's too), the client secret given as a Pulumi secret.
     "staging+sso": ("staging", {"gitops": "argocd", "gitopsRepoUrl": "https://github.com/example/mlplatform.git", **SSO}),
+    # The model served on a GPU (an XGBoost model on the GPU runtime, on the gpu/gpu-spot groups).
+    "staging+gpu-serving": ("staging", {"servingGpu": True}),
 }
 RUNS = (*offline.STACKS, *VARIANTS)
 

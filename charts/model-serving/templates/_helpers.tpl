@@ -92,7 +92,7 @@ modelFormat:
   version: {{ . | quote }}
   {{- end }}
 protocolVersion: {{ $v.model.protocolVersion }}
-{{- with $v.model.runtime }}
+{{- with (ternary $v.gpu.runtime $v.model.runtime $v.gpu.enabled) }}
 runtime: {{ . }}
 {{- end }}
 storageUri: {{ .storageUri | quote }}
@@ -274,6 +274,11 @@ names the key and the fix.
 {{- end }}
 {{- if and $v.gpu.enabled (or (not $v.gpu.resource) (not $v.gpu.nodeSelector) (not $v.gpu.tolerations)) }}
 {{- $errors = append $errors "gpu.enabled needs gpu.resource, gpu.nodeSelector and gpu.tolerations: how the cluster's GPU nodes are found and tolerated (the platform's values carry them: ConfigMap model-serving-platform-values)" }}
+{{- end }}
+{{- if and $v.gpu.enabled (or (not $v.gpu.runtime) (not $v.gpu.modelFormat)) }}
+{{- $errors = append $errors "gpu.enabled needs gpu.runtime and gpu.modelFormat: the runtime that predicts on the GPU and the format it serves (the platform's values carry them: ConfigMap model-serving-platform-values)" }}
+{{- else if and $v.gpu.enabled (ne $v.model.format $v.gpu.modelFormat) }}
+{{- $errors = append $errors (printf "gpu.enabled with model.format %s: only %s models predict on the GPU (%s); serve one (train with the pipeline's estimator %s) or set gpu.enabled false" $v.model.format $v.gpu.modelFormat $v.gpu.runtime $v.gpu.modelFormat) }}
 {{- end }}
 {{- if and $v.gpu.enabled (eq (int $v.autoscaling.minReplicas) 0) }}
 {{- $errors = append $errors "gpu.enabled with autoscaling.minReplicas 0: a GPU model cold-starts in minutes (node scale-up, driver, model load); keep minReplicas >= 1" }}
