@@ -213,6 +213,8 @@ class Settings(Frozen):
             if not self.serving.certificate_arn:
                 raise invalid("servingCertificateArn", "required with servingIngress: the ACM certificate of servingDomain "
                                                         "(the load balancer serves HTTPS only)")
+        if self.serving.gpu and not self.is_aws:
+            raise invalid("servingGpu", "the local stack has no GPU node group or GPU runtime; set servingGpu: false")
         if self.serving.gpu and self.is_aws and not any(group.is_gpu for group in self.enabled_node_groups):
             raise invalid("servingGpu", "no enabled GPU node group would run the model; enable one (enableGpuNodes and a gpu group) "
                                          "or set servingGpu: false")

@@ -140,6 +140,7 @@ BAD_CONFIGS = [
     ("staging", {"servingDomain": ""}, r"mlplatform:servingDomain.*required with servingIngress"),
     ("staging", {"servingCertificateArn": "arn:aws:iam::123456789012:server-certificate/x"}, r"servingCertificateArn.*not an ACM certificate ARN"),
     ("staging", {"servingGpu": True, "enableGpuNodes": False}, r"mlplatform:servingGpu.*no enabled GPU node group would run the model"),
+    ("local", {"servingGpu": True, "servingStorageUri": "s3://mlflow/1/models/m-1/artifacts"}, r"mlplatform:servingGpu.*the local stack has no GPU node group or GPU runtime"),
     ("staging", {"servingMinReplicas": 0}, r"mlplatform:servingMinReplicas = 0: 0 \(scale to zero\) needs Knative, which the platform does not install"),
     ("staging", {"kserveDeploymentMode": "Knative"}, r"mlplatform:kserveDeploymentMode = \"Knative\": the platform installs no Knative Serving"),
     ("staging", {"servingDeploymentMode": "Knative"}, r"mlplatform:servingDeploymentMode = \"Knative\": the platform installs no Knative Serving"),
