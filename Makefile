@@ -103,7 +103,7 @@ monitoring-tools: ## install promtool, amtool, prometheus and the Pushgateway (D
 		|| { echo "warning: could not install $(MONITORING_TOOL_PACKAGES) (as root: apt-get install ...); tests/rules and the dashboard metric test will skip or fail, the demo draws no panels" >&2; \
 		     test -z "$$MLPLATFORM_REQUIRE_UPSTREAM"; }
 
-test-ml: $(ML)/.installed $(INFRA)/.installed .bin/helm monitoring-tools ## the pipeline, demo and serving tests (ML environment; the demo and two tests also run the program in the infra one)
+test-ml: $(ML)/.installed $(INFRA)/.installed $(FEATURES_ENV)/.installed .bin/helm monitoring-tools ## the pipeline, demo and serving tests (ML environment; the demo also runs the program in the infra one and its feature store in the features one)
 	@# Compile what the steps import once, before parallel processes would each compile it.
 	$(ML)/bin/python -c "import kfp.dsl, mlflow.sklearn, sklearn.ensemble, sklearn.metrics, pandas, matplotlib.pyplot, mlserver"
 	@# In collection order: the demo's group first, the tests that wait for it last (tests/ml/conftest.py).

@@ -55,6 +55,29 @@ def _drift_lines(drift: dict[str, Any] | None) -> list[str]:
     return [*lines, ""]
 
 
+def _customer_lines(customers: dict[str, Any] | None) -> list[str]:
+    """Requests by customer id through the transformer: the features the store gave, the decision, their freshness."""
+    lines = ["## Serving by customer id (feature store + transformer)", ""]
+    if not customers or customers.get("skipped"):
+        return [*lines, f"Skipped: {(customers or {}).get('reason', 'not run')}", ""]
+    lines += [
+        f"Online store: {customers['customers']} customers, materialized at {customers['materialized_at']} (newest event "
+        f"{customers['newest_event']}; {customers['freshness_seconds']:.0f} s before this report). One request of "
+        f"{len(customers['rows'])} transactions through the transformer: {customers['request_ms']:.0f} ms over HTTP.",
+        "",
+        "| customer | transaction | amount | ratio to median | km from home | km from last | probability | decision | features age (s) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in customers["rows"]:
+        f = row["features"]
+        lines.append(f"| {row['customer_id']} | {row['kind']} | {row['amount']:.2f} | {f['ratio_to_median_purchase_price']:.2f} "
+                     f"| {f['distance_from_home']:.1f} | {f['distance_from_last_transaction']:.1f} | {row['probability']:.3f} "
+                     f"| {row['decision']} | {row['feature_age_seconds']:.0f} |")
+    lines += ["", f"- unknown customer: HTTP {customers['unknown_status']} ({customers['unknown_body'][:120]}); "
+                  f"malformed request: HTTP {customers['malformed_status']}", ""]
+    return lines
+
+
 def reopen_mlflow(store: Path) -> str:
     """The command that serves the demo's MLflow store again (the UI and the registry, without the demo's sign-in)."""
     return (f".venv-ml/bin/mlflow server --backend-store-uri sqlite:///{store / 'mlflow.db'} --artifacts-destination "
@@ -104,6 +127,7 @@ def write(workdir: Path, summary: dict[str, Any], client: mlflow.MlflowClient) -
         f"- {serving['batch_rows']}-row batch over HTTP: {serving['batch_ms']:.1f} ms, output shape {serving['batch_output_shape']}",
         f"- malformed request: HTTP {serving['malformed_status']}; server ready afterwards: {serving['ready_after_malformed']}",
         "",
+        *_customer_lines(summary.get("customers")),
         *_drift_lines(summary.get("drift")),
         "## Dashboards: serving and drift panels",
         "",

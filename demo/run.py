@@ -30,6 +30,7 @@ import mlflow
 import psutil
 
 from demo import panels, report
+from demo.customers import FeatureStore, serve_by_customer
 from demo.queries import INFERENCE_SERVICE, NAMESPACE, send_logged, serve_and_query
 from demo.serving import model_server, prepare_model_dir
 from pipelines.cluster import MLFLOW_CREDENTIALS_ENV, served_uri
@@ -43,7 +44,7 @@ from pipelines.run import PipelineResult, run_drift, run_pipeline
 ROOT = Path(__file__).resolve().parent.parent
 # The second run's deliberately weak configuration: boosted stumps, 3 rounds.
 WEAK_GRID = {"max_iter": [3], "max_depth": [1]}
-STEPS = 9
+STEPS = 10
 HIGHLIGHTS = (
     "aws:eks/cluster:Cluster", "aws:eks/nodeGroup:NodeGroup", "aws:eks/addon:Addon", "aws:ec2/subnet:Subnet",
     "aws:ec2/natGateway:NatGateway", "aws:s3/bucket:Bucket", "aws:kms/key:Key", "aws:iam/role:Role",
@@ -213,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
                 frame.to_csv(data, index=False)
                 progress.say(f"{len(frame)} transactions, fraud rate {frame[LABEL].mean():.2%} -> {data}")
 
+            # The feature store prepares in the features environment while the pipelines run (demo/customers.py).
+            feature_store = FeatureStore.start(workdir, args.rows)
             metrics_port = free_port()
             scrape = panels.start_monitoring(stack, f"127.0.0.1:{metrics_port}", workdir, NAMESPACE, INFERENCE_SERVICE, progress.say)
 
@@ -252,6 +255,14 @@ def main(argv: list[str] | None = None) -> int:
                 scrape = panels.scraping(scrape, progress.say)
                 summary["serving"] = serve_and_query(server, frame, progress.say)
                 summary["serving"]["url"] = server.url
+
+            with progress.step("Serve by customer id: the feature store's online features through the transformer"):
+                if feature_store.process is None:
+                    summary["customers"] = {"skipped": True, "reason": "no features environment: run `make setup`"}
+                    progress.say(f"skipped: {summary['customers']['reason']}")
+                else:
+                    summary["customers"] = serve_by_customer(feature_store, DEFAULT_MODEL_NAME, server.url.split("://", 1)[1],
+                                                             progress.say)
 
             with progress.step("Drift: send a shifted batch, run the model-drift pipeline (drift retrains, the gate decides)"):
                 log_root = workdir / "store" / "inference-logs"

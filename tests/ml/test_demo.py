@@ -44,6 +44,26 @@ def test_demo_gate_champion_and_challenger(demo_run: tuple) -> None:
     assert summary["runs"]["first"]["promoted"] is True and summary["runs"]["second"]["promoted"] is False
 
 
+def test_demo_serves_by_customer_id_through_the_feature_store(demo_run: tuple) -> None:
+    """Requests by customer id get the store's features and the model's answer; an unknown customer a 404; the report
+    shows the features' freshness."""
+    result, workdir = demo_run
+    customers = json.loads((workdir / "summary.json").read_text())["customers"]
+    assert not customers.get("skipped"), customers
+    assert len(customers["rows"]) >= 2 and customers["customers"] > 0
+    for row in customers["rows"]:
+        assert set(row["features"]) == set(FEATURES) and 0.0 <= row["probability"] <= 1.0 and row["decision"] in (0, 1)
+        assert row["feature_age_seconds"] >= 0
+    # The request's own fields reach the model through the on-demand view: ten times the median is a ratio of ten.
+    unusual = next(row for row in customers["rows"] if row["kind"] == "unusual")
+    assert unusual["features"]["ratio_to_median_purchase_price"] > 5
+    assert customers["unknown_status"] == 404 and "no history" in customers["unknown_body"]
+    assert 400 <= customers["malformed_status"] < 500
+    assert "fraud probability" in result.stdout and "unknown customer -> HTTP 404" in result.stdout
+    report = (workdir / "report.md").read_text()
+    assert "## Serving by customer id" in report and f"materialized at {customers['materialized_at']}" in report
+
+
 def test_demo_serving_answers_v2(demo_run: tuple) -> None:
     """The server answered V2 ready/infer with the right shape and a 4xx for a malformed request, and stayed up."""
     _, workdir = demo_run
