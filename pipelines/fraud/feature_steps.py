@@ -43,11 +43,11 @@ def training_set(raw: Input[Dataset], feature_store: str, s3_endpoint_url: str, 
     from collections import namedtuple
     from pathlib import Path
 
-    from pipelines.features import steps
+    from pipelines.features.steps import run
 
     with tempfile.TemporaryDirectory() as tmp:
         metadata = Path(tmp) / "metadata.json"
-        steps.run("training-set", feature_store, s3_endpoint_url, "--raw", raw.path, "--out", dataset.path,
+        run("training-set", feature_store, s3_endpoint_url, "--raw", raw.path, "--out", dataset.path,
                   "--metadata", str(metadata))
         lineage = json.loads(metadata.read_text())
     dataset.metadata.update({**lineage, "source": raw.metadata.get("source", ""), "sha256": raw.metadata.get("sha256", "")})
@@ -58,6 +58,6 @@ def training_set(raw: Input[Dataset], feature_store: str, s3_endpoint_url: str, 
 def materialize(feature_store: str, s3_endpoint_url: str) -> str:
     """Load what is new in the aggregates since the last run into the stack's online store (materialize_incremental):
     the feature server then answers with the values the training set was built from, up to the newest transaction."""
-    from pipelines.features import steps
+    from pipelines.features.steps import run
 
-    return steps.run("materialize", feature_store, s3_endpoint_url)
+    return run("materialize", feature_store, s3_endpoint_url)
