@@ -12,10 +12,11 @@ from infra.preview import unknown
 from pipelines import image
 from pipelines.features import image as feature_image
 
-# (image module, config key, publish command) per image the pipelines run.
+# (what it is, image module, stack output of its repository, config key, publish command) per image the pipelines run.
 IMAGES = {
-    "steps": (image, "pipelineStepImageDigest", "scripts/publish_step_image.sh"),
-    "features": (feature_image, "pipelineFeatureImageDigest", "scripts/publish_image.sh features"),
+    "steps": ("step image", image, "stepImageRepository", "pipelineStepImageDigest", "scripts/publish_step_image.sh"),
+    "features": ("features step image", feature_image, "featureImageRepository", "pipelineFeatureImageDigest",
+                 "scripts/publish_image.sh features"),
 }
 
 
@@ -27,17 +28,17 @@ def pinned(settings: Any, aws: Any) -> tuple[dict[str, pulumi.Output[str]] | Non
     repositories = {"steps": aws.step_image_repository if aws else None,
                     "features": aws.feature_image_repository if aws else None}
     found: dict[str, pulumi.Output[str]] = {}
-    for kind, (module, key, publish) in IMAGES.items():
+    for kind, (label, module, output, key, publish) in IMAGES.items():
         digest = digests[kind]
         if digest:
             repository = repositories[kind] or pulumi.Output.from_input(module.LOCAL_REPOSITORY)
             found[kind] = repository.apply(lambda repo, d=digest: image.reference(repo, d))
         elif aws is not None and pulumi.runtime.is_dry_run():
-            pulumi.log.info(f"{kind} image {module.content_tag()} is not pushed yet: its digest is unknown in this preview")
+            pulumi.log.info(f"{label} {module.content_tag()} is not pushed yet: its digest is unknown in this preview")
             found[kind] = unknown()
         else:
-            where = (f"this stack's ECR repository {module.IMAGE_NAME} under tag {module.content_tag()} (the deploy "
+            where = (f"this stack's ECR repository (output {output}) under tag {module.content_tag()} (the deploy "
                      f"workflow does: {publish}), or set mlplatform:{key}" if aws else
                      f"{module.LOCAL_REPOSITORY} and set mlplatform:{key} to its digest")
-            return None, f"not deployed: no {kind} image yet; build it, push it to {where}"
+            return None, f"not deployed: no {label} yet; build it, push it to {where}"
     return found, ""
