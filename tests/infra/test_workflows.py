@@ -125,7 +125,7 @@ def _stacks_reached(workflow: dict, job: dict) -> set[str]:
         if step.get("uses", "").startswith("pulumi/actions@") and step.get("with", {}).get("command"):
             target = step["with"]["stack-name"]
         elif "publish_step_image.sh" in run or "publish_image.sh" in run:
-            target = re.search(r"publish_(?:step_image\.sh|image\.sh (?:steps|serving))\s+([^\s)]+)", run).group(1)
+            target = re.search(r"publish_(?:step_image\.sh|image\.sh (?:steps|serving|features))\s+([^\s)]+)", run).group(1)
         elif "pulumi stack output" in run or "kubectl" in run:
             target = "${{ inputs.stack }}"
         if target == "${{ matrix.stack }}":
