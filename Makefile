@@ -26,7 +26,7 @@ export PATH := $(CURDIR)/.bin:$(PATH)
 # the environments and in ignored __pycache__ folders.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: help setup demo test test-infra test-ml lint preview diff policy bootstrap-preview simulate compile bench upstream lock step-image serving-image provider-schemas check-kfp-mysql-tls backup-tools test-features monitoring-tools clean
+.PHONY: help setup demo test test-infra test-ml lint preview diff policy bootstrap-preview simulate compile bench upstream lock step-image serving-image feature-image provider-schemas check-kfp-mysql-tls backup-tools test-features monitoring-tools clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -174,6 +174,10 @@ backup-tools: ## install what the backups' round-trip tests run: MariaDB, Postgr
 IMAGE ?= mlplatform-pipeline-steps:dev
 step-image: ## build the pipeline step image (needs a Docker engine): IMAGE=<repository>:<tag>
 	docker build -f pipelines/Dockerfile -t $(IMAGE) .
+
+FEATURE_IMAGE ?= mlplatform-feature-steps:dev
+feature-image: ## build the features step image the pipelines' feature steps run (needs a Docker engine): FEATURE_IMAGE=<repository>:<tag>
+	docker build -f pipelines/features/Dockerfile -t $(FEATURE_IMAGE) .
 
 SERVING_IMAGE ?= mlplatform-model-server:dev
 serving-image: ## build the model server image KServe runs (needs a Docker engine): SERVING_IMAGE=<repository>:<tag>

@@ -45,9 +45,10 @@ from infra.components.storage_class import DefaultStorageClass
 from infra.components.training_pipelines import TrainingPipelines, source_commit
 from infra.config import Settings
 from infra.dashboards.catalog import Scope
+from infra.pipeline_images import pinned as pipeline_images_of
 from infra.preview import unknown
 from infra.workloads import CLUSTER_AUTOSCALER, EXTERNAL_SECRETS, FEATURE_SERVER, LOAD_BALANCER_CONTROLLER, PIPELINES, PIPELINES_UI
-from pipelines import image, serving_image
+from pipelines import serving_image
 from pipelines.cluster import DRIFT_PIPELINE, REQUEST_LOG_PREFIX, TRAINING_PIPELINE
 
 
@@ -69,6 +70,9 @@ class AwsResources:
     # The platform's S3 key: the backups' SSE-KMS key.
     kms_key_arn: pulumi.Output[str]
     step_image_digest: str = ""
+    # The same for the features step image (pipelines/features/image.py).
+    feature_image_repository: pulumi.Output[str] | None = None
+    feature_image_digest: str = ""
     # The UIs' load balancer's security group (sso on).
     ui_security_group_id: pulumi.Output[str] | None = None
     # The ECR repository of the model server image, and the digest of this checkout's image in it ("" if not pushed).
@@ -259,18 +263,10 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
         for warning in warnings:
             pulumi.log.warn(f"alerts: {warning}")
         outputs["alertRouting"] = " | ".join([routes, *warnings])
-    # The step image by digest: on AWS the AWS layer's (config's, else the image pushed under this checkout's content tag).
-    digest = aws.step_image_digest if aws else settings.pipelines.step_image_digest
-    step_image = None
-    if digest:
-        repository = aws.step_image_repository if aws else pulumi.Output.from_input(image.LOCAL_REPOSITORY)
-        step_image = repository.apply(lambda repo: image.reference(repo, digest))
-    elif aws is not None and pulumi.runtime.is_dry_run():
-        # A preview before the image is pushed (a pull request that changes the pipelines): the pipelines stay
-        # in the graph with their image unknown, never shown as removed; `pulumi up` needs the image pushed.
-        pulumi.log.info(f"step image {image.content_tag()} is not pushed yet: the pipelines' digest is unknown in this preview")
-        step_image = unknown()
-    if step_image is not None:
+    # The images the pipelines run, by digest (infra/pipeline_images.py): the step image and the features step image.
+    pipeline_images, reason = pipeline_images_of(settings, aws)
+    if pipeline_images is not None:
+        step_image = pipeline_images["steps"]
         after_kfp = pulumi.ResourceOptions(provider=provider, depends_on=[kfp])
         # What a training run needs: the scheduled one, and the one drift starts (the drift pipeline nests training).
         training_inputs = {
@@ -284,10 +280,11 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
         }
         training = TrainingPipelines(
             "training", namespaces.KUBEFLOW.name, TRAINING_PIPELINE, kfp.api_url, settings.pipelines.schedule,
-            training_inputs, step_image, opts=after_kfp,
+            training_inputs, step_image, pipeline_images["features"], opts=after_kfp,
         )
         outputs["pipelineVersion"] = training.version
         outputs["stepImage"] = step_image
+        outputs["featureImage"] = pipeline_images["features"]
         if request_log is not None and settings.pipelines.drift_schedule:
             drift = TrainingPipelines(
                 "drift", namespaces.KUBEFLOW.name, DRIFT_PIPELINE, kfp.api_url, settings.pipelines.drift_schedule,
@@ -298,18 +295,15 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
                     "inference_service": served,
                     "pushgateway_url": pushgateway.url if pushgateway else "",
                 },
-                step_image, opts=after_kfp,
+                step_image, pipeline_images["features"], opts=after_kfp,
             )
             outputs["driftPipelineVersion"] = drift.version
     else:
-        reason = ("not deployed: no step image yet; build pipelines/Dockerfile, push it to "
-                  + (f"this stack's ECR repository (output stepImageRepository) under tag {image.content_tag()} "
-                     "(the deploy workflow does: scripts/publish_step_image.sh), or set mlplatform:pipelineStepImageDigest" if aws else
-                     f"{image.LOCAL_REPOSITORY} and set mlplatform:pipelineStepImageDigest to its digest"))
         pulumi.log.warn(f"pipelines {reason}")
         outputs["pipelineVersion"] = reason
     if aws is not None:
         outputs["stepImageRepository"] = aws.step_image_repository
+        outputs["featureImageRepository"] = aws.feature_image_repository
         outputs["servingImageRepository"] = aws.serving_image_repository
 
     if settings.sso.enabled:

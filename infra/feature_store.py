@@ -41,12 +41,10 @@ METRICS_PORT_NAME = "metrics"
 SERVER_UID = 1001
 # KServe labels a transformer's pods `component: transformer` (the serving chart's transformer option).
 TRANSFORMER_PODS = {"component": "transformer"}
-# The pipeline steps that write the feature store (apply, materialize) carry this label (kfp-kubernetes add_pod_label):
-# only they reach the online store, never every pipeline pod.
-FEATURE_STEP_PODS = {"mlplatform.io/feature-store": "writer"}
-# The online store's password (local: the feast database user), in the feature server's and the pipelines' namespaces.
-POSTGRES_SECRET = "feast-postgres"
-POSTGRES_PASSWORD_KEY = "password"
+# The pipeline steps that write the feature store carry this label (pipelines/fraud/feature_steps.py): only they reach
+# the online store. The online store's password Secret (local: the feast database user) and its key. repo.py owns them.
+FEATURE_STEP_PODS = repo.FEATURE_STEP_PODS
+POSTGRES_SECRET, POSTGRES_PASSWORD_KEY = repo.POSTGRES_SECRET, repo.POSTGRES_PASSWORD_KEY
 # Verified TLS to the in-cluster PostgreSQL: its CA ConfigMap (components/cluster_postgres.py) mounted at its CA_DIR.
 POSTGRES_CA_DIR, POSTGRES_CA_FILE = CA_DIR, CA_FILE
 # The Job that creates the feature store's database and user in it (components/feast_database.py).

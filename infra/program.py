@@ -15,7 +15,12 @@ from infra import backups, cluster_layer, credentials, example_values, feature_s
 from infra.components.cluster_addons import ClusterAddons
 from infra.components.eks_cluster import EksCluster
 from infra.components.encryption_key import EncryptionKey
-from infra.components.image_repository import ServingImageRepository, StepImageRepository, published_digest
+from infra.components.image_repository import (
+    FeatureImageRepository,
+    ServingImageRepository,
+    StepImageRepository,
+    published_digest,
+)
 from infra.components.irsa_role import IrsaRole
 from infra.components.kubeflow_pipelines import ExternalMysql
 from infra.components.network import Network
@@ -29,6 +34,7 @@ from infra.components.secure_bucket import SecureBucket
 from infra.components.sso import UiLoadBalancerSecurityGroup
 from infra.config import PROJECT, Settings
 from pipelines import serving_image
+from pipelines.features import image as features_image
 from pipelines.features import repo as feature_repo
 
 BUCKET_PURPOSES = ("data", "artifacts")
@@ -101,6 +107,7 @@ def _build_aws(settings: Settings) -> dict[str, Any]:
     }
     steps = StepImageRepository(name, s3_key.arn, settings.protect, opts)
     server = ServingImageRepository(name, s3_key.arn, settings.protect, opts)
+    feature_steps = FeatureImageRepository(name, s3_key.arn, settings.protect, opts)
     # The feature store's online store (infra/feature_store.py): encrypted with the platform's key, PITR in prod.
     online_table = OnlineStoreTable(f"{name}-online-features", feature_store.dynamodb_table(settings), s3_key.arn,
                                     settings.environment == "prod", settings.protect, opts)
@@ -186,6 +193,9 @@ def _build_aws(settings: Settings) -> dict[str, Any]:
             step_image_repository=steps.url,
             kms_key_arn=s3_key.arn,
             step_image_digest=settings.pipelines.step_image_digest or published_digest(name, provider),
+            feature_image_repository=feature_steps.url,
+            feature_image_digest=settings.pipelines.feature_image_digest
+            or published_digest(name, provider, features_image.IMAGE_NAME, features_image.content_tag()),
             ui_security_group_id=UiLoadBalancerSecurityGroup(f"{name}-ui-alb", settings, network.vpc_id, opts).id
             if settings.sso.enabled else None,
             serving_image_repository=server.url,

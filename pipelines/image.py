@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import re
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 IMAGE_NAME = "mlplatform-pipeline-steps"
@@ -59,13 +60,16 @@ def images(spec: str) -> list[str]:
     return [match.group(2) for match in _IMAGE_LINE.finditer(spec)]
 
 
-def pin(spec: str, image: str) -> str:
-    """The compiled spec with every step running ``image`` (which must carry a digest)."""
-    if not _PINNED.match(image):
-        raise ValueError(f"step image {image!r} is not pinned by digest (<repository>@sha256:<64 hex>)")
+def pin(spec: str, image: str, others: Mapping[str, str] | None = None) -> str:
+    """The compiled spec with every step running ``image`` (which must carry a digest); ``others`` maps another
+    image's compiled placeholder to its pinned reference (the features step image: pipelines/features/image.py)."""
+    swaps = {COMPILED_IMAGE: image, **(others or {})}
+    for placeholder, reference in swaps.items():
+        if not _PINNED.match(reference):
+            raise ValueError(f"image {reference!r} for {placeholder} is not pinned by digest (<repository>@sha256:<64 hex>)")
     if COMPILED_IMAGE not in images(spec):
         raise ValueError(f"the spec names no {COMPILED_IMAGE} step: was it compiled by pipelines/compile.py?")
-    pinned = _IMAGE_LINE.sub(lambda m: m.group(1) + (image if m.group(2) == COMPILED_IMAGE else m.group(2)), spec)
+    pinned = _IMAGE_LINE.sub(lambda m: m.group(1) + swaps.get(m.group(2), m.group(2)), spec)
     loose = [name for name in images(pinned) if not _PINNED.match(name)]
     if loose:
         raise ValueError(f"the spec still runs images without a digest: {sorted(set(loose))}")

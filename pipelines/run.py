@@ -2,6 +2,11 @@
 
     python -m pipelines.run --data-uri data/fraud.csv --tracking-uri http://127.0.0.1:5000 \
         [--param auc_floor=0.92 --param 'param_grid={"max_iter": [5]}'] [--start-mlflow DIR]
+    python -m pipelines.run --data-uri transactions.parquet --feature-store feature_store.yaml --start-mlflow DIR
+
+With --feature-store (a feature_store.yaml, pipelines/features/repo.py's) the run reads raw transactions through
+Feast (feature_source=feast): kfp.local runs every step with this environment's python, and the feature steps run
+the feature store's CLI with .venv-features/bin/python (pipelines/features/steps.py; Feast needs pandas < 3).
 
 With --start-mlflow DIR a real MLflow server (SQLite, local artifacts) is
 started under DIR for the run and stopped afterwards. Prints the gate decision
@@ -32,10 +37,14 @@ from kfp import local
 warnings.filterwarnings("ignore", message="You may be attemping to run a task that uses custom or non-Python base image")
 
 from pipelines.drift.pipeline import model_drift
+from pipelines.features.repo import FEATURE_SOURCES
+from pipelines.features.steps import FEATURES_PYTHON_ENV
 from pipelines.fraud.pipeline import DEFAULT_MODEL_NAME, fraud_training
 from pipelines.mlflow_server import mlflow_server
 
 ROOT = Path(__file__).resolve().parent.parent
+# The features environment (make .venv-features/.installed): the interpreter of the feature steps' CLI here.
+FEATURES_PYTHON = ROOT / ".venv-features" / "bin" / "python"
 
 
 @dataclass
@@ -88,6 +97,8 @@ def _run_locally(pipeline: Any, pipeline_root: Path, log_name: str, echo: bool, 
     paths = os.environ.get("PYTHONPATH", "").split(os.pathsep)
     if str(ROOT) not in paths:
         os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), *paths]))
+    if FEATURES_PYTHON.exists():
+        os.environ.setdefault(FEATURES_PYTHON_ENV, str(FEATURES_PYTHON))
     pipeline_root.mkdir(parents=True, exist_ok=True)
     log_path = pipeline_root / f"{log_name}-{int(time.time() * 1000)}.log"
     streams = (sys.stdout, log_path.open("w+")) if echo else (log_path.open("w+"),)
@@ -105,6 +116,11 @@ def run_pipeline(data_uri: str, tracking_uri: str, pipeline_root: Path, echo: bo
     The steps' output goes to a log file under ``pipeline_root`` and, with ``echo``, to the console.
     """
     params.setdefault("git_commit", git_commit())
+    source = params.get("feature_source", FEATURE_SOURCES[0])
+    if source not in FEATURE_SOURCES:
+        raise ValueError(f"feature_source {source!r} is not one of {', '.join(FEATURE_SOURCES)}")
+    if source == "feast" and not params.get("feature_store"):
+        raise ValueError("feature_source feast needs feature_store (the feature_store.yaml text; --feature-store FILE)")
     started = time.perf_counter()
     outputs = _run_locally(fraud_training, pipeline_root, "run", echo, data_uri=data_uri, tracking_uri=tracking_uri, **params)
     if outputs["decision"] == "no-data":
@@ -187,10 +203,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--start-mlflow", type=Path, metavar="DIR", help="start a local MLflow server with its store in DIR")
     parser.add_argument("--pipeline-root", type=Path, help="where kfp.local keeps step outputs (default: a temp dir)")
     parser.add_argument("--param", action="append", default=[], help="pipeline parameter key=value (JSON values allowed)")
+    parser.add_argument("--feature-store", type=Path, metavar="YAML",
+                        help="read the raw transactions at --data-uri through Feast with this feature_store.yaml")
     args = parser.parse_args(argv)
     if not args.tracking_uri and not args.start_mlflow:
         parser.error("give --tracking-uri or --start-mlflow DIR")
     params = _parse_params(args.param)
+    if args.feature_store:
+        if not args.feature_store.is_file():
+            parser.error(f"--feature-store {args.feature_store} is not a file (write one with repo.feature_store_yaml)")
+        params.update(feature_source="feast", feature_store=args.feature_store.read_text())
     data_uri = args.data_uri if args.data_uri.startswith("s3://") else str(Path(args.data_uri).resolve())
     with contextlib.ExitStack() as stack:
         tracking_uri = args.tracking_uri or stack.enter_context(mlflow_server(args.start_mlflow))
@@ -200,6 +222,9 @@ def main(argv: list[str] | None = None) -> int:
         except PipelineFailed as error:
             print(f"error: pipeline failed: {error}", file=sys.stderr)
             return 1
+        except ValueError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
     if not result.version:
         print(f"nothing trained: {result.gate_reason}")
         return 0

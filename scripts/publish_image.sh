@@ -3,17 +3,19 @@
 # content is there already; print its digest (sha256:...).
 #   scripts/publish_image.sh steps <stack>     the pipeline step image (pipelines/Dockerfile)
 #   scripts/publish_image.sh serving <stack>   the model server image KServe runs (serving/Dockerfile)
+#   scripts/publish_image.sh features <stack>  the features step image the feature steps run (pipelines/features/Dockerfile)
 # Prints nothing when the stack has no repository yet (its first `pulumi up` creates it).
 # Needs: pulumi (logged in), the AWS CLI with credentials, docker buildx.
 set -euo pipefail
-usage="usage: scripts/publish_image.sh <steps|serving> <stack>"
+usage="usage: scripts/publish_image.sh <steps|serving|features> <stack>"
 kind="${1:?$usage}"
 stack="${2:?$usage}"
 cd "$(dirname "$0")/.."
 case "$kind" in
   steps) output=stepImageRepository; dockerfile=pipelines/Dockerfile; module=pipelines.image ;;
   serving) output=servingImageRepository; dockerfile=serving/Dockerfile; module=pipelines.serving_image ;;
-  *) echo "error: no image '$kind': give steps (pipelines/Dockerfile) or serving (serving/Dockerfile)" >&2; exit 2 ;;
+  features) output=featureImageRepository; dockerfile=pipelines/features/Dockerfile; module=pipelines.features.image ;;
+  *) echo "error: no image '$kind': give steps (pipelines/Dockerfile), serving (serving/Dockerfile) or features (pipelines/features/Dockerfile)" >&2; exit 2 ;;
 esac
 
 repository=$(pulumi stack output "$output" --stack "$stack" 2>/dev/null || true)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra import versions
+from infra import database_tls, versions
 from infra.components.service_tls import TLS_CERT_ANNOTATION, service_certificates, sha256
 from infra.credentials import DATABASE, Credentials
 from infra.database_tls import CA_DIR, CA_FILE  # noqa: F401 - CA_DIR: where its clients mount the CA
@@ -26,7 +26,7 @@ USERNAME = "mlflow"
 CREDENTIALS_SECRET = "postgres-credentials"
 TLS_DIR = "/etc/postgresql/tls"
 HBA_DIR = "/etc/postgresql/hba"
-CA_CONFIG_MAP = "postgres-ca"
+CA_CONFIG_MAP = database_tls.CA_CONFIG_MAP  # the clients mount it by this name (infra/database_tls.py)
 # Local socket (the image's init scripts and pg_isready): trust, as the image's default; every TCP
 # client: TLS and a SCRAM password. Plain TCP matches no line and is refused.
 HBA = """\

@@ -17,6 +17,7 @@ import pulumi
 import pulumi_aws as aws
 
 from pipelines import image, serving_image
+from pipelines.features import image as features_image
 
 # Untagged images (superseded pushes) go after this many days; tagged ones stay.
 UNTAGGED_DAYS = 14
@@ -90,3 +91,10 @@ class ServingImageRepository(ImageRepository):
 
     TYPE = "mlplatform:aws:ServingImageRepository"
     IMAGE_NAME = serving_image.IMAGE_NAME
+
+
+class FeatureImageRepository(ImageRepository):
+    """``<stack>-feature-steps``: the features step image (pipelines/features/Dockerfile) the feature steps run."""
+
+    TYPE = "mlplatform:aws:FeatureImageRepository"
+    IMAGE_NAME = features_image.IMAGE_NAME

@@ -1,7 +1,7 @@
 """Deploy a compiled pipeline to the environment's KFP, with its recurring run.
 
-Every step is pinned to the environment's step image by digest (pipelines/image.py) before
-upload. The pipeline version is named by the content hash of that spec, the schedule and the
+Every step is pinned to the environment's step image (pipelines/image.py), every feature step to its features
+step image (pipelines/features/image.py), by digest, before upload. The pipeline version is named by the content hash of that spec, the schedule and the
 run's parameters (but its lineage, the source commit); an in-cluster Job (named by the same hash) uploads it. The same inputs give
 the same version and the same Job, so a second `pulumi up` without a change changes nothing.
 """
@@ -21,6 +21,7 @@ import pulumi_kubernetes as k8s
 from infra import versions
 from infra.workload_security import restricted_container, restricted_job
 from pipelines import image
+from pipelines.features import image as features_image
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 COMPILED = ROOT / "pipelines" / "compiled"
@@ -29,7 +30,7 @@ UPLOADER = ROOT / "infra" / "jobs" / "upload_pipeline.py"
 
 # What the step image and the pipelines are built from: the commit that last changed them is the
 # lineage a trained model records (its git_commit tag).
-PIPELINE_SOURCES = ("pipelines", "requirements/steps.lock")
+PIPELINE_SOURCES = ("pipelines", "requirements/steps.lock", "requirements/features.lock")
 # Run parameters that record where the run came from, not what it does: not part of the version's name,
 # so that the same pipeline deployed from a shallow and a full clone is the same version.
 LINEAGE_PARAMETERS = ("git_commit",)
@@ -73,11 +74,13 @@ class TrainingPipelines(pulumi.ComponentResource):
         schedule: str,
         parameters: dict[str, pulumi.Input[Any]],
         step_image: pulumi.Input[str],
+        feature_image: pulumi.Input[str],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("mlplatform:k8s:TrainingPipelines", name, None, opts)
         compiled = (COMPILED / f"{pipeline_name}.yaml").read_text()
-        spec = pulumi.Output.from_input(step_image).apply(lambda ref: image.pin(compiled, ref))
+        spec = pulumi.Output.all(step_image, feature_image).apply(
+            lambda refs: image.pin(compiled, refs[0], {features_image.COMPILED_IMAGE: refs[1]}))
         resolved = pulumi.Output.from_input(parameters)
         self.version = pulumi.Output.all(spec, resolved).apply(lambda args: version_name(pipeline_name, args[0], schedule, args[1]))
         suffix = self.version.apply(lambda version: version.rsplit("-", 1)[1])

@@ -15,12 +15,13 @@ class PipelineSettings(Frozen):
 
     schedule: str
     step_image_digest: str
+    feature_image_digest: str = ""
     drift_schedule: str
     data_uri: str
     auc_floor: float = Field(ge=0.5, le=1.0)
     min_improvement: float = Field(ge=0.0, le=0.5)
 
-    @field_validator("step_image_digest")
+    @field_validator("step_image_digest", "feature_image_digest")
     @classmethod
     def _digest(cls, value: str) -> str:
         if value and not image.DIGEST.match(value):

@@ -43,7 +43,8 @@ GROUPS: dict[str, dict[str, str]] = {
                  "rdsMultiAz": "multi_az"},
     # KFP's MySQL; its instance takes rdsBackupRetentionDays and rdsMultiAz, the stack's RDS policy, from the group above.
     "kfp_database": {"kfpDatabase": "kind", "kfpRdsInstanceClass": "instance_class"},
-    "pipelines": {"pipelineSchedule": "schedule", "pipelineStepImageDigest": "step_image_digest", "driftSchedule": "drift_schedule",
+    "pipelines": {"pipelineSchedule": "schedule", "pipelineStepImageDigest": "step_image_digest",
+                  "pipelineFeatureImageDigest": "feature_image_digest", "driftSchedule": "drift_schedule",
                   "pipelineDataUri": "data_uri", "pipelineAucFloor": "auc_floor", "pipelineMinImprovement": "min_improvement"},
     "serving": {key: to_snake(key.removeprefix("serving")) for key in (
         "servingModelName", "servingStorageUri", "servingDeploymentMode", "servingMinReplicas", "servingMaxReplicas", "servingOwner",

@@ -72,11 +72,40 @@ POSTGRES_DATABASE = "feast"
 POSTGRES_USER = "feast"
 POSTGRES_SCHEMA = "feast"
 POSTGRES_PASSWORD_ENV = "FEAST_POSTGRES_PASSWORD"
+# The Secret holding that password in the feature server's and the pipelines' namespaces, and its key.
+POSTGRES_SECRET = "feast-postgres"
+POSTGRES_PASSWORD_KEY = "password"
+# The pipeline steps that write the feature store (training set, materialize) carry this label (kfp-kubernetes
+# add_pod_label): only they reach the online store (infra/feature_store.py's flow), never every pipeline pod.
+FEATURE_STEP_PODS = {"mlplatform.io/feature-store": "writer"}
 
 
 def registry_path(root: str) -> str:
     """The registry's path under ``root`` (``s3://bucket`` or a local folder)."""
     return f"{root.rstrip('/')}/{REGISTRY_KEY}"
+
+
+def root_of(config: dict) -> str:
+    """The bucket (or folder) a ``feature_store.yaml`` (:func:`feature_store_yaml`'s dict) keeps its registry under."""
+    path = str(config.get("registry", {}).get("path", ""))
+    if not path.endswith(f"/{REGISTRY_KEY}"):
+        raise ValueError(f"the feature store's registry path {path!r} is not <root>/{REGISTRY_KEY}: write the config "
+                         "with repo.feature_store_yaml")
+    return path.removesuffix(f"/{REGISTRY_KEY}")
+
+
+# The model version's lineage tags (the register step): ``feature_view.<view>`` = the view's version, and where the
+# training data came from (``feature_source``: "feast" through get_historical_features, "file" for a ready CSV).
+LINEAGE_TAG_PREFIX = "feature_view."
+FEATURE_SOURCE_TAG = "feature_source"
+FEATURE_SOURCES = ("file", "feast")
+
+
+def lineage_tags(views: dict[str, str], source: str) -> dict[str, str]:
+    """The model version's tags naming the feature views (``{view: version}``) its training data was read through."""
+    if source not in FEATURE_SOURCES:
+        raise ValueError(f"feature_source {source!r} is not one of {', '.join(FEATURE_SOURCES)}")
+    return {FEATURE_SOURCE_TAG: source, **{f"{LINEAGE_TAG_PREFIX}{view}": str(version) for view, version in sorted(views.items())}}
 
 
 def aggregates_path(root: str) -> str:

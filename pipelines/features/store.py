@@ -1,17 +1,23 @@
 """What the pipeline's feature steps, the tests and the demo do with the feature store (features environment):
 
     python -m pipelines.features.store apply --root DIR_OR_S3 --config feature_store.yaml --raw transactions.parquet
-    python -m pipelines.features.store materialize --root ... --config ...
+    python -m pipelines.features.store materialize --config ...
     python -m pipelines.features.store historical --root ... --config ... --raw transactions.parquet --out training.parquet
+    python -m pipelines.features.store training-set --config ... --raw transactions.parquet --out training.csv \
+        --metadata metadata.json
 
 ``apply`` writes the aggregates (the batch source) from the raw transactions and registers the definitions;
-``materialize`` loads each customer's latest aggregates into the online store; ``historical`` builds the training
-set with a point-in-time join: each transaction's features as of just before it (transforms.as_of).
+``materialize`` loads what is new since the last materialization (Feast's materialize_incremental; the first time,
+the TTL before now) into the online store; ``historical`` builds the training set with a point-in-time join: each
+transaction's features as of just before it (transforms.as_of). ``training-set`` is the pipeline's step: apply, then
+historical, written as the CSV the validate step reads (the contract's columns), with its lineage in ``--metadata``.
+``--root`` defaults to the config's (repo.root_of).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 from datetime import UTC, datetime
@@ -52,6 +58,24 @@ def materialize(store: FeatureStore, end: datetime | None = None) -> datetime:
     return end
 
 
+def incremental(store: FeatureStore, end: datetime | None = None) -> datetime:
+    """Load what is new since the last materialization (the TTL before ``end`` the first time) into the online store."""
+    end = end or datetime.now(UTC)
+    store.materialize_incremental(end_date=end, feature_views=[repo.AGGREGATES_VIEW])
+    return end
+
+
+def training_set(store: FeatureStore, root: str, raw: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+    """The pipeline's training set from ``raw`` transactions: :func:`apply`, then :func:`historical`, in the contract's
+    columns (what the validate step reads); and its lineage: the feature views and their versions, rows, time span."""
+    apply(store, root, raw)
+    frame = historical(store, raw)
+    metadata = {"feature_source": "feast", "feature_views": definitions.lineage(), "rows": len(frame),
+                "raw_rows": len(raw), "without_history": len(raw) - len(frame),
+                "first_event": str(frame[repo.TIMESTAMP].min()), "last_event": str(frame[repo.TIMESTAMP].max())}
+    return frame[[*FEATURES, LABEL]], metadata
+
+
 def historical(store: FeatureStore, raw: pd.DataFrame) -> pd.DataFrame:
     """The training set: each transaction's model features as of just before it, the label, id and the
     transaction's own time. Transactions without earlier history (a customer's first) have no features: left out."""
@@ -69,27 +93,51 @@ def historical(store: FeatureStore, raw: pd.DataFrame) -> pd.DataFrame:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Apply, materialize or read the fraud feature repository.")
-    parser.add_argument("action", choices=["apply", "materialize", "historical"])
-    parser.add_argument("--root", required=True, help="the bucket (s3://...) or a local folder")
+    parser.add_argument("action", choices=["apply", "materialize", "historical", "training-set"])
+    parser.add_argument("--root", help="the bucket (s3://...) or a local folder (default: the config's registry root)")
     parser.add_argument("--config", type=Path, required=True, help="feature_store.yaml (repo.feature_store_yaml)")
-    parser.add_argument("--raw", type=Path, help="raw transactions parquet (apply, historical)")
-    parser.add_argument("--out", type=Path, help="training set parquet (historical)")
+    parser.add_argument("--raw", type=Path, help="raw transactions, parquet or CSV (apply, historical, training-set)")
+    parser.add_argument("--out", type=Path, help="the training set: parquet (historical) or CSV (training-set)")
+    parser.add_argument("--metadata", type=Path, help="training-set: where to write its lineage (JSON)")
     args = parser.parse_args(argv)
-    if args.action in ("apply", "historical") and not args.raw:
-        parser.error(f"{args.action} needs --raw (raw transactions parquet from pipelines.fraud.data --raw)")
-    if args.action == "historical" and not args.out:
-        parser.error("historical needs --out (where to write the training set)")
-    store = open_store(yaml.safe_load(args.config.read_text()))
+    if args.action != "materialize" and not args.raw:
+        parser.error(f"{args.action} needs --raw (raw transactions from pipelines.fraud.data --raw)")
+    if args.action in ("historical", "training-set") and not args.out:
+        parser.error(f"{args.action} needs --out (where to write the training set)")
+    config = yaml.safe_load(args.config.read_text())
+    root = args.root or repo.root_of(config)
+    store = open_store(config)
     if args.action == "apply":
-        rows = apply(store, args.root, pd.read_parquet(args.raw))
-        print(f"applied {repo.PROJECT}: {len(rows)} aggregate rows at {repo.aggregates_path(args.root)}")
+        rows = apply(store, root, read_raw(args.raw))
+        print(f"applied {repo.PROJECT}: {len(rows)} aggregate rows at {repo.aggregates_path(root)}")
     elif args.action == "materialize":
-        print(f"materialized {repo.AGGREGATES_VIEW} up to {materialize(store).isoformat()}")
-    else:
-        frame = historical(store, pd.read_parquet(args.raw))
+        print(f"materialized {repo.AGGREGATES_VIEW} incrementally up to {incremental(store).isoformat()}")
+    elif args.action == "historical":
+        frame = historical(store, read_raw(args.raw))
         frame.to_parquet(args.out, index=False)
         print(f"wrote {len(frame)} training rows to {args.out}")
+    else:
+        frame, metadata = training_set(store, root, read_raw(args.raw))
+        frame.to_csv(args.out, index=False)
+        if args.metadata:
+            args.metadata.write_text(json.dumps(metadata))
+        print(f"wrote {len(frame)} training rows to {args.out} through {json.dumps(metadata['feature_views'])} "
+              f"({metadata['without_history']} first transactions without history left out)")
     return 0
+
+
+def read_raw(path: Path) -> pd.DataFrame:
+    """Raw transactions from parquet (the generator's --raw) or CSV (timestamps parsed); anything else is refused."""
+    with path.open("rb") as handle:
+        magic = handle.read(4)
+    if magic == b"PAR1":
+        return pd.read_parquet(path)
+    frame = pd.read_csv(path)
+    missing = [name for name in (repo.JOIN_KEY, repo.TIMESTAMP) if name not in frame.columns]
+    if missing:
+        raise ValueError(f"{path} has no {' and no '.join(missing)} column: raw transactions need customer_id and "
+                         "event_timestamp (python -m pipelines.fraud.data --raw writes them)")
+    return frame.assign(**{repo.TIMESTAMP: pd.to_datetime(frame[repo.TIMESTAMP], utc=True)})
 
 
 if __name__ == "__main__":

@@ -104,11 +104,13 @@ def validate(
     frame = pd.DataFrame(columns)
     label = contract["label"]
     train_frame, test_frame = train_test_split(frame, test_size=test_fraction, stratify=frame[label], random_state=seed)
+    # Lineage of rows read through the feature store (the training-set step's): on to register's tags.
+    lineage = {key: raw.metadata[key] for key in ("feature_source", "feature_views") if key in raw.metadata}
     for artifact, part in ((train, train_frame), (test, test_frame)):
         part.to_csv(artifact.path, index=False)
         positives = int((part[label] == 1).sum())
         artifact.metadata.update({"rows": len(part), "positives": positives, "positive_rate": positives / len(part),
-                                  "seed": seed, "notes": notes})
+                                  "seed": seed, "notes": notes, **lineage})
 
 
 @step
@@ -412,6 +414,7 @@ def register(
     import pandas as pd
     from mlflow.models import infer_signature
 
+    from pipelines.features.repo import lineage_tags
     from pipelines.serving_image import MODEL_TAG
 
     # What loading and scoring the pickled pipeline needs.
@@ -457,6 +460,8 @@ def register(
         # What started the run: its schedule, a person, or drift (the drift run's score and MLflow run).
         "trigger": trigger,
         MODEL_TAG: serving_image or "unknown",
+        # The feature views (and their versions) the training rows were read through (validate's split metadata).
+        **lineage_tags(test_data.metadata.get("feature_views", {}), test_data.metadata.get("feature_source", "file")),
     }
     for key, value in tags.items():
         client.set_model_version_tag(model_name, version, key, value)

@@ -159,8 +159,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
     parser.add_argument("--out", type=Path, required=True, help="CSV file to write (parquet with --raw)")
     parser.add_argument("--raw", action="store_true", help="raw transactions with customer_id and event_timestamp (parquet)")
+    parser.add_argument("--end", default=str(ANCHOR.date()),
+                        help="raw mode: the data's last instant, ISO 8601 or 'now' (default the fixed anchor "
+                             f"{ANCHOR.date()}; online features are materialized only within the view's TTL of now)")
     args = parser.parse_args(argv)
-    frame = generate_raw(args.rows, args.seed) if args.raw else generate(args.rows, args.seed)
+    try:
+        end = pd.Timestamp.now(tz="UTC").floor("s") if args.end == "now" else pd.Timestamp(args.end, tz="UTC")
+    except ValueError:
+        parser.error(f"--end {args.end!r} is not an ISO 8601 time (e.g. 2026-01-01T00:00:00) or 'now'")
+    frame = generate_raw(args.rows, args.seed, end=end) if args.raw else generate(args.rows, args.seed)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     frame.to_parquet(args.out, index=False) if args.raw else frame.to_csv(args.out, index=False)
     print(f"wrote {len(frame)} rows to {args.out} (fraud rate {frame[LABEL].mean():.2%})")

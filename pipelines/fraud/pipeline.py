@@ -3,6 +3,13 @@
 When there is no data at ``data_uri`` yet (a new environment's first scheduled run), ingest says
 "NO DATA YET" and the run ends successfully through the ``no-data`` branch.
 
+``feature_source`` says where the training rows come from: "file" (the default), ``data_uri`` is the contract's CSV;
+"feast", ``data_uri`` holds raw transactions (``python -m pipelines.fraud.data --raw``) and the ``training-set`` step
+(features image) reads the training rows through the feature store, point-in-time with ``get_historical_features``,
+from the stack's ``feature_store`` (its feature_store.yaml, which the program passes); after register, ``materialize``
+loads the newest aggregates into the stack's online store, and the version is tagged with the feature views and their
+versions (pipelines/fraud/feature_steps.py).
+
 ``estimator`` picks the train step's estimator (pipelines/fraud/estimators.py). The GPU option is the same
 pipeline compiled as :data:`GPU_PIPELINE_NAME`: XGBoost by default, its train step requesting one
 ``nvidia.com/gpu`` on the GPU node groups (:func:`on_gpu_nodes`); every other step stays on the CPU nodes.
@@ -16,7 +23,8 @@ from kfp import dsl, kubernetes
 from infra import gpu
 from pipelines import serving_image
 from pipelines.cluster import MLFLOW_CREDENTIALS_ENV, MLFLOW_CREDENTIALS_SECRET, MODEL_NAME, TRAINING_EXPERIMENT, TRAINING_PIPELINE
-from pipelines.fraud import components, estimators
+from pipelines.features.repo import FEATURE_SOURCES
+from pipelines.fraud import components, estimators, feature_steps
 from pipelines.fraud.contract import as_parameter
 
 PIPELINE_NAME = TRAINING_PIPELINE
@@ -79,18 +87,13 @@ def _training(name: str, gpu_step: bool, default_estimator: str, default_grid: d
         max_p95_latency_ms: float = 50.0,
         git_commit: str = "",
         trigger: str = "schedule",
+        feature_source: str = FEATURE_SOURCES[0],
+        feature_store: str = "",
     ) -> NamedTuple("TrainingOutputs", decision=str, version=str, storage_uri=str):
-        ingested = components.ingest(data_uri=data_uri, s3_endpoint_url=s3_endpoint_url)
-        with dsl.If(ingested.outputs["status"] == "ready", name="data-found"):
-            checked = components.validate(
-                raw=ingested.outputs["raw"],
-                contract=contract,
-                min_rows=min_rows,
-                min_positives=min_positives,
-                max_null_fraction=max_null_fraction,
-                test_fraction=test_fraction,
-                seed=seed,
-            )
+        def validated_and_trained(rows):
+            """validate (and split), train, evaluate (and gate), register: the same steps whichever the rows' source."""
+            checked = components.validate(raw=rows, contract=contract, min_rows=min_rows, min_positives=min_positives,
+                                          max_null_fraction=max_null_fraction, test_fraction=test_fraction, seed=seed)
             trained = components.train(
                 train_data=checked.outputs["train"],
                 contract=contract,
@@ -145,13 +148,30 @@ def _training(name: str, gpu_step: bool, default_estimator: str, default_grid: d
                     serving_image=serving_image.content_tag(),
                 )
             )
-        with dsl.Else(name="no-data"):
+            return evaluated, registered
+
+        ingested = components.ingest(data_uri=data_uri, s3_endpoint_url=s3_endpoint_url)
+        # One flat If/Elif/Else (not a branch on the source inside data-found): its branches' outputs meet in dsl.OneOf
+        # as parameters, which kfp.local resolves too (it does not resolve an artifact's dsl.OneOf).
+        with dsl.If(ingested.outputs["status"] != "ready", name="no-data"):
             skipped = components.no_data(data_uri=data_uri)
+        with dsl.Elif(feature_source == "feast", name="through-feast"):
+            joined = feature_steps.as_feature_writer(feature_steps.training_set(
+                raw=ingested.outputs["raw"], feature_store=feature_store, s3_endpoint_url=s3_endpoint_url))
+            feast_evaluated, feast_registered = validated_and_trained(joined.outputs["dataset"])
+            # The online store follows the aggregates the training set was just built from, whatever the gate said:
+            # the champion reads it too, and must not wait for a challenger to win to see new transactions.
+            feature_steps.as_feature_writer(
+                feature_steps.materialize(feature_store=feature_store, s3_endpoint_url=s3_endpoint_url)
+            ).after(feast_registered)
+        with dsl.Else(name="from-file"):
+            evaluated, registered = validated_and_trained(ingested.outputs["raw"])
         outputs = NamedTuple("TrainingOutputs", decision=str, version=str, storage_uri=str)  # noqa: UP014 - as in the signature
         return outputs(
-            decision=dsl.OneOf(evaluated.outputs["decision"], skipped.outputs["decision"]),
-            version=dsl.OneOf(registered.outputs["version"], skipped.outputs["version"]),
-            storage_uri=dsl.OneOf(registered.outputs["storage_uri"], skipped.outputs["storage_uri"]),
+            decision=dsl.OneOf(skipped.outputs["decision"], feast_evaluated.outputs["decision"], evaluated.outputs["decision"]),
+            version=dsl.OneOf(skipped.outputs["version"], feast_registered.outputs["version"], registered.outputs["version"]),
+            storage_uri=dsl.OneOf(skipped.outputs["storage_uri"], feast_registered.outputs["storage_uri"],
+                                  registered.outputs["storage_uri"]),
         )
 
     return training

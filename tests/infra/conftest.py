@@ -8,7 +8,8 @@ from tooling import offline
 
 # The digests of the step image (pipelines/Dockerfile) and the model server image (serving/Dockerfile) as a stack
 # file sets them (the local stack must; on AWS they override the program's lookup of the pushed images).
-STEP_IMAGE = {"pipelineStepImageDigest": "sha256:" + "5e" * 32, "servingImageDigest": "sha256:" + "5f" * 32}
+STEP_IMAGE = {"pipelineStepImageDigest": "sha256:" + "5e" * 32, "servingImageDigest": "sha256:" + "5f" * 32,
+              "pipelineFeatureImageDigest": "sha256:" + "6e" * 32}
 
 
 @pytest.fixture(scope="session")

@@ -17,6 +17,7 @@ from infra.components.service_tls import TLS_CERT_ANNOTATION
 from infra.pod_security import pod_spec_of, restricted_violations
 from pipelines import cluster as credentials
 from pipelines import image
+from pipelines.features import image as features_image
 from tooling import offline
 from tooling.mocks import Registration
 
@@ -311,7 +312,9 @@ def test_every_deployed_step_runs_the_stacks_image_by_digest(stack_runs: dict[st
         repository = run.outputs.get("stepImageRepository", image.LOCAL_REPOSITORY)
         for config in configs:
             spec = config.inputs["data"]["pipeline.yaml"]
-            assert set(image.images(spec)) == {f"{repository}@{step_image['pipelineStepImageDigest']}"}, stack
+            features = run.outputs.get("featureImageRepository", features_image.LOCAL_REPOSITORY)
+            assert set(image.images(spec)) == {f"{repository}@{step_image['pipelineStepImageDigest']}",
+                                               f"{features}@{step_image['pipelineFeatureImageDigest']}"}, stack
             assert "pip install" not in spec, stack
 
 

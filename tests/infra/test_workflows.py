@@ -85,10 +85,15 @@ def test_deploy_workflow_gates_prod_behind_staging_and_an_environment() -> None:
         serving = next(i for i, s in enumerate(steps) if s.get("id") == "serving-image")
         assert f"scripts/publish_image.sh serving {stage}" in steps[serving]["run"] and serving < ups[0]
         assert not any("servingImageDigest" in s.get("run", "") for s in steps)
+        features = next(i for i, s in enumerate(steps) if s.get("id") == "feature-image")
+        assert f"scripts/publish_image.sh features {stage}" in steps[features]["run"] and features < ups[0]
+        assert not any("pipelineFeatureImageDigest" in s.get("run", "") for s in steps)
         first = next(i for i, s in enumerate(steps) if s.get("id") == "first-image")
-        either = "steps.image.outputs.digest == '' || steps.serving-image.outputs.digest == ''"
+        either = ("steps.image.outputs.digest == '' || steps.serving-image.outputs.digest == '' || "
+                  "steps.feature-image.outputs.digest == ''")
         assert ups[0] < first < ups[1] and steps[ups[1]]["if"] == steps[first]["if"] == either
-        assert f"publish_step_image.sh {stage}" in steps[first]["run"] and f"publish_image.sh serving {stage}" in steps[first]["run"]
+        assert all(f"{script} {stage}" in steps[first]["run"]
+                   for script in ("publish_step_image.sh", "publish_image.sh serving", "publish_image.sh features"))
     publish = jobs["publish-chart"]
     assert publish["permissions"] == {"contents": "read", "packages": "write"}
     assert any("helm push" in step.get("run", "") for step in publish["steps"])
@@ -120,7 +125,7 @@ def _stacks_reached(workflow: dict, job: dict) -> set[str]:
         if step.get("uses", "").startswith("pulumi/actions@") and step.get("with", {}).get("command"):
             target = step["with"]["stack-name"]
         elif "publish_step_image.sh" in run or "publish_image.sh" in run:
-            target = re.search(r"publish_(?:step_image\.sh|image\.sh (?:steps|serving))\s+([^\s)]+)", run).group(1)
+            target = re.search(r"publish_(?:step_image\.sh|image\.sh (?:steps|serving|features))\s+([^\s)]+)", run).group(1)
         elif "pulumi stack output" in run or "kubectl" in run:
             target = "${{ inputs.stack }}"
         if target == "${{ matrix.stack }}":
