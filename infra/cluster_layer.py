@@ -270,7 +270,10 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
         after_kfp = pulumi.ResourceOptions(provider=provider, depends_on=[kfp])
         # What a training run needs: the scheduled one, and the one drift starts (the drift pipeline nests training).
         training_inputs = {
-            "data_uri": store.data_bucket.apply(lambda bucket: settings.pipelines.data_uri or f"s3://{bucket}/fraud/latest.csv"),
+            "data_uri": store.data_bucket.apply(settings.pipelines.data_uri_in),
+            # Where the rows come from, and the feature store the feature steps read and write: the server's own.
+            "feature_source": settings.pipelines.feature_source,
+            "feature_store": features.feature_store_yaml,
             "tracking_uri": mlflow.url,
             "auc_floor": settings.pipelines.auc_floor,
             "min_improvement": settings.pipelines.min_improvement,

@@ -37,7 +37,7 @@ from kfp import local
 warnings.filterwarnings("ignore", message="You may be attemping to run a task that uses custom or non-Python base image")
 
 from pipelines.drift.pipeline import model_drift
-from pipelines.features.repo import FEATURE_SOURCES
+from pipelines.features.repo import FEATURE_SOURCES, check_feature_source
 from pipelines.features.steps import FEATURES_PYTHON_ENV
 from pipelines.fraud.pipeline import DEFAULT_MODEL_NAME, fraud_training
 from pipelines.mlflow_server import mlflow_server
@@ -116,9 +116,7 @@ def run_pipeline(data_uri: str, tracking_uri: str, pipeline_root: Path, echo: bo
     The steps' output goes to a log file under ``pipeline_root`` and, with ``echo``, to the console.
     """
     params.setdefault("git_commit", git_commit())
-    source = params.get("feature_source", FEATURE_SOURCES[0])
-    if source not in FEATURE_SOURCES:
-        raise ValueError(f"feature_source {source!r} is not one of {', '.join(FEATURE_SOURCES)}")
+    source = check_feature_source(params.get("feature_source", FEATURE_SOURCES[0]))
     if source == "feast" and not params.get("feature_store"):
         raise ValueError("feature_source feast needs feature_store (the feature_store.yaml text; --feature-store FILE)")
     started = time.perf_counter()

@@ -3,10 +3,13 @@
 The chart (infra/versions.py FEAST_FEATURE_SERVER) runs ``feast serve`` with ``feature_store.yaml`` from its
 ``feature_store_yaml_base64`` value; it creates no service account, so this component creates one (IRSA on AWS) and
 names it. Every value below is a key of the chart at its pin (tests/conformance/test_values.py checks them).
+The server's ``feature_store.yaml`` is also what the training pipeline's feature steps get (``FeatureServer.feature_store_yaml``):
+one configuration, so the steps write the registry and the online store that the server reads.
 """
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -65,6 +68,8 @@ class FeatureServer(pulumi.ComponentResource):
     """Service account, the chart's release and (with monitoring) its ServiceMonitor, in ``namespace``."""
 
     url: str
+    # The server's feature_store.yaml, as text: the training runs' `feature_store` parameter (infra/cluster_layer.py).
+    feature_store_yaml: pulumi.Output[str]
 
     def __init__(self, name: str, namespace: str, values: dict[str, Any], role_arn: pulumi.Input[str] | None,
                  monitoring_release: str = "", opts: pulumi.ResourceOptions | None = None) -> None:
@@ -100,14 +105,16 @@ class FeatureServer(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[release]),
             )
         self.url = feature_store.server_url()
-        self.register_outputs({"url": self.url})
+        self.feature_store_yaml = pulumi.Output.from_input(values["feature_store_yaml_base64"]).apply(
+            lambda encoded: base64.b64decode(encoded).decode())
+        self.register_outputs({"url": self.url, "feature_store_yaml": self.feature_store_yaml})
 
 
 def declare(settings: Settings, store: ObjectStore, role_arn: pulumi.Input[str] | None, postgres: ClusterPostgres | None,
             monitoring_release: str, in_ns: Callable[..., pulumi.ResourceOptions], after: Sequence[pulumi.Resource] = ()) -> FeatureServer:
     """This stack's feature store in the cluster: on the local stack its database in ``postgres`` first (and the CA to
-    verify it), then the feature server over the stack's bucket and online store. ``in_ns(*namespaces, after=...)``
-    gives the options of a resource in those namespaces (cluster_layer.build's)."""
+    verify it, here and for the feature steps in kubeflow), then the feature server over the stack's bucket and online
+    store. ``in_ns(*namespaces, after=...)`` gives the options of a resource in those namespaces (cluster_layer.build's)."""
     space, waits_for = ns.FEAST.name, list(after)
     postgres_host, ca_config_map = "", ""
     if feature_store.online_kind(settings) == "postgres":
@@ -115,6 +122,8 @@ def declare(settings: Settings, store: ObjectStore, role_arn: pulumi.Input[str] 
         database = FeastDatabase("feast-database", ns.POSTGRES.name, postgres.host, (space, ns.KUBEFLOW.name),
                                  in_ns(ns.POSTGRES.name, after=[postgres]), in_ns(space, ns.KUBEFLOW.name))
         ca = postgres.ca_config_map(space, in_ns(space))
+        # The feature steps in kubeflow verify the same server (pipelines/fraud/feature_steps.py mounts this ConfigMap).
+        postgres.ca_config_map(ns.KUBEFLOW.name, in_ns(ns.KUBEFLOW.name))
         waits_for += [database.job, ca]
         postgres_host, ca_config_map = postgres.host, CA_CONFIG_MAP
     online = feature_store.online_store(settings, postgres_host)

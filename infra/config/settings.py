@@ -45,7 +45,8 @@ GROUPS: dict[str, dict[str, str]] = {
     "kfp_database": {"kfpDatabase": "kind", "kfpRdsInstanceClass": "instance_class"},
     "pipelines": {"pipelineSchedule": "schedule", "pipelineStepImageDigest": "step_image_digest",
                   "pipelineFeatureImageDigest": "feature_image_digest", "driftSchedule": "drift_schedule",
-                  "pipelineDataUri": "data_uri", "pipelineAucFloor": "auc_floor", "pipelineMinImprovement": "min_improvement"},
+                  "pipelineDataUri": "data_uri", "pipelineFeatureSource": "feature_source",
+                  "pipelineAucFloor": "auc_floor", "pipelineMinImprovement": "min_improvement"},
     "serving": {key: to_snake(key.removeprefix("serving")) for key in (
         "servingModelName", "servingStorageUri", "servingDeploymentMode", "servingMinReplicas", "servingMaxReplicas", "servingOwner",
         "servingPredictorName", "servingCanaryName", "servingCanaryStorageUri", "servingCanaryPercent", "servingGpu",

@@ -11,7 +11,8 @@ one-line status.
 Drift retrains: when the score exceeds ``retrain_threshold`` (the alert's own threshold) and no drift has
 triggered a retraining within ``retrain_cooldown_hours``, the run goes on into the training pipeline itself
 (nested, same step image and credentials) on the latest labelled window at ``data_uri``; the model it
-registers carries the trigger in its ``trigger`` tag, and the training gate still decides promotion.
+registers carries the trigger in its ``trigger`` tag, and the training gate still decides promotion. It reads its
+rows the way the scheduled training does (``feature_source``, ``feature_store``: the program passes both the same values).
 The pipeline launches it, not an Alertmanager webhook: the drift run already holds the score, the champion
 and MLflow, the retraining becomes part of its own run graph in KFP (lineage both ways), and no extra
 service, credential or network flow is needed. The alert still tells people.
@@ -24,6 +25,7 @@ from kfp.dsl import Artifact, Output
 
 from pipelines.cluster import DRIFT_PIPELINE
 from pipelines.drift.metrics import DEFAULT_PSI_THRESHOLD, DRIFT_METRIC, FEATURE_METRIC, PUSH_JOB
+from pipelines.features.repo import FEATURE_SOURCES
 from pipelines.fraud import components
 from pipelines.fraud.pipeline import DEFAULT_CONTRACT, DEFAULT_MODEL_NAME, fraud_training, with_mlflow_credentials
 
@@ -200,6 +202,8 @@ def model_drift(
     auc_floor: float = 0.9,
     min_improvement: float = 0.002,
     git_commit: str = "",
+    feature_source: str = FEATURE_SOURCES[0],
+    feature_store: str = "",
 ) -> NamedTuple("DriftOutputs", status=str, drift_score=float, drifted=str, trigger=str):
     checked = with_mlflow_credentials(
         detect_drift(
@@ -217,7 +221,7 @@ def model_drift(
         fraud_training(
             data_uri=data_uri, tracking_uri=tracking_uri, s3_endpoint_url=s3_endpoint_url, model_name=model_name,
             run_name="drift-retraining", contract=contract, auc_floor=auc_floor, min_improvement=min_improvement,
-            git_commit=git_commit, trigger=decided.output,
+            git_commit=git_commit, trigger=decided.output, feature_source=feature_source, feature_store=feature_store,
         )
     outputs = NamedTuple("DriftOutputs", status=str, drift_score=float, drifted=str, trigger=str)  # noqa: UP014 - as in the signature
     return outputs(status=checked.outputs["status"], drift_score=checked.outputs["drift_score"], drifted=checked.outputs["drifted"],

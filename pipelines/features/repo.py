@@ -101,10 +101,18 @@ FEATURE_SOURCE_TAG = "feature_source"
 FEATURE_SOURCES = ("file", "feast")
 
 
+def check_feature_source(source: str) -> str:
+    """``source`` when it is one of :data:`FEATURE_SOURCES`, else a one-line ValueError naming the allowed values (a run
+    with a misspelt source must not silently train from another one)."""
+    if source not in FEATURE_SOURCES:
+        raise ValueError(f"feature_source {source!r} is not one of {', '.join(FEATURE_SOURCES)}: set the run's feature_source "
+                         "parameter to one of them")
+    return source
+
+
 def lineage_tags(views: dict[str, str], source: str) -> dict[str, str]:
     """The model version's tags naming the feature views (``{view: version}``) its training data was read through."""
-    if source not in FEATURE_SOURCES:
-        raise ValueError(f"feature_source {source!r} is not one of {', '.join(FEATURE_SOURCES)}")
+    check_feature_source(source)
     return {FEATURE_SOURCE_TAG: source, **{f"{LINEAGE_TAG_PREFIX}{view}": str(version) for view, version in sorted(views.items())}}
 
 

@@ -24,16 +24,21 @@ REFERENCE_ROWS = 5000
 
 
 @step
-def ingest(data_uri: str, s3_endpoint_url: str, raw: Output[Dataset]) -> NamedTuple("Ingested", status=str, rows=int, sha256=str):
+def ingest(data_uri: str, s3_endpoint_url: str, raw: Output[Dataset], feature_source: str = "file"
+           ) -> NamedTuple("Ingested", status=str, rows=int, sha256=str):
     """Read the data from s3:// (boto3; endpoint configurable for MinIO) or a local path; record rows and hash.
 
     No file yet at ``data_uri`` is not a failure: status "missing" and a "NO DATA YET" line, so a
-    scheduled run before the first data lands ends cleanly (the pipeline skips training).
+    scheduled run before the first data lands ends cleanly (the pipeline skips training). The first step, so it
+    refuses an unknown ``feature_source`` (the pipeline's branches would take the file one for any value but feast).
     """
     import hashlib
     from collections import namedtuple
     from pathlib import Path
 
+    from pipelines.features.repo import check_feature_source
+
+    check_feature_source(feature_source)
     result = namedtuple("Ingested", ["status", "rows", "sha256"])
     if data_uri.startswith("s3://"):
         import boto3

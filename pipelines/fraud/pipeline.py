@@ -150,7 +150,7 @@ def _training(name: str, gpu_step: bool, default_estimator: str, default_grid: d
             )
             return evaluated, registered
 
-        ingested = components.ingest(data_uri=data_uri, s3_endpoint_url=s3_endpoint_url)
+        ingested = components.ingest(data_uri=data_uri, s3_endpoint_url=s3_endpoint_url, feature_source=feature_source)
         # One flat If/Elif/Else (not a branch on the source inside data-found): its branches' outputs meet in dsl.OneOf
         # as parameters, which kfp.local resolves too (it does not resolve an artifact's dsl.OneOf).
         with dsl.If(ingested.outputs["status"] != "ready", name="no-data"):
