@@ -347,7 +347,7 @@ def test_recurring_run_parameters_come_from_the_stack(stack_runs: dict[str, offl
         assert parameters["auc_floor"] == run.settings.pipelines.auc_floor
         assert parameters["git_commit"] == (training_pipelines.source_commit() or "unknown")
         if run.settings.object_store == "s3":
-            assert parameters["data_uri"] == f"s3://{run.outputs['dataBucket']}/fraud/latest.csv"
+            assert parameters["data_uri"] == f"s3://{run.outputs['dataBucket']}/fraud/transactions.parquet"
             drift = jobs["model-drift"]
             assert drift["SCHEDULE"] == run.settings.pipelines.drift_schedule
             drift_parameters = json.loads(drift["PARAMETERS"])
@@ -356,7 +356,8 @@ def test_recurring_run_parameters_come_from_the_stack(stack_runs: dict[str, offl
             assert drift_parameters["pushgateway_url"] == (
                 "http://pushgateway.monitoring.svc.cluster.local:9091" if run.settings.monitoring else "")
             # The retraining drift starts reads what the scheduled training reads, with the same floors and lineage.
-            for key in ("data_uri", "tracking_uri", "auc_floor", "min_improvement", "s3_endpoint_url", "git_commit"):
+            for key in ("data_uri", "tracking_uri", "auc_floor", "min_improvement", "s3_endpoint_url", "git_commit",
+                        "feature_source", "feature_store"):
                 assert drift_parameters[key] == parameters[key], key
         for name, job in jobs.items():
             spec = next(yaml.safe_load_all((training_pipelines.COMPILED / f"{name}.yaml").read_text()))

@@ -124,6 +124,7 @@ BAD_CONFIGS = [
     ("staging", {"pipelineStepImageDigest": "latest"}, r"mlplatform:pipelineStepImageDigest = \"latest\": not an image digest: sha256:<64 hex"),
     ("staging", {"pipelineStepImageDigest": "sha256:abc"}, r"mlplatform:pipelineStepImageDigest = \"sha256:abc\": not an image digest"),
     ("dev", {"pipelineAucFloor": "0.3"}, r"mlplatform:pipelineAucFloor = 0.3: Input should be greater than or equal to 0.5"),
+    ("staging", {"pipelineFeatureSource": "feest"}, r"mlplatform:pipelineFeatureSource = \"feest\": not a feature source: use file or feast \("),
     ("dev", {"servingStorageUri": "ftp://models/x"}, r"mlplatform:servingStorageUri.*a model URI is s3://"),
     ("staging", {"servingCanaryName": "v2"}, r"mlplatform:servingCanaryStorageUri.*required with servingCanaryName"),
     ("staging", {"servingCanaryStorageUri": "s3://b/m2"}, r"mlplatform:servingCanaryStorageUri.*set servingCanaryName too"),
