@@ -9,7 +9,9 @@ throwaway PostgreSQL (pipelines/features/local.py, as the tests start it), `feas
 difference between the two end-to-end figures is what the transformer and its lookup add, not the model. Sequential
 single-row requests, random known customers. Prints p50/p99 in ms for: the lookup (POST /get-online-features, what
 the transformer asks), the request straight to the predictor (the caller sends the 7 features) and the request
-through the transformer (the caller sends customer_id and the transaction).
+through the transformer (the caller sends customer_id and the transaction). Wall-clock figures depend on what else
+the machine runs, so it also prints the load average and the feature server's CPU time per lookup (its processes'
+user + system time over the lookups: what the lookup costs whatever the load).
 """
 
 from __future__ import annotations
@@ -21,11 +23,13 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
+import psutil
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -70,6 +74,19 @@ def _time(session: requests.Session, url: str, bodies: list[dict]) -> list[float
     return samples
 
 
+def _server_cpu(port: int) -> Callable[[], float]:
+    """A clock of the CPU seconds spent by `feast serve` on ``port`` (gunicorn's master and its forked workers)."""
+    flag = str(port)
+    server = [p for p in psutil.process_iter(["cmdline"]) if "serve" in (p.info["cmdline"] or []) and flag in p.info["cmdline"]]
+    assert server, f"no feast serve process on port {port}"
+
+    def seconds() -> float:
+        processes = {q.pid: q for p in server for q in (p, *p.children(recursive=True))}
+        return sum(t.user + t.system for t in (q.cpu_times() for q in processes.values()))
+
+    return seconds
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=300, help="requests per measurement (default 300)")
@@ -101,13 +118,17 @@ def main() -> int:
             front = transformer.serve(transformer.Transformer("fraud", predictor_host, features_url), 0, "127.0.0.1")
             with requests.Session() as session:
                 _time(session, f"{features_url}{repo.SERVER_PATH}", lookups[:20])  # warm connections
+                cpu, load = _server_cpu(int(features_url.rsplit(":", 1)[1])), os.getloadavg()[0]
+                spent = cpu()
                 lookup = _time(session, f"{features_url}{repo.SERVER_PATH}", lookups)
+                spent = (cpu() - spent) / len(lookups)
                 without = _time(session, f"http://{predictor_host}/v2/models/fraud/infer", direct)
                 with_t = _time(session, f"http://127.0.0.1:{front.server_port}/v2/models/fraud/infer", via)
             front.shutdown()
             predictor.shutdown()
-    print(f"{args.requests} sequential single-row requests, {args.customers} customers, PostgreSQL 15 online store")
-    print(f"  online lookup (feast serve)          {_percentiles(lookup)}")
+    print(f"{args.requests} sequential single-row requests, {args.customers} customers, PostgreSQL 15 online store, "
+          f"load average {load:.1f} on {os.cpu_count()} CPUs")
+    print(f"  online lookup (feast serve)          {_percentiles(lookup)}   server CPU {spent * 1000:5.2f} ms per lookup")
     print(f"  end-to-end without transformer       {_percentiles(without)}")
     print(f"  end-to-end with transformer          {_percentiles(with_t)}")
     print(f"  added by the transformer (p50)       {np.median(with_t) * 1000 - np.median(without) * 1000:6.2f} ms")

@@ -80,6 +80,8 @@ class AwsResources:
     serving_image_digest: str = ""
     # KFP's database on RDS (kfpDatabase rds); None: the overlay's in-cluster MySQL.
     kfp_database: ExternalMysql | None = None
+    # DynamoDB's interface endpoint in the program's VPC (components/dynamodb_endpoint.py); None in an existing VPC.
+    dynamodb_endpoint_url: pulumi.Output[str] | None = None
 
 
 def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) -> dict[str, Any]:
@@ -248,7 +250,7 @@ def build(settings: Settings, provider: k8s.Provider, aws: AwsResources | None) 
     # After the monitoring CRDs (its ServiceMonitor) and MinIO.
     features = feature_server.declare(
         settings, store, roles.get(FEATURE_SERVER.name), postgres, RELEASE_NAME if settings.monitoring else "", in_ns,
-        after=[*stores[namespaces.MINIO.name], *monitors],
+        after=[*stores[namespaces.MINIO.name], *monitors], dynamodb_endpoint=aws.dynamodb_endpoint_url if aws else None,
     )
 
     # The team's workloads: the training and drift pipelines, and the served model.

@@ -22,9 +22,9 @@ import yaml
 
 from infra import namespaces as ns
 from infra import versions
-from infra.config import PRIVATE_RANGES, Settings
+from infra.config import Settings
 from infra.database_tls import CA_DIR, CA_FILE
-from infra.flows import POSTGRES_PODS, POSTGRES_PORT, Flow, _to_object_store
+from infra.flows import POSTGRES_PODS, POSTGRES_PORT, Flow, _to_aws_api, _to_object_store
 from infra.object_store import ObjectStore
 from pipelines.features import repo
 
@@ -72,10 +72,12 @@ def server_url() -> str:
     return f"http://{SERVICE}.{ns.FEAST.name}.svc.cluster.local:{repo.SERVICE_PORT}"
 
 
-def online_store(settings: Settings, postgres_host: str) -> dict[str, Any]:
-    """The ``online_store`` block of this stack's ``feature_store.yaml``."""
+def online_store(settings: Settings, postgres_host: str, dynamodb_endpoint: str = "") -> dict[str, Any]:
+    """The ``online_store`` block of this stack's ``feature_store.yaml``: DynamoDB through ``dynamodb_endpoint`` (the
+    VPC's interface endpoint, components/dynamodb_endpoint.py) where there is one, else its public regional address."""
     if online_kind(settings) == "dynamodb":
-        return repo.online_store("dynamodb", region=settings.aws_region) | {"table_name_template": table_name_template(settings)}
+        return repo.online_store("dynamodb", region=settings.aws_region, endpoint_url=dynamodb_endpoint) | {
+            "table_name_template": table_name_template(settings)}
     return repo.online_store("postgres", host=postgres_host, port=POSTGRES_PORT, sslmode="verify-full") | {
         "sslrootcert_path": POSTGRES_CA_FILE}
 
@@ -107,11 +109,12 @@ def transformer_values() -> dict[str, Any]:
             "featureServer": {"namespace": ns.FEAST.name, "podLabels": dict(SERVER_PODS), "port": repo.SERVER_PORT}}
 
 
-def _online_store_flow(name: str, source: str, pods: dict[str, str], settings: Settings) -> Flow:
-    """``pods`` of ``source`` to this stack's online store: DynamoDB's public HTTPS addresses (no fixed range, as S3's
-    without an endpoint) or the in-cluster PostgreSQL."""
+def _online_store_flow(name: str, source: str, pods: dict[str, str], settings: Settings, store: ObjectStore) -> Flow:
+    """``pods`` of ``source`` to this stack's online store: DynamoDB through the VPC's interface endpoint where the
+    program made the VPC (the AWS APIs' endpoints, ``store.endpoint_cidr``), else its public HTTPS addresses (no fixed
+    range); or the in-cluster PostgreSQL."""
     if online_kind(settings) == "dynamodb":
-        return Flow(f"{name}-to-dynamodb", source, "", (443,), dict(pods), cidr="0.0.0.0/0", cidr_except=PRIVATE_RANGES)
+        return _to_aws_api(f"{name}-to-dynamodb", source, store, pods)
     return Flow(f"{name}-to-feast-postgres", source, ns.POSTGRES.name, (POSTGRES_PORT,), dict(pods), POSTGRES_PODS)
 
 
@@ -123,9 +126,9 @@ def flows(settings: Settings, store: ObjectStore) -> list[Flow]:
         Flow("transformer-to-feature-server", ns.MODELS.name, ns.FEAST.name, (repo.SERVER_PORT,), dict(TRANSFORMER_PODS),
              dict(SERVER_PODS), source_managed=False),
         _to_object_store("feature-server", ns.FEAST.name, store, SERVER_PODS),
-        _online_store_flow("feature-server", ns.FEAST.name, SERVER_PODS, settings),
+        _online_store_flow("feature-server", ns.FEAST.name, SERVER_PODS, settings, store),
         # The bucket is already the pipelines' (flows.platform_flows); the online store only the feature steps'.
-        _online_store_flow("feature-steps", ns.KUBEFLOW.name, FEATURE_STEP_PODS, settings),
+        _online_store_flow("feature-steps", ns.KUBEFLOW.name, FEATURE_STEP_PODS, settings, store),
     ]
     if online_kind(settings) == "postgres":
         found.append(Flow("feast-database-to-postgres", ns.POSTGRES.name, ns.POSTGRES.name, (POSTGRES_PORT,),

@@ -13,6 +13,7 @@ import pulumi_aws as aws
 
 from infra import backups, cluster_layer, credentials, example_values, feature_store, kubernetes_provider, rds_ca, workloads
 from infra.components.cluster_addons import ClusterAddons
+from infra.components.dynamodb_endpoint import DynamoDbEndpoint
 from infra.components.eks_cluster import EksCluster
 from infra.components.encryption_key import EncryptionKey
 from infra.components.image_repository import (
@@ -111,6 +112,12 @@ def _build_aws(settings: Settings) -> dict[str, Any]:
     # The feature store's online store (infra/feature_store.py): encrypted with the platform's key, PITR in prod.
     online_table = OnlineStoreTable(f"{name}-online-features", feature_store.dynamodb_table(settings), s3_key.arn,
                                     settings.environment == "prod", settings.protect, opts)
+    # DynamoDB inside the program's VPC (an existing VPC's endpoints are its owner's), limited to that table.
+    dynamodb = (
+        DynamoDbEndpoint(f"{name}-dynamodb", network.vpc_id, network.private_subnet_ids, network.endpoints_security_group_id,
+                         settings.aws_region, [online_table.arn], opts)
+        if network.endpoints_security_group_id is not None else None
+    )
     roles = {
         workload.name: IrsaRole(
             f"{name}-{workload.name}",
@@ -192,6 +199,7 @@ def _build_aws(settings: Settings) -> dict[str, Any]:
             if kfp_database else None,
             step_image_repository=steps.url,
             kms_key_arn=s3_key.arn,
+            dynamodb_endpoint_url=dynamodb.url if dynamodb else None,
             step_image_digest=settings.pipelines.step_image_digest or published_digest(name, provider),
             feature_image_repository=feature_steps.url,
             feature_image_digest=settings.pipelines.feature_image_digest

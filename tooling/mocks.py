@@ -156,6 +156,12 @@ class PlatformMocks(pulumi.runtime.Mocks):
                 "tls:index/certRequest:CertRequest": ("certRequestPem", "CERTIFICATE REQUEST"),
             }.get(kind, ("certPem", "CERTIFICATE"))
             state[field_name] = f"-----BEGIN {label}-----\n{_digest(kind + name, 64)}\n-----END {label}-----\n"
+        elif kind == "aws:ec2/vpcEndpoint:VpcEndpoint":
+            # An endpoint's DNS names: the regional one first, then one per zone (<id>-<suffix>[-<zone>].<service>...).
+            resource_id = f"vpce-{_digest(name, 17)}"
+            service = str(state.get("serviceName", "")).split(".", 3)[-1]
+            regional = f"{resource_id}-{_digest(name + 'dns', 8)}.{service}.{self.region}.vpce.amazonaws.com"
+            state["dnsEntries"] = [{"dnsName": regional, "hostedZoneId": "Z7HUB22UULQXV"}]
         elif kind.startswith("aws:ec2/"):
             prefix = {"vpc": "vpc", "subnet": "subnet", "internetGateway": "igw", "natGateway": "nat", "eip": "eipalloc", "routeTable": "rtb",
                       "securityGroup": "sg"}

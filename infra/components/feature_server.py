@@ -111,10 +111,12 @@ class FeatureServer(pulumi.ComponentResource):
 
 
 def declare(settings: Settings, store: ObjectStore, role_arn: pulumi.Input[str] | None, postgres: ClusterPostgres | None,
-            monitoring_release: str, in_ns: Callable[..., pulumi.ResourceOptions], after: Sequence[pulumi.Resource] = ()) -> FeatureServer:
+            monitoring_release: str, in_ns: Callable[..., pulumi.ResourceOptions], after: Sequence[pulumi.Resource] = (),
+            dynamodb_endpoint: pulumi.Output[str] | None = None) -> FeatureServer:
     """This stack's feature store in the cluster: on the local stack its database in ``postgres`` first (and the CA to
     verify it, here and for the feature steps in kubeflow), then the feature server over the stack's bucket and online
-    store. ``in_ns(*namespaces, after=...)`` gives the options of a resource in those namespaces (cluster_layer.build's)."""
+    store (DynamoDB through ``dynamodb_endpoint``, the VPC's interface endpoint, where there is one).
+    ``in_ns(*namespaces, after=...)`` gives the options of a resource in those namespaces (cluster_layer.build's)."""
     space, waits_for = ns.FEAST.name, list(after)
     postgres_host, ca_config_map = "", ""
     if feature_store.online_kind(settings) == "postgres":
@@ -126,8 +128,8 @@ def declare(settings: Settings, store: ObjectStore, role_arn: pulumi.Input[str] 
         postgres.ca_config_map(ns.KUBEFLOW.name, in_ns(ns.KUBEFLOW.name))
         waits_for += [database.job, ca]
         postgres_host, ca_config_map = postgres.host, CA_CONFIG_MAP
-    online = feature_store.online_store(settings, postgres_host)
-    config = store.data_bucket.apply(lambda bucket: feature_store.config_base64(bucket, online))
+    config = pulumi.Output.all(store.data_bucket, dynamodb_endpoint or "").apply(
+        lambda args: feature_store.config_base64(args[0], feature_store.online_store(settings, postgres_host, args[1])))
     values = chart_values(config, feature_store.server_env(settings, store), 2 if settings.is_aws else 1, bool(monitoring_release),
                           ca_config_map, settings.placement)
     return FeatureServer("feast", space, values, role_arn, monitoring_release, in_ns(space, after=waits_for))

@@ -31,6 +31,8 @@ class Network(pulumi.ComponentResource):
     vpc_id: pulumi.Output[str]
     private_subnet_ids: list[pulumi.Output[str]]
     public_subnet_ids: list[pulumi.Output[str]]
+    # The interface endpoints' security group (HTTPS from the VPC); None in an existing VPC (no endpoints made).
+    endpoints_security_group_id: pulumi.Output[str] | None = None
 
     def __init__(self, name: str, network: NetworkSettings, zones: tuple[str, ...], cluster_name: str, region: str,
                  opts: pulumi.ResourceOptions | None = None) -> None:
@@ -145,6 +147,7 @@ class Network(pulumi.ComponentResource):
             )
 
         self.vpc_id = vpc.id
+        self.endpoints_security_group_id = endpoints_sg.id
         self.private_subnet_ids = [s.id for s in private_subnets]
         self.public_subnet_ids = [s.id for s in public_subnets]
         self.register_outputs(

@@ -43,7 +43,7 @@ def objects(root: str) -> list:
         name=repo.REQUEST_VIEW,
         sources=[aggregates, transaction],
         schema=[Field(name=name, dtype=Float64) for name in repo.DERIVED],
-        mode="pandas",
+        mode="python",  # columns as lists: no DataFrame per request (transforms.transaction_features)
         tags={"version": VERSIONS[repo.REQUEST_VIEW]},
         description="Ratio to the customer's median purchase, distance from home and from the last transaction.",
     )(_fresh(transforms.transaction_features))

@@ -162,5 +162,9 @@ def feature_store_yaml(root: str, online: dict) -> dict:
 
 
 def server_command(port: int = SERVER_PORT) -> list[str]:
-    """How the feature server is started (the chart's online mode runs the same `feast serve`)."""
-    return ["feast", "serve", "-h", "0.0.0.0", "-p", str(port), "--registry_ttl_sec", str(REGISTRY_TTL_SECONDS)]
+    """How the feature server is started (the chart's online mode runs the same `feast serve`). No access log: a line
+    per lookup on the hot path, where the server's metrics already count requests and their latency. No worker
+    recycling (``--max-requests 0``; Feast's default 1000 restarts its one gunicorn worker every ~1000 lookups, and
+    the new worker takes seconds to start, longer than the transformer waits): the pod's memory limit bounds a leak."""
+    return ["feast", "serve", "-h", "0.0.0.0", "-p", str(port), "--registry_ttl_sec", str(REGISTRY_TTL_SECONDS), "--no-access-log",
+            "--max-requests", "0"]
