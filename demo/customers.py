@@ -102,7 +102,8 @@ def serve_by_customer(store: FeatureStore, model_name: str, predictor: str, say)
             rows.append(row)
             derived = ", ".join(f"{name} {row['features'][name]:.2f}" for name in repo.DERIVED)
             say(f"customer {item[repo.JOIN_KEY]} ({item['kind']}, {item[repo.AMOUNT]:.2f}): {derived} -> fraud probability "
-                f"{row['probability']:.3f}, decision {row['decision']} (features {row['feature_age_seconds']:.0f} s old)")
+                f"{row['probability']:.3f}, decision {row['decision']} (aggregates as of the customer's last transaction, "
+                f"{row['feature_age_seconds'] / 3600:.1f} h ago)")
         unknown_id = int(pd.read_parquet(facts["raw"], columns=[repo.JOIN_KEY])[repo.JOIN_KEY].max()) + 1
         unknown = requests.post(url, json=v2_by_customer([{**items[0], repo.JOIN_KEY: unknown_id}]), timeout=30)
         malformed = requests.post(url, json={"inputs": [{"name": repo.JOIN_KEY, "data": [1]}]}, timeout=30)

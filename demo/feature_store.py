@@ -12,6 +12,7 @@ use DynamoDB or the in-cluster PostgreSQL, which tests/features runs for real.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import signal
 import sys
@@ -51,7 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     args.workdir.mkdir(parents=True, exist_ok=True)
-    facts = prepare(args.workdir, args.rows, args.seed)
+    # Feast prints its progress on stdout: stdout carries only the one JSON line the demo reads.
+    with contextlib.redirect_stdout(sys.stderr):
+        facts = prepare(args.workdir, args.rows, args.seed)
     with feature_server(facts["repo"]) as url:
         print(json.dumps({"url": url, **facts}), flush=True)
         signal.pause()

@@ -65,14 +65,14 @@ def _customer_lines(customers: dict[str, Any] | None) -> list[str]:
         f"{customers['newest_event']}; {customers['freshness_seconds']:.0f} s before this report). One request of "
         f"{len(customers['rows'])} transactions through the transformer: {customers['request_ms']:.0f} ms over HTTP.",
         "",
-        "| customer | transaction | amount | ratio to median | km from home | km from last | probability | decision | features age (s) |",
+        "| customer | transaction | amount | ratio to median | km from home | km from last | probability | decision | aggregates age (h) |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in customers["rows"]:
         f = row["features"]
         lines.append(f"| {row['customer_id']} | {row['kind']} | {row['amount']:.2f} | {f['ratio_to_median_purchase_price']:.2f} "
                      f"| {f['distance_from_home']:.1f} | {f['distance_from_last_transaction']:.1f} | {row['probability']:.3f} "
-                     f"| {row['decision']} | {row['feature_age_seconds']:.0f} |")
+                     f"| {row['decision']} | {row['feature_age_seconds'] / 3600:.1f} |")
     lines += ["", f"- unknown customer: HTTP {customers['unknown_status']} ({customers['unknown_body'][:120]}); "
                   f"malformed request: HTTP {customers['malformed_status']}", ""]
     return lines
