@@ -24,13 +24,14 @@ between the servers (and the limit) so that all see the same machine. Prints one
 throughput (req/s) and p99 (ms) of each, the ratios platform/tutorial and platform/limit, and
 whether issue 31's goals hold: at 8 clients >= 80% of the limit and >= 4x the tutorial server,
 and a p99 lower than the tutorial's at every c. ``--sweep`` runs the platform alone at 1 and 8
-clients for each batching setting (max_batch_size x max_batch_time), the measurement behind the
-chart's ``model.batching``. The machine's load average is printed beside the figures.
+clients for each batching setting (max_batch_size x max_batch_time), one server each, in
+alternating rounds: the measurement behind the chart's ``model.batching``. The machine's load average is printed beside the figures.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import itertools
 import json
@@ -131,7 +132,7 @@ CLIENTS = (1, 4, 8, 16)
 # Issue 31's goals: at GOAL_CLIENTS, the platform's throughput over the limit's and over the tutorial server's.
 GOAL_CLIENTS, GOAL_OF_LIMIT, GOAL_OF_TUTORIAL = 8, 0.8, 4.0
 # The settings --sweep tries: MLServer's max_batch_size x max_batch_time (seconds); (1, 0) is batching off.
-SWEEP_SIZES, SWEEP_TIMES = (4, 8, 16, 32), (0.0005, 0.001, 0.002, 0.005)
+SWEEP_SIZES, SWEEP_TIMES = (4, 8, 16, 32), (0.0005, 0.001, 0.002)
 
 
 def load(url: str, bodies: list[bytes], clients: int, seconds: float) -> tuple[int, list[float]]:
@@ -186,16 +187,24 @@ def figures(latencies: list[float], seconds: float) -> tuple[float, float]:
     return len(latencies) / seconds, float(np.percentile(latencies, 99))
 
 
-def sweep(mounted: Path, workdir: Path, bodies: list[bytes], seconds: float) -> None:
-    """The platform alone at 1 and 8 clients for each batching setting, one server start per setting."""
+def sweep(mounted: Path, workdir: Path, bodies: list[bytes], rounds: int, seconds: float) -> None:
+    """The platform alone at 1 and 8 clients for each batching setting: one server per setting, rounds alternating."""
+    settings = [Batching(1, 0.0), *(Batching(size, wait) for size, wait in itertools.product(SWEEP_SIZES, SWEEP_TIMES))]
+    latencies: dict[tuple[Batching, int], list[float]] = {}
+    with contextlib.ExitStack() as stack:
+        urls = {}
+        for setting in settings:
+            server = stack.enter_context(model_server(mounted, "fraud-model-serving", workdir / "mlserver.log", threads=1, batching=setting))
+            urls[setting] = f"{server.url}/v2/models/{server.model_name}/infer"
+            load(urls[setting], bodies, GOAL_CLIENTS, 1.0)  # warm-up
+        for _ in range(rounds):
+            for setting, url in urls.items():
+                for clients in (1, GOAL_CLIENTS):
+                    latencies.setdefault((setting, clients), []).extend(load(url, bodies, clients, seconds)[1])
     print(f"{'max_batch_size':>14} {'max_batch_time':>15} | {'1 client req/s':>14} {'p99 ms':>7} | {'8 clients req/s':>15} {'p99 ms':>7}")
-    for size, wait in [(1, 0.0), *itertools.product(SWEEP_SIZES, SWEEP_TIMES)]:
-        with model_server(mounted, "fraud-model-serving", workdir / "mlserver.log", threads=1, batching=Batching(size, wait)) as server:
-            url = f"{server.url}/v2/models/{server.model_name}/infer"
-            load(url, bodies, 8, 1.0)
-            (_, one), (_, eight) = load(url, bodies, 1, seconds), load(url, bodies, GOAL_CLIENTS, seconds)
-        (rps1, p991), (rps8, p998) = figures(one, seconds), figures(eight, seconds)
-        print(f"{size:>14} {wait:>15.4f} | {rps1:>14.1f} {p991:>7.2f} | {rps8:>15.1f} {p998:>7.2f}", flush=True)
+    for setting in settings:
+        (rps1, p991), (rps8, p998) = (figures(latencies[setting, clients], rounds * seconds) for clients in (1, GOAL_CLIENTS))
+        print(f"{setting.max_batch_size:>14} {setting.max_batch_time:>15.4f} | {rps1:>14.1f} {p991:>7.2f} | {rps8:>15.1f} {p998:>7.2f}")
 
 
 def table(results: dict[tuple[str, int], tuple[float, float]], errors: int) -> None:
@@ -236,7 +245,7 @@ def main() -> int:
         workdir = Path(tmp)
         mounted = model_dir(args.model, workdir)
         if args.sweep:
-            sweep(mounted, workdir, v2_bodies, args.seconds)
+            sweep(mounted, workdir, v2_bodies, args.rounds, args.seconds)
             print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} at the end")
             return 0
         model, array = joblib.load(mounted / "model.pkl"), rows.to_numpy()
