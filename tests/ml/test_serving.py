@@ -158,7 +158,7 @@ def test_decision_is_taken_at_the_registered_threshold(server: ModelServer, cham
     assert unknown.status_code == 400 and DECISION in one_line_error(unknown)
 
 
-def test_batching_is_the_charts_everywhere(tmp_path: Path) -> None:
+def test_batching_is_the_charts_everywhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The chart's model.batching reaches MLServer's env, batching on, in MLServer's own process; the local server uses the same."""
     values = yaml.safe_load((CHART / "values.yaml").read_text())["model"]["batching"]
     assert values["maxBatchSize"] > 1 and values["maxBatchTime"] > 0, "batching is off in the chart"
@@ -166,7 +166,9 @@ def test_batching_is_the_charts_everywhere(tmp_path: Path) -> None:
     assert int(env["MLSERVER_MODEL_MAX_BATCH_SIZE"]) == values["maxBatchSize"]
     assert float(env["MLSERVER_MODEL_MAX_BATCH_TIME"]) == pytest.approx(values["maxBatchTime"])
     assert env["MLSERVER_PARALLEL_WORKERS"] == "0"
-    settings = ModelSettings(implementation=SERVING_IMPLEMENTATION, **{k: v for k, v in env.items() if k.startswith("MLSERVER_MODEL_MAX")})
+    for name in ("MLSERVER_MODEL_MAX_BATCH_SIZE", "MLSERVER_MODEL_MAX_BATCH_TIME"):
+        monkeypatch.setenv(name, env[name])
+    settings = ModelSettings(implementation=SERVING_IMPLEMENTATION)
     assert (settings.max_batch_size, settings.max_batch_time) == (values["maxBatchSize"], values["maxBatchTime"]), "MLServer reads them"
     local = serving_env(tmp_path, "m", 1, SERVING_IMPLEMENTATION)
     assert {name: local[name] for name in env if name.startswith(("MLSERVER_MODEL_MAX", "MLSERVER_PARALLEL"))} == {
