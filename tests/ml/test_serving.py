@@ -17,7 +17,6 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
-import requests
 import yaml
 from mlserver.settings import ModelSettings
 
@@ -193,7 +192,9 @@ def batched(champion: tuple[Path, float], tmp_path_factory: pytest.TempPathFacto
 
 
 def test_each_request_is_checked_alone_when_batched(batched: ModelServer, champion: tuple[Path, float], fraud_csv: Path) -> None:
-    """Sent together into one batch, bad requests get their own 400/413 and the good ones their own rows' answers."""
+    """Sent together into one batch, bad requests get their own 400/413 and the good ones their own rows' answers.
+
+    Checked only as MLServer's merged batch (the runtime's wrapper removed), the good requests here got 400 too."""
     mnt, threshold = champion
     rows = pd.read_csv(fraud_csv)[FEATURES].astype(float).head(120).to_numpy()
     scores = joblib.load(mnt / "model.pkl").predict_proba(rows)[:, 1]
@@ -226,9 +227,6 @@ def test_each_request_is_checked_alone_when_batched(batched: ModelServer, champi
         elif indices is not None:
             assert served[PROBABILITY] == pytest.approx(scores[indices].tolist()), case
             assert served[DECISION] == [int(score >= threshold) for score in scores[indices]], case
-    metrics = requests.get(batched.metrics_url, timeout=10).text
-    queued = [line for line in metrics.splitlines() if line.startswith("batch_request_queue_count")]
-    assert queued and float(queued[0].split()[-1]) == len(good), f"only the {len(good)} good requests join a batch: {queued}"
 
 
 def test_the_runtime_refuses_batching_in_a_worker(champion: tuple[Path, float], monkeypatch: pytest.MonkeyPatch) -> None:
