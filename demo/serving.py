@@ -19,9 +19,32 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import requests
+import yaml
 
 from pipelines.cluster import SERVING_CODE_DIR, SERVING_IMPLEMENTATION
 from pipelines.mlflow_server import free_port, stop
+
+# The serving chart's values: the one owner of the model container's batching numbers.
+CHART_VALUES = Path(__file__).resolve().parent.parent / "charts" / "model-serving" / "values.yaml"
+
+
+@dataclass(frozen=True)
+class Batching:
+    """MLServer's adaptive batching: up to ``max_batch_size`` queued requests merged into one ``predict``, waiting at
+    most ``max_batch_time`` seconds for the batch to fill (off unless the size is over 1 and the time over 0)."""
+
+    max_batch_size: int
+    max_batch_time: float
+
+    def env(self) -> dict[str, str]:
+        """As MLServer's model settings from env (``MLSERVER_MODEL_`` prefix), the way the serving chart passes them."""
+        return {"MLSERVER_MODEL_MAX_BATCH_SIZE": str(self.max_batch_size), "MLSERVER_MODEL_MAX_BATCH_TIME": str(self.max_batch_time)}
+
+
+def chart_batching() -> Batching:
+    """The batching the serving chart gives every model (values.yaml ``model.batching``)."""
+    batching = yaml.safe_load(CHART_VALUES.read_text())["model"]["batching"]
+    return Batching(int(batching["maxBatchSize"]), float(batching["maxBatchTime"]))
 
 
 @dataclass(frozen=True)
@@ -70,16 +93,19 @@ def prepare_model_dir(model_dir: Path, target: Path) -> Path:
     return target
 
 
-def serving_env(model_dir: Path, model_name: str, threads: int, implementation: str) -> dict[str, str]:
+def serving_env(model_dir: Path, model_name: str, threads: int, implementation: str, batching: Batching | None = None) -> dict[str, str]:
     """The model container's env on the platform, with ``model_dir`` for /mnt/models.
 
     What KServe's defaulter adds for an MLServer predictor (the model's name and URI), and what
-    the serving chart adds: the runtime class the model carries, from its code folder, and
-    native thread pools bounded by the CPU the model is given.
+    the serving chart adds: the runtime class the model carries, from its code folder, native
+    thread pools bounded by the CPU the model is given, inference in MLServer's own process (no
+    worker pool: the runtime checks each request there before MLServer batches it), and adaptive
+    batching (``batching``; the chart's by default).
     """
-    env = {"MLSERVER_MODEL_NAME": model_name, "MLSERVER_MODEL_URI": str(model_dir)}
+    env = {"MLSERVER_MODEL_NAME": model_name, "MLSERVER_MODEL_URI": str(model_dir), "MLSERVER_PARALLEL_WORKERS": "0"}
     if implementation:
         env |= {"MLSERVER_MODEL_IMPLEMENTATION": implementation, "PYTHONPATH": str(model_dir / SERVING_CODE_DIR)}
+    env |= (batching or chart_batching()).env()
     return env | {name: str(threads) for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
 
 
@@ -95,6 +121,7 @@ def model_server(
     timeout: float = 90.0,
     metrics_port: int | None = None,
     mlserver: Path | None = None,
+    batching: Batching | None = None,
 ) -> Iterator[ModelServer]:
     """Start ``mlserver start <model_dir>`` as the platform runs it, and wait for the model to be ready.
 
@@ -102,18 +129,16 @@ def model_server(
     the predictor's env overrides by name, as KServe merges them. ``mlserver``: the server of another
     environment (the serving image's, tests/ml/test_serving_image.py); this environment's by default.
     ``metrics_port``: where MLServer serves its metrics (a free port if None), so that a Prometheus can be told
-    before the server starts.
+    before the server starts. ``batching``: MLServer's adaptive batching, the serving chart's if None.
     """
     http_port, grpc_port, metrics_port = free_port(), free_port(), metrics_port or free_port()
     env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", str(model_dir)), **(runtime_env or {})}
     if "MLSERVER_MODEL_IMPLEMENTATION" not in env and not implementation:
         env["MLSERVER_MODEL_IMPLEMENTATION"] = "mlserver_sklearn.SKLearnModel"  # the runtime's class for sklearn
-    env |= serving_env(model_dir, model_name, threads, implementation)
+    env |= serving_env(model_dir, model_name, threads, implementation, batching)
     env |= {
         "MLSERVER_HOST": "127.0.0.1", "MLSERVER_HTTP_PORT": str(http_port), "MLSERVER_GRPC_PORT": str(grpc_port),
         "MLSERVER_METRICS_PORT": str(metrics_port),
-        # This machine only: MLServer 1.7.1's worker pool fails here ("no current event loop").
-        "MLSERVER_PARALLEL_WORKERS": "0",
     }
     mlserver = mlserver or Path(sys.executable).parent / "mlserver"
     with open(log_file, "ab") as log:

@@ -17,6 +17,14 @@ on ``PYTHONPATH``. What it does:
 - An XGBoost model (the pipelines' GPU option) predicts on the GPU where the pod sees one: its booster's
   ``device`` is set to ``cuda`` at load (``cpu`` otherwise, as trained elsewhere), and the device is logged and
   reported in the model's V2 metadata (``parameters.device``). Other models predict on the CPU, as ever.
+- With MLServer's adaptive batching on (model settings ``max_batch_size``/``max_batch_time``, env
+  ``MLSERVER_MODEL_MAX_BATCH_SIZE``/``MLSERVER_MODEL_MAX_BATCH_TIME``), each request is still checked
+  on its own before it joins a batch: MLServer merges the queued requests into one (one tensor per
+  input name, the first request's datatype, the last one's headers, the union of named outputs), so
+  a bad request checked only in the merged batch would fail its neighbours and escape the size bound.
+  The checked rows join the batch as one FP64 tensor named ``features``; each request gets back the
+  outputs it named. Batching merges in MLServer's main process, so this runtime refuses to load in a
+  parallel worker with batching on (set ``MLSERVER_PARALLEL_WORKERS=0``, as the serving chart does).
 
 Only the Python standard library, numpy and MLServer are imported (XGBoost's estimator is reached through
 the loaded model): the serving image has them.
@@ -26,13 +34,15 @@ from __future__ import annotations
 
 import ctypes
 import json
+import multiprocessing
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import numpy as np
 from mlserver.codecs import NumpyCodec
 from mlserver.errors import InferenceError, MLServerError
 from mlserver.logging import logger
-from mlserver.types import InferenceRequest, InferenceResponse, MetadataModelResponse, MetadataTensor, Parameters
+from mlserver.types import InferenceRequest, InferenceResponse, MetadataModelResponse, MetadataTensor, Parameters, RequestInput
 from mlserver_sklearn import SKLearnModel
 
 # The largest request body the model takes, in bytes (about 7,000 rows of 7 features as JSON).
@@ -129,6 +139,11 @@ def request_problem(payload: InferenceRequest, features: int | None) -> str | No
     return None
 
 
+def batching(settings: object) -> bool:
+    """Whether MLServer batches this model's requests (its load_batching hook: max_batch_size > 1 and max_batch_time > 0)."""
+    return getattr(settings, "max_batch_size", 0) > 1 and getattr(settings, "max_batch_time", 0) > 0
+
+
 def body_problem(payload: InferenceRequest, limit: int) -> str | None:
     """Why the request's body is too large (its Content-Length, as MLServer passes the headers), or None."""
     headers = (payload.parameters.headers if payload.parameters else None) or {}
@@ -163,6 +178,15 @@ class ValidatingSKLearnModel(SKLearnModel):
             MetadataTensor(name=probability, datatype="FP64", shape=[-1, 1]),
             MetadataTensor(name=decision, datatype="INT64", shape=[-1, 1], parameters=Parameters(threshold=self._threshold)),
         ]
+        # MLServer's load_batching hook runs before load() and puts the batcher on the instance as `predict`.
+        batcher = self.__dict__.get("predict")
+        if batcher is not None:
+            self.predict = self._checked_before(batcher)
+        elif batching(self._settings) and multiprocessing.parent_process() is not None:
+            raise ValueError(
+                "adaptive batching (max_batch_size > 1) merges requests in MLServer's main process, before this runtime can "
+                "check each one in a parallel worker: set MLSERVER_PARALLEL_WORKERS=0"
+            )
         return loaded
 
     async def metadata(self) -> MetadataModelResponse:
@@ -172,7 +196,8 @@ class ValidatingSKLearnModel(SKLearnModel):
         response.parameters = Parameters(content_type=content_type, device=self._device)
         return response
 
-    async def predict(self, payload: InferenceRequest) -> InferenceResponse:
+    def _checked(self, payload: InferenceRequest) -> tuple[np.ndarray, list[str]]:
+        """The request's rows and the outputs it wants; a 413 or a 400 with one line saying what is wrong."""
         too_large = body_problem(payload, self._max_request_bytes)
         if too_large:
             raise MLServerError(too_large, status_code=413)
@@ -184,7 +209,24 @@ class ValidatingSKLearnModel(SKLearnModel):
         if unknown:
             raise InferenceError(f"unknown outputs {unknown}; this model returns {list(self._outputs)}")
         (tensor,) = payload.inputs
-        rows = np.asarray(_flat(_data(tensor)), dtype=float).reshape(tensor.shape)
+        return np.asarray(_flat(_data(tensor)), dtype=float).reshape(tensor.shape), wanted
+
+    def _checked_before(
+        self, batcher: Callable[[InferenceRequest], Awaitable[InferenceResponse]]
+    ) -> Callable[[InferenceRequest], Awaitable[InferenceResponse]]:
+        """``predict`` with batching on: check the request alone, send its rows to the batch, keep the outputs it named."""
+
+        async def predict(payload: InferenceRequest) -> InferenceResponse:
+            rows, wanted = self._checked(payload)
+            tensor = RequestInput(name=INPUT, datatype="FP64", shape=list(rows.shape), data=rows.ravel().tolist())
+            response = await batcher(InferenceRequest(id=payload.id, parameters=payload.parameters, inputs=[tensor]))
+            by_name = {output.name: output for output in response.outputs}
+            return response.model_copy(update={"outputs": [by_name[name] for name in wanted]})
+
+        return predict
+
+    async def predict(self, payload: InferenceRequest) -> InferenceResponse:
+        rows, wanted = self._checked(payload)
         try:
             probabilities = self._model.predict_proba(rows)[:, 1]
         except (ValueError, TypeError) as error:  # what the model itself refuses is the request's fault

@@ -1,11 +1,13 @@
 """The predictor pods: high UIDs and GIDs, the canary's pod fields written out like the stable predictor's, the
-start command the image allows under them, and the request body limit handed to the runtime the model carries."""
+start command the image allows under them, the request body limit handed to the runtime the model carries, and
+MLServer's adaptive batching in its own process."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
+import yaml
 
 from tests.charts.conftest import CHART, by_kind, render
 
@@ -62,3 +64,17 @@ def test_body_limit_reaches_the_runtime_and_grpc(limit: int) -> None:
         env = {item["name"]: item["value"] for item in predictor["model"]["env"]}
         assert json.loads(env["MLSERVER_MODEL_EXTRA"]) == {"max_request_bytes": limit}, name
         assert env["MLSERVER_GRPC_MAX_MESSAGE_LENGTH"] == str(limit), name
+
+
+
+@pytest.mark.parametrize("sets", [(), ("model.batching.maxBatchSize=16", "model.batching.maxBatchTime=1")])
+def test_batching_reaches_every_predictor_in_mlservers_process(sets: tuple[str, ...]) -> None:
+    """model.batching becomes MLServer's max_batch_size/max_batch_time env, with no worker pool, on every predictor."""
+    batching = yaml.safe_load((CHART / "values.yaml").read_text())["model"]["batching"]
+    batching |= {item.split("=")[0].rsplit(".", 1)[1]: int(item.split("=")[1]) for item in sets}
+    (isvc,) = by_kind(render(CHART / "ci" / "canary-values.yaml", sets=sets), "InferenceService")
+    for name, predictor in predictors(isvc).items():
+        env = {item["name"]: item["value"] for item in predictor["model"]["env"]}
+        assert env["MLSERVER_MODEL_MAX_BATCH_SIZE"] == str(batching["maxBatchSize"]), name
+        assert float(env["MLSERVER_MODEL_MAX_BATCH_TIME"]) == float(batching["maxBatchTime"]), name
+        assert env["MLSERVER_PARALLEL_WORKERS"] == "0", name

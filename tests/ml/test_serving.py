@@ -1,11 +1,15 @@
 """The demo's champion served by the real MLServer with the serving chart's env: the request bounds (413, 400), the
-model's V2 metadata, the chart's own example request, and the decision at the threshold it was registered with."""
+model's V2 metadata, the chart's own example request, the decision at the threshold it was registered with, and
+MLServer's adaptive batching (the chart's numbers locally too; each request still checked alone)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import multiprocessing
 import subprocess
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import joblib
@@ -14,8 +18,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from mlserver.settings import ModelSettings
 
-from demo.serving import ModelServer, model_server, outputs, prepare_model_dir, v2_request
+from demo.serving import Batching, ModelServer, chart_batching, model_server, outputs, prepare_model_dir, serving_env, v2_request
 from pipelines.cluster import SERVING_CODE_DIR, SERVING_IMPLEMENTATION
 from pipelines.fraud.contract import FEATURES, LABEL
 from pipelines.fraud.pipeline import DEFAULT_MODEL_NAME
@@ -150,3 +155,91 @@ def test_decision_is_taken_at_the_registered_threshold(server: ModelServer, cham
     assert [o["name"] for o in only.json()["outputs"]] == [DECISION]
     unknown = server.infer({**v2_request([rows.iloc[above].tolist()]), "outputs": [{"name": "predict"}]})
     assert unknown.status_code == 400 and DECISION in one_line_error(unknown)
+
+
+def test_batching_is_the_charts_everywhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The chart's model.batching reaches MLServer's env, batching on, in MLServer's own process; the local server uses the same."""
+    values = yaml.safe_load((CHART / "values.yaml").read_text())["model"]["batching"]
+    assert values["maxBatchSize"] > 1 and values["maxBatchTime"] > 0, "batching is off in the chart"
+    env = chart_env()
+    assert int(env["MLSERVER_MODEL_MAX_BATCH_SIZE"]) == values["maxBatchSize"]
+    assert float(env["MLSERVER_MODEL_MAX_BATCH_TIME"]) == pytest.approx(values["maxBatchTime"])
+    assert env["MLSERVER_PARALLEL_WORKERS"] == "0"
+    for name in ("MLSERVER_MODEL_MAX_BATCH_SIZE", "MLSERVER_MODEL_MAX_BATCH_TIME"):
+        monkeypatch.setenv(name, env[name])
+    settings = ModelSettings(implementation=SERVING_IMPLEMENTATION)
+    assert (settings.max_batch_size, settings.max_batch_time) == (values["maxBatchSize"], values["maxBatchTime"]), "MLServer reads them"
+    local = serving_env(tmp_path, "m", 1, SERVING_IMPLEMENTATION)
+    assert {name: local[name] for name in env if name.startswith(("MLSERVER_MODEL_MAX", "MLSERVER_PARALLEL"))} == {
+        name: value for name, value in env.items() if name.startswith(("MLSERVER_MODEL_MAX", "MLSERVER_PARALLEL"))
+    }
+    assert chart_batching() == Batching(values["maxBatchSize"], values["maxBatchTime"])
+
+
+# A batch window long enough that requests sent together are merged into one model call.
+WIDE_BATCHING = Batching(16, 0.3)
+SMALL_LIMIT = 4096
+
+
+@pytest.fixture(scope="module")
+def batched(champion: tuple[Path, float], tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModelServer]:
+    """The champion's runtime with a wide batch window and a 4 KiB body limit."""
+    mnt, _ = champion
+    env = {"MLSERVER_MODEL_EXTRA": json.dumps({"max_request_bytes": SMALL_LIMIT})}
+    log = tmp_path_factory.mktemp("batched") / "mlserver.log"
+    with model_server(mnt, "fraud-model-serving", log, runtime_env=env, batching=WIDE_BATCHING) as running:
+        yield running
+
+
+def test_each_request_is_checked_alone_when_batched(batched: ModelServer, champion: tuple[Path, float], fraud_csv: Path) -> None:
+    """Sent together into one batch, bad requests get their own 400/413 and the good ones their own rows' answers.
+
+    Checked only as MLServer's merged batch (the runtime's wrapper removed), the good requests here got 400 too."""
+    mnt, threshold = champion
+    rows = pd.read_csv(fraud_csv)[FEATURES].astype(float).head(120).to_numpy()
+    scores = joblib.load(mnt / "model.pkl").predict_proba(rows)[:, 1]
+    good = {
+        "one row": (v2_request([rows[0].tolist()]), [0]),
+        "two rows": (v2_request([rows[1].tolist(), rows[2].tolist()]), [1, 2]),
+        "decision only": ({**v2_request([rows[3].tolist()]), "outputs": [{"name": DECISION}]}, [3]),
+        "INT64 named x": ({"inputs": [{"name": "x", "shape": [1, len(FEATURES)], "datatype": "INT64",
+                                       "data": [int(v) for v in rows[4]]}]}, None),
+    }
+    bad = {
+        "strings": ({"inputs": [{"name": "features", "shape": [1, len(FEATURES)], "datatype": "FP64", "data": ["1"] * len(FEATURES)}]}, 400),
+        "too few features": ({"inputs": [{"name": "features", "shape": [1, 2], "datatype": "FP64", "data": [0.5, 0.5]}]}, 400),
+        "over the limit": (v2_request(rows[5:120].tolist()), 413),
+        "unknown output": ({**v2_request([rows[6].tolist()]), "outputs": [{"name": "predict"}]}, 400),
+    }
+    sent = {**{k: v[0] for k, v in good.items()}, **{k: v[0] for k, v in bad.items()}}
+    assert len(json.dumps(sent["over the limit"])) > SMALL_LIMIT > max(len(json.dumps(b)) for k, b in sent.items() if k != "over the limit")
+    with ThreadPoolExecutor(len(sent)) as pool:
+        answers = dict(zip(sent, pool.map(lambda body: batched.infer(body, timeout=30), sent.values()), strict=True))
+    for case, (_, status) in bad.items():
+        assert answers[case].status_code == status, (case, answers[case].text)
+        one_line_error(answers[case])
+    for case, (_, indices) in good.items():
+        assert answers[case].status_code == 200, (case, answers[case].text)
+        served = outputs(answers[case])
+        if case == "decision only":
+            assert list(served) == [DECISION]
+            assert served[DECISION] == [int(scores[3] >= threshold)]
+        elif indices is not None:
+            assert served[PROBABILITY] == pytest.approx(scores[indices].tolist()), case
+            assert served[DECISION] == [int(score >= threshold) for score in scores[indices]], case
+
+
+def test_the_runtime_refuses_batching_in_a_worker(champion: tuple[Path, float], monkeypatch: pytest.MonkeyPatch) -> None:
+    """With batching on, the runtime will not load in a parallel worker, where MLServer would merge requests unchecked."""
+    mnt, _ = champion
+    monkeypatch.syspath_prepend(str(mnt / SERVING_CODE_DIR))
+    from serving_runtime import ValidatingSKLearnModel
+
+    def settings(size: int) -> ModelSettings:
+        return ModelSettings(name="m", implementation=ValidatingSKLearnModel, parameters={"uri": str(mnt / "model.pkl")},
+                             max_batch_size=size, max_batch_time=0.01)
+
+    monkeypatch.setattr(multiprocessing, "parent_process", lambda: object())
+    with pytest.raises(ValueError, match="MLSERVER_PARALLEL_WORKERS=0"):
+        asyncio.run(ValidatingSKLearnModel(settings(8)).load())
+    assert asyncio.run(ValidatingSKLearnModel(settings(1)).load()), "without batching it loads in a worker"

@@ -123,6 +123,14 @@ env:
     value: {{ dict "max_request_bytes" (int $v.model.maxRequestBytes) | toJson | quote }}
   - name: MLSERVER_GRPC_MAX_MESSAGE_LENGTH
     value: {{ int $v.model.maxRequestBytes | toString | quote }}
+  # Adaptive batching (MLServer's model settings from env), in MLServer's own process: with a worker pool MLServer would merge
+  # requests before the model's runtime could check each one, and that runtime refuses to load so.
+  - name: MLSERVER_MODEL_MAX_BATCH_SIZE
+    value: {{ int $v.model.batching.maxBatchSize | toString | quote }}
+  - name: MLSERVER_MODEL_MAX_BATCH_TIME
+    value: {{ $v.model.batching.maxBatchTime | toString | quote }}
+  - name: MLSERVER_PARALLEL_WORKERS
+    value: "0"
   {{- with $v.model.implementation }}
   # The model's own runtime class, from its code folder (overrides the ServingRuntime's env by name).
   - name: MLSERVER_MODEL_IMPLEMENTATION
