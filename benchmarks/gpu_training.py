@@ -41,7 +41,7 @@ def fit(rows: int) -> dict:
         model.path, reference.path = f"{tmp}/model.pkl", f"{tmp}/reference.csv"
         started = time.perf_counter()
         result = components.train.python_func(train_data=train, contract=as_parameter(), param_grid=estimators.XGBOOST_PARAM_GRID,
-                                               seed=42, reference_rows=1000, model=model, reference=reference,
+                                               seed=42, reference_rows=1000, search_rows=components.SEARCH_ROWS, model=model, reference=reference,
                                                estimator=estimators.GPU)
         seconds = time.perf_counter() - started
     return {"seconds": round(seconds, 2), "device": model.metadata["device"], "cv_roc_auc": round(result.cv_roc_auc, 4)}

@@ -142,6 +142,34 @@ def check(rows: list[list[str]], contract: dict, min_rows: int, min_positives: i
     """The contract's columns, typed (binary as int 0/1), from :func:`read`'s rows; raises :class:`ContractError`."""
     header, data = rows[0], rows[1:]
     columns, label = contract["columns"], contract["label"]
+    _check_header(header, contract, len(data), min_rows)
+    typed: dict[str, list] = {}
+    for name, rule in columns.items():
+        if name not in header:
+            continue
+        index = header.index(name)
+        raw = [row[index].strip() for row in data]
+        present = [value for value in raw if value != ""]
+        _check_nulls(name, len(raw) - len(present), len(raw), max_null_fraction)
+        values = _binary(name, present) if rule["type"] == "binary" else _float(name, present)
+        # A column left wholly empty (only where max_null_fraction allows it) has no range to check.
+        if values:
+            _check_range(name, rule, min(values), max(values))
+        if len(present) != len(raw):  # nulls allowed by max_null_fraction stay missing
+            it = iter(values)
+            values = [next(it) if value != "" else None for value in raw]
+        typed[name] = values
+    positives = sum(1 for value in typed[label] if value == 1)
+    negatives = sum(1 for value in typed[label] if value == 0)
+    distinct = {name: {value for value in typed.get(name, []) if value is not None} for name in contract["features"]}
+    _check_classes_and_signal(contract, min_positives, positives, negatives,
+                              {name: values.pop() for name, values in distinct.items() if len(values) == 1})
+    return typed
+
+
+# The rules both readers apply (check above, on strings; load below, on Arrow's columns): one wording each.
+def _check_header(header: list[str], contract: dict, rows: int, min_rows: int) -> None:
+    columns, label = contract["columns"], contract["label"]
     if label not in header:
         raise ContractError(f"label column {label!r} is missing; the data must carry the label to train on (found {header})")
     missing = [name for name, rule in columns.items() if rule.get("required", True) and name not in header]
@@ -150,29 +178,24 @@ def check(rows: list[list[str]], contract: dict, min_rows: int, min_positives: i
     extra = [name for name in header if name not in columns]
     if extra and not contract.get("allow_extra_columns", False):
         raise ContractError(f"unknown columns {extra}; remove them or declare them in the data contract")
-    if len(data) < min_rows:
-        raise ContractError(f"{len(data)} rows, fewer than the minimum of {min_rows}")
-    typed: dict[str, list] = {}
-    for name, rule in columns.items():
-        if name not in header:
-            continue
-        index = header.index(name)
-        raw = [row[index].strip() for row in data]
-        present = [value for value in raw if value != ""]
-        share = 1 - len(present) / len(raw)
-        if share > max_null_fraction:
-            raise ContractError(f"column {name!r} is {share:.1%} empty, above the limit of {max_null_fraction:.1%}")
-        values = _binary(name, present) if rule["type"] == "binary" else _float(name, present)
-        # A column left wholly empty (only where max_null_fraction allows it) has no range to check.
-        low, high = (min(values), max(values)) if values else (rule["min"], rule["max"])
-        if low < rule["min"] or high > rule["max"]:
-            raise ContractError(f"column {name!r} ranges over [{low}, {high}], outside the contract's [{rule['min']}, {rule['max']}]")
-        if len(present) != len(raw):  # nulls allowed by max_null_fraction stay missing
-            it = iter(values)
-            values = [next(it) if value != "" else None for value in raw]
-        typed[name] = values
-    positives = sum(1 for value in typed[label] if value == 1)
-    negatives = sum(1 for value in typed[label] if value == 0)
+    if rows < min_rows:
+        raise ContractError(f"{rows} rows, fewer than the minimum of {min_rows}")
+
+
+def _check_nulls(name: str, empty: int, rows: int, max_null_fraction: float) -> None:
+    share = empty / rows if rows else 0.0
+    if share > max_null_fraction:
+        raise ContractError(f"column {name!r} is {share:.1%} empty, above the limit of {max_null_fraction:.1%}")
+
+
+def _check_range(name: str, rule: dict, low: float, high: float) -> None:
+    if low < rule["min"] or high > rule["max"]:
+        raise ContractError(f"column {name!r} ranges over [{low}, {high}], outside the contract's [{rule['min']}, {rule['max']}]")
+
+
+def _check_classes_and_signal(contract: dict, min_positives: int, positives: int, negatives: int, constant: dict) -> None:
+    """Enough rows of each class; no feature with one value in every row (``constant``: name -> its one value)."""
+    label = contract["label"]
     if positives < min_positives:
         raise ContractError(f"{positives} positive ({label!r} = 1) rows, fewer than the minimum of {min_positives}")
     if negatives < min_positives:
@@ -180,8 +203,67 @@ def check(rows: list[list[str]], contract: dict, min_rows: int, min_positives: i
     # A feature with one value in every row carries no signal (a stuck upstream field, a default filled in): training
     # would run and learn nothing from it, silently. Refuse it by name.
     for name in contract["features"]:
-        present = {value for value in typed.get(name, []) if value is not None}
-        if len(present) == 1:
-            raise ContractError(f"feature column {name!r} is constant ({present.pop()} in every row): it carries no signal; "
+        if name in constant:
+            raise ContractError(f"feature column {name!r} is constant ({constant[name]} in every row): it carries no signal; "
                                 "check the export that produced it, or drop it from the contract's features")
-    return typed
+
+
+def load(path: str | Path, contract: dict, min_rows: int, min_positives: int, max_null_fraction: float):
+    """The file as a typed DataFrame (the contract's columns; binary as int 0/1) and notes; raises :class:`ContractError`.
+
+    What :func:`read` and :func:`check` accept and refuse, at columnar speed: Arrow's CSV reader parses the
+    contract's columns as numbers and the rules run on whole columns. A file Arrow cannot read that way (a
+    ragged line, a repeated or padded header name, ``true``/``false``, a binary value other than 0/1, ``nan``,
+    bytes that are not UTF-8) goes through :func:`read` and :func:`check`, whose line names what is wrong.
+    """
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    from pyarrow import csv as arrow_csv
+
+    def exact() -> tuple[pd.DataFrame, list[str]]:
+        rows, notes = read(path)
+        return pd.DataFrame(check(rows, contract, min_rows, min_positives, max_null_fraction)), notes
+
+    with open(path, "rb") as handle:
+        start = handle.read(4)
+    if not start or start.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return exact()
+    notes = ["the file starts with a UTF-8 byte-order mark (BOM); it was ignored"] if start.startswith(_BOM) else []
+    columns = contract["columns"]
+    try:
+        table = arrow_csv.read_csv(
+            path,
+            convert_options=arrow_csv.ConvertOptions(
+                column_types={name: pa.float64() for name in columns}, null_values=[""], strings_can_be_null=False
+            ),
+        )
+    except (pa.ArrowInvalid, UnicodeDecodeError):
+        return exact()
+    header = table.column_names
+    if len(set(header)) != len(header) or any(name != name.strip() for name in header) or len(header) == 1:
+        return exact()
+    _check_header(header, contract, table.num_rows, min_rows)
+    frame, constant = {}, {}
+    for name, rule in columns.items():
+        if name not in header:
+            continue
+        column = table.column(name)
+        if pc.any(pc.is_nan(column)).as_py() or (
+            rule["type"] == "binary" and pc.any(pc.invert(pc.is_in(column, pa.array([0.0, 1.0])))).as_py()
+        ):
+            return exact()  # read and check name the value as the file spells it
+        _check_nulls(name, column.null_count, table.num_rows, max_null_fraction)
+        if column.null_count < table.num_rows:
+            bounds = pc.min_max(column)
+            low, high = bounds["min"].as_py(), bounds["max"].as_py()
+            _check_range(name, rule, low, high)
+            if low == high:
+                constant[name] = int(low) if rule["type"] == "binary" else low
+        values = column.to_numpy()
+        frame[name] = values.astype(np.int64) if rule["type"] == "binary" and not column.null_count else values
+    label = frame[contract["label"]]
+    positives = int(np.count_nonzero(label == 1))
+    _check_classes_and_signal(contract, min_positives, positives, int(np.count_nonzero(label == 0)), constant)
+    return pd.DataFrame(frame), notes

@@ -100,6 +100,7 @@ def _training(name: str, gpu_step: bool, default_estimator: str, default_grid: d
                 param_grid=param_grid,
                 seed=seed,
                 reference_rows=components.REFERENCE_ROWS,
+                search_rows=components.SEARCH_ROWS,
                 estimator=estimator,
             )
             if gpu_step:

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from kfp import dsl
 
-from pipelines.fraud import components, contract
+from pipelines.fraud import components, contract, frames
 from pipelines.fraud.data import generate
 
 # The header of the public card-fraud data set (card_transdata.csv) and two of its rows, as the file spells them.
@@ -140,8 +140,49 @@ def test_validate_step_writes_typed_columns(tmp_path: Path) -> None:
     train, test = dsl.Dataset(uri=str(tmp_path / "train.csv")), dsl.Dataset(uri=str(tmp_path / "test.csv"))
     components.validate.python_func(raw=dsl.Dataset(uri=str(raw)), contract=contract.as_parameter(), min_rows=1000,
                                     min_positives=20, max_null_fraction=0.0, test_fraction=0.2, seed=1, train=train, test=test)
-    written = pd.concat([pd.read_csv(train.path), pd.read_csv(test.path)])
+    written = pd.concat([frames.read(train.path), frames.read(test.path)])
+    assert Path(train.path).read_bytes()[:4] == frames.PARQUET_MAGIC, "the step hands Parquet to train and evaluate"
     assert set(written[contract.LABEL].unique()) == {0, 1} and written[contract.LABEL].dtype.kind == "i"
     assert (train.metadata["rows"], test.metadata["rows"]) == (2400, 600)
     # Stratified: both parts keep the fraud rate.
     assert abs(train.metadata["positive_rate"] - test.metadata["positive_rate"]) < 0.01
+
+
+def _load(path: Path, **limits) -> dict:
+    frame, _ = contract.load(path, contract.as_parameter(), **{"min_rows": 2, "min_positives": 1, "max_null_fraction": 0.0, **limits})
+    return {name: [None if value != value else value for value in frame[name].tolist()] for name in frame.columns}
+
+
+@pytest.mark.parametrize(("name", "message"), [(name, message) for name, (_, message) in BAD_FILES.items()])
+def test_the_columnar_reader_refuses_what_the_reference_refuses(tmp_path: Path, name: str, message: str) -> None:
+    """contract.load (Arrow, what validate runs) refuses each bad file with the same one line as read + check."""
+    path = tmp_path / "bad.csv"
+    path.write_text(BAD_FILES[name][0])
+    with pytest.raises(contract.ContractError) as refusal:
+        _load(path, min_rows=1)
+    assert message in str(refusal.value) and "\n" not in str(refusal.value), str(refusal.value)
+
+
+@pytest.mark.parametrize("spelling", [("true", "false", "false"), ("1.000000", "0.000000", "0.0"), ("1e0", "0e0", "0"), (" 1", "0 ", "0")])
+def test_the_columnar_reader_types_like_the_reference(tmp_path: Path, spelling: tuple) -> None:
+    """contract.load returns the same typed columns as read + check, binaries as integers, for every accepted spelling."""
+    rows = [row.rsplit(",", 1)[0] + "," + value for row, value in zip(ROWS, spelling, strict=True)]
+    (tmp_path / "d.csv").write_text("\n".join([PUBLIC_HEADER, *rows]) + "\n")
+    assert _load(tmp_path / "d.csv") == _check(tmp_path / "d.csv")
+    frame, _ = contract.load(tmp_path / "d.csv", contract.as_parameter(), min_rows=2, min_positives=1, max_null_fraction=0.0)
+    assert frame[contract.LABEL].dtype.kind == "i"
+
+
+def test_the_columnar_reader_keeps_notes_and_allowed_nulls(tmp_path: Path) -> None:
+    """contract.load reports a BOM as read does and keeps a null-allowed empty optional column missing, as check does."""
+    path = tmp_path / "d.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + "\n".join([PUBLIC_HEADER + ",amount", *(row + "," for row in ROWS)]).encode())
+    frame, notes = contract.load(path, contract.as_parameter(), min_rows=2, min_positives=1, max_null_fraction=1.0)
+    assert notes == contract.read(path)[1] and list(frame.columns) == [*PUBLIC_HEADER.split(","), "amount"]
+    assert _load(path, max_null_fraction=1.0) == _check(path, max_null_fraction=1.0)
+
+
+def test_the_columnar_reader_agrees_on_generated_data(tmp_path: Path) -> None:
+    """On a generated file contract.load and read + check give the same values (floats exactly as written)."""
+    generate(2000, seed=3).to_csv(tmp_path / "g.csv", index=False)
+    assert _load(tmp_path / "g.csv") == _check(tmp_path / "g.csv")

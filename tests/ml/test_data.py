@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
 import json
 import re
@@ -111,3 +112,15 @@ def test_contract_parameter_is_json() -> None:
     parameter = contract.as_parameter()
     assert json.loads(json.dumps(parameter)) == parameter
     assert parameter["label"] == "fraud" and parameter["allow_extra_columns"] is False
+
+
+@pytest.mark.parametrize(("body", "rows"), [(b"a,b\n1,2\n3,4\n", 2), (b"a,b\n1,2\n3,4", 2), (b"\na,b\r\n1,2\r\n\r\n3,4\r\n\n", 2),
+                                            (b"a,b\n", 0), (b"", 0)])
+def test_ingest_counts_data_rows_without_holding_the_file(tmp_path: Path, body: bytes, rows: int) -> None:
+    """ingest streams the file (copy, hash, count): rows are its non-empty lines after the header, CRLF or not."""
+    source = tmp_path / "in.csv"
+    source.write_bytes(body)
+    raw = dsl.Dataset(uri=str(tmp_path / "raw.csv"))
+    status, counted, digest = components.ingest.python_func(data_uri=str(source), s3_endpoint_url="", raw=raw)
+    assert (status, counted) == ("ready", rows)
+    assert Path(raw.path).read_bytes() == body and digest == hashlib.sha256(body).hexdigest()
