@@ -13,6 +13,8 @@ from pipelines import image
 from pipelines.features import image as features_image
 from pipelines.features import repo
 
+ROOT = Path(__file__).resolve().parents[2]
+
 FEATURE_STEPS = {"training-set", "materialize"}
 
 
@@ -63,7 +65,9 @@ def test_every_project_module_a_step_imports_is_in_the_step_image(tmp_path: Path
             copied = features_image.IMAGE_SOURCES if _image_of(name) == features_image.COMPILED_IMAGE else image.IMAGE_SOURCES
             script = " ".join(executor["container"].get("command", []) + executor["container"].get("args", []))
             for module in re.findall(r"(?:from|import) (pipelines(?:\.\w+)+)", script):
-                source = module.replace(".", "/") + ".py"
+                # A module (pipelines/fraud/frames.py) or a package (`from pipelines.fraud import frames`: its folder).
+                path_of = module.replace(".", "/")
+                source = f"{path_of}.py" if (ROOT / f"{path_of}.py").exists() else f"{path_of}/__init__.py"
                 assert any(source == c or (c.endswith("/") and source.startswith(c)) for c in copied), (
                     f"{path.name} step {name} imports {module}, which pipelines/Dockerfile does not copy"
                 )
