@@ -106,13 +106,15 @@ BAD_FILES = {
 }
 
 
+@pytest.mark.parametrize("reader", ["reference", "columnar"])
 @pytest.mark.parametrize(("name", "message"), [(name, message) for name, (_, message) in BAD_FILES.items()])
-def test_bad_files_are_refused_with_one_plain_line(tmp_path: Path, name: str, message: str) -> None:
-    """Each kind of bad file is refused with one line that names the problem."""
+def test_bad_files_are_refused_with_one_plain_line(tmp_path: Path, name: str, message: str, reader: str) -> None:
+    """Each kind of bad file is refused with one line that names the problem, by the reference reader (read + check)
+    and by the columnar one validate runs (contract.load, Arrow) alike."""
     path = tmp_path / "bad.csv"
     path.write_text(BAD_FILES[name][0])
     with pytest.raises(contract.ContractError) as refusal:
-        _check(path, min_rows=1)
+        (_check if reader == "reference" else _load)(path, min_rows=1)
     assert message in str(refusal.value) and "\n" not in str(refusal.value), str(refusal.value)
 
 
@@ -151,16 +153,6 @@ def test_validate_step_writes_typed_columns(tmp_path: Path) -> None:
 def _load(path: Path, **limits) -> dict:
     frame, _ = contract.load(path, contract.as_parameter(), **{"min_rows": 2, "min_positives": 1, "max_null_fraction": 0.0, **limits})
     return {name: [None if value != value else value for value in frame[name].tolist()] for name in frame.columns}
-
-
-@pytest.mark.parametrize(("name", "message"), [(name, message) for name, (_, message) in BAD_FILES.items()])
-def test_the_columnar_reader_refuses_what_the_reference_refuses(tmp_path: Path, name: str, message: str) -> None:
-    """contract.load (Arrow, what validate runs) refuses each bad file with the same one line as read + check."""
-    path = tmp_path / "bad.csv"
-    path.write_text(BAD_FILES[name][0])
-    with pytest.raises(contract.ContractError) as refusal:
-        _load(path, min_rows=1)
-    assert message in str(refusal.value) and "\n" not in str(refusal.value), str(refusal.value)
 
 
 @pytest.mark.parametrize("spelling", [("true", "false", "false"), ("1.000000", "0.000000", "0.0"), ("1e0", "0e0", "0"), (" 1", "0 ", "0")])
