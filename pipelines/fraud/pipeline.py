@@ -156,7 +156,11 @@ def _training(name: str, gpu_step: bool, default_estimator: str, default_grid: d
         # as parameters, which kfp.local resolves too (it does not resolve an artifact's dsl.OneOf).
         with dsl.If(ingested.outputs["status"] != "ready", name="no-data"):
             skipped = components.no_data(data_uri=data_uri)
-        with dsl.Elif(feature_source == "feast", name="through-feast"):
+        # The file branch first, so that the default path's steps keep their plain names (validate, train, ...; the
+        # feast branch's are validate-2, ...); ingest has refused any other feature_source already.
+        with dsl.Elif(feature_source == "file", name="from-file"):
+            evaluated, registered = validated_and_trained(ingested.outputs["raw"])
+        with dsl.Else(name="through-feast"):
             joined = feature_steps.as_feature_writer(feature_steps.training_set(
                 raw=ingested.outputs["raw"], feature_store=feature_store, s3_endpoint_url=s3_endpoint_url))
             feast_evaluated, feast_registered = validated_and_trained(joined.outputs["dataset"])
@@ -165,14 +169,12 @@ def _training(name: str, gpu_step: bool, default_estimator: str, default_grid: d
             feature_steps.as_feature_writer(
                 feature_steps.materialize(feature_store=feature_store, s3_endpoint_url=s3_endpoint_url)
             ).after(feast_registered)
-        with dsl.Else(name="from-file"):
-            evaluated, registered = validated_and_trained(ingested.outputs["raw"])
         outputs = NamedTuple("TrainingOutputs", decision=str, version=str, storage_uri=str)  # noqa: UP014 - as in the signature
         return outputs(
-            decision=dsl.OneOf(skipped.outputs["decision"], feast_evaluated.outputs["decision"], evaluated.outputs["decision"]),
-            version=dsl.OneOf(skipped.outputs["version"], feast_registered.outputs["version"], registered.outputs["version"]),
-            storage_uri=dsl.OneOf(skipped.outputs["storage_uri"], feast_registered.outputs["storage_uri"],
-                                  registered.outputs["storage_uri"]),
+            decision=dsl.OneOf(skipped.outputs["decision"], evaluated.outputs["decision"], feast_evaluated.outputs["decision"]),
+            version=dsl.OneOf(skipped.outputs["version"], registered.outputs["version"], feast_registered.outputs["version"]),
+            storage_uri=dsl.OneOf(skipped.outputs["storage_uri"], registered.outputs["storage_uri"],
+                                  feast_registered.outputs["storage_uri"]),
         )
 
     return training

@@ -26,7 +26,7 @@ RELEASE = "kubernetes:helm.sh/v3:Release"
 NAMESPACE = "kubernetes:core/v1:Namespace"
 POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 CLUSTER_SCOPED = (NAMESPACE, "kubernetes:storage.k8s.io/v1:StorageClass", "kubernetes:scheduling.k8s.io/v1:PriorityClass",
-                  "kubernetes:external-secrets.io/v1:ClusterSecretStore")
+                  "kubernetes:external-secrets.io/v1:ClusterSecretStore", "kubernetes:serving.kserve.io/v1alpha1:ClusterServingRuntime")
 WORKLOAD_TYPES = ("kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet", "kubernetes:batch/v1:Job")
 
 
@@ -102,8 +102,9 @@ def _public(block: dict) -> bool:
 def test_only_the_git_alert_and_sign_in_flows_leave_for_the_internet(stack_runs: dict[str, offline.OfflineRun]) -> None:
     """Every egress reaches the cluster, the VPC (its AWS API endpoints included) or private ranges; the flows to
     public addresses are Argo CD's repo server to the git host, where GitOps is on, Alertmanager to its receivers
-    (Slack, PagerDuty, an SMTP relay), where the stack declares some, the sign-in proxies to the OIDC provider, and on AWS
-    the feature server's and the labelled feature steps' HTTPS to DynamoDB (the VPC has no DynamoDB endpoint yet)."""
+    (Slack, PagerDuty, an SMTP relay), where the stack declares some, the sign-in proxies to the OIDC provider, and, in an
+    existing VPC only (the program's own VPC has a DynamoDB endpoint), the feature server's and the labelled feature
+    steps' HTTPS to DynamoDB."""
     for stack, run in stack_runs.items():
         public = sorted(
             policy.inputs["metadata"]["labels"]["mlplatform.io/flow"]
@@ -115,7 +116,8 @@ def test_only_the_git_alert_and_sign_in_flows_leave_for_the_internet(stack_runs:
         expected = (["alertmanager-to-receivers"] if run.settings.monitoring and run.settings.observability.receivers else [])
         expected += ["argocd-to-git"] if run.settings.gitops.mode == "argocd" else []
         expected += ["sso-to-oidc-provider"] if run.settings.sso.enabled else []
-        expected += ["feature-server-to-dynamodb", "feature-steps-to-dynamodb"] if run.settings.is_aws else []
+        own_vpc = not run.settings.network.existing_vpc_id
+        expected += ["feature-server-to-dynamodb", "feature-steps-to-dynamodb"] if run.settings.is_aws and not own_vpc else []
         assert public == sorted(expected), stack
 
 
@@ -328,7 +330,7 @@ def test_step_image_and_upload_job_share_one_python_base() -> None:
 def test_step_image_repository_is_immutable_scanned_and_encrypted(aws_run: offline.OfflineRun) -> None:
     """The ECR repositories (step image, model server image): immutable tags, scan on push, the stack's KMS key."""
     repositories = aws_run.of_type("aws:ecr/repository:Repository")
-    assert sorted(r.inputs["name"] for r in repositories) == [f"{aws_run.settings.name}-{suffix}" for suffix in ("model-server", "pipeline-steps")]
+    assert sorted(r.inputs["name"] for r in repositories) == [f"{aws_run.settings.name}-{suffix}" for suffix in ("feature-steps", "model-server", "pipeline-steps")]
     for repository in repositories:
         assert repository.inputs["imageTagMutability"] == "IMMUTABLE"
         assert repository.inputs["imageScanningConfiguration"]["scanOnPush"] is True
@@ -486,8 +488,9 @@ def test_pipeline_steps_read_the_mlflow_credentials_the_program_creates(stack_ru
         for s in offline.run("local", {"mlflowBasicAuth": False}).of_type("kubernetes:core/v1:Secret")
     ), "without MLflow auth there is no credentials Secret"
 
-    # The drift pipeline nests the training pipeline (drift retrains): its own step and training's two.
-    for name, count in (("fraud-detection-training", 2), ("model-drift", 3)):
+    # Training's two (evaluate and register) in each of its branches (from a file, through the feature store); the
+    # drift pipeline nests the training pipeline (drift retrains): its own step and training's four.
+    for name, count in (("fraud-detection-training", 4), ("model-drift", 5)):
         spec, platform = yaml.safe_load_all((ROOT / "pipelines" / "compiled" / f"{name}.yaml").read_text())
         executors = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
         # Every task, at any depth of the branches.

@@ -395,5 +395,8 @@ def test_gpu_step_without_the_role_key_fits_nothing() -> None:
     broken = pipeline["data"]["pipeline.yaml"].replace(f"{gpu.ROLE_LABEL}: {gpu.ROLE}\n", "")
     assert broken != pipeline["data"]["pipeline.yaml"]
     found = lines(scheduling.findings(staging_settings(), [step_defaults(), {**pipeline, "data": {"pipeline.yaml": broken}}]))
-    assert len(found) == 1 and found[0].startswith("FINDING scheduling: ConfigMap kubeflow/training step exec-train: fits no node group: "
-                                                    "gpu: label mlplatform.io/role=gpu, not cpu"), found
+    # Both train steps (the file branch's exec-train and the feature store branch's exec-train-2) are stranded.
+    assert len(found) == 2, found
+    for step in ("exec-train", "exec-train-2"):
+        assert any(line.startswith(f"FINDING scheduling: ConfigMap kubeflow/training step {step}: fits no node group: "
+                                   "gpu: label mlplatform.io/role=gpu, not cpu") for line in found), found

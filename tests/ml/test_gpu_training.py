@@ -3,6 +3,7 @@ a GPU on the GPU groups, and here, with no GPU, the same XGBoost model trains on
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import mlflow
@@ -31,17 +32,21 @@ def placed(platform: dict) -> set[str]:
 
 
 def test_gpu_train_step_requests_a_gpu_on_the_gpu_groups() -> None:
-    """The GPU pipeline's train step alone requests one nvidia.com/gpu, tolerates the GPU taint and selects the GPU groups."""
+    """The GPU pipeline's train steps alone (the file branch's and the feature store's) request one nvidia.com/gpu,
+    tolerate the GPU taint and select the GPU groups."""
     spec, platform = compiled(GPU_PIPELINE_NAME)
     executors = spec["deploymentSpec"]["executors"]
-    accelerator = executors["exec-train"]["container"]["resources"]["accelerator"]
-    assert (accelerator["resourceType"], accelerator["resourceCount"]) == (gpu.RESOURCE, "1")
-    assert platform["exec-train"]["tolerations"] == [gpu.toleration()]
-    # The role key overrides workflowDefaults' role cpu in Argo's strategic merge (tests/infra/test_simulate_fit.py).
-    assert platform["exec-train"]["nodeSelector"]["labels"] == {gpu.ROLE_LABEL: gpu.ROLE, **gpu.node_selector()}
-    others = {name: e["container"].get("resources", {}) for name, e in executors.items() if name != "exec-train"}
+    trains = {name for name in executors if re.fullmatch(r"exec-train(-\d+)?", name)}
+    assert "exec-train" in trains and len(trains) == 2, sorted(executors)
+    for name in trains:
+        accelerator = executors[name]["container"]["resources"]["accelerator"]
+        assert (accelerator["resourceType"], accelerator["resourceCount"]) == (gpu.RESOURCE, "1")
+        assert platform[name]["tolerations"] == [gpu.toleration()]
+        # The role key overrides workflowDefaults' role cpu in Argo's strategic merge (tests/infra/test_simulate_fit.py).
+        assert platform[name]["nodeSelector"]["labels"] == {gpu.ROLE_LABEL: gpu.ROLE, **gpu.node_selector()}
+    others = {name: e["container"].get("resources", {}) for name, e in executors.items() if name not in trains}
     assert all("accelerator" not in resources for resources in others.values()), others
-    assert placed(platform) == {"exec-train"}
+    assert placed(platform) == trains
     assert spec["root"]["inputDefinitions"]["parameters"]["estimator"]["defaultValue"] == estimators.GPU
 
 
