@@ -9,7 +9,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
-from infra import feature_store, gpu, paths
+from infra import feature_store, gpu, paths, placement
 from infra.config import Settings
 from infra.flows import load_balancer_cidrs
 from infra.workloads import SERVING
@@ -50,6 +50,8 @@ def platform_values(settings: Settings, role_arn: str | None, object_store: dict
         "deploymentMode": settings.serving.deployment_mode,
         "autoscaling": {"minReplicas": settings.serving.min_replicas, "maxReplicas": settings.serving.max_replicas},
         "gpu": gpu.chart_values(settings.serving.gpu),
+        # Models outrank pipeline steps and yield only to the platform's own services (infra/placement.py).
+        "priorityClassName": placement.SERVING.name,
         "serviceAccount": {"create": True, "name": service_account, "roleArn": role_arn or ""},
         "loadBalancer": {
             "enabled": settings.serving.ingress != "none",

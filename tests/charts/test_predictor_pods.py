@@ -78,3 +78,13 @@ def test_batching_reaches_every_predictor_in_mlservers_process(sets: tuple[str, 
         assert env["MLSERVER_MODEL_MAX_BATCH_SIZE"] == str(batching["maxBatchSize"]), name
         assert float(env["MLSERVER_MODEL_MAX_BATCH_TIME"]) == float(batching["maxBatchTime"]), name
         assert env["MLSERVER_PARALLEL_WORKERS"] == "0", name
+
+
+def test_priority_class_reaches_every_predictor() -> None:
+    """priorityClassName lands on the stable and the canary predictor (the platform's values give mlplatform-serving);
+    unset, neither names one (the cluster's default)."""
+    canary = CHART / "ci" / "canary-values.yaml"
+    (isvc,) = by_kind(render(canary, sets=("priorityClassName=mlplatform-serving",)), "InferenceService")
+    assert {name: p.get("priorityClassName") for name, p in predictors(isvc).items()} == dict.fromkeys(predictors(isvc), "mlplatform-serving")
+    (isvc,) = by_kind(render(canary), "InferenceService")
+    assert all("priorityClassName" not in p for p in predictors(isvc).values())

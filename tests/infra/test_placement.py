@@ -74,3 +74,15 @@ def test_kfp_base_names_the_priorities() -> None:
     base = (KFP / "base" / "kustomization.yaml").read_text()
     assert f"value: {PLATFORM.name}}}" in base
     assert f"podPriorityClassName: {PIPELINE_STEPS.name}" in base
+
+
+def test_models_run_at_the_serving_priority() -> None:
+    """The serving chart's platform values give every predictor the serving PriorityClass the program creates first."""
+    from infra import config
+    from infra.components import model_serving
+
+    for stack in ("local", "prod"):
+        settings = config.parse_settings(config.decode_config(offline.stack_config(stack, {})))
+        values = model_serving.platform_values(settings, None, {}, "kube-prometheus-stack")
+        assert values["priorityClassName"] == placement.SERVING.name, stack
+    assert placement.SERVING in placement.PRIORITIES
