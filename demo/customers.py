@@ -23,7 +23,6 @@ from pipelines.fraud.contract import LABEL
 
 ROOT = Path(__file__).resolve().parent.parent
 FEATURES_PYTHON = ROOT / ".venv-features" / "bin" / "python"
-FIELDS = (repo.JOIN_KEY, *repo.REQUEST_FIELDS, *repo.FLAGS)
 
 
 @dataclass
@@ -77,7 +76,7 @@ def transactions(raw: pd.DataFrame, customers: int = 3) -> list[dict[str, Any]]:
 def v2_by_customer(items: list[dict[str, Any]]) -> dict[str, Any]:
     """One V2 request with a column per field the transformer reads."""
     return {"inputs": [{"name": name, "shape": [len(items)], "datatype": "INT64" if name == repo.JOIN_KEY else "FP64",
-                        "data": [item[name] for item in items]} for name in FIELDS]}
+                        "data": [item[name] for item in items]} for name in transformer.FIELDS]}
 
 
 def serve_by_customer(store: FeatureStore, model_name: str, predictor: str, say) -> dict[str, Any]:
@@ -86,7 +85,8 @@ def serve_by_customer(store: FeatureStore, model_name: str, predictor: str, say)
     server = transformer.serve(transformer.Transformer(model_name, predictor, facts["url"]), 0, "127.0.0.1")
     url = f"http://127.0.0.1:{server.server_port}/v2/models/{model_name}/infer"
     try:
-        items = transactions(pd.read_parquet(facts["raw"]))
+        raw = pd.read_parquet(facts["raw"])
+        items = transactions(raw)
         began = time.perf_counter()
         response = requests.post(url, json=v2_by_customer(items), timeout=30)
         elapsed_ms = (time.perf_counter() - began) * 1000
@@ -104,7 +104,7 @@ def serve_by_customer(store: FeatureStore, model_name: str, predictor: str, say)
             say(f"customer {item[repo.JOIN_KEY]} ({item['kind']}, {item[repo.AMOUNT]:.2f}): {derived} -> fraud probability "
                 f"{row['probability']:.3f}, decision {row['decision']} (aggregates as of the customer's last transaction, "
                 f"{row['feature_age_seconds'] / 3600:.1f} h ago)")
-        unknown_id = int(pd.read_parquet(facts["raw"], columns=[repo.JOIN_KEY])[repo.JOIN_KEY].max()) + 1
+        unknown_id = int(raw[repo.JOIN_KEY].max()) + 1
         unknown = requests.post(url, json=v2_by_customer([{**items[0], repo.JOIN_KEY: unknown_id}]), timeout=30)
         malformed = requests.post(url, json={"inputs": [{"name": repo.JOIN_KEY, "data": [1]}]}, timeout=30)
         say(f"unknown customer -> HTTP {unknown.status_code}: {unknown.text[:110]}")

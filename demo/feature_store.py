@@ -19,8 +19,6 @@ import sys
 from pathlib import Path
 
 import pandas as pd
-import yaml
-from feast import FeatureStore
 
 from pipelines.features import repo, store
 from pipelines.features.local import feature_server
@@ -33,14 +31,11 @@ def prepare(workdir: Path, rows: int, seed: int) -> dict:
     raw = generate_raw(rows, seed=seed, end=end)
     raw_path = workdir / "raw.parquet"
     raw.to_parquet(raw_path, index=False)
-    folder = workdir / "repo"
-    folder.mkdir(parents=True, exist_ok=True)
     config = repo.feature_store_yaml(str(workdir / "store"), repo.online_store("sqlite", path=str(workdir / "online.db")))
-    (folder / "feature_store.yaml").write_text(yaml.safe_dump(config))
-    feature_store = FeatureStore(repo_path=str(folder))
+    feature_store = store.open_store(config, workdir / "repo")
     store.apply(feature_store, str(workdir / "store"), raw)
     materialized = store.materialize(feature_store)
-    return {"repo": str(folder), "raw": str(raw_path), "customers": int(raw[repo.JOIN_KEY].nunique()),
+    return {"repo": str(feature_store.repo_path), "raw": str(raw_path), "customers": int(raw[repo.JOIN_KEY].nunique()),
             "materialized_at": materialized.isoformat(), "newest_event": raw[repo.TIMESTAMP].max().isoformat()}
 
 

@@ -33,9 +33,11 @@ from pipelines.fraud.contract import FEATURES, LABEL
 _AT = "transaction_at"
 
 
-def open_store(config: dict) -> FeatureStore:
-    """A FeatureStore on ``config`` (repo.feature_store_yaml's dict; ``${VAR}`` read from the environment)."""
-    folder = Path(tempfile.mkdtemp(prefix="feast-repo-"))
+def open_store(config: dict, folder: Path | None = None) -> FeatureStore:
+    """A FeatureStore on ``config`` (repo.feature_store_yaml's dict; ``${VAR}`` read from the environment), its
+    feature_store.yaml in ``folder`` (where `feast serve` can run too) or a fresh temporary one."""
+    folder = folder or Path(tempfile.mkdtemp(prefix="feast-repo-"))
+    folder.mkdir(parents=True, exist_ok=True)
     (folder / "feature_store.yaml").write_text(yaml.safe_dump(config))
     return FeatureStore(repo_path=str(folder))
 
