@@ -40,6 +40,7 @@ from pipelines.fraud.pipeline import DEFAULT_MODEL_NAME
 from pipelines.mlflow_server import free_port, mlflow_server, signed_in
 from pipelines.mlflow_users import ADMIN_USERNAME, PIPELINE_PASSWORD_ENV, PIPELINE_USERNAME
 from pipelines.run import PipelineResult, run_drift, run_pipeline
+from pipelines.step_server import step_server
 
 ROOT = Path(__file__).resolve().parent.parent
 # The second run's deliberately weak configuration: boosted stumps, 3 rounds.
@@ -207,6 +208,8 @@ def main(argv: list[str] | None = None) -> int:
         with contextlib.ExitStack() as stack:
             stack.callback(_stop_descendants)  # last, after the servers' own stops
             checks = PlatformChecks() if not args.skip_platform else None
+            # The pipelines' steps run as forks of one interpreter that imports their libraries once, meanwhile.
+            stack.enter_context(step_server(workdir / "steps", log=workdir / "logs" / "step-server.log"))
             with progress.step("Generate the fraud data set into the local object store"):
                 data = workdir / "store" / "data" / "fraud.csv"
                 data.parent.mkdir(parents=True)

@@ -36,6 +36,7 @@ from kfp import local
 # kfp.local's warning about the image name is expected.
 warnings.filterwarnings("ignore", message="You may be attemping to run a task that uses custom or non-Python base image")
 
+from pipelines import step_server
 from pipelines.drift.pipeline import model_drift
 from pipelines.features.repo import FEATURE_SOURCES, check_feature_source
 from pipelines.features.steps import FEATURES_PYTHON_ENV
@@ -102,7 +103,7 @@ def _run_locally(pipeline: Any, pipeline_root: Path, log_name: str, echo: bool, 
     pipeline_root.mkdir(parents=True, exist_ok=True)
     log_path = pipeline_root / f"{log_name}-{int(time.time() * 1000)}.log"
     streams = (sys.stdout, log_path.open("w+")) if echo else (log_path.open("w+"),)
-    with streams[-1], contextlib.redirect_stdout(Tee(*streams)):
+    with streams[-1], contextlib.redirect_stdout(Tee(*streams)), step_server.interpreter():
         try:
             return dict(pipeline(**arguments).outputs)
         except RuntimeError as error:
@@ -203,6 +204,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--param", action="append", default=[], help="pipeline parameter key=value (JSON values allowed)")
     parser.add_argument("--feature-store", type=Path, metavar="YAML",
                         help="read the raw transactions at --data-uri through Feast with this feature_store.yaml")
+    parser.add_argument("--cold", action="store_true",
+                        help="start every step as a new interpreter, as its pod does (default: forks of one that has "
+                             "imported the steps' libraries, pipelines/step_server.py)")
     args = parser.parse_args(argv)
     if not args.tracking_uri and not args.start_mlflow:
         parser.error("give --tracking-uri or --start-mlflow DIR")
@@ -215,6 +219,8 @@ def main(argv: list[str] | None = None) -> int:
     with contextlib.ExitStack() as stack:
         tracking_uri = args.tracking_uri or stack.enter_context(mlflow_server(args.start_mlflow))
         root = args.pipeline_root or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="kfp-local-")))
+        if not args.cold:
+            stack.enter_context(step_server.step_server(root / "step-server"))
         try:
             result = run_pipeline(data_uri, tracking_uri, root, **params)
         except PipelineFailed as error:

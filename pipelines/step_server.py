@@ -1,0 +1,258 @@
+"""Warm local steps: one interpreter imports the step image's libraries once, and each kfp.local step is a fork of it.
+
+kfp.local (``SubprocessRunner(use_venv=False)``) runs every step as a new process, ``<sys.executable> -m
+kfp.dsl.executor_main ...``, the command the step's pod runs. Each imports pandas, scikit-learn and MLflow again:
+2-5 s of CPU per step on 2 cores, most of a 20k-row run. Here a server (``python -m pipelines.step_server SOCKET``)
+imports :data:`PRELOAD` once; for each step, :func:`interpreter` hands kfp a small client (stdlib only) in place of the
+interpreter, which passes the step's arguments, environment, working directory and standard streams to the server.
+The server forks; the fork runs kfp's executor module as ``python -m`` would and exits as that process would (its
+``atexit`` handlers, its exit status, which the client exits with). The step's code and its imports are the same:
+the component's module is written and executed afresh by the executor, as in the pod.
+
+Without a running server (none started, it stopped, or an unexpected command line) the client ``exec``s the real
+interpreter, so a step never depends on the server being there.
+
+    with step_server(folder):      # pipelines/run.py: run_pipeline and run_drift use it while it runs
+        run_pipeline(...)
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import importlib
+import json
+import os
+import runpy
+import select
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+# The running server's socket, in the environment of the process that started it (and of its steps).
+SOCKET_ENV = "MLPLATFORM_STEP_SERVER"
+# What the training and drift steps import (the step image's heavy libraries), loaded once by the server.
+PRELOAD = (
+    "numpy", "pandas", "pyarrow.parquet", "joblib", "threadpoolctl", "requests",
+    "sklearn.base", "sklearn.compose", "sklearn.ensemble", "sklearn.impute", "sklearn.metrics", "sklearn.model_selection",
+    "sklearn.pipeline", "sklearn.preprocessing",
+    "matplotlib.pyplot", "mlflow", "mlflow.sklearn", "mlflow.models",
+    "kfp.dsl.executor_main",
+    "pipelines.fraud.frames", "pipelines.fraud.contract", "pipelines.fraud.estimators", "pipelines.fraud.latency",
+    "pipelines.drift.stats", "pipelines.drift.requests", "pipelines.features.repo", "pipelines.mlflow_server",
+)
+# Set before the server loads them, as in a step: libraries read these when they load, not when they are used.
+LOAD_TIME_ENV = {
+    # The train step's OpenMP wait policy (components.train sets it before scikit-learn loads OpenMP).
+    "OMP_WAIT_POLICY": "PASSIVE",
+    # The evaluate step draws its curves without a display (it also selects Agg itself).
+    "MPLBACKEND": "Agg",
+}
+_HEADER = struct.Struct("!Q")
+_INT = struct.Struct("!i")
+_CLIENT = """#!{python}
+import sys
+sys.path.insert(0, {root!r})
+from pipelines.step_server import run_client
+sys.exit(run_client({socket!r}, {python!r}, sys.argv[1:]))
+"""
+
+
+def serve(socket_path: str, preload: tuple[str, ...] = PRELOAD) -> None:
+    """Listen on ``socket_path``, import ``preload``, then fork one child per step request until terminated.
+
+    The socket listens before the imports, so that a step asked for meanwhile waits in its backlog. One loop, no
+    threads (a fork copies only the forking thread): it accepts requests and reaps exited children, whose exit
+    status goes back to their client.
+    """
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(socket_path)
+    listener.listen(64)
+    for name in preload:
+        importlib.import_module(name)
+    children: dict[int, socket.socket] = {}
+    while True:
+        readable, _, _ = select.select([listener], [], [], 0.05)
+        if readable:
+            connection, _ = listener.accept()
+            request, fds = _receive(connection)
+            sys.stdout.flush()
+            sys.stderr.flush()
+            pid = os.fork()
+            if pid == 0:
+                _child(request, fds, [listener, *children.values()])  # never returns
+            for fd in fds:
+                os.close(fd)
+            connection.sendall(_INT.pack(pid))
+            children[pid] = connection
+        _reap(children)
+
+
+def _receive(connection: socket.socket) -> tuple[dict, list[int]]:
+    """One request: a length header with the client's three standard streams, then its JSON."""
+    header, fds, _, _ = socket.recv_fds(connection, _HEADER.size, 3)
+    (length,) = _HEADER.unpack(header)
+    payload = bytearray()
+    while len(payload) < length:
+        chunk = connection.recv(length - len(payload))
+        if not chunk:
+            raise ConnectionError("the step client hung up before its request arrived")
+        payload += chunk
+    return json.loads(payload), list(fds)
+
+
+def _reap(children: dict[int, socket.socket]) -> None:
+    """Send each exited child's exit status (negative: the signal that ended it) to its client."""
+    while children:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        connection = children.pop(pid, None)
+        if connection is not None:
+            with contextlib.suppress(OSError):
+                connection.sendall(_INT.pack(os.waitstatus_to_exitcode(status)))
+            connection.close()
+
+
+def _child(request: dict, fds: list[int], inherited: list[socket.socket]) -> None:
+    """In the fork: become the step's process (streams, directory, environment, argv), run its module, exit."""
+    for sock in inherited:
+        sock.close()
+    for target, fd in enumerate(fds):
+        os.dup2(fd, target)
+        os.close(fd)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # Line by line, as the step image's PYTHONUNBUFFERED=1 writes and kfp.local reads them.
+    for stream in (sys.stdout, sys.stderr):
+        stream.reconfigure(line_buffering=True)
+    os.chdir(request["cwd"])
+    os.environ.clear()
+    os.environ.update(request["env"])
+    # sys.path as `python -m` builds it: the working directory first, then PYTHONPATH's entries.
+    extra = [entry for entry in os.environ.get("PYTHONPATH", "").split(os.pathsep) if entry and entry not in sys.path]
+    sys.path[:1] = [request["cwd"], *extra]
+    module, arguments = request["module"], request["args"]
+    sys.argv = [module, *arguments]
+    code = 0
+    try:
+        runpy.run_module(module, run_name="__main__", alter_sys=True)
+    except SystemExit as exit_:
+        code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+        if not isinstance(exit_.code, int | None):
+            print(exit_.code, file=sys.stderr)
+    except BaseException:  # noqa: BLE001 - what the interpreter does with an uncaught exception
+        traceback.print_exc()
+        code = 1
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
+
+
+def run_client(socket_path: str, python: str, argv: list[str]) -> int:
+    """The step's "interpreter": ``-m MODULE ARGS...`` runs in a fork of the server; anything else, or no server,
+    ``exec``s ``python`` with ``argv``. Returns the step's exit status (a signal's as the shell reports it)."""
+    if len(argv) < 2 or argv[0] != "-m":
+        os.execv(python, [python, *argv])
+    connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        connection.connect(socket_path)
+    except OSError:
+        os.execv(python, [python, *argv])
+    payload = json.dumps({"module": argv[1], "args": argv[2:], "cwd": os.getcwd(), "env": dict(os.environ)}).encode()
+    socket.send_fds(connection, [_HEADER.pack(len(payload))], [0, 1, 2])
+    connection.sendall(payload)
+    pid = _read_int(connection)
+    if pid is None:
+        print("error: the step server closed the connection before it started the step", file=sys.stderr)
+        return 1
+
+    def forward(signum: int, _frame: object) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signum)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, forward)
+    code = _read_int(connection)
+    if code is None:
+        print(f"error: the step server stopped while step process {pid} ran", file=sys.stderr)
+        return 1
+    return 128 - code if code < 0 else code
+
+
+def _read_int(connection: socket.socket) -> int | None:
+    data = b""
+    while len(data) < _INT.size:
+        chunk = connection.recv(_INT.size - len(data))
+        if not chunk:
+            return None
+        data += chunk
+    return _INT.unpack(data)[0]
+
+
+@contextlib.contextmanager
+def step_server(folder: Path | None = None, log: Path | None = None) -> Iterator[str]:
+    """Start a server (it imports :data:`PRELOAD` in the background) and publish its socket in :data:`SOCKET_ENV`
+    for :func:`interpreter`; stop it, and every step it runs, on exit. Yields the socket's path."""
+    with contextlib.ExitStack() as stack:
+        folder = folder or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="steps-")))
+        folder.mkdir(parents=True, exist_ok=True)
+        # A Unix socket's path is at most 107 bytes: a short one under the system's temporary folder.
+        socket_path = str(Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="steps-"))) / "server.sock")
+        env = {**os.environ, **LOAD_TIME_ENV, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+        output = stack.enter_context((log or folder / "step-server.log").open("ab"))
+        process = subprocess.Popen([sys.executable, "-m", "pipelines.step_server", socket_path], cwd=ROOT, env=env,
+                                   stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
+        client = folder / "python"
+        client.write_text(_CLIENT.format(python=sys.executable, root=str(ROOT), socket=socket_path))
+        client.chmod(0o755)
+        deadline = time.monotonic() + 30
+        while not Path(socket_path).exists():
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the step server did not start (exit {process.poll()}); its log: {output.name}")
+            time.sleep(0.02)
+        previous = os.environ.get(SOCKET_ENV)
+        os.environ[SOCKET_ENV] = str(client)
+        try:
+            yield socket_path
+        finally:
+            if previous is None:
+                os.environ.pop(SOCKET_ENV, None)
+            else:
+                os.environ[SOCKET_ENV] = previous
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=30)
+
+
+@contextlib.contextmanager
+def interpreter() -> Iterator[bool]:
+    """While a :func:`step_server` runs, kfp.local starts steps through its client: kfp reads ``sys.executable`` for
+    each step (``use_venv=False``), so it is the client's path for the duration. Yields whether a server runs."""
+    client = os.environ.get(SOCKET_ENV)
+    if not client:
+        yield False
+        return
+    real, sys.executable = sys.executable, client
+    try:
+        yield True
+    finally:
+        sys.executable = real
+
+
+if __name__ == "__main__":
+    os.environ.update(LOAD_TIME_ENV)
+    serve(sys.argv[1])
