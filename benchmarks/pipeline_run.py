@@ -1,17 +1,19 @@
 """Benchmark: time one local run of the fraud training pipeline (kfp.local, SubprocessRunner) at each given size.
 
-    .venv-ml/bin/python benchmarks/pipeline_run.py [--rows 20000 1000000 10000000]
+    .venv-ml/bin/python benchmarks/pipeline_run.py [--rows 20000 1000000 10000000] [--cold]
 
-Per size: generates the data and starts a fresh MLflow server (neither timed; the server is left to
-settle), runs the pipeline once and prints the wall time, and each step's seconds and peak memory (the
+Per size: generates the data and starts a fresh MLflow server and the warm step server as `python -m pipelines.run`
+runs the steps (pipelines/step_server.py; with --cold every step is a new interpreter, as in its pod) (none of this
+timed; both are left to settle), runs the pipeline once and prints the wall time, and each step's seconds and peak memory (the
 resident-memory high-water mark of the step's own process, from the step's log line: pipelines/fraud/frames.py),
 with the machine's load average around the run. Goals on a 2-core machine: 20 s for 20k rows, 30 s for
-1M, 5 min for 10M. Each step is a process of its own, so at 20k most of a step is its imports.
+1M, 5 min for 10M. Cold, each step is a process of its own, so at 20k most of a step is its imports.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import sys
@@ -25,6 +27,7 @@ from pipelines.fraud.data import generate  # noqa: E402
 from pipelines.fraud.frames import PEAK_RSS  # noqa: E402
 from pipelines.mlflow_server import mlflow_server  # noqa: E402
 from pipelines.run import run_pipeline  # noqa: E402
+from pipelines.step_server import step_server  # noqa: E402
 
 _EVENT = re.compile(r"^(\d\d):(\d\d):(\d\d\.\d+) - INFO - (?:Executing task '([\w-]+)'|Task '([\w-]+)' finished)")
 _PEAK = re.compile(re.escape(PEAK_RSS) + r"([\w-]+) (\d+) MiB, ([\d.]+) s CPU")
@@ -67,12 +70,14 @@ def goal(rows: int) -> float | None:
     return GOALS[max(at_or_below)] if at_or_below else None
 
 
-def run_once(rows: int) -> None:
+def run_once(rows: int, cold: bool) -> None:
     """Generate, run and print one size's figures."""
-    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp, contextlib.ExitStack() as stack:
         work = Path(tmp)
         data = work / "fraud.csv"
         write_data(rows, data)
+        if not cold:
+            stack.enter_context(step_server(work / "steps"))
         with mlflow_server(work / "mlflow") as url:
             time.sleep(3)
             load_before = os.getloadavg()[0]
@@ -83,7 +88,7 @@ def run_once(rows: int) -> None:
             log = "".join(path.read_text() for path in (work / "kfp").glob("run-*.log"))
     limit = goal(rows)
     verdict = "" if limit is None else f" (goal <= {limit:.0f} s: {'met' if elapsed <= limit else 'NOT met'})"
-    print(f"rows={rows} pipeline_seconds={elapsed:.1f}{verdict} load_average={load_before:.1f}->{load_after:.1f} "
+    print(f"rows={rows} steps={'cold' if cold else 'warm'} pipeline_seconds={elapsed:.1f}{verdict} load_average={load_before:.1f}->{load_after:.1f} "
           f"gate={result.gate_reason!r}")
     measured = peaks(log)
     for task, seconds in step_seconds(log):
@@ -95,12 +100,13 @@ def run_once(rows: int) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[20_000], help="rows of synthetic data, one run per size (default 20000)")
+    parser.add_argument("--cold", action="store_true", help="every step a new interpreter (default: warm steps)")
     args = parser.parse_args()
     bad = [rows for rows in args.rows if rows <= 0]
     if bad:
         parser.error(f"--rows must be positive, got {bad}")
     for rows in args.rows:
-        run_once(rows)
+        run_once(rows, args.cold)
     return 0
 
 
