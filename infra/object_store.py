@@ -14,6 +14,7 @@ from typing import Literal
 import pulumi
 
 from infra import namespaces
+from pipelines.cluster import OBJECT_STORE_CREDENTIALS_ENV, OBJECT_STORE_CREDENTIALS_SECRET
 
 MINIO_SERVICE = "minio"
 MINIO_PORT = 9000
@@ -21,9 +22,9 @@ MINIO_CONSOLE_PORT = 9001
 MINIO_PODS = {"app": "minio"}
 # MinIO's own root Secret (the chart's existingSecret) and its two keys, as the chart reads them.
 MINIO_ROOT_SECRET = "minio-root"
-USER_KEY, PASSWORD_KEY = "rootUser", "rootPassword"
-# The copy of the root keys in each namespace whose workloads use MinIO (MLflow, KFP).
-CLIENT_SECRET = "object-store-credentials"
+USER_KEY, PASSWORD_KEY = OBJECT_STORE_CREDENTIALS_ENV
+# The copy of the root keys in each namespace whose workloads use MinIO (MLflow, KFP, the pipelines' steps).
+CLIENT_SECRET = OBJECT_STORE_CREDENTIALS_SECRET
 
 
 @dataclass(frozen=True)
@@ -70,10 +71,8 @@ class ObjectStore:
         """The AWS SDK's key variables from the client Secret (none on S3: IRSA)."""
         if not self.is_minio:
             return []
-        return [
-            {"name": "AWS_ACCESS_KEY_ID", "valueFrom": {"secretKeyRef": {"name": CLIENT_SECRET, "key": USER_KEY}}},
-            {"name": "AWS_SECRET_ACCESS_KEY", "valueFrom": {"secretKeyRef": {"name": CLIENT_SECRET, "key": PASSWORD_KEY}}},
-        ]
+        return [{"name": env, "valueFrom": {"secretKeyRef": {"name": CLIENT_SECRET, "key": key}}}
+                for key, env in OBJECT_STORE_CREDENTIALS_ENV.items()]
 
 
 def s3(region: str, data_bucket: pulumi.Output[str], artifacts_bucket: pulumi.Output[str], endpoint_cidr: str = "") -> ObjectStore:

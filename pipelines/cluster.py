@@ -46,6 +46,12 @@ MLFLOW_CREDENTIALS_SECRET = "mlflow-credentials"
 # Secret key -> the env var the MLflow client reads for basic auth.
 MLFLOW_CREDENTIALS_ENV = {"username": "MLFLOW_TRACKING_USERNAME", "password": "MLFLOW_TRACKING_PASSWORD"}
 
+# The Secret with the in-cluster object store's keys (the local stack's MinIO), in each namespace whose workloads use
+# it (infra/cluster_layer.py); the steps that call S3 themselves read it into the AWS SDK's key variables, optional:
+# S3 stacks have no such Secret, their steps use their IRSA role. Secret key (MinIO's root keys) -> env var.
+OBJECT_STORE_CREDENTIALS_SECRET = "object-store-credentials"
+OBJECT_STORE_CREDENTIALS_ENV = {"rootUser": "AWS_ACCESS_KEY_ID", "rootPassword": "AWS_SECRET_ACCESS_KEY"}
+
 # MLServer's implementation class for the registered models, importable from the model's code/ folder.
 SERVING_IMPLEMENTATION = "serving_runtime.ValidatingSKLearnModel"
 # The folder of a registered model (an MLflow model directory) that holds the runtime module.

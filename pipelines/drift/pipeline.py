@@ -27,7 +27,13 @@ from pipelines.cluster import DRIFT_PIPELINE
 from pipelines.drift.metrics import DEFAULT_PSI_THRESHOLD, DRIFT_METRIC, FEATURE_METRIC, PUSH_JOB
 from pipelines.features.repo import FEATURE_SOURCES
 from pipelines.fraud import components
-from pipelines.fraud.pipeline import DEFAULT_CONTRACT, DEFAULT_MODEL_NAME, fraud_training, with_mlflow_credentials
+from pipelines.fraud.pipeline import (
+    DEFAULT_CONTRACT,
+    DEFAULT_MODEL_NAME,
+    fraud_training,
+    with_mlflow_credentials,
+    with_object_store_credentials,
+)
 
 PIPELINE_NAME = DRIFT_PIPELINE
 __all__ = ["DRIFT_METRIC", "FEATURE_METRIC", "PUSH_JOB", "detect_drift", "model_drift"]
@@ -205,7 +211,8 @@ def model_drift(
     feature_source: str = FEATURE_SOURCES[0],
     feature_store: str = "",
 ) -> NamedTuple("DriftOutputs", status=str, drift_score=float, drifted=str, trigger=str):
-    checked = with_mlflow_credentials(
+    # The request log is read from S3 (MinIO's keys on the local stack), the reference from MLflow.
+    checked = with_object_store_credentials(with_mlflow_credentials(
         detect_drift(
             log_uri=log_uri, s3_endpoint_url=s3_endpoint_url, namespace=namespace, inference_service=inference_service,
             tracking_uri=tracking_uri, model_name=model_name, reference_artifact=components.REFERENCE_ARTIFACT,
@@ -214,7 +221,7 @@ def model_drift(
             retrain_threshold=retrain_threshold, retrain_cooldown_hours=retrain_cooldown_hours,
             data_uri=data_uri, retraining_tag=RETRAINING_TAG,
         )
-    )
+    ))
     # Retraining without data_uri (a run that only measures) is never decided ("disabled" above).
     decided = retraining_trigger(retrain=checked.outputs["retrain"], trigger=checked.outputs["trigger"])
     with dsl.If(decided.output != "", name="drift-retraining"):

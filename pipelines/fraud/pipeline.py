@@ -22,7 +22,15 @@ from kfp import dsl, kubernetes
 
 from infra import gpu
 from pipelines import serving_image
-from pipelines.cluster import MLFLOW_CREDENTIALS_ENV, MLFLOW_CREDENTIALS_SECRET, MODEL_NAME, TRAINING_EXPERIMENT, TRAINING_PIPELINE
+from pipelines.cluster import (
+    MLFLOW_CREDENTIALS_ENV,
+    MLFLOW_CREDENTIALS_SECRET,
+    MODEL_NAME,
+    OBJECT_STORE_CREDENTIALS_ENV,
+    OBJECT_STORE_CREDENTIALS_SECRET,
+    TRAINING_EXPERIMENT,
+    TRAINING_PIPELINE,
+)
 from pipelines.features.repo import FEATURE_SOURCES
 from pipelines.fraud import components, estimators, feature_steps
 from pipelines.fraud.contract import as_parameter
@@ -44,6 +52,18 @@ def with_mlflow_credentials(task: dsl.PipelineTask) -> dsl.PipelineTask:
     """
     kubernetes.use_secret_as_env(
         task, secret_name=MLFLOW_CREDENTIALS_SECRET, secret_key_to_env=MLFLOW_CREDENTIALS_ENV, optional=True
+    )
+    return task
+
+
+def with_object_store_credentials(task: dsl.PipelineTask) -> dsl.PipelineTask:
+    """Give a step that calls S3 itself (boto3, Feast) the object store's keys, when the Secret exists.
+
+    Only the local stack's MinIO has keys (a Secret in the steps' namespace); on S3 stacks there is no such Secret
+    and the step uses its IRSA role, as before.
+    """
+    kubernetes.use_secret_as_env(
+        task, secret_name=OBJECT_STORE_CREDENTIALS_SECRET, secret_key_to_env=OBJECT_STORE_CREDENTIALS_ENV, optional=True
     )
     return task
 
@@ -151,7 +171,9 @@ def _training(name: str, gpu_step: bool, default_estimator: str, default_grid: d
             )
             return evaluated, registered
 
-        ingested = components.ingest(data_uri=data_uri, s3_endpoint_url=s3_endpoint_url, feature_source=feature_source)
+        ingested = with_object_store_credentials(
+            components.ingest(data_uri=data_uri, s3_endpoint_url=s3_endpoint_url, feature_source=feature_source)
+        )
         # One flat If/Elif/Else (not a branch on the source inside data-found): its branches' outputs meet in dsl.OneOf
         # as parameters, which kfp.local resolves too (it does not resolve an artifact's dsl.OneOf).
         with dsl.If(ingested.outputs["status"] != "ready", name="no-data"):
@@ -161,14 +183,14 @@ def _training(name: str, gpu_step: bool, default_estimator: str, default_grid: d
         with dsl.Elif(feature_source == "file", name="from-file"):
             evaluated, registered = validated_and_trained(ingested.outputs["raw"])
         with dsl.Else(name="through-feast"):
-            joined = feature_steps.as_feature_writer(feature_steps.training_set(
-                raw=ingested.outputs["raw"], feature_store=feature_store, s3_endpoint_url=s3_endpoint_url))
+            joined = with_object_store_credentials(feature_steps.as_feature_writer(feature_steps.training_set(
+                raw=ingested.outputs["raw"], feature_store=feature_store, s3_endpoint_url=s3_endpoint_url)))
             feast_evaluated, feast_registered = validated_and_trained(joined.outputs["dataset"])
             # The online store follows the aggregates the training set was just built from, whatever the gate said:
             # the champion reads it too, and must not wait for a challenger to win to see new transactions.
-            feature_steps.as_feature_writer(
+            with_object_store_credentials(feature_steps.as_feature_writer(
                 feature_steps.materialize(feature_store=feature_store, s3_endpoint_url=s3_endpoint_url)
-            ).after(feast_registered)
+            )).after(feast_registered)
         outputs = NamedTuple("TrainingOutputs", decision=str, version=str, storage_uri=str)  # noqa: UP014 - as in the signature
         return outputs(
             decision=dsl.OneOf(skipped.outputs["decision"], evaluated.outputs["decision"], feast_evaluated.outputs["decision"]),

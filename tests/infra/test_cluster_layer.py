@@ -214,6 +214,12 @@ def test_service_accounts_carry_their_irsa_roles(aws_run: offline.OfflineRun) ->
 
 
 AWS_KEY = re.compile(r"AWS_ACCESS_KEY_ID|AWS_SECRET_ACCESS_KEY|ACCESSKEY|SECRETACCESSKEY|accessKeySecret|secretKeySecret|AKIA[0-9A-Z]{16}")
+# The compiled pipelines' one mention of key variables: the optional Secret only the local stack's MinIO creates
+# (test_steps_that_call_s3_read_minios_keys_where_the_local_stack_creates_them checks that no S3 stack has it).
+STORE_KEY_REFERENCE = re.compile(
+    r"- envVar: (?:AWS_ACCESS_KEY_ID|AWS_SECRET_ACCESS_KEY)\\n\s*secretKey: (?:"
+    + "|".join(credentials.OBJECT_STORE_CREDENTIALS_ENV) + ")"
+)
 
 
 def test_no_static_aws_keys_in_any_kfp_object(aws_run: offline.OfflineRun) -> None:
@@ -221,7 +227,7 @@ def test_no_static_aws_keys_in_any_kfp_object(aws_run: offline.OfflineRun) -> No
     kfp = [r for r in aws_run.resources if "KubeflowPipelines" in r.urn or "kubeflow" in json.dumps(r.inputs.get("metadata", {}))]
     assert len(kfp) > 5
     for resource in kfp:
-        assert not AWS_KEY.search(json.dumps(resource.inputs)), resource.urn
+        assert not AWS_KEY.search(STORE_KEY_REFERENCE.sub("", json.dumps(resource.inputs))), resource.urn
     for overlay in ("base", "cluster-scoped"):
         assert not AWS_KEY.search((paths.KFP_MANIFESTS / overlay / "kustomization.yaml").read_text()), overlay
     launcher = _by_name(aws_run, "kubernetes:core/v1:ConfigMap", kfp_component.LAUNCHER_CONFIG, "kubeflow")
@@ -510,11 +516,34 @@ def test_pipeline_steps_read_the_mlflow_credentials_the_program_creates(stack_ru
 
 def _reads_the_credentials(executors: dict, mlflow_steps: list[str]) -> None:
     for executor in mlflow_steps:
-        (secret,) = executors[executor]["secretAsEnv"]
-        assert secret["secretName"] == credentials.MLFLOW_CREDENTIALS_SECRET, executor
+        (secret,) = [s for s in executors[executor]["secretAsEnv"] if s["secretName"] == credentials.MLFLOW_CREDENTIALS_SECRET]
         assert {e["secretKey"]: e["envVar"] for e in secret["keyToEnv"]} == credentials.MLFLOW_CREDENTIALS_ENV, executor
         # Optional: stacks without auth have no Secret and the step must still start.
         assert secret["optional"] is True, executor
+
+
+def test_steps_that_call_s3_read_minios_keys_where_the_local_stack_creates_them(stack_runs: dict[str, offline.OfflineRun]) -> None:
+    """The local stack's MinIO needs keys (no IRSA): the Secret is in KFP's namespace, where the steps run, and every
+    compiled step that calls S3 itself (those given an ``s3_endpoint_url``: ingest, detect-drift, the feature steps)
+    reads it into the AWS SDK's variables, optionally (S3 stacks have no such Secret: IRSA)."""
+    keys = {s.inputs["metadata"]["namespace"]: s.inputs["stringData"] for s in stack_runs["local"].of_type("kubernetes:core/v1:Secret")
+            if s.inputs["metadata"]["name"] == credentials.OBJECT_STORE_CREDENTIALS_SECRET}
+    assert set(keys[namespaces.KUBEFLOW.name]) == set(credentials.OBJECT_STORE_CREDENTIALS_ENV)
+    for stack in ("staging", "prod"):
+        assert not any(s.inputs["metadata"]["name"] == credentials.OBJECT_STORE_CREDENTIALS_SECRET
+                       for s in stack_runs[stack].of_type("kubernetes:core/v1:Secret")), stack
+    for path in sorted((ROOT / "pipelines" / "compiled").glob("*.yaml")):
+        spec, platform = yaml.safe_load_all(path.read_text())
+        executors = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+        s3_steps = {component["executorLabel"] for component in spec["components"].values()
+                    if "executorLabel" in component and "s3_endpoint_url" in component.get("inputDefinitions", {}).get("parameters", {})}
+        assert len(s3_steps) >= 3, (path.name, s3_steps)
+        for executor in s3_steps:
+            (secret,) = [s for s in executors.get(executor, {}).get("secretAsEnv", [])
+                         if s["secretName"] == credentials.OBJECT_STORE_CREDENTIALS_SECRET] or [None]
+            assert secret is not None, (path.name, executor)
+            assert {e["secretKey"]: e["envVar"] for e in secret["keyToEnv"]} == credentials.OBJECT_STORE_CREDENTIALS_ENV
+            assert secret["optional"] is True, executor
 
 
 def test_shallow_and_full_clones_deploy_the_same_pipeline_version(tmp_path: Path, monkeypatch) -> None:

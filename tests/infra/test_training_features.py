@@ -14,6 +14,7 @@ from infra.components.training_pipelines import COMPILED
 from infra.config.pipelines import DATA_KEYS
 from infra.database_tls import CA_CONFIG_MAP
 from infra.namespaces import KUBEFLOW
+from pipelines.cluster import OBJECT_STORE_CREDENTIALS_SECRET
 from pipelines.features import repo
 from tests.infra.conftest import STEP_IMAGE
 from tooling import offline
@@ -116,4 +117,4 @@ def test_local_feature_steps_find_the_ca_and_password_they_mount(runs: dict) -> 
     assert sorted(writers) == ["exec-materialize", "exec-training-set"]
     for name, spec in writers.items():
         assert [m["configMapName"] for m in spec["configMapAsVolume"]] == [CA_CONFIG_MAP], name
-        assert [s["secretName"] for s in spec["secretAsEnv"]] == [repo.POSTGRES_SECRET], name
+        assert [s["secretName"] for s in spec["secretAsEnv"]] == [repo.POSTGRES_SECRET, OBJECT_STORE_CREDENTIALS_SECRET], name

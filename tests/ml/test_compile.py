@@ -10,6 +10,7 @@ import yaml
 
 from pipelines import compile as compile_module
 from pipelines import image
+from pipelines.cluster import OBJECT_STORE_CREDENTIALS_SECRET
 from pipelines.features import image as features_image
 from pipelines.features import repo
 
@@ -132,7 +133,7 @@ def test_the_feast_variant_reads_through_the_feature_store_and_materializes_afte
         assert executors[f"exec-{step}"]["container"]["image"] == features_image.COMPILED_IMAGE
         config = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"][f"exec-{step}"]
         assert config["podMetadata"]["labels"] == repo.FEATURE_STEP_PODS
-        assert [s["secretName"] for s in config["secretAsEnv"]] == [repo.POSTGRES_SECRET]
+        assert [s["secretName"] for s in config["secretAsEnv"]] == [repo.POSTGRES_SECRET, OBJECT_STORE_CREDENTIALS_SECRET]
         assert [c["mountPath"] for c in config["configMapAsVolume"]] == ["/etc/postgres-ca"]
 
 
