@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 import requests
 
+from demo import BACKGROUND
 from pipelines.features import repo, transformer
 from pipelines.fraud.contract import LABEL
 
@@ -38,7 +39,7 @@ class FeatureStore:
         log = workdir / "logs" / "feature-store.log"
         if not FEATURES_PYTHON.exists():
             return cls(None, log)
-        process = subprocess.Popen([str(FEATURES_PYTHON), "-m", "demo.feature_store", "--workdir", str(workdir / "features"),
+        process = subprocess.Popen([*BACKGROUND, str(FEATURES_PYTHON), "-m", "demo.feature_store", "--workdir", str(workdir / "features"),
                                     "--rows", str(rows)], cwd=ROOT, text=True, stdout=subprocess.PIPE, stderr=log.open("w"))
         return cls(process, log)
 

@@ -24,23 +24,20 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import mlflow
 import psutil
 
-from demo import panels, report
-from demo.customers import FeatureStore, serve_by_customer
-from demo.queries import INFERENCE_SERVICE, NAMESPACE, send_logged, serve_and_query
-from demo.serving import model_server, prepare_model_dir
-from pipelines.cluster import MLFLOW_CREDENTIALS_ENV, served_uri
-from pipelines.fraud.contract import FEATURES, LABEL
-from pipelines.fraud.data import drifted, generate
-from pipelines.fraud.pipeline import DEFAULT_MODEL_NAME
+from demo import BACKGROUND
+from pipelines.cluster import MLFLOW_CREDENTIALS_ENV, MODEL_NAME, served_uri
 from pipelines.mlflow_server import free_port, mlflow_server, signed_in
 from pipelines.mlflow_users import ADMIN_USERNAME, PIPELINE_PASSWORD_ENV, PIPELINE_USERNAME
-from pipelines.run import PipelineResult, run_drift, run_pipeline
 from pipelines.step_server import step_server
+
+if TYPE_CHECKING:
+    import mlflow
+
+    from pipelines.run import PipelineResult
 
 ROOT = Path(__file__).resolve().parent.parent
 # The second run's deliberately weak configuration: boosted stumps, 3 rounds.
@@ -121,7 +118,8 @@ def users_job_process(tracking_uri: str, admin_password: str, pipeline_password:
     admin: it waits for MLflow, then creates the pipeline user and its grants."""
     env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri, PIPELINE_PASSWORD_ENV: pipeline_password,
            **dict(zip(MLFLOW_CREDENTIALS_ENV.values(), (ADMIN_USERNAME, admin_password), strict=True))}
-    return subprocess.Popen([sys.executable, "-m", "pipelines.mlflow_users", "ensure-pipeline-user"], cwd=ROOT, env=env,
+    # In the background: it waits for MLflow, whose start it would otherwise slow down.
+    return subprocess.Popen([*BACKGROUND, sys.executable, "-m", "pipelines.mlflow_users", "ensure-pipeline-user"], cwd=ROOT, env=env,
                             text=True, stdout=subprocess.PIPE, stderr=log.open("w"))
 
 
@@ -147,7 +145,7 @@ class PlatformChecks:
         self.process: subprocess.Popen[str] | None = None
         if self.available:
             self.process = subprocess.Popen(
-                [str(infra_python), "-m", "tooling.preview", "--stack", "staging", "--outputs-json", "--policy"],
+                [*BACKGROUND, str(infra_python), "-m", "tooling.preview", "--stack", "staging", "--outputs-json", "--policy"],
                 cwd=ROOT, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             )
 
@@ -159,6 +157,12 @@ class PlatformChecks:
             reason = stderr.strip().splitlines()[-1] if stderr.strip() else f"exit {self.process.returncode}"
             raise RuntimeError(f"the staging preview failed: {reason}")
         return json.loads(stdout)
+
+
+def champion_grid(client: mlflow.MlflowClient, run_id: str, searched: dict[str, list[Any]]) -> dict[str, list[Any]]:
+    """The champion's values of the ``searched`` parameters (its evaluate step logged them) as a one-point grid."""
+    logged = client.get_run(run_id).data.params
+    return {name: [json.loads(logged[name])] for name in searched}
 
 
 def platform_preview(champion_source: str, checks: PlatformChecks, progress: Progress) -> dict[str, Any]:
@@ -207,9 +211,34 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with contextlib.ExitStack() as stack:
             stack.callback(_stop_descendants)  # last, after the servers' own stops
+            # What the lifecycle needs first starts before its libraries load (MLflow, pandas, kfp: 4 s of CPU), beside them:
+            # the staging preview, the step server (the pipelines' steps are forks of one interpreter that imports their
+            # libraries once), MLflow and the users Job.
             checks = PlatformChecks() if not args.skip_platform else None
-            # The pipelines' steps run as forks of one interpreter that imports their libraries once, meanwhile.
             stack.enter_context(step_server(workdir / "steps", log=workdir / "logs" / "step-server.log"))
+            with progress.step("Start an MLflow tracking server and registry (SQLite, local artifacts, basic auth)"):
+                # With the cluster's auth config. The admin creates the pipeline user and its grants with the program's
+                # users Job command, beside the first run (whose first MLflow call waits until MLflow accepts the
+                # user, as a step in the cluster does); everything below signs in as that user, never as the admin.
+                admin, pipeline = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
+                tracking_uri = stack.enter_context(mlflow_server(workdir / "mlflow", log_file=workdir / "logs" / "mlflow.log",
+                                                                 wait=False, admin_password=admin))
+                users_job = users_job_process(tracking_uri, admin, pipeline, workdir / "logs" / "mlflow-users.log")
+                stack.enter_context(signed_in(PIPELINE_USERNAME, pipeline))
+                progress.say(f"MLflow starting at {tracking_uri}; the users Job creates {PIPELINE_USERNAME!r} meanwhile")
+
+            # The lifecycle's libraries, here and not at the top: they load while the processes above start.
+            import mlflow
+
+            from demo import panels, report
+            from demo.customers import FeatureStore, serve_by_customer
+            from demo.queries import INFERENCE_SERVICE, NAMESPACE, send_logged, serve_and_query
+            from demo.serving import model_server, prepare_model_dir
+            from pipelines.fraud.contract import FEATURES, LABEL
+            from pipelines.fraud.data import drifted, generate
+            from pipelines.fraud.pipeline import DEFAULT_PARAM_GRID
+            from pipelines.run import run_drift, run_pipeline
+
             with progress.step("Generate the fraud data set into the local object store"):
                 data = workdir / "store" / "data" / "fraud.csv"
                 data.parent.mkdir(parents=True)
@@ -221,17 +250,6 @@ def main(argv: list[str] | None = None) -> int:
             feature_store = FeatureStore.start(workdir, args.rows)
             metrics_port = free_port()
             scrape = panels.start_monitoring(stack, f"127.0.0.1:{metrics_port}", workdir, NAMESPACE, INFERENCE_SERVICE, progress.say)
-
-            with progress.step("Start an MLflow tracking server and registry (SQLite, local artifacts, basic auth)"):
-                # With the cluster's auth config. The admin creates the pipeline user and its grants with the program's
-                # users Job command, beside the first run (whose first MLflow call waits until MLflow accepts the
-                # user, as a step in the cluster does); everything below signs in as that user, never as the admin.
-                admin, pipeline = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
-                tracking_uri = stack.enter_context(mlflow_server(workdir / "mlflow", log_file=workdir / "logs" / "mlflow.log",
-                                                                 wait=False, admin_password=admin))
-                users_job = users_job_process(tracking_uri, admin, pipeline, workdir / "logs" / "mlflow-users.log")
-                stack.enter_context(signed_in(PIPELINE_USERNAME, pipeline))
-                progress.say(f"MLflow starting at {tracking_uri}; the users Job creates {PIPELINE_USERNAME!r} meanwhile")
 
             results: dict[str, PipelineResult] = {}
             with progress.step("Run the training pipeline with kfp.local: first run"):
@@ -248,13 +266,13 @@ def main(argv: list[str] | None = None) -> int:
             with progress.step("Serve the champion on the V2 protocol (MLServer sklearn runtime) and query it"):
                 mlflow.set_tracking_uri(tracking_uri)
                 client = mlflow.MlflowClient()
-                champion = client.get_model_version_by_alias(DEFAULT_MODEL_NAME, "champion")
-                model_dir = Path(mlflow.artifacts.download_artifacts(f"models:/{DEFAULT_MODEL_NAME}@champion",
+                champion = client.get_model_version_by_alias(MODEL_NAME, "champion")
+                model_dir = Path(mlflow.artifacts.download_artifacts(f"models:/{MODEL_NAME}@champion",
                                                                       dst_path=str(workdir / "downloads")))
                 mounted = prepare_model_dir(model_dir, workdir / "serving" / "mnt" / "models")
-                server = stack.enter_context(model_server(mounted, DEFAULT_MODEL_NAME, workdir / "logs" / "mlserver.log",
+                server = stack.enter_context(model_server(mounted, MODEL_NAME, workdir / "logs" / "mlserver.log",
                                                           metrics_port=metrics_port))
-                progress.say(f"{DEFAULT_MODEL_NAME} v{champion.version} ready at {server.url}/v2/models/{DEFAULT_MODEL_NAME}")
+                progress.say(f"{MODEL_NAME} v{champion.version} ready at {server.url}/v2/models/{MODEL_NAME}")
                 scrape = panels.scraping(scrape, progress.say)
                 summary["serving"] = serve_and_query(server, frame, progress.say)
                 summary["serving"]["url"] = server.url
@@ -264,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
                     summary["customers"] = {"skipped": True, "reason": "no features environment: run `make setup`"}
                     progress.say(f"skipped: {summary['customers']['reason']}")
                 else:
-                    summary["customers"] = serve_by_customer(feature_store, DEFAULT_MODEL_NAME, server.url.split("://", 1)[1],
+                    summary["customers"] = serve_by_customer(feature_store, MODEL_NAME, server.url.split("://", 1)[1],
                                                              progress.say)
 
             with progress.step("Drift: send a shifted batch, run the model-drift pipeline (drift retrains, the gate decides)"):
@@ -273,9 +291,11 @@ def main(argv: list[str] | None = None) -> int:
                 shifted = drifted(frame.sample(n=800, random_state=4))[FEATURES].astype(float).values.tolist()
                 progress.say(f"logged {send_logged(server, normal, log_root)} everyday rows and "
                              f"{send_logged(server, shifted, log_root)} shifted rows (far from home, online, no chip)")
-                # With data_uri the drift run retrains when the score reaches the alert's threshold.
+                # With data_uri the drift run retrains when the score reaches the alert's threshold; here it refits the
+                # champion's parameters (a one-point grid) instead of searching the scheduled run's grid again.
                 found = run_drift(str(log_root), tracking_uri, workdir / "kfp", NAMESPACE, INFERENCE_SERVICE, echo=False,
-                                  data_uri=str(data), pushgateway_url=scrape.pushgateway if scrape else "")
+                                  data_uri=str(data), pushgateway_url=scrape.pushgateway if scrape else "",
+                                  retrain_param_grid=champion_grid(client, champion.run_id, DEFAULT_PARAM_GRID))
                 progress.say(f"drift score {found.drift_score:.2f} ({found.status}); drifted features: {', '.join(found.drifted) or 'none'}")
                 if found.retrained:
                     outcome = "champion" if found.retrained["promoted"] else "challenger, not promoted"
@@ -292,11 +312,11 @@ def main(argv: list[str] | None = None) -> int:
                 summary["platform"] = (
                     {"skipped": True}
                     if args.skip_platform
-                    else platform_preview(client.get_model_version_download_uri(DEFAULT_MODEL_NAME, champion.version), checks, progress)
+                    else platform_preview(client.get_model_version_download_uri(MODEL_NAME, champion.version), checks, progress)
                 )
 
             with progress.step("Write the report"):
-                summary["registry"] = report.registry_state(client, DEFAULT_MODEL_NAME)
+                summary["registry"] = report.registry_state(client, MODEL_NAME)
                 summary["runs"] = {name: vars(result) for name, result in results.items()}
                 summary["tracking_uri"] = tracking_uri
                 summary["seconds"] = progress.elapsed

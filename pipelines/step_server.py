@@ -39,15 +39,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 # The running server's socket, in the environment of the process that started it (and of its steps).
 SOCKET_ENV = "MLPLATFORM_STEP_SERVER"
-# What the training and drift steps import (the step image's heavy libraries), loaded once by the server.
+# What the training and drift steps import (the step image's heavy libraries), loaded once by the server, in the order
+# the steps first need them (ingest, validate, train, evaluate and register, detect-drift): a step asked for while the
+# server is still loading runs at once with what is loaded so far, and imports the rest itself.
 PRELOAD = (
-    "numpy", "pandas", "pyarrow.parquet", "joblib", "threadpoolctl", "requests",
-    "sklearn.base", "sklearn.compose", "sklearn.ensemble", "sklearn.impute", "sklearn.metrics", "sklearn.model_selection",
-    "sklearn.pipeline", "sklearn.preprocessing",
-    "matplotlib.pyplot", "mlflow", "mlflow.sklearn", "mlflow.models",
-    "kfp.dsl.executor_main",
-    "pipelines.fraud.frames", "pipelines.fraud.contract", "pipelines.fraud.estimators", "pipelines.fraud.latency",
-    "pipelines.drift.stats", "pipelines.drift.requests", "pipelines.features.repo", "pipelines.mlflow_server",
+    "kfp.dsl.executor_main", "pipelines.features.repo", "pipelines.fraud.frames",
+    "numpy", "pandas", "pyarrow.parquet", "pipelines.fraud.contract",
+    "sklearn.base", "sklearn.model_selection", "sklearn.compose", "sklearn.ensemble", "sklearn.impute",
+    "sklearn.metrics", "sklearn.pipeline", "sklearn.preprocessing", "joblib", "threadpoolctl", "pipelines.fraud.estimators",
+    "pipelines.fraud.latency", "matplotlib.pyplot", "requests", "mlflow", "mlflow.sklearn", "mlflow.models",
+    "pipelines.mlflow_server", "pipelines.drift.stats", "pipelines.drift.requests",
 )
 # Set before the server loads them, as in a step: libraries read these when they load, not when they are used.
 LOAD_TIME_ENV = {
@@ -56,6 +57,8 @@ LOAD_TIME_ENV = {
     # The evaluate step draws its curves without a display (it also selects Agg itself).
     "MPLBACKEND": "Agg",
 }
+# The server's log line once everything is loaded.
+LOADED = "step server loaded "
 _HEADER = struct.Struct("!Q")
 _INT = struct.Struct("!i")
 _CLIENT = """#!{python}
@@ -67,20 +70,19 @@ sys.exit(run_client({socket!r}, {python!r}, sys.argv[1:]))
 
 
 def serve(socket_path: str, preload: tuple[str, ...] = PRELOAD) -> None:
-    """Listen on ``socket_path``, import ``preload``, then fork one child per step request until terminated.
+    """Listen on ``socket_path`` and fork one child per step request until terminated, importing ``preload`` one
+    module at a time between requests (a step never waits for the rest of the list).
 
-    The socket listens before the imports, so that a step asked for meanwhile waits in its backlog. One loop, no
-    threads (a fork copies only the forking thread): it accepts requests and reaps exited children, whose exit
-    status goes back to their client.
+    One loop, no threads (a fork copies only the forking thread): it accepts requests, reaps exited children, whose
+    exit status goes back to their client, and imports the next module.
     """
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(socket_path)
     listener.listen(64)
-    for name in preload:
-        importlib.import_module(name)
+    pending, started = list(preload), time.perf_counter()
     children: dict[int, socket.socket] = {}
     while True:
-        readable, _, _ = select.select([listener], [], [], 0.05)
+        readable, _, _ = select.select([listener], [], [], 0 if pending else 0.05)
         if readable:
             connection, _ = listener.accept()
             request, fds = _receive(connection)
@@ -94,6 +96,10 @@ def serve(socket_path: str, preload: tuple[str, ...] = PRELOAD) -> None:
             connection.sendall(_INT.pack(pid))
             children[pid] = connection
         _reap(children)
+        if pending:
+            importlib.import_module(pending.pop(0))
+            if not pending:
+                print(f"{LOADED}{len(preload)} modules in {time.perf_counter() - started:.1f} s", flush=True)
 
 
 def _receive(connection: socket.socket) -> tuple[dict, list[int]]:

@@ -11,7 +11,9 @@ one-line status.
 Drift retrains: when the score exceeds ``retrain_threshold`` (the alert's own threshold) and no drift has
 triggered a retraining within ``retrain_cooldown_hours``, the run goes on into the training pipeline itself
 (nested, same step image and credentials) on the latest labelled window at ``data_uri``; the model it
-registers carries the trigger in its ``trigger`` tag, and the training gate still decides promotion. It reads its
+registers carries the trigger in its ``trigger`` tag, and the training gate still decides promotion. It searches
+``retrain_param_grid`` (the scheduled training's grid by default; one point, e.g. the champion's parameters, refits
+them on the new window without a search). It reads its
 rows the way the scheduled training does (``feature_source``, ``feature_store``: the program passes both the same values).
 The pipeline launches it, not an Alertmanager webhook: the drift run already holds the score, the champion
 and MLflow, the retraining becomes part of its own run graph in KFP (lineage both ways), and no extra
@@ -30,6 +32,7 @@ from pipelines.fraud import components
 from pipelines.fraud.pipeline import (
     DEFAULT_CONTRACT,
     DEFAULT_MODEL_NAME,
+    DEFAULT_PARAM_GRID,
     fraud_training,
     with_mlflow_credentials,
     with_object_store_credentials,
@@ -210,6 +213,7 @@ def model_drift(
     git_commit: str = "",
     feature_source: str = FEATURE_SOURCES[0],
     feature_store: str = "",
+    retrain_param_grid: dict = DEFAULT_PARAM_GRID,
 ) -> NamedTuple("DriftOutputs", status=str, drift_score=float, drifted=str, trigger=str):
     # The request log is read from S3 (MinIO's keys on the local stack), the reference from MLflow.
     checked = with_object_store_credentials(with_mlflow_credentials(
@@ -229,6 +233,7 @@ def model_drift(
             data_uri=data_uri, tracking_uri=tracking_uri, s3_endpoint_url=s3_endpoint_url, model_name=model_name,
             run_name="drift-retraining", contract=contract, auc_floor=auc_floor, min_improvement=min_improvement,
             git_commit=git_commit, trigger=decided.output, feature_source=feature_source, feature_store=feature_store,
+            param_grid=retrain_param_grid,
         )
     outputs = NamedTuple("DriftOutputs", status=str, drift_score=float, drifted=str, trigger=str)  # noqa: UP014 - as in the signature
     return outputs(status=checked.outputs["status"], drift_score=checked.outputs["drift_score"], drifted=checked.outputs["drifted"],

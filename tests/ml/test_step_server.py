@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -41,8 +42,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     (modules / "step_probe.py").write_text(PROBE)
     before = os.environ.get("PYTHONPATH", "")
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(modules), before]))
+    folder = tmp_path_factory.mktemp("steps")
     try:
-        with step_server.step_server(tmp_path_factory.mktemp("steps")):
+        with step_server.step_server(folder):
+            deadline = time.monotonic() + 120
+            while step_server.LOADED not in (folder / "step-server.log").read_text():
+                assert time.monotonic() < deadline, "the step server did not finish loading in 120 s"
+                time.sleep(0.1)
             yield Path(os.environ[step_server.SOCKET_ENV])
     finally:
         os.environ["PYTHONPATH"] = before
