@@ -37,6 +37,7 @@ from pipelines.step_server import step_server
 if TYPE_CHECKING:
     import mlflow
 
+    from demo.serving import ModelServer
     from pipelines.run import PipelineResult
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -159,6 +160,22 @@ class PlatformChecks:
         return json.loads(stdout)
 
 
+def serve_champion(client: mlflow.MlflowClient, stack: contextlib.ExitStack, workdir: Path,
+                   metrics_port: int) -> tuple[Any, ModelServer]:
+    """Download the champion and start MLServer on it in ``stack``, without waiting for it: (its version, the server)."""
+    import mlflow
+
+    from demo.serving import model_server, prepare_model_dir
+
+    champion = client.get_model_version_by_alias(MODEL_NAME, "champion")
+    folder = workdir / "downloads" / f"v{champion.version}"
+    model_dir = Path(mlflow.artifacts.download_artifacts(f"models:/{MODEL_NAME}/{champion.version}", dst_path=str(folder)))
+    mounted = prepare_model_dir(model_dir, workdir / "serving" / f"v{champion.version}" / "mnt" / "models")
+    server = stack.enter_context(model_server(mounted, MODEL_NAME, workdir / "logs" / "mlserver.log",
+                                              metrics_port=metrics_port, wait=False))
+    return champion, server
+
+
 def champion_grid(client: mlflow.MlflowClient, run_id: str, searched: dict[str, list[Any]]) -> dict[str, list[Any]]:
     """The champion's values of the ``searched`` parameters (its evaluate step logged them) as a one-point grid."""
     logged = client.get_run(run_id).data.params
@@ -233,7 +250,6 @@ def main(argv: list[str] | None = None) -> int:
             from demo import panels, report
             from demo.customers import FeatureStore, serve_by_customer
             from demo.queries import INFERENCE_SERVICE, NAMESPACE, send_logged, serve_and_query
-            from demo.serving import model_server, prepare_model_dir
             from pipelines.fraud.contract import FEATURES, LABEL
             from pipelines.fraud.data import drifted, generate
             from pipelines.fraud.pipeline import DEFAULT_PARAM_GRID
@@ -257,6 +273,11 @@ def main(argv: list[str] | None = None) -> int:
                 granted = users_job_result(users_job, workdir / "logs" / "mlflow-users.log")
                 progress.say(f"the pipelines sign in as {PIPELINE_USERNAME!r}: " + ", ".join(f"{what} {done}" for what, done in granted.items()))
                 progress.say(f"gate: {results['first'].gate_reason}")
+            # The champion starts serving now, beside the second run (which the gate is expected to reject).
+            mlflow.set_tracking_uri(tracking_uri)
+            client = mlflow.MlflowClient()
+            serving = stack.enter_context(contextlib.ExitStack())
+            served, server = serve_champion(client, serving, workdir, metrics_port)
             with progress.step("Run it again with a deliberately weak configuration"):
                 results["second"] = run_pipeline(
                     str(data), tracking_uri, workdir / "kfp", echo=False, run_name="demo-weak", param_grid=WEAK_GRID
@@ -264,14 +285,11 @@ def main(argv: list[str] | None = None) -> int:
                 progress.say(f"gate: {results['second'].gate_reason}")
 
             with progress.step("Serve the champion on the V2 protocol (MLServer sklearn runtime) and query it"):
-                mlflow.set_tracking_uri(tracking_uri)
-                client = mlflow.MlflowClient()
                 champion = client.get_model_version_by_alias(MODEL_NAME, "champion")
-                model_dir = Path(mlflow.artifacts.download_artifacts(f"models:/{MODEL_NAME}@champion",
-                                                                      dst_path=str(workdir / "downloads")))
-                mounted = prepare_model_dir(model_dir, workdir / "serving" / "mnt" / "models")
-                server = stack.enter_context(model_server(mounted, MODEL_NAME, workdir / "logs" / "mlserver.log",
-                                                          metrics_port=metrics_port))
+                if champion.version != served.version:  # the second run won after all: serve it instead
+                    serving.close()
+                    served, server = serve_champion(client, serving, workdir, metrics_port)
+                server.wait_ready()
                 progress.say(f"{MODEL_NAME} v{champion.version} ready at {server.url}/v2/models/{MODEL_NAME}")
                 scrape = panels.scraping(scrape, progress.say)
                 summary["serving"] = serve_and_query(server, frame, progress.say)

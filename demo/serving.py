@@ -55,6 +55,20 @@ class ModelServer:
     model_name: str
     # Where MLServer serves its Prometheus metrics (the chart's metrics port, 8082, in a pod).
     metrics_url: str = ""
+    # The server's process and log, when model_server started it.
+    process: subprocess.Popen | None = None
+    log_file: Path | None = None
+
+    def wait_ready(self, timeout: float = 90.0) -> ModelServer:
+        """Wait until the model is ready; raise naming the log when the server exits first or the time runs out."""
+        deadline = time.monotonic() + timeout
+        while not self.ready():
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(f"mlserver exited with {self.process.returncode}; see {self.log_file}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"model {self.model_name} not ready after {timeout:.0f} s; see {self.log_file}")
+            time.sleep(0.25)
+        return self
 
     def ready(self) -> bool:
         """V2 model readiness (``GET /v2/models/<name>/ready``)."""
@@ -122,6 +136,7 @@ def model_server(
     metrics_port: int | None = None,
     mlserver: Path | None = None,
     batching: Batching | None = None,
+    wait: bool = True,
 ) -> Iterator[ModelServer]:
     """Start ``mlserver start <model_dir>`` as the platform runs it, and wait for the model to be ready.
 
@@ -129,7 +144,8 @@ def model_server(
     the predictor's env overrides by name, as KServe merges them. ``mlserver``: the server of another
     environment (the serving image's, tests/ml/test_serving_image.py); this environment's by default.
     ``metrics_port``: where MLServer serves its metrics (a free port if None), so that a Prometheus can be told
-    before the server starts. ``batching``: MLServer's adaptive batching, the serving chart's if None.
+    before the server starts. ``batching``: MLServer's adaptive batching, the serving chart's if None. With
+    ``wait=False`` the server comes at once, still starting: :meth:`ModelServer.wait_ready` before using it.
     """
     http_port, grpc_port, metrics_port = free_port(), free_port(), metrics_port or free_port()
     env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", str(model_dir)), **(runtime_env or {})}
@@ -147,15 +163,9 @@ def model_server(
             [str(mlserver), "start", str(model_dir)], stdout=log, stderr=subprocess.STDOUT, cwd=model_dir.parent,
             env=env, start_new_session=True,
         )
-        server = ModelServer(f"http://127.0.0.1:{http_port}", model_name, f"http://127.0.0.1:{metrics_port}/metrics")
+        server = ModelServer(f"http://127.0.0.1:{http_port}", model_name, f"http://127.0.0.1:{metrics_port}/metrics",
+                             process, log_file)
         try:
-            deadline = time.monotonic() + timeout
-            while not server.ready():
-                if process.poll() is not None:
-                    raise RuntimeError(f"mlserver exited with {process.returncode}; see {log_file}")
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"model {model_name} not ready after {timeout:.0f} s; see {log_file}")
-                time.sleep(0.25)
-            yield server
+            yield server.wait_ready(timeout) if wait else server
         finally:
             stop(process)
