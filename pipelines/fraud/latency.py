@@ -1,6 +1,6 @@
 """Single-row latency as the model is served, measured so that a busy machine does not change the verdict.
 
-The evaluate step gates on it (pipelines/fraud/components.py); tests/ml/test_latency_gate.py
+The evaluate step gates on it (pipelines/fraud/mlflow_steps.py); tests/ml/test_latency_gate.py
 measures it on a quiet and on a saturated machine.
 """
 

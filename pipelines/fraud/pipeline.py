@@ -32,7 +32,7 @@ from pipelines.cluster import (
     TRAINING_PIPELINE,
 )
 from pipelines.features.repo import FEATURE_SOURCES
-from pipelines.fraud import components, estimators, feature_steps
+from pipelines.fraud import components, estimators, feature_steps, mlflow_steps
 from pipelines.fraud.contract import as_parameter
 
 PIPELINE_NAME = TRAINING_PIPELINE
@@ -126,7 +126,7 @@ def _training(name: str, gpu_step: bool, default_estimator: str, default_grid: d
             if gpu_step:
                 on_gpu_nodes(trained)
             evaluated = with_mlflow_credentials(
-                components.evaluate(
+                mlflow_steps.evaluate(
                     model=trained.outputs["model"],
                     test_data=checked.outputs["test"],
                     reference=trained.outputs["reference"],
@@ -150,7 +150,7 @@ def _training(name: str, gpu_step: bool, default_estimator: str, default_grid: d
                 )
             )
             registered = with_mlflow_credentials(
-                components.register(
+                mlflow_steps.register(
                     model=trained.outputs["model"],
                     test_data=checked.outputs["test"],
                     contract=contract,

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 
 from sklearn.ensemble import HistGradientBoostingClassifier
 
-from pipelines.fraud import components
+from pipelines.fraud import mlflow_steps
 from pipelines.fraud.contract import FEATURES, LABEL
 from pipelines.fraud.data import generate
 from pipelines.fraud.latency import p95_single_row_ms
@@ -48,6 +48,6 @@ def test_latency_verdict_is_the_same_at_load_1_and_load_5() -> None:
 
 def test_evaluate_gates_on_this_measurement() -> None:
     """The evaluate step measures latency with this function, on the rows named above (its source is what runs)."""
-    source = inspect.getsource(components.evaluate.python_func)
+    source = inspect.getsource(mlflow_steps.evaluate.python_func)
     assert "from pipelines.fraud.latency import p95_single_row_ms" in source
     assert 'results["p95_latency_ms"] = p95_single_row_ms(estimator, features.head(100))' in source
