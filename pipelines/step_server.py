@@ -84,17 +84,7 @@ def serve(socket_path: str, preload: tuple[str, ...] = PRELOAD) -> None:
     while True:
         readable, _, _ = select.select([listener], [], [], 0 if pending else 0.05)
         if readable:
-            connection, _ = listener.accept()
-            request, fds = _receive(connection)
-            sys.stdout.flush()
-            sys.stderr.flush()
-            pid = os.fork()
-            if pid == 0:
-                _child(request, fds, [listener, *children.values()])  # never returns
-            for fd in fds:
-                os.close(fd)
-            connection.sendall(_INT.pack(pid))
-            children[pid] = connection
+            _start(listener, children)
         _reap(children)
         if pending:
             importlib.import_module(pending.pop(0))
@@ -102,9 +92,38 @@ def serve(socket_path: str, preload: tuple[str, ...] = PRELOAD) -> None:
                 print(f"{LOADED}{len(preload)} modules in {time.perf_counter() - started:.1f} s", flush=True)
 
 
+def _start(listener: socket.socket, children: dict[int, socket.socket]) -> None:
+    """Accept one request and fork its step. A request that fails before the fork (the client hung up, a malformed
+    message, no process left) is dropped with a line in the server's log: its client then starts the step itself."""
+    connection, _ = listener.accept()
+    fds: list[int] = []
+    try:
+        request, fds = _receive(connection)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+    except (OSError, ValueError, KeyError) as error:
+        print(f"step server: request dropped before its step started: {type(error).__name__}: {error}", flush=True)
+        for fd in fds:
+            os.close(fd)
+        connection.close()
+        return
+    if pid == 0:
+        _child(request, fds, [listener, *children.values()])  # never returns
+    for fd in fds:
+        os.close(fd)
+    with contextlib.suppress(OSError):  # a client gone now still gets its child reaped
+        connection.sendall(_INT.pack(pid))
+    children[pid] = connection
+
+
 def _receive(connection: socket.socket) -> tuple[dict, list[int]]:
     """One request: a length header with the client's three standard streams, then its JSON."""
     header, fds, _, _ = socket.recv_fds(connection, _HEADER.size, 3)
+    if len(header) != _HEADER.size or len(fds) != 3:
+        for fd in fds:
+            os.close(fd)
+        raise ValueError(f"expected a {_HEADER.size}-byte header with 3 streams, got {len(header)} bytes and {len(fds)}")
     (length,) = _HEADER.unpack(header)
     payload = bytearray()
     while len(payload) < length:
@@ -132,40 +151,53 @@ def _reap(children: dict[int, socket.socket]) -> None:
 
 
 def _child(request: dict, fds: list[int], inherited: list[socket.socket]) -> None:
-    """In the fork: become the step's process (streams, directory, environment, argv), run its module, exit."""
-    for sock in inherited:
-        sock.close()
-    for target, fd in enumerate(fds):
-        os.dup2(fd, target)
-        os.close(fd)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    # Line by line, as the step image's PYTHONUNBUFFERED=1 writes and kfp.local reads them.
-    for stream in (sys.stdout, sys.stderr):
-        stream.reconfigure(line_buffering=True)
-    os.chdir(request["cwd"])
-    os.environ.clear()
-    os.environ.update(request["env"])
-    # sys.path as `python -m` builds it: the working directory first, then PYTHONPATH's entries.
-    extra = [entry for entry in os.environ.get("PYTHONPATH", "").split(os.pathsep) if entry and entry not in sys.path]
-    sys.path[:1] = [request["cwd"], *extra]
-    module, arguments = request["module"], request["args"]
-    sys.argv = [module, *arguments]
-    code = 0
+    """In the fork: become the step's process (streams, directory, environment, argv), run its module, exit.
+
+    Never returns, whatever happens: the fork must not go on in the server's loop.
+    """
+    code = 1
+    try:
+        for sock in inherited:
+            sock.close()
+        for target, fd in enumerate(fds):
+            os.dup2(fd, target)
+            os.close(fd)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        # Line by line, as the step image's PYTHONUNBUFFERED=1 writes and kfp.local reads them.
+        for stream in (sys.stdout, sys.stderr):
+            stream.reconfigure(line_buffering=True)
+        os.chdir(request["cwd"])
+        os.environ.clear()
+        os.environ.update(request["env"])
+        # sys.path as `python -m` builds it: the working directory first, then PYTHONPATH's entries.
+        extra = [entry for entry in os.environ.get("PYTHONPATH", "").split(os.pathsep) if entry and entry not in sys.path]
+        sys.path[:1] = [request["cwd"], *extra]
+        sys.argv = [request["module"], *request["args"]]
+        code = _run_module(request["module"])
+        atexit._run_exitfuncs()
+    except BaseException:  # noqa: BLE001 - the step's process reports and exits, as the interpreter would
+        traceback.print_exc()
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(code)
+
+
+def _run_module(module: str) -> int:
+    """Run ``module`` as ``__main__`` (``python -m``); its exit status, with an uncaught exception's traceback printed."""
     try:
         runpy.run_module(module, run_name="__main__", alter_sys=True)
     except SystemExit as exit_:
-        code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
-        if not isinstance(exit_.code, int | None):
-            print(exit_.code, file=sys.stderr)
+        if isinstance(exit_.code, int) or exit_.code is None:
+            return exit_.code or 0
+        print(exit_.code, file=sys.stderr)
+        return 1
     except BaseException:  # noqa: BLE001 - what the interpreter does with an uncaught exception
         traceback.print_exc()
-        code = 1
-    atexit._run_exitfuncs()
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(Exception):
-            stream.flush()
-    os._exit(code)
+        return 1
+    return 0
 
 
 def run_client(socket_path: str, python: str, argv: list[str]) -> int:
@@ -182,9 +214,9 @@ def run_client(socket_path: str, python: str, argv: list[str]) -> int:
     socket.send_fds(connection, [_HEADER.pack(len(payload))], [0, 1, 2])
     connection.sendall(payload)
     pid = _read_int(connection)
-    if pid is None:
-        print("error: the step server closed the connection before it started the step", file=sys.stderr)
-        return 1
+    if pid is None:  # the server dropped the request before the step started: start it here
+        connection.close()
+        os.execv(python, [python, *argv])
 
     def forward(signum: int, _frame: object) -> None:
         with contextlib.suppress(ProcessLookupError):

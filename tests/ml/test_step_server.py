@@ -5,6 +5,7 @@ No postponed annotations: KFP reads the component's.
 """
 
 import os
+import socket
 import subprocess
 import sys
 import textwrap
@@ -35,6 +36,9 @@ sys.exit(int(sys.argv[1]) if sys.argv[1:] and sys.argv[1].isdigit() else 0)
 """
 
 
+SOCKETS: list[str] = []
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A running server whose forks can import the probe module; yields its client (the steps' "interpreter")."""
@@ -44,7 +48,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(modules), before]))
     folder = tmp_path_factory.mktemp("steps")
     try:
-        with step_server.step_server(folder):
+        with step_server.step_server(folder) as socket_path:
+            SOCKETS.append(socket_path)
             deadline = time.monotonic() + 120
             while step_server.LOADED not in (folder / "step-server.log").read_text():
                 assert time.monotonic() < deadline, "the step server did not finish loading in 120 s"
@@ -84,6 +89,17 @@ def test_the_client_exits_with_the_steps_status(server: Path, args: tuple[str, .
     result = probe(server, *args)
     assert result.returncode == code
     assert stderr in result.stderr
+
+
+def test_a_request_dropped_before_its_step_starts_leaves_the_server_serving(server: Path) -> None:
+    """A client that hangs up mid-request, or sends no streams, is dropped (a line in the server's log); the next step
+    still runs in a fork."""
+    for message in (b"\x00" * 3, b"\x00" * 8):
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+            client.connect(SOCKETS[-1])
+            client.sendall(message)
+    result = probe(server, "5")
+    assert result.returncode == 5 and "preloaded True" in result.stdout, result.stderr
 
 
 def test_without_a_server_the_client_runs_the_real_interpreter(tmp_path: Path) -> None:
