@@ -29,7 +29,8 @@ from typing import TYPE_CHECKING, Any
 import psutil
 
 from demo import BACKGROUND
-from pipelines.cluster import MLFLOW_CREDENTIALS_ENV, MODEL_NAME, served_uri
+from demo.platform import PlatformChecks, platform_preview
+from pipelines.cluster import MLFLOW_CREDENTIALS_ENV, MODEL_NAME
 from pipelines.mlflow_server import free_port, mlflow_server, signed_in
 from pipelines.mlflow_users import ADMIN_USERNAME, PIPELINE_PASSWORD_ENV, PIPELINE_USERNAME
 from pipelines.step_server import step_server
@@ -44,10 +45,6 @@ ROOT = Path(__file__).resolve().parent.parent
 # The second run's deliberately weak configuration: boosted stumps, 3 rounds.
 WEAK_GRID = {"max_iter": [3], "max_depth": [1]}
 STEPS = 10
-HIGHLIGHTS = (
-    "aws:eks/cluster:Cluster", "aws:eks/nodeGroup:NodeGroup", "aws:eks/addon:Addon", "aws:ec2/subnet:Subnet",
-    "aws:ec2/natGateway:NatGateway", "aws:s3/bucket:Bucket", "aws:kms/key:Key", "aws:iam/role:Role",
-)
 
 
 class Progress:
@@ -132,34 +129,6 @@ def users_job_result(process: subprocess.Popen[str], log: Path) -> dict[str, str
     return json.loads(stdout)
 
 
-class PlatformChecks:
-    """The staging stack's offline preview and policy report, run in the infra environment in the background.
-
-    They need nothing the pipelines produce, and the pipeline steps leave a core idle most of the
-    time (each is one process importing its libraries), so they start early and are read at the end.
-    One process runs the program once for both.
-    """
-
-    def __init__(self) -> None:
-        infra_python = ROOT / ".venv-infra" / "bin" / "python"
-        self.available = infra_python.exists()
-        self.process: subprocess.Popen[str] | None = None
-        if self.available:
-            self.process = subprocess.Popen(
-                [*BACKGROUND, str(infra_python), "-m", "tooling.preview", "--stack", "staging", "--outputs-json", "--policy"],
-                cwd=ROOT, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            )
-
-    def result(self) -> dict[str, Any]:
-        """The preview's counts, outputs and policy report; raises with the preview's last error line."""
-        assert self.process is not None
-        stdout, stderr = self.process.communicate(timeout=300)
-        if self.process.returncode != 0:
-            reason = stderr.strip().splitlines()[-1] if stderr.strip() else f"exit {self.process.returncode}"
-            raise RuntimeError(f"the staging preview failed: {reason}")
-        return json.loads(stdout)
-
-
 def serve_champion(client: mlflow.MlflowClient, stack: contextlib.ExitStack, workdir: Path,
                    metrics_port: int) -> tuple[Any, ModelServer]:
     """Download the champion and start MLServer on it in ``stack``, without waiting for it: (its version, the server)."""
@@ -180,36 +149,6 @@ def champion_grid(client: mlflow.MlflowClient, run_id: str, searched: dict[str, 
     """The champion's values of the ``searched`` parameters (its evaluate step logged them) as a one-point grid."""
     logged = client.get_run(run_id).data.params
     return {name: [json.loads(logged[name])] for name in searched}
-
-
-def platform_preview(champion_source: str, checks: PlatformChecks, progress: Progress) -> dict[str, Any]:
-    """Render the serving chart for staging and print the staging stack's offline preview (infra venv)."""
-    helm = ROOT / ".bin" / "helm" if (ROOT / ".bin" / "helm").exists() else shutil.which("helm")
-    if not checks.available or not helm:
-        progress.say("skipped: run `make setup` for the infra environment and helm")
-        return {"skipped": True}
-    outputs = checks.result()
-    policy = outputs.pop("policy")
-    # The champion's path under the staging artifacts bucket (MLflow serves
-    # artifacts from s3://<bucket>/mlflow/ there).
-    storage_uri = served_uri(outputs["outputs"]["artifactsBucket"], champion_source)
-    rendered = subprocess.run(
-        [str(helm), "template", "fraud", str(ROOT / "charts" / "model-serving"), "--namespace", "models",
-         "--set", f"model.storageUri={storage_uri}", "--set", "serviceAccount.name=model-serving",
-         "--set", f"serviceAccount.roleArn={outputs['outputs']['roleArns']['serving']}"],
-        capture_output=True, text=True, check=True,
-    ).stdout
-    kinds = [line.split(":", 1)[1].strip() for line in rendered.splitlines() if line.startswith("kind:")]
-    progress.say(f"serving chart for staging renders {len(kinds)} objects: {', '.join(sorted(set(kinds)))}")
-    progress.say(f"  model.storageUri={storage_uri}")
-    policy_line = policy["report"].splitlines()[0]
-    progress.say(f"staging stack: {outputs['total']} resources would be created, among them")
-    for resource_type, count in outputs["counts"].items():
-        if resource_type in HIGHLIGHTS:
-            progress.say(f"  {count:3d} x {resource_type}")
-    progress.say(policy_line)
-    return {"skipped": False, "storage_uri": storage_uri, "chart_kinds": kinds, "policy": policy_line,
-            "policy_passed": policy["mandatory"] == 0, **outputs}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -330,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
                 summary["platform"] = (
                     {"skipped": True}
                     if args.skip_platform
-                    else platform_preview(client.get_model_version_download_uri(MODEL_NAME, champion.version), checks, progress)
+                    else platform_preview(client.get_model_version_download_uri(MODEL_NAME, champion.version), checks, progress.say)
                 )
 
             with progress.step("Write the report"):
