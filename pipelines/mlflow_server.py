@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import os
+import random
 import secrets
 import signal
 import socket
@@ -25,9 +26,30 @@ from pathlib import Path
 
 from pipelines.cluster import MLFLOW_CREDENTIALS_ENV, MLFLOW_SERVER_ENV
 
+# Local servers take ports from here up to the kernel's ephemeral range (see free_port).
+SERVER_PORTS_FROM = 20000
+EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+
 
 def free_port() -> int:
-    """A TCP port nobody listens on right now."""
+    """A TCP port on 127.0.0.1 that nobody listens on right now, below the kernel's ephemeral range.
+
+    Port 0 gets a port from the ephemeral range, where every outgoing connection takes its local port too: a server
+    started seconds later (MLServer starting beside a pipeline run's MLflow calls) found its port taken ("address
+    already in use"). Below that range only servers bind, each naming its port.
+    """
+    try:
+        ephemeral = int(EPHEMERAL_RANGE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        ephemeral = 32768
+    for _ in range(200):
+        port = random.randrange(SERVER_PORTS_FROM, max(ephemeral, SERVER_PORTS_FROM + 1000))
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])

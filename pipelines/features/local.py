@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,13 +22,6 @@ BINDIR = Path("/usr/lib/postgresql/15/bin")
 AS_ROOT = os.geteuid() == 0
 
 
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _as_postgres(args: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *args] if AS_ROOT else args
 
@@ -44,6 +36,9 @@ def postgres(password: str) -> Iterator[dict]:
     data = root / "data"
     subprocess.run(_as_postgres([str(BINDIR / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust"]),
                    check=True, capture_output=True)
+    # Here, not at the top: the features image carries this folder but not mlflow_server.py (and runs neither server).
+    from pipelines.mlflow_server import free_port
+
     port = free_port()
     server = subprocess.Popen(_as_postgres([str(BINDIR / "postgres"), "-D", str(data), "-p", str(port), "-k", str(root),
                                             "-c", "listen_addresses=127.0.0.1"]),
@@ -75,6 +70,8 @@ def warm_query() -> dict:
 @contextmanager
 def feature_server(repo_path: str) -> Iterator[str]:
     """`feast serve` on the repository at ``repo_path`` (its feature_store.yaml), healthy and warmed: its URL."""
+    from pipelines.mlflow_server import free_port  # as above
+
     port = free_port()
     folder = Path(repo_path)
     feast = Path(sys.executable).parent / "feast"

@@ -5,7 +5,6 @@ command really starting the transformer's archive on a bare Python."""
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ import yaml
 from infra import versions
 from infra.pod_security import restricted_violations
 from pipelines.features import bundle, repo
+from pipelines.mlflow_server import free_port
 from tests.charts.conftest import CHART, by_kind, render
 
 SCENARIO = "transformer"
@@ -79,13 +79,6 @@ def test_transformer_defaults_come_from_their_owners() -> None:
     assert values["code"]["key"] == bundle.ARCHIVE_KEY
     assert values["featureServer"]["port"] == repo.SERVER_PORT
     assert values["enabled"] is False
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _get(url: str) -> int:

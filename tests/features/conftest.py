@@ -19,8 +19,6 @@ REQUIRE = "MLPLATFORM_REQUIRE_UPSTREAM"
 PASSWORD = "feast-test-password"
 
 
-free_port = local.free_port
-
 
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[dict]:

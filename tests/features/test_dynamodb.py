@@ -17,7 +17,7 @@ import pytest
 import requests
 
 from pipelines.features import repo, store
-from tests.features.conftest import free_port
+from pipelines.mlflow_server import free_port
 
 REGION = "eu-west-1"
 

@@ -112,7 +112,7 @@ def test_transformer_answers_bad_requests_with_4xx(transformer_url: str, raw, ap
 
 def test_transformer_answers_503_when_the_feature_server_is_unreachable(predictor: str, raw, applied: dict) -> None:
     """The store (its server) unreachable -> 503 naming it, never a 500."""
-    from tests.features.conftest import free_port
+    from pipelines.mlflow_server import free_port
 
     server = transformer.serve(transformer.Transformer("fraud", predictor, f"http://127.0.0.1:{free_port()}"), 0, "127.0.0.1")
     try:
