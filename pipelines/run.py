@@ -1,12 +1,16 @@
 """Run a training pipeline locally with kfp.local (SubprocessRunner) against an MLflow tracking URI.
 
     python -m pipelines.run --data-uri data/fraud.csv --tracking-uri http://127.0.0.1:5000 \
-        [--param auc_floor=0.92 --param 'param_grid={"max_iter": [5]}'] [--start-mlflow DIR]
+        [--param auc_floor=0.92 --param 'param_grid={"max_iter": [5]}'] [--start-mlflow DIR] [--cold]
     python -m pipelines.run --data-uri transactions.parquet --feature-store feature_store.yaml --start-mlflow DIR
 
 With --feature-store (a feature_store.yaml, pipelines/features/repo.py's) the run reads raw transactions through
 Feast (feature_source=feast): kfp.local runs every step with this environment's python, and the feature steps run
 the feature store's CLI with .venv-features/bin/python (pipelines/features/steps.py; Feast needs pandas < 3).
+
+The steps run as forks of one interpreter that has imported their libraries (pipelines/step_server.py; the
+functions :func:`run_pipeline` and :func:`run_drift` use one whenever a ``step_server()`` is running); with --cold
+each is a new interpreter, as in its pod.
 
 With --start-mlflow DIR a real MLflow server (SQLite, local artifacts) is
 started under DIR for the run and stopped afterwards. Prints the gate decision
