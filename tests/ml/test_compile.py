@@ -179,3 +179,18 @@ def test_content_tag_follows_what_the_image_is_built_from(tmp_path: Path) -> Non
     step = tmp_path / "pipelines" / "drift" / "stats.py"
     step.write_text(step.read_text() + "\n# changed\n")
     assert image.content_tag(tmp_path) != image.content_tag(root)
+
+
+def test_the_drift_retraining_searches_retrain_param_grid_the_scheduled_grid_by_default() -> None:
+    """model-drift hands its retrain_param_grid to the nested training pipeline's param_grid; by default it is the
+    scheduled training's grid (the demo passes the champion's parameters, one point)."""
+    from pipelines.fraud.pipeline import DEFAULT_PARAM_GRID
+
+    spec = next(yaml.safe_load_all((compile_module.COMPILED / "model-drift.yaml").read_text()))
+    default = spec["root"]["inputDefinitions"]["parameters"]["retrain_param_grid"]["defaultValue"]
+    assert {key: [float(v) for v in values] for key, values in default.items()} == {
+        key: [float(v) for v in values] for key, values in DEFAULT_PARAM_GRID.items()}
+    tasks = [task for component in spec["components"].values() for task in component.get("dag", {}).get("tasks", {}).values()]
+    retraining = [task["componentRef"]["name"] for task in tasks if task.get("inputs", {}).get("parameters", {}).get(
+        "param_grid") == {"componentInputParameter": "pipelinechannel--retrain_param_grid"}]
+    assert retraining == ["comp-fraud-detection-training"], retraining

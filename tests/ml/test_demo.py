@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from demo.run import STEPS
+from pipelines import step_server
 from pipelines.fraud.contract import FEATURES
 from pipelines.mlflow_users import PIPELINE_USERNAME
 from tests.ml.processes import leftover_processes
@@ -24,6 +25,8 @@ def test_demo_succeeds_with_progress_lines(demo_run: tuple) -> None:
     for index in range(1, STEPS + 1):
         assert f"[{index}/{STEPS}]" in result.stdout
     assert "done in" in result.stdout and (workdir / "report.md").exists()
+    # The steps ran warm: the step server started and loaded the steps' libraries (tests/ml/test_step_server.py).
+    assert step_server.LOADED in (workdir / "logs" / "step-server.log").read_text()
     import re
 
     images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", (workdir / "report.md").read_text())
