@@ -37,8 +37,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-# The running server's socket, in the environment of the process that started it (and of its steps).
-SOCKET_ENV = "MLPLATFORM_STEP_SERVER"
+# The running server's client (the steps' "interpreter", which knows the server's socket), in the environment of the
+# process that started the server.
+CLIENT_ENV = "MLPLATFORM_STEP_SERVER"
 # What the training and drift steps import (the step image's heavy libraries), loaded once by the server, in the order
 # the steps first need them (ingest, validate, train, evaluate and register, detect-drift): a step asked for while the
 # server is still loading runs at once with what is loaded so far, and imports the rest itself.
@@ -125,12 +126,9 @@ def _receive(connection: socket.socket) -> tuple[dict, list[int]]:
             os.close(fd)
         raise ValueError(f"expected a {_HEADER.size}-byte header with 3 streams, got {len(header)} bytes and {len(fds)}")
     (length,) = _HEADER.unpack(header)
-    payload = bytearray()
-    while len(payload) < length:
-        chunk = connection.recv(length - len(payload))
-        if not chunk:
-            raise ConnectionError("the step client hung up before its request arrived")
-        payload += chunk
+    payload = _read_exactly(connection, length)
+    if payload is None:
+        raise ConnectionError("the step client hung up before its request arrived")
     return json.loads(payload), list(fds)
 
 
@@ -231,19 +229,25 @@ def run_client(socket_path: str, python: str, argv: list[str]) -> int:
     return 128 - code if code < 0 else code
 
 
-def _read_int(connection: socket.socket) -> int | None:
-    data = b""
-    while len(data) < _INT.size:
-        chunk = connection.recv(_INT.size - len(data))
+def _read_exactly(connection: socket.socket, size: int) -> bytes | None:
+    """``size`` bytes from ``connection``, or None when the other side hangs up first."""
+    data = bytearray()
+    while len(data) < size:
+        chunk = connection.recv(size - len(data))
         if not chunk:
             return None
         data += chunk
-    return _INT.unpack(data)[0]
+    return bytes(data)
+
+
+def _read_int(connection: socket.socket) -> int | None:
+    data = _read_exactly(connection, _INT.size)
+    return None if data is None else _INT.unpack(data)[0]
 
 
 @contextlib.contextmanager
 def step_server(folder: Path | None = None, log: Path | None = None) -> Iterator[str]:
-    """Start a server (it imports :data:`PRELOAD` in the background) and publish its socket in :data:`SOCKET_ENV`
+    """Start a server (it imports :data:`PRELOAD` in the background) and publish its client in :data:`CLIENT_ENV`
     for :func:`interpreter`; stop it, and every step it runs, on exit. Yields the socket's path."""
     with contextlib.ExitStack() as stack:
         folder = folder or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="steps-")))
@@ -262,15 +266,15 @@ def step_server(folder: Path | None = None, log: Path | None = None) -> Iterator
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"the step server did not start (exit {process.poll()}); its log: {output.name}")
             time.sleep(0.02)
-        previous = os.environ.get(SOCKET_ENV)
-        os.environ[SOCKET_ENV] = str(client)
+        previous = os.environ.get(CLIENT_ENV)
+        os.environ[CLIENT_ENV] = str(client)
         try:
             yield socket_path
         finally:
             if previous is None:
-                os.environ.pop(SOCKET_ENV, None)
+                os.environ.pop(CLIENT_ENV, None)
             else:
-                os.environ[SOCKET_ENV] = previous
+                os.environ[CLIENT_ENV] = previous
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGTERM)
             process.wait(timeout=30)
@@ -280,7 +284,7 @@ def step_server(folder: Path | None = None, log: Path | None = None) -> Iterator
 def interpreter() -> Iterator[bool]:
     """While a :func:`step_server` runs, kfp.local starts steps through its client: kfp reads ``sys.executable`` for
     each step (``use_venv=False``), so it is the client's path for the duration. Yields whether a server runs."""
-    client = os.environ.get(SOCKET_ENV)
+    client = os.environ.get(CLIENT_ENV)
     if not client:
         yield False
         return

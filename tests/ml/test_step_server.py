@@ -54,7 +54,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
             while step_server.LOADED not in (folder / "step-server.log").read_text():
                 assert time.monotonic() < deadline, "the step server did not finish loading in 120 s"
                 time.sleep(0.1)
-            yield Path(os.environ[step_server.SOCKET_ENV])
+            yield Path(os.environ[step_server.CLIENT_ENV])
     finally:
         os.environ["PYTHONPATH"] = before
 
