@@ -36,6 +36,8 @@ import traceback
 from collections.abc import Iterator
 from pathlib import Path
 
+from pipelines.fraud.estimators import OPENMP_ENV
+
 ROOT = Path(__file__).resolve().parent.parent
 # The running server's client (the steps' "interpreter", which knows the server's socket), in the environment of the
 # process that started the server.
@@ -53,8 +55,8 @@ PRELOAD = (
 )
 # Set before the server loads them, as in a step: libraries read these when they load, not when they are used.
 LOAD_TIME_ENV = {
-    # The train step's OpenMP wait policy (components.train sets it before scikit-learn loads OpenMP).
-    "OMP_WAIT_POLICY": "PASSIVE",
+    # The train step's OpenMP settings (it sets them before scikit-learn loads OpenMP).
+    **OPENMP_ENV,
     # The evaluate step draws its curves without a display (it also selects Agg itself).
     "MPLBACKEND": "Agg",
 }

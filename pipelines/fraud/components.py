@@ -171,9 +171,11 @@ def train(
     import os
     from collections import namedtuple
 
-    # OpenMP threads that wait for a descheduled peer sleep instead of spinning: on a busy node, spinning
-    # made a 2-thread fit 3-10x slower than a 1-thread one. Set before scikit-learn loads OpenMP.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    from pipelines.fraud.estimators import OPENMP_ENV
+
+    # Before scikit-learn loads OpenMP, which reads it then.
+    for name, value in OPENMP_ENV.items():
+        os.environ.setdefault(name, value)
     import joblib
     import numpy as np
     import sklearn

@@ -13,6 +13,10 @@ DEFAULT = "hist-gradient-boosting"
 # The estimator whose train step the pipeline places on the GPU groups (pipelines/fraud/pipeline.py).
 GPU = "xgboost"
 ESTIMATORS = (DEFAULT, GPU)
+# OpenMP threads that wait for a descheduled peer sleep instead of spinning: on a busy node, spinning made a 2-thread
+# fit 3-10x slower than a 1-thread one. OpenMP reads it when it loads: the train step sets it before scikit-learn
+# loads, and so does the local step server before it preloads scikit-learn (pipelines/step_server.py).
+OPENMP_ENV = {"OMP_WAIT_POLICY": "PASSIVE"}
 # XGBoost's grid: the same search size as the default's (pipelines/fraud/pipeline.py DEFAULT_PARAM_GRID).
 XGBOOST_PARAM_GRID = {"learning_rate": [0.05, 0.1], "max_depth": [4, 6], "n_estimators": [150]}
 
