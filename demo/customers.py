@@ -21,9 +21,9 @@ import requests
 from demo import BACKGROUND
 from pipelines.features import repo, transformer
 from pipelines.fraud.contract import LABEL
+from pipelines.run import FEATURES_PYTHON
 
 ROOT = Path(__file__).resolve().parent.parent
-FEATURES_PYTHON = ROOT / ".venv-features" / "bin" / "python"
 
 
 @dataclass

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from demo import BACKGROUND
+from demo import BACKGROUND, INFRA_PYTHON
 from demo import prometheus as monitoring
 from demo.prometheus import Prometheus
 from infra.dashboards.promql import concrete
@@ -39,7 +39,7 @@ def predictor_pod_labels(inference_service: str) -> dict[str, str]:
 
 def dashboards_process(namespace: str, inference_service: str) -> subprocess.Popen[str]:
     """``python -m infra.dashboards`` (infra environment): the dashboards' Grafana JSON from the program's own code."""
-    return subprocess.Popen([*BACKGROUND, str(ROOT / ".venv-infra" / "bin" / "python"), "-m", "infra.dashboards", "--namespace", namespace,
+    return subprocess.Popen([*BACKGROUND, str(INFRA_PYTHON), "-m", "infra.dashboards", "--namespace", namespace,
                              "--inference-service", inference_service], cwd=ROOT, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 

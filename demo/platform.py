@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from demo import BACKGROUND
+from demo import BACKGROUND, INFRA_PYTHON
 from pipelines.cluster import served_uri
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,12 +28,11 @@ class PlatformChecks:
     """
 
     def __init__(self) -> None:
-        infra_python = ROOT / ".venv-infra" / "bin" / "python"
-        self.available = infra_python.exists()
+        self.available = INFRA_PYTHON.exists()
         self.process: subprocess.Popen[str] | None = None
         if self.available:
             self.process = subprocess.Popen(
-                [*BACKGROUND, str(infra_python), "-m", "tooling.preview", "--stack", "staging", "--outputs-json", "--policy"],
+                [*BACKGROUND, str(INFRA_PYTHON), "-m", "tooling.preview", "--stack", "staging", "--outputs-json", "--policy"],
                 cwd=ROOT, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             )
 

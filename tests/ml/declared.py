@@ -21,10 +21,10 @@ from pathlib import Path
 
 import pytest
 
+from demo import INFRA_PYTHON
 from pipelines.mlflow_server import free_port, wait_until_healthy
 
 ROOT = Path(__file__).resolve().parents[2]
-INFRA_PYTHON = ROOT / ".venv-infra" / "bin" / "python"
 EXPORT = """
 import json, sys
 from tooling import external_secret, offline
