@@ -99,9 +99,7 @@ def _run_locally(pipeline: Any, pipeline_root: Path, log_name: str, echo: bool, 
     """
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(pipeline_root), raise_on_error=True)
     # The steps import the project's `pipelines` package, as they do from the step image's PYTHONPATH.
-    paths = os.environ.get("PYTHONPATH", "").split(os.pathsep)
-    if str(ROOT) not in paths:
-        os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), *paths]))
+    os.environ["PYTHONPATH"] = step_server.with_project(os.environ.get("PYTHONPATH", ""))
     if FEATURES_PYTHON.exists():
         os.environ.setdefault(FEATURES_PYTHON_ENV, str(FEATURES_PYTHON))
     pipeline_root.mkdir(parents=True, exist_ok=True)

@@ -72,6 +72,13 @@ sys.exit(run_client({socket!r}, {python!r}, sys.argv[1:]))
 """
 
 
+def with_project(pythonpath: str) -> str:
+    """``pythonpath`` with this project's root first, where steps import the ``pipelines`` package from (the step
+    image's PYTHONPATH holds it too); unchanged when the root is on it already."""
+    paths = pythonpath.split(os.pathsep)
+    return pythonpath if str(ROOT) in paths else os.pathsep.join(filter(None, [str(ROOT), *paths]))
+
+
 def serve(socket_path: str, preload: tuple[str, ...] = PRELOAD) -> None:
     """Listen on ``socket_path`` and fork one child per step request until terminated, importing ``preload`` one
     module at a time between requests (a step never waits for the rest of the list).
@@ -256,7 +263,7 @@ def step_server(folder: Path | None = None, log: Path | None = None) -> Iterator
         folder.mkdir(parents=True, exist_ok=True)
         # A Unix socket's path is at most 107 bytes: a short one under the system's temporary folder.
         socket_path = str(Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="steps-"))) / "server.sock")
-        env = {**os.environ, **LOAD_TIME_ENV, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+        env = {**os.environ, **LOAD_TIME_ENV, "PYTHONPATH": with_project(os.environ.get("PYTHONPATH", ""))}
         output = stack.enter_context((log or folder / "step-server.log").open("ab"))
         process = subprocess.Popen([sys.executable, "-m", "pipelines.step_server", socket_path], cwd=ROOT, env=env,
                                    stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
